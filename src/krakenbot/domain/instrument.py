@@ -1,0 +1,93 @@
+"""Instruments and the one place where prices and sizes are rounded exactly."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Literal
+
+PriceRounding = Literal["nearest", "down", "up"]
+
+_PRICE_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
+
+
+class InstrumentKind(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """Convert a number to ``Decimal`` through its shortest repr, so 0.1 becomes Decimal('0.1')."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot convert non-finite number {value!r} to a decimal")
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument:
+    """A tradable market: a spot pair or a futures contract.
+
+    ``tick_size`` is the price increment (quote currency), ``lot_size`` the size increment
+    (in contracts for futures, in base units for spot), ``contract_size`` the base units one
+    contract stands for (1 for Kraken's linear ``PF_`` perpetuals), ``min_size`` the smallest
+    order (same unit as ``lot_size``), ``max_leverage`` the venue's cap (1.0 for spot).
+    """
+
+    symbol: str
+    kind: InstrumentKind
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_size: Decimal
+    contract_size: Decimal = Decimal(1)
+    max_leverage: float = 1.0
+    unified_symbol: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.symbol:
+            raise ValueError("Instrument.symbol must not be empty")
+        for name in ("tick_size", "lot_size", "contract_size"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+                raise ValueError(f"{self.symbol}: {name} must be a positive Decimal, got {value!r}")
+        if not isinstance(self.min_size, Decimal) or not self.min_size.is_finite() or self.min_size < 0:
+            raise ValueError(f"{self.symbol}: min_size must be a Decimal >= 0, got {self.min_size!r}")
+        if not math.isfinite(self.max_leverage) or self.max_leverage < 1:
+            raise ValueError(f"{self.symbol}: max_leverage must be >= 1, got {self.max_leverage!r}")
+
+    def round_size(self, size: float | Decimal) -> Decimal:
+        """Round a size *down* to a multiple of ``lot_size``: never above ``|size|``, sign kept.
+
+        A size below one lot rounds to zero; whether zero or a size under ``min_size`` may be
+        sent is the caller's decision (see ``is_tradable_size``).
+        """
+        value = to_decimal(size)
+        lots = (abs(value) / self.lot_size).to_integral_value(rounding=ROUND_DOWN)
+        rounded = lots * self.lot_size
+        return -rounded if value < 0 else rounded
+
+    def round_price(self, price: float | Decimal, mode: PriceRounding = "nearest") -> Decimal:
+        """Round a price to a multiple of ``tick_size``.
+
+        ``down`` and ``up`` let a caller round in its own favour: a buy limit rounds down,
+        a sell limit up; ``nearest`` uses banker's rounding.
+        """
+        value = to_decimal(price)
+        if value <= 0:
+            raise ValueError(f"{self.symbol}: price must be > 0, got {price!r}")
+        ticks = (value / self.tick_size).to_integral_value(rounding=_PRICE_MODES[mode])
+        return ticks * self.tick_size
+
+    def is_tradable_size(self, size: Decimal) -> bool:
+        """True when ``|size|`` is a positive lot multiple at or above ``min_size``."""
+        magnitude = abs(size)
+        return magnitude > 0 and magnitude >= self.min_size and magnitude % self.lot_size == 0
+
+    def notional_usd(self, size: float, price: float) -> float:
+        """Notional value in quote currency of ``size`` (contracts or base units) at ``price``."""
+        return abs(size) * float(self.contract_size) * price

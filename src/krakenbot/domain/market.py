@@ -1,0 +1,77 @@
+"""Market data value types: candles and tickers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from krakenbot.domain.clock import ensure_utc
+
+
+def is_good_price(value: float | None) -> bool:
+    """True for a finite, strictly positive price; False for None, NaN, inf, zero or negative."""
+    return value is not None and math.isfinite(value) and value > 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candle:
+    """One OHLCV candle; ``ts`` is the UTC open time, ``volume`` in base units."""
+
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts, field="Candle.ts")
+        for name in ("open", "high", "low", "close"):
+            if not is_good_price(getattr(self, name)):
+                raise ValueError(f"Candle at {self.ts.isoformat()}: {name} must be a finite price > 0, "
+                                 f"got {getattr(self, name)!r}")
+        if self.high < max(self.open, self.close, self.low) or self.low > min(self.open, self.close):
+            raise ValueError(f"Candle at {self.ts.isoformat()}: high/low do not bracket open/close "
+                             f"(o={self.open} h={self.high} l={self.low} c={self.close})")
+        if not math.isfinite(self.volume) or self.volume < 0:
+            raise ValueError(f"Candle at {self.ts.isoformat()}: volume must be >= 0, got {self.volume!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ticker:
+    """A snapshot of one contract or pair. Prices in quote currency; any may be missing (None).
+
+    ``funding_rate`` is per funding period as Kraken quotes it; ``volume_24h`` in contracts or
+    base units; ``ts`` is the exchange's timestamp of the snapshot (Kraken: last trade time).
+    """
+
+    symbol: str
+    ts: datetime
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    mark: float | None = None
+    index: float | None = None
+    funding_rate: float | None = None
+    open_interest: float | None = None
+    volume_24h: float | None = None
+    volume_24h_usd: float | None = None
+    suspended: bool = False
+    unified_symbol: str | None = None
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts, field=f"Ticker({self.symbol}).ts")
+
+    @property
+    def has_good_mark(self) -> bool:
+        return is_good_price(self.mark)
+
+    @property
+    def mid(self) -> float | None:
+        """Mid of bid and ask, or None when either is missing, bad or crossed."""
+        if is_good_price(self.bid) and is_good_price(self.ask):
+            assert self.bid is not None and self.ask is not None
+            if self.bid <= self.ask:
+                return (self.bid + self.ask) / 2
+        return None

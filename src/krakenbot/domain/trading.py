@@ -1,0 +1,235 @@
+"""Positions, orders, fills and the account: the state that money lives in."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.errors import InvalidTransitionError
+from krakenbot.domain.signals import Side
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @staticmethod
+    def to_open(side: Side) -> OrderSide:
+        """The order side that opens (or adds to) a position on ``side``."""
+        return OrderSide.BUY if side is Side.LONG else OrderSide.SELL
+
+    @staticmethod
+    def to_close(side: Side) -> OrderSide:
+        """The order side that reduces a position on ``side``."""
+        return OrderSide.SELL if side is Side.LONG else OrderSide.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    IOC = "ioc"
+    STOP = "stop"
+
+
+class OrderStatus(StrEnum):
+    INTENDED = "intended"  # stored, not yet sent
+    SUBMITTED = "submitted"  # sent, no answer yet (outcome unknown until looked up)
+    OPEN = "open"  # acknowledged, resting
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# The one table of legal order-state moves. A cancelled (or expired) order may still turn
+# out filled: Kraken can match it in the same instant the cancel lands.
+ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxyType({
+    OrderStatus.INTENDED: frozenset({OrderStatus.SUBMITTED, OrderStatus.REJECTED}),
+    OrderStatus.SUBMITTED: frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                      OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}),
+    OrderStatus.OPEN: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED,
+                                 OrderStatus.EXPIRED}),
+    OrderStatus.PARTIALLY_FILLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                             OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
+    OrderStatus.CANCELLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}),
+    OrderStatus.EXPIRED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+})
+
+
+def _positive_decimal(owner: str, name: str, value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise ValueError(f"{owner}.{name} must be a positive Decimal, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderIntent:
+    """What we mean to send, written to the store *before* it is sent.
+
+    ``size`` is in contracts, already rounded to the instrument's lot; prices are already
+    rounded to its tick. ``reason`` says why (``auction_open``, ``shock_trim``, ...).
+    """
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    size: Decimal
+    order_type: OrderType
+    reduce_only: bool
+    reason: str
+    ts_created: datetime
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"OrderIntent({self.client_order_id})"
+        if not self.client_order_id:
+            raise ValueError("OrderIntent.client_order_id must not be empty")
+        ensure_utc(self.ts_created, field=f"{owner}.ts_created")
+        _positive_decimal(owner, "size", self.size)
+        if self.order_type in (OrderType.LIMIT, OrderType.IOC) and self.limit_price is None:
+            raise ValueError(f"{owner}: a {self.order_type} order needs a limit_price")
+        if self.order_type is OrderType.STOP and self.stop_price is None:
+            raise ValueError(f"{owner}: a stop order needs a stop_price")
+        if self.limit_price is not None:
+            _positive_decimal(owner, "limit_price", self.limit_price)
+        if self.stop_price is not None:
+            _positive_decimal(owner, "stop_price", self.stop_price)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """An order as the exchange knows it. Replaced, never mutated: use ``transition``."""
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    size: Decimal
+    order_type: OrderType
+    reduce_only: bool
+    status: OrderStatus
+    ts_updated: datetime
+    exchange_order_id: str | None = None
+    filled_size: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts_updated, field=f"Order({self.client_order_id}).ts_updated")
+        if self.filled_size < 0 or self.filled_size > self.size:
+            raise ValueError(f"Order({self.client_order_id}).filled_size {self.filled_size} "
+                             f"must be within [0, size={self.size}]")
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.size - self.filled_size
+
+    @property
+    def is_done(self) -> bool:
+        """No further change is expected (a cancelled order may still surprise; see the table)."""
+        return self.status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED,
+                               OrderStatus.EXPIRED)
+
+    def transition(self, status: OrderStatus, *, ts: datetime, **changes: object) -> Order:
+        """Return this order moved to ``status``; raise ``InvalidTransitionError`` if illegal."""
+        if status is not self.status and status not in ORDER_TRANSITIONS[self.status]:
+            raise InvalidTransitionError(
+                f"order {self.client_order_id}: {self.status} -> {status} is not a legal transition")
+        return replace(self, status=status, ts_updated=ts, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """One execution. ``trade_id`` is the exchange's and is unique; ``fee_usd`` is what we paid."""
+
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    size: Decimal
+    price: Decimal
+    fee_usd: Decimal
+    ts: datetime
+    exchange_order_id: str | None = None
+    is_maker: bool = False
+
+    def __post_init__(self) -> None:
+        owner = f"Fill({self.trade_id})"
+        if not self.trade_id:
+            raise ValueError("Fill.trade_id must not be empty")
+        ensure_utc(self.ts, field=f"{owner}.ts")
+        _positive_decimal(owner, "size", self.size)
+        _positive_decimal(owner, "price", self.price)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """An open futures position, as policies see it (float64; exact figures live in fills).
+
+    ``size`` is in contracts (always > 0; direction is ``side``); ``entry_price`` and
+    ``mark_price`` in USD; ``liquidation_price`` when the exchange reports one.
+    """
+
+    symbol: str
+    side: Side
+    size: float
+    entry_price: float
+    ts_opened: datetime
+    mark_price: float | None = None
+    liquidation_price: float | None = None
+    leverage: float | None = None
+    contract_size: float = 1.0
+    score: float | None = None  # the score of the signal it was opened on, for the auction
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts_opened, field=f"Position({self.symbol}).ts_opened")
+        if not math.isfinite(self.size) or self.size <= 0:
+            raise ValueError(f"Position({self.symbol}).size must be > 0 contracts, got {self.size!r}")
+        if not math.isfinite(self.entry_price) or self.entry_price <= 0:
+            raise ValueError(f"Position({self.symbol}).entry_price must be > 0, got {self.entry_price!r}")
+
+    @property
+    def price(self) -> float:
+        """Mark when known, else entry."""
+        return self.mark_price if self.mark_price is not None and self.mark_price > 0 else self.entry_price
+
+    @property
+    def notional_usd(self) -> float:
+        return self.size * self.contract_size * self.price
+
+    @property
+    def unrealized_pnl_usd(self) -> float:
+        return self.side.sign * self.size * self.contract_size * (self.price - self.entry_price)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountState:
+    """The futures account's margin picture, all in USD.
+
+    ``equity_usd`` is margin equity (collateral value plus unrealised PnL);
+    ``available_margin_usd`` what new positions may use; ``initial_margin_usd`` and
+    ``maintenance_margin_usd`` what open positions hold. Liquidation happens when equity
+    falls below maintenance margin.
+    """
+
+    equity_usd: float
+    available_margin_usd: float
+    initial_margin_usd: float
+    maintenance_margin_usd: float
+    ts: datetime
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts, field="AccountState.ts")
+        for name in ("equity_usd", "available_margin_usd", "initial_margin_usd", "maintenance_margin_usd"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"AccountState.{name} must be finite, got {getattr(self, name)!r}")
+        if self.initial_margin_usd < 0 or self.maintenance_margin_usd < 0:
+            raise ValueError("AccountState margins must be >= 0")

@@ -1,0 +1,1 @@
+"""execution layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""live layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""portfolio layer (see ARCHITECTURE.md)."""

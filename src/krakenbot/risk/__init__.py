@@ -1,0 +1,1 @@
+"""risk layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""strategy layer (see ARCHITECTURE.md)."""
