@@ -1,0 +1,66 @@
+"""Instrument rounding: the one place sizes and prices become exact."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from krakenbot.domain import Instrument, InstrumentKind
+
+LOTS = [Decimal("0.0001"), Decimal("0.001"), Decimal("0.01"), Decimal("1"), Decimal("10"), Decimal("0.5")]
+
+
+def instrument(lot: Decimal = Decimal("0.001"), tick: Decimal = Decimal("0.5")) -> Instrument:
+    return Instrument(symbol="PF_XBTUSD", kind=InstrumentKind.FUTURES, base="BTC", quote="USD",
+                      tick_size=tick, lot_size=lot, min_size=lot, max_leverage=50)
+
+
+@given(size=st.floats(min_value=-1e7, max_value=1e7, allow_nan=False), lot=st.sampled_from(LOTS))
+def test_round_size_is_lot_multiple_never_above_input(size, lot):
+    rounded = instrument(lot).round_size(size)
+    exact = Decimal(repr(size))
+    assert rounded % lot == 0
+    assert abs(rounded) <= abs(exact)
+    assert abs(exact) - abs(rounded) < lot
+    assert rounded == 0 or (rounded > 0) == (exact > 0)
+
+
+@given(price=st.floats(min_value=1e-3, max_value=1e7), tick=st.sampled_from(LOTS),
+       mode=st.sampled_from(["nearest", "down", "up"]))
+def test_round_price_is_tick_multiple_within_one_tick(price, tick, mode):
+    rounded = instrument(tick=tick).round_price(price, mode)
+    exact = Decimal(repr(price))
+    assert rounded % tick == 0
+    assert abs(rounded - exact) <= tick
+    if mode == "down":
+        assert rounded <= exact
+    if mode == "up":
+        assert rounded >= exact
+
+
+def test_round_size_uses_decimal_not_binary_float():
+    # 0.3 / 0.1 is 2.9999999999999996 in binary floating point: a naive floor gives 0.2.
+    assert instrument(Decimal("0.1")).round_size(0.3) == Decimal("0.3")
+
+
+def test_is_tradable_size_checks_min_and_lot():
+    inst = Instrument(symbol="PF_ETHUSD", kind=InstrumentKind.FUTURES, base="ETH", quote="USD",
+                      tick_size=Decimal("0.1"), lot_size=Decimal("0.01"), min_size=Decimal("0.05"))
+    assert inst.is_tradable_size(Decimal("0.05"))
+    assert not inst.is_tradable_size(Decimal("0.04"))
+    assert not inst.is_tradable_size(Decimal("0.055"))
+    assert not inst.is_tradable_size(Decimal("0"))
+
+
+@pytest.mark.parametrize("field", ["tick_size", "lot_size"])
+def test_instrument_rejects_non_positive_increments(field):
+    with pytest.raises(ValueError, match=field):
+        Instrument(**{"symbol": "X", "kind": InstrumentKind.SPOT, "base": "X", "quote": "USD",
+                      "tick_size": Decimal("0.1"), "lot_size": Decimal("1"), "min_size": Decimal("1"),
+                      field: Decimal("0")})
+
+
+def test_round_price_rejects_non_positive():
+    with pytest.raises(ValueError, match="price must be > 0"):
+        instrument().round_price(0.0)
