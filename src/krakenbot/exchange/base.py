@@ -1,0 +1,65 @@
+"""The one port every venue implements: Kraken Futures through CCXT, or the paper exchange.
+
+Venue differences are capability flags, never ``if venue == ...`` in the loop. Both
+implementations pass the same contract tests (``tests/exchange/test_exchange_contract.py``).
+Sizes are contracts (``Decimal``, already lot-rounded by the caller through ``Instrument``);
+prices are USD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from krakenbot.domain import AccountState, Fill, Order, OrderIntent, Position
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeCapabilities:
+    """What a venue can do natively."""
+
+    stop_orders_by_mark: bool = True
+    reduce_only: bool = True
+    client_order_ids: bool = True
+    dead_man_switch: bool = False
+    simulated: bool = False
+
+
+class Exchange(Protocol):
+    """Private, order-side operations of a futures venue. Errors come from ``krakenbot.domain.errors``."""
+
+    capabilities: ExchangeCapabilities
+
+    def fetch_account(self) -> AccountState:
+        """Margin picture of the account. Raises ``TransientError`` on a failed read."""
+        ...
+
+    def fetch_positions(self) -> list[Position]:
+        """Every open position."""
+        ...
+
+    def fetch_open_orders(self) -> list[Order]:
+        """Every resting order (stops included)."""
+        ...
+
+    def create_order(self, intent: OrderIntent) -> Order:
+        """Send ``intent``. Never retried inside: a lost answer raises ``OutcomeUnknownError``.
+
+        Raises ``DuplicateOrderError`` when the client order id exists, ``OrderRejectedError``
+        (or ``InsufficientMarginError``) when the venue refuses.
+        """
+        ...
+
+    def cancel_order(self, client_order_id: str, symbol: str) -> Order:
+        """Cancel a resting order. Raises ``OrderNotFoundError`` if it is gone (maybe filled)."""
+        ...
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
+        """Look an order up by our id; None when the venue does not know it (yet)."""
+        ...
+
+    def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:
+        """Our executions since ``since`` (all known when None), oldest first."""
+        ...

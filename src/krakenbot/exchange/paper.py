@@ -1,0 +1,313 @@
+"""A simulated Kraken Futures multi-collateral (flex) account, for paper trading and backtests.
+
+It implements the same ``Exchange`` port as the Kraken adapter and passes the same contract
+tests. Prices arrive through ``update_market`` (mark prices, optional hourly funding rates);
+time comes from the injected clock. Internals are float64 for speed; fills leave as exact
+``Decimal`` figures rounded to the instrument's tick.
+
+Fill assumptions, each restated where it is made:
+- market and IOC orders fill in full at the mark, moved against us by ``slippage_pct``;
+- resting limit orders fill at their limit once the mark trades through it, as maker;
+- stop orders trigger when the mark crosses the stop and fill at that mark less slippage
+  (a gap through the stop costs what it costs);
+- liquidation closes every position at the mark, with the taker fee, as soon as margin
+  equity falls below maintenance margin (cross margin over the whole account).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from krakenbot.config.models import FeesConfig
+from krakenbot.domain import (
+    AccountState,
+    Clock,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
+from krakenbot.domain.errors import (
+    DuplicateOrderError,
+    InsufficientMarginError,
+    OrderNotFoundError,
+    OrderRejectedError,
+)
+from krakenbot.exchange.base import ExchangeCapabilities
+
+FUNDING_INTERVAL = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class _Book:
+    """One symbol's position: signed contracts (exact), average entry, when it was opened."""
+
+    size: Decimal = Decimal(0)
+    entry_price: float = 0.0
+    ts_opened: datetime | None = None
+
+
+class PaperExchange:
+    """Simulated futures venue. ``maintenance_ratio`` is maintenance margin over initial margin
+    (Kraken's flex tiers hold it at one half); initial margin rate is ``1 / max_leverage``."""
+
+    capabilities = ExchangeCapabilities(simulated=True)
+
+    def __init__(self, *, instruments: Mapping[str, Instrument], fees: FeesConfig, clock: Clock,
+                 initial_equity_usd: float, maintenance_ratio: float = 0.5) -> None:
+        if not math.isfinite(initial_equity_usd) or initial_equity_usd <= 0:
+            raise ValueError(f"initial_equity_usd must be > 0, got {initial_equity_usd!r}")
+        self._instruments = dict(instruments)
+        self._fees = fees
+        self._clock = clock
+        self._maintenance_ratio = maintenance_ratio
+        self.cash_usd = float(initial_equity_usd)
+        self._books: dict[str, _Book] = {}
+        self._marks: dict[str, float] = {}
+        self._funding_rates: dict[str, float] = {}
+        self._orders: dict[str, Order] = {}
+        self._fills: list[Fill] = []
+        self._next_funding: datetime | None = None
+        self._trade_seq = 0
+        self.fees_paid_usd = 0.0
+        self.funding_paid_usd = 0.0
+        self.liquidations = 0
+
+    # -- market --------------------------------------------------------------------------
+    def update_market(self, marks: Mapping[str, float], funding_rates: Mapping[str, float] | None = None) -> list[Fill]:
+        """Take new mark prices (and hourly relative funding rates) at the clock's now.
+
+        Bad prices (NaN, zero, negative) are ignored: the last good mark stands. Returns the
+        fills this update caused (stops, resting limits, liquidations) in the order they happened.
+        """
+        for symbol, mark in marks.items():
+            if math.isfinite(mark) and mark > 0:
+                self._marks[symbol] = float(mark)
+        if funding_rates:
+            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+        now = self._clock.now()
+        self._accrue_funding(now)
+        fills = self._trigger_resting(now)
+        fills += self._liquidate_if_needed(now)
+        return fills
+
+    def mark(self, symbol: str) -> float | None:
+        return self._marks.get(symbol)
+
+    def _accrue_funding(self, now: datetime) -> None:
+        boundary = now.replace(minute=0, second=0, microsecond=0)
+        if self._next_funding is None:
+            self._next_funding = boundary + FUNDING_INTERVAL
+            return
+        while now >= self._next_funding:
+            # Longs pay shorts when the rate is positive: payment = size x mark x rate, per hour.
+            for symbol, book in self._books.items():
+                rate = self._funding_rates.get(symbol, 0.0)
+                mark = self._marks.get(symbol)
+                if book.size and rate and mark:
+                    payment = float(book.size) * self._contract_size(symbol) * mark * rate
+                    self.cash_usd -= payment
+                    self.funding_paid_usd += payment
+            self._next_funding += FUNDING_INTERVAL
+
+    def _trigger_resting(self, now: datetime) -> list[Fill]:
+        fills: list[Fill] = []
+        for order in sorted(self._orders.values(), key=lambda o: o.client_order_id):
+            if order.is_done or order.symbol not in self._marks:
+                continue
+            mark = self._marks[order.symbol]
+            buy = order.side is OrderSide.BUY
+            if order.order_type is OrderType.STOP and order.stop_price is not None:
+                stop = float(order.stop_price)
+                if (buy and mark >= stop) or (not buy and mark <= stop):
+                    # Triggered: fill at the mark that crossed the stop, less slippage.
+                    fills += self._execute(order, self._slipped(mark, order.side), now, maker=False)
+            elif order.order_type is OrderType.LIMIT and order.limit_price is not None:
+                limit = float(order.limit_price)
+                if (buy and mark <= limit) or (not buy and mark >= limit):
+                    # A resting limit fills at its own price once the mark trades through it.
+                    fills += self._execute(order, limit, now, maker=True)
+        return fills
+
+    def _liquidate_if_needed(self, now: datetime) -> list[Fill]:
+        account = self.fetch_account()
+        if not self._books or account.equity_usd >= account.maintenance_margin_usd:
+            return []
+        self.liquidations += 1
+        fills: list[Fill] = []
+        for symbol in sorted(self._books):
+            book = self._books[symbol]
+            side = OrderSide.SELL if book.size > 0 else OrderSide.BUY
+            fills.append(self._fill(f"liquidation-{self.liquidations}", symbol, side, abs(book.size),
+                                    self._marks[symbol], now, maker=False))
+        for order in self._orders.values():
+            if not order.is_done:
+                self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+        return fills
+
+    # -- the Exchange port ---------------------------------------------------------------
+    def fetch_account(self) -> AccountState:
+        unrealized = 0.0
+        initial = 0.0
+        for symbol, book in self._books.items():
+            mark = self._marks.get(symbol, book.entry_price)
+            notional = abs(float(book.size)) * self._contract_size(symbol) * mark
+            unrealized += float(book.size) * self._contract_size(symbol) * (mark - book.entry_price)
+            initial += notional / self._instruments[symbol].max_leverage
+        equity = self.cash_usd + unrealized
+        return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
+                            maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
+
+    def fetch_positions(self) -> list[Position]:
+        return [
+            Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+                     entry_price=book.entry_price, ts_opened=book.ts_opened or self._clock.now(),
+                     mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
+            for symbol, book in sorted(self._books.items())
+        ]
+
+    def fetch_open_orders(self) -> list[Order]:
+        return [o for o in self._orders.values() if not o.is_done]
+
+    def create_order(self, intent: OrderIntent) -> Order:
+        if intent.client_order_id in self._orders:
+            raise DuplicateOrderError(f"{intent.symbol}: client order id {intent.client_order_id} already exists")
+        instrument = self._instruments.get(intent.symbol)
+        if instrument is None:
+            raise OrderRejectedError(f"{intent.symbol}: unknown instrument")
+        if not instrument.is_tradable_size(intent.size):
+            raise OrderRejectedError(f"{intent.symbol}: size {intent.size} is not a multiple of lot "
+                                     f"{instrument.lot_size} at or above min {instrument.min_size}")
+        for level in (intent.limit_price, intent.stop_price):
+            if level is not None and level % instrument.tick_size != 0:
+                raise OrderRejectedError(f"{intent.symbol}: price {level} is not a multiple of tick "
+                                         f"{instrument.tick_size}")
+        mark = self._marks.get(intent.symbol)
+        if mark is None:
+            raise OrderRejectedError(f"{intent.symbol}: no market price yet")
+        now = self._clock.now()
+        if intent.reduce_only and self._reducible(intent.symbol, intent.side) <= 0:
+            raise OrderRejectedError(f"{intent.symbol}: reduce-only order would open or increase a position")
+        if not intent.reduce_only and intent.order_type in (OrderType.MARKET, OrderType.IOC):
+            self._check_margin(intent, mark)
+        order = Order(client_order_id=intent.client_order_id, exchange_order_id=f"paper-order-{len(self._orders) + 1}",
+                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED, ts_updated=now,
+                      limit_price=intent.limit_price, stop_price=intent.stop_price)
+        self._orders[order.client_order_id] = order
+        if intent.order_type in (OrderType.MARKET, OrderType.IOC):
+            fill_price = self._slipped(mark, intent.side)
+            if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
+                # IOC whose limit is worse than where the market would fill us: nothing fills.
+                self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+            else:
+                self._execute(order, fill_price, now, maker=False)
+        else:
+            self._orders[order.client_order_id] = order.transition(OrderStatus.OPEN, ts=now)
+            self._trigger_resting(now)
+        return self._orders[order.client_order_id]
+
+    def cancel_order(self, client_order_id: str, symbol: str) -> Order:
+        order = self._orders.get(client_order_id)
+        if order is None or order.is_done:
+            raise OrderNotFoundError(f"{symbol}: no open order with client id {client_order_id}")
+        cancelled = order.transition(OrderStatus.CANCELLED, ts=self._clock.now())
+        self._orders[client_order_id] = cancelled
+        return cancelled
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
+        return self._orders.get(client_order_id)
+
+    def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:
+        return [f for f in self._fills if since is None or f.ts >= since]
+
+    # -- internals -----------------------------------------------------------------------
+    def _contract_size(self, symbol: str) -> float:
+        return float(self._instruments[symbol].contract_size)
+
+    def _slipped(self, mark: float, side: OrderSide) -> float:
+        slip = self._fees.slippage_pct
+        return mark * (1 + slip) if side is OrderSide.BUY else mark * (1 - slip)
+
+    def _reducible(self, symbol: str, side: OrderSide) -> Decimal:
+        """Contracts an order on ``side`` can reduce: the position's size when it is opposite."""
+        size = self._books[symbol].size if symbol in self._books else Decimal(0)
+        if (side is OrderSide.SELL and size > 0) or (side is OrderSide.BUY and size < 0):
+            return abs(size)
+        return Decimal(0)
+
+    def _check_margin(self, intent: OrderIntent, mark: float) -> None:
+        instrument = self._instruments[intent.symbol]
+        added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
+        required = float(added) * float(instrument.contract_size) * mark / instrument.max_leverage
+        available = self.fetch_account().available_margin_usd
+        if required > available:
+            raise InsufficientMarginError(f"{intent.symbol}: order needs {required:.2f} USD initial margin, "
+                                          f"{available:.2f} USD available")
+
+    def _execute(self, order: Order, price: float, now: datetime, *, maker: bool) -> list[Fill]:
+        qty = order.remaining
+        if order.reduce_only:
+            qty = min(qty, self._reducible(order.symbol, order.side))
+        if qty <= 0:  # a reduce-only order whose position is gone has nothing left to do
+            self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+            return []
+        fill = self._fill(order.client_order_id, order.symbol, order.side, qty, price, now, maker=maker,
+                          exchange_order_id=order.exchange_order_id)
+        filled = order.filled_size + fill.size
+        status = OrderStatus.FILLED if filled == order.size else OrderStatus.PARTIALLY_FILLED
+        self._orders[order.client_order_id] = order.transition(status, ts=now, filled_size=filled,
+                                                               avg_fill_price=fill.price)
+        if status is OrderStatus.PARTIALLY_FILLED:  # reduce-only remainder with no position left
+            self._orders[order.client_order_id] = self._orders[order.client_order_id].transition(
+                OrderStatus.CANCELLED, ts=now)
+        return [fill]
+
+    def _fill(self, client_order_id: str, symbol: str, side: OrderSide, qty: Decimal, price: float,  # noqa: PLR0917
+              now: datetime, *, maker: bool, exchange_order_id: str | None = None) -> Fill:
+        instrument = self._instruments[symbol]
+        exact_price = instrument.round_price(price, "up" if side is OrderSide.BUY else "down")
+        rate = self._fees.maker_fee_pct if maker else self._fees.taker_fee_pct
+        fee = float(qty) * float(instrument.contract_size) * float(exact_price) * rate
+        self._apply(symbol, qty if side is OrderSide.BUY else -qty, float(exact_price), now)
+        self.cash_usd -= fee
+        self.fees_paid_usd += fee
+        self._trade_seq += 1
+        fill = Fill(trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol, side=side,
+                    size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
+                    exchange_order_id=exchange_order_id, is_maker=maker)
+        self._fills.append(fill)
+        return fill
+
+    def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
+        """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
+        book = self._books.setdefault(symbol, _Book())
+        cs = self._contract_size(symbol)
+        if book.size == 0 or (book.size > 0) == (qty > 0):
+            total = book.size + qty
+            book.entry_price = (book.entry_price * float(abs(book.size)) + price * float(abs(qty))) / float(abs(total))
+            book.ts_opened = book.ts_opened or now
+            book.size = total
+        else:
+            closed = float(min(abs(qty), abs(book.size)))
+            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if book.size > 0 else -1)
+            remainder = book.size + qty
+            if remainder == 0:
+                del self._books[symbol]
+                return
+            if (remainder > 0) != (book.size > 0):  # flipped through zero: the rest opens anew
+                book.entry_price, book.ts_opened = price, now
+            book.size = remainder
+
+
+def _marketable(side: OrderSide, price: float, limit: float) -> bool:
+    return price <= limit if side is OrderSide.BUY else price >= limit
