@@ -1,0 +1,352 @@
+"""``KrakenClient``: Kraken spot (candles, pairs) and Kraken Futures (everything else) through ccxt.
+
+Every ccxt call goes through one wrapper that translates ccxt errors with
+``krakenbot.exchange.errors.translate_ccxt_error``. Reads are retried on ``TransientError``
+(``RateLimitError`` included) up to ``ExchangeConfig.max_retries`` times, sleeping
+``retry_base_delay_seconds * 2**attempt`` (doubled again after a rate limit) times a jitter in
+[0.5, 1.5). ``create_order`` is never retried: a missing answer is ``OutcomeUnknownError`` and the
+caller looks the order up with ``fetch_order_by_client_id``.
+
+Futures symbols may be given as Kraken ids (``PF_XBTUSD``) or ccxt unified symbols
+(``BTC/USD:USD``); returned values carry Kraken ids. Spot pairs are ccxt unified (``BTC/USD``).
+API keys are handed to ccxt and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import ccxt
+
+from krakenbot.config.models import TIMEFRAME_MINUTES, ExchangeConfig
+from krakenbot.data.kraken_parse import (
+    account_from_balance,
+    candles_from_ohlcv,
+    fill_from_ccxt,
+    instruments_from_markets,
+    ms_from_ts,
+    order_from_ccxt,
+    position_from_ccxt,
+)
+from krakenbot.data.symbols import FuturesTickers, futures_ticker_from_raw, normalize_futures_tickers
+from krakenbot.domain import (
+    AccountState,
+    Candle,
+    Clock,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Position,
+    WallClock,
+)
+from krakenbot.domain.errors import (
+    MarketDataError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    RateLimitError,
+    TransientError,
+)
+from krakenbot.exchange.errors import translate_ccxt_error
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
+
+
+class KrakenClient:
+    """Kraken spot + Kraken Futures over ccxt 4.5.90 (sync). See the module docstring."""
+
+    def __init__(self, config: ExchangeConfig, *, api_key: str | None = None, api_secret: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                 clock: Clock | None = None, enable_rate_limit: bool = True) -> None:
+        self._config = config
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._clock = clock or WallClock()
+        common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
+        self.spot = ccxt.kraken(dict(common))
+        futures_options = dict(common)
+        if api_key and api_secret:
+            futures_options |= {"apiKey": api_key, "secret": api_secret}
+        self.futures = ccxt.krakenfutures(futures_options)
+        if config.sandbox:
+            self.futures.set_sandbox_mode(True)  # demo-futures.kraken.com; Kraken spot has no sandbox
+        if config.spot_base_url is not None:
+            base = str(config.spot_base_url).rstrip("/")
+            self.spot.urls["api"] = dict(self.spot.urls["api"]) | {"public": base, "private": base}
+        if config.futures_base_url is not None:
+            base = str(config.futures_base_url).rstrip("/")
+            self.futures.urls["api"] = {
+                "public": f"{base}/derivatives/api/", "private": f"{base}/derivatives/api/",
+                "charts": f"{base}/api/charts/", "history": f"{base}/api/history/",
+                "feeschedules": f"{base}/api/feeschedules/"}
+
+    def __repr__(self) -> str:  # never show keys
+        return f"KrakenClient(sandbox={self._config.sandbox}, futures={self.futures.urls['api'].get('public')})"
+
+    # ---- plumbing --------------------------------------------------------------------------------
+    def _call(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T], *, creating: bool = False) -> T:
+        exchange.last_http_response = None
+        try:
+            return call()
+        except Exception as exc:  # translated below; nothing ccxt raises escapes untranslated
+            if _garbled_body(exchange, exc):
+                exc = ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
+            raise translate_ccxt_error(exc, during_order_create=creating, context=what) from exc
+
+    def _read(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                if exchange.markets is None:
+                    self._call(exchange, f"{exchange.id}: load_markets", exchange.load_markets)
+                return self._call(exchange, what, call)
+            except TransientError as exc:
+                if attempt >= self._config.max_retries:
+                    raise
+                delay = self._config.retry_base_delay_seconds * 2**attempt * (0.5 + self._rng.random())
+                if isinstance(exc, RateLimitError):
+                    delay *= 2
+                attempt += 1
+                log.warning("%s failed (%s); retry %d/%d in %.2f s", what, type(exc).__name__, attempt,
+                            self._config.max_retries, delay)
+                self._sleep(delay)
+
+    def _unified_futures(self, symbol: str) -> str:
+        self._read(self.futures, "krakenfutures: load_markets", lambda: None)
+        if symbol in self.futures.markets:
+            return symbol
+        by_id = self.futures.markets_by_id.get(symbol) or self.futures.markets_by_id.get(symbol.upper())
+        if by_id:
+            return str(by_id[0]["symbol"])
+        raise OrderRejectedError(f"{symbol}: no such Kraken Futures contract")
+
+    def _raw_futures(self, unified: str) -> str:
+        return str(self.futures.market(unified)["id"])
+
+    # ---- market data -----------------------------------------------------------------------------
+    def get_futures_tickers_bulk(self) -> FuturesTickers:
+        """All futures tickers in ONE request, reachable by raw id, PF_ form, unified and BASE/USD.
+
+        Raises ``TransientError``/``RateLimitError`` after retries, ``MarketDataError`` when the
+        answer holds no usable ticker.
+        """
+        raw = self._read(self.futures, "krakenfutures: fetch_tickers", self.futures.fetch_tickers)
+        tickers = []
+        for unified, ticker in raw.items():
+            info = ticker.get("info") or {}
+            parsed = futures_ticker_from_raw(info, unified_symbol=unified if "/" in unified else None)
+            if parsed is not None:
+                tickers.append(parsed)
+        if not tickers:
+            raise MarketDataError("krakenfutures: tickers answer held no usable ticker")
+        return normalize_futures_tickers(tickers)
+
+    def load_futures_instruments(self) -> dict[str, Instrument]:
+        """Futures contracts keyed by Kraken id; max leverage from the first margin tier."""
+        markets = self._read(self.futures, "krakenfutures: load_markets", self.futures.load_markets)
+        return instruments_from_markets(markets.values(), spot=False)
+
+    def load_spot_instruments(self) -> dict[str, Instrument]:
+        """Spot pairs keyed by ccxt unified pair (``BTC/USD``)."""
+        markets = self._read(self.spot, "kraken: load_markets", self.spot.load_markets)
+        return instruments_from_markets(markets.values(), spot=True)
+
+    def fetch_spot_ohlcv(self, pair: str, timeframe: str, since: datetime,
+                         until: datetime | None = None) -> list[Candle]:
+        """Spot candles with open time in [since, until], paging past Kraken's 720 per call.
+
+        Ordered, de-duplicated; the still-forming last candle is included (callers drop it).
+        """
+        step_ms = _step_ms(timeframe)
+        end_ms = ms_from_ts(until) if until is not None else None
+        rows: list[list[Any]] = []
+        cursor = ms_from_ts(since)
+        for _ in range(_MAX_PAGES):
+            start = cursor
+            page = self._read(self.spot, f"{pair}: fetch_ohlcv {timeframe}",
+                              partial(self.spot.fetch_ohlcv, pair, timeframe, since=start))
+            fresh = [r for r in page if r[0] >= start]
+            rows += fresh
+            if not fresh or (end_ms is not None and fresh[-1][0] >= end_ms):
+                break
+            cursor = fresh[-1][0] + step_ms
+        rows = [r for r in rows if end_ms is None or r[0] <= end_ms]
+        return candles_from_ohlcv(pair, rows)
+
+    def fetch_futures_ohlcv(self, symbol: str, timeframe: str, since: datetime, until: datetime | None = None,
+                            price: Literal["trade", "mark"] = "trade") -> list[Candle]:
+        """Futures trade or mark candles with open time in [since, until], 2,000 per window."""
+        unified = self._unified_futures(symbol)
+        step_ms = _step_ms(timeframe)
+        now_ms = ms_from_ts(self._clock.now())
+        end_ms = min(ms_from_ts(until), now_ms) if until is not None else now_ms
+        rows: list[list[Any]] = []
+        cursor = ms_from_ts(since)
+        for _ in range(_MAX_PAGES):
+            if cursor > end_ms:
+                break
+            start = cursor
+            page = self._read(self.futures, f"{symbol}: fetch_ohlcv {price} {timeframe}",
+                              partial(self.futures.fetch_ohlcv, unified, timeframe, since=start,
+                                      params={"price": price}))
+            fresh = [r for r in page if r[0] >= start]
+            rows += fresh
+            # an empty window may be a gap longer than a window: step over it
+            cursor = fresh[-1][0] + step_ms if fresh else start + 2000 * step_ms
+        return candles_from_ohlcv(symbol, [r for r in rows if r[0] <= end_ms])
+
+    # ---- private reads ---------------------------------------------------------------------------
+    def fetch_account(self) -> AccountState:
+        """The flex account's margin figures (USD)."""
+        balance = self._read(self.futures, "krakenfutures: fetch_balance", self.futures.fetch_balance)
+        return account_from_balance(balance, now=self._clock.now())
+
+    def fetch_positions(self) -> list[Position]:
+        """Open futures positions (mark, liquidation and leverage are not in Kraken's answer)."""
+        raw = self._read(self.futures, "krakenfutures: fetch_positions", self.futures.fetch_positions)
+        now = self._clock.now()
+        return [p for p in (position_from_ccxt(r, now=now) for r in raw) if p is not None]
+
+    def fetch_open_orders(self) -> list[Order]:
+        """Open orders of every contract, trigger (stop) orders included."""
+        raw = self._read(self.futures, "krakenfutures: fetch_open_orders",
+                         self.futures.fetch_open_orders)
+        now = self._clock.now()
+        return [order_from_ccxt(o, symbol=str((o.get("info") or {}).get("symbol") or o["symbol"]), now=now)
+                for o in raw]
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order:
+        """The order sent with ``client_order_id``: from ``orders/status`` (open, or closed in the
+        last seconds), else rebuilt from its fills (then FILLED with the filled size).
+
+        Raises ``OrderNotFoundError`` when neither knows it.
+        """
+        raw_symbol = self._raw_futures(self._unified_futures(symbol))
+        found = self._read(self.futures, f"{raw_symbol}: fetch_orders {client_order_id}",
+                           lambda: self.futures.fetch_orders(params={"cliOrdIds": client_order_id}))
+        now = self._clock.now()
+        for order in found:
+            if order.get("clientOrderId") == client_order_id:
+                return order_from_ccxt(order, symbol=raw_symbol, now=now, client_order_id=client_order_id)
+        fills = [f for f in self.fetch_fills(since=None) if f.client_order_id == client_order_id]
+        if fills:
+            size = sum((f.size for f in fills), start=fills[0].size * 0)
+            avg = sum((f.size * f.price for f in fills), start=fills[0].size * 0) / size
+            return Order(client_order_id=client_order_id, symbol=fills[0].symbol, side=fills[0].side, size=size,
+                         order_type=OrderType.MARKET, reduce_only=False, status=OrderStatus.FILLED,
+                         ts_updated=max(f.ts for f in fills), exchange_order_id=fills[0].exchange_order_id,
+                         filled_size=size, avg_fill_price=avg)
+        raise OrderNotFoundError(f"{raw_symbol}: no order with client id {client_order_id}")
+
+    def fetch_fills(self, since: datetime | None) -> list[Fill]:
+        """Own fills at or after ``since`` (all Kraken returns when None), oldest first.
+
+        Pages backwards through ``/fills`` (100 per answer) with ``lastFillTime``.
+        """
+        seen: dict[str, Fill] = {}
+        params: dict[str, Any] = {}
+        for _ in range(_MAX_PAGES):
+            page_params = dict(params)
+            page = self._read(self.futures, "krakenfutures: fetch_my_trades",
+                              partial(self.futures.fetch_my_trades, params=page_params))
+            new = 0
+            for trade in page:
+                symbol = str((trade.get("info") or {}).get("symbol") or trade.get("symbol"))
+                fill = fill_from_ccxt(trade, symbol=symbol)
+                if fill is not None and fill.trade_id not in seen:
+                    seen[fill.trade_id] = fill
+                    new += 1
+            if len(page) < 100 or new == 0 or since is None:
+                break
+            oldest = min(seen.values(), key=lambda f: f.ts).ts
+            if oldest < since:
+                break
+            # lastFillTime is exclusive: step 1 ms past the oldest so same-millisecond fills are not lost
+            params = {"lastFillTime": (oldest + timedelta(milliseconds=1)).isoformat().replace("+00:00", "Z")}
+        fills = [f for f in seen.values() if since is None or f.ts >= since]
+        return sorted(fills, key=lambda f: (f.ts, f.trade_id))
+
+    # ---- orders ------------------------------------------------------------------------------------
+    def create_order(self, intent: OrderIntent) -> Order:
+        """Send ``intent`` once (never retried). Sizes and prices go as the caller rounded them.
+
+        Raises ``OutcomeUnknownError`` when no answer came (look the order up by client id),
+        ``DuplicateOrderError``, ``OrderRejectedError``/``InsufficientMarginError``,
+        ``RateLimitError``, ``AuthenticationError``.
+        """
+        unified = self._unified_futures(intent.symbol)
+        raw_symbol = self._raw_futures(unified)
+        params: dict[str, Any] = {"cliOrdId": intent.client_order_id}
+        if intent.reduce_only:
+            params["reduceOnly"] = True
+        price: str | None = None
+        kind = "limit"
+        if intent.order_type is OrderType.MARKET:
+            kind = "market"
+        elif intent.order_type in (OrderType.LIMIT, OrderType.IOC):
+            price = str(intent.limit_price)
+            if intent.order_type is OrderType.IOC:
+                params["timeInForce"] = "ioc"  # lower case: ccxt drops 'IOC' silently
+        else:  # STOP, triggered by the mark price; a stop-limit when a limit price is given
+            params |= {"triggerPrice": str(intent.stop_price), "triggerSignal": "mark"}
+            kind = "limit" if intent.limit_price is not None else "market"
+            price = str(intent.limit_price) if intent.limit_price is not None else None
+        log.info("%s: create_order %s %s %s %s cid=%s reduce_only=%s", raw_symbol, intent.order_type,
+                 intent.side, intent.size, price or intent.stop_price or "", intent.client_order_id,
+                 intent.reduce_only)
+        raw = self._call(self.futures, f"{raw_symbol}: create_order {intent.client_order_id}",
+                         lambda: self.futures.create_order(unified, kind, str(intent.side), str(intent.size),
+                                                           price, params), creating=True)
+        return order_from_ccxt(raw, symbol=raw_symbol, now=self._clock.now(), order_type=intent.order_type,
+                               client_order_id=intent.client_order_id, size=intent.size)
+
+    def cancel_order(self, symbol: str, *, exchange_order_id: str | None = None,
+                     client_order_id: str | None = None) -> None:
+        """Cancel by exchange id or client id, once (not retried: a second try after a lost answer
+        would report the first one's success as ``OrderNotFoundError``). Raises
+        ``OrderNotFoundError`` when the order is unknown, filled or already cancelled,
+        ``TransientError`` when no answer came (look the order up before trying again)."""
+        if (exchange_order_id is None) == (client_order_id is None):
+            raise ValueError("cancel_order needs exactly one of exchange_order_id, client_order_id")
+        self._unified_futures(symbol)  # loads markets (a retried read) before the one-shot cancel
+        what = f"{symbol}: cancel_order {exchange_order_id or client_order_id}"
+        if exchange_order_id is not None:
+            order_id = exchange_order_id
+            self._call(self.futures, what, lambda: self.futures.cancel_order(order_id))
+            return
+        answer = self._call(self.futures, what,
+                            lambda: self.futures.privatePostCancelorder({"cliOrdId": client_order_id}))
+        status = str((answer.get("cancelStatus") or {}).get("status"))
+        self._call(self.futures, what, lambda: self.futures.verify_order_action_success(status, "cancelOrder"))
+
+
+def _step_ms(timeframe: str) -> int:
+    if timeframe not in TIMEFRAME_MINUTES:
+        raise ValueError(f"unknown timeframe {timeframe!r}; use one of {sorted(TIMEFRAME_MINUTES)}")
+    return TIMEFRAME_MINUTES[timeframe] * 60_000
+
+
+def _garbled_body(exchange: ccxt.Exchange, exc: BaseException) -> bool:
+    """True when an answer came with HTTP success but its body is not JSON (a truncated or
+    garbled answer), which ccxt reports as whatever its parser tripped over."""
+    if isinstance(exc, ccxt.NetworkError):
+        return False
+    body = exchange.last_http_response
+    if not isinstance(body, str) or not body:
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return True
+    return False

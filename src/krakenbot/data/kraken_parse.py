@@ -1,0 +1,215 @@
+"""ccxt structures (as ccxt 4.5.90 parses Kraken and Kraken Futures) -> Krakenbot domain values.
+
+Pure functions; no I/O. Futures symbols in the returned values are Kraken's raw contract ids
+(``PF_XBTUSD``), the ids orders are sent with; spot instruments use ccxt's unified pair
+(``BTC/USD``), the form candle requests take.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from krakenbot.domain import (
+    AccountState,
+    Candle,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    to_decimal,
+)
+from krakenbot.domain.errors import ExchangeError, MarketDataError
+
+log = logging.getLogger(__name__)
+
+
+def ts_from_ms(value: Any, *, default: datetime | None = None) -> datetime | None:
+    """A ccxt millisecond timestamp as an aware UTC datetime (``default`` when missing)."""
+    if value is None:
+        return default
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def ms_from_ts(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = to_decimal(value if isinstance(value, (int, float, Decimal)) else str(value))
+    except (ArithmeticError, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _max_leverage(info: Mapping[str, Any]) -> float:
+    """1 / initial margin of the first tier of Kraken's ``marginLevels`` (1.0 when not given)."""
+    levels = info.get("marginLevels") or []
+    if not levels:
+        return 1.0
+    first = _dec(levels[0].get("initialMargin"))
+    return float(1 / first) if first is not None and first > 0 else 1.0
+
+
+def instrument_from_market(market: Mapping[str, Any]) -> Instrument | None:
+    """A ccxt market -> ``Instrument``; None for indices and markets without tick or lot."""
+    if market.get("type") == "index" or market.get("index"):
+        return None
+    precision = market.get("precision") or {}
+    tick, lot = _dec(precision.get("price")), _dec(precision.get("amount"))
+    if tick is None or lot is None or tick <= 0 or lot <= 0:
+        log.warning("%s: market has no usable tick/lot (%s); skipped", market.get("id"), precision)
+        return None
+    if market.get("spot"):
+        min_amount = _dec(((market.get("limits") or {}).get("amount") or {}).get("min")) or Decimal(0)
+        return Instrument(symbol=str(market["symbol"]), kind=InstrumentKind.SPOT, base=str(market["base"]),
+                          quote=str(market["quote"]), tick_size=tick, lot_size=lot, min_size=min_amount,
+                          unified_symbol=str(market["symbol"]))
+    info = market.get("info") or {}
+    contract_size = _dec(market.get("contractSize")) or Decimal(1)
+    return Instrument(symbol=str(market["id"]), kind=InstrumentKind.FUTURES, base=str(market["base"]),
+                      quote=str(market["quote"]), tick_size=tick, lot_size=lot, min_size=lot,
+                      contract_size=contract_size, max_leverage=max(1.0, _max_leverage(info)),
+                      unified_symbol=str(market["symbol"]))
+
+
+def instruments_from_markets(markets: Iterable[Mapping[str, Any]], *, spot: bool) -> dict[str, Instrument]:
+    """Instruments keyed by ``Instrument.symbol`` (raw id for futures, unified pair for spot)."""
+    out: dict[str, Instrument] = {}
+    for market in markets:
+        if bool(market.get("spot")) != spot:
+            continue
+        instrument = instrument_from_market(market)
+        if instrument is not None:
+            out[instrument.symbol] = instrument
+    return out
+
+
+def candles_from_ohlcv(symbol: str, rows: Iterable[list[Any]]) -> list[Candle]:
+    """ccxt OHLCV rows -> candles, de-duplicated by open time and ordered.
+
+    A row that is not a valid candle (missing or non-positive price, high below low) is
+    dropped with a warning, never repaired: the gap it leaves is for the caller to see.
+    Mark and index candles carry no volume; it becomes 0.
+    """
+    by_ts: dict[int, Candle] = {}
+    for row in rows:
+        try:
+            ts = ts_from_ms(row[0])
+            volume = 0.0 if row[5] is None or not math.isfinite(float(row[5])) else float(row[5])
+            assert ts is not None
+            candle = Candle(ts=ts, open=float(row[1]), high=float(row[2]), low=float(row[3]),
+                            close=float(row[4]), volume=volume)
+        except (TypeError, ValueError, IndexError, AssertionError) as exc:
+            log.warning("%s: dropped a bad candle %r (%s)", symbol, row, exc)
+            continue
+        by_ts[row[0]] = candle
+    return [by_ts[k] for k in sorted(by_ts)]
+
+
+def account_from_balance(balance: Mapping[str, Any], *, now: datetime) -> AccountState:
+    """``fetch_balance()`` -> ``AccountState`` from ``info['accounts']['flex']`` (USD figures).
+
+    Raises ``ExchangeError`` when the flex account or one of its margin figures is missing.
+    """
+    info = balance.get("info") or {}
+    flex = (info.get("accounts") or {}).get("flex") if isinstance(info, Mapping) else None
+    if not isinstance(flex, Mapping):
+        raise ExchangeError("fetch_balance: no flex (multi-collateral) account in the answer")
+    figures: dict[str, float] = {}
+    for key in ("marginEquity", "availableMargin", "initialMargin", "maintenanceMargin"):
+        value = _dec(flex.get(key))
+        if value is None:
+            raise ExchangeError(f"fetch_balance: flex account lacks {key}")
+        figures[key] = float(value)
+    ts = ts_from_ms(balance.get("timestamp"), default=now) or now
+    return AccountState(equity_usd=figures["marginEquity"], available_margin_usd=figures["availableMargin"],
+                        initial_margin_usd=figures["initialMargin"],
+                        maintenance_margin_usd=figures["maintenanceMargin"], ts=ts)
+
+
+def position_from_ccxt(raw: Mapping[str, Any], *, now: datetime) -> Position | None:
+    """A ccxt position -> ``Position`` (symbol = Kraken id); None for an empty position.
+
+    ccxt leaves mark, liquidation price and leverage empty for Kraken Futures; so does this.
+    """
+    info = raw.get("info") or {}
+    size = _dec(raw.get("contracts"))
+    entry = _dec(raw.get("entryPrice"))
+    if size is None or size == 0:
+        return None
+    if entry is None or entry <= 0:
+        raise MarketDataError(f"{info.get('symbol')}: position without an entry price: {info}")
+    side = Side.LONG if str(raw.get("side")).lower() == "long" else Side.SHORT
+    return Position(symbol=str(info.get("symbol") or raw.get("symbol")), side=side, size=float(abs(size)),
+                    entry_price=float(entry), ts_opened=ts_from_ms(raw.get("timestamp"), default=now) or now,
+                    contract_size=float(_dec(raw.get("contractSize")) or 1))
+
+
+_CCXT_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
+                "cancelled": OrderStatus.CANCELLED, "rejected": OrderStatus.REJECTED,
+                "expired": OrderStatus.EXPIRED}
+
+
+def _order_type(raw: Mapping[str, Any]) -> OrderType:
+    if raw.get("triggerPrice") is not None or raw.get("type") in ("stop", "stp"):
+        return OrderType.STOP
+    if raw.get("timeInForce") == "ioc" and raw.get("type") == "market" and raw.get("price") is not None:
+        return OrderType.IOC
+    return OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT
+
+
+def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
+                    order_type: OrderType | None = None, client_order_id: str | None = None,
+                    size: Decimal | None = None) -> Order:
+    """A ccxt order -> ``Order``. ``symbol`` is the Kraken id; the keyword fallbacks fill
+    what Kraken's answer leaves out (its type, client id or size) from what we sent."""
+    filled = _dec(raw.get("filled")) or Decimal(0)
+    amount = _dec(raw.get("amount")) or size or filled
+    status = _CCXT_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    if status is OrderStatus.OPEN and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.FILLED and raw.get("filled") is None:
+        filled = amount
+    side_text = str(raw.get("side") or "").lower()
+    if side_text not in ("buy", "sell"):
+        raise ExchangeError(f"{symbol}: order {raw.get('id')} without a side")
+    ts = ts_from_ms(raw.get("lastUpdateTimestamp") or raw.get("timestamp"), default=now) or now
+    return Order(client_order_id=str(raw.get("clientOrderId") or client_order_id or ""), symbol=symbol,
+                 side=OrderSide(side_text), size=amount, order_type=order_type or _order_type(raw),
+                 reduce_only=bool(raw.get("reduceOnly")), status=status, ts_updated=ts,
+                 exchange_order_id=None if raw.get("id") is None else str(raw["id"]),
+                 filled_size=min(filled, amount), avg_fill_price=_dec(raw.get("average")),
+                 limit_price=_dec(raw.get("price")) if (order_type or _order_type(raw)) is not OrderType.MARKET
+                 else None, stop_price=_dec(raw.get("triggerPrice")))
+
+
+def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
+    """A ccxt trade from ``fetch_my_trades`` -> ``Fill``; None when it lacks id, size or price.
+
+    Kraken's ``/fills`` carries no fee: ``fee_usd`` is ccxt's estimate at the base fee tier
+    (size x price x taker/maker rate); the account log holds the exact fee.
+    """
+    info = raw.get("info") or {}
+    size, price = _dec(raw.get("amount")), _dec(raw.get("price"))
+    ts = ts_from_ms(raw.get("timestamp"))
+    if not raw.get("id") or size is None or price is None or size <= 0 or price <= 0 or ts is None:
+        log.warning("%s: unusable fill %s skipped", symbol, info)
+        return None
+    fee = _dec((raw.get("fee") or {}).get("cost")) or Decimal(0)
+    return Fill(trade_id=str(raw["id"]), client_order_id=str(info.get("cliOrdId") or ""), symbol=symbol,
+                side=OrderSide(str(raw.get("side")).lower()), size=size, price=price, fee_usd=fee, ts=ts,
+                exchange_order_id=None if raw.get("order") is None else str(raw["order"]),
+                is_maker=raw.get("takerOrMaker") == "maker")

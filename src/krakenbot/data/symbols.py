@@ -1,0 +1,352 @@
+"""Kraken symbol names: futures contract ids, CCXT unified symbols and spot pairs. Pure: no I/O.
+
+Kraken Futures names a contract ``<PREFIX>_<BASE><QUOTE>[_<YYMMDD>]``: ``PF_`` linear multi-collateral
+perpetual (the only kind Krakenbot trades), ``PI_`` inverse perpetual, ``FF_`` linear and ``FI_`` inverse
+dated futures, ``IN_``/``RR_`` indices. CCXT 4.5.90 (``krakenfutures``) renames only ``XBT`` to ``BTC``
+(and ``BCHSV`` to ``BSV``): ``PF_XBTUSD`` is ``BTC/USD:USD``, ``PI_XBTUSD`` ``BTC/USD:BTC``,
+``FF_XBTUSD_260626`` ``BTC/USD:USD-260626``, ``PF_LUNA2USD`` ``LUNA2/USD:USD``.
+
+Krakenbot matches spot and futures through a canonical *asset* name: Kraken's own name with ``XBT`` ->
+``BTC`` and ``XDG`` -> ``DOGE``; ``LUNA2`` stays ``LUNA2``. CCXT's *spot* side renames ``LUNA2`` to
+``LUNA`` and Kraken's ``LUNA`` (Terra Classic) to ``LUNC``, so the name ``LUNA`` is ambiguous: a slash
+pair ``LUNA/USD`` maps to nothing, and a futures contract on base ``LUNA`` is never matched to a spot
+pair (only an explicit override reaches it) and is not keyed as ``LUNA/USD``.
+
+Some contracts quote a multiple of the underlying (Kraken lists e.g. ``PF_1MBABYDOGEUSD``: one contract
+is one million BABYDOGE). Their base carries a multiplier prefix (``1M``, ``1000``, ...); the
+contract price is ``multiplier`` x the spot price of the underlying. Names that merely start with a
+digit (``1INCH``, ``2Z``) are not multiplied.
+
+The spot-pair side lives in :mod:`krakenbot.data.spot_symbols`; this module re-exports it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from krakenbot.data.spot_symbols import (
+    AMBIGUOUS_SPOT_BASES,
+    SpotPair,
+    canonical_asset,
+    parse_spot_pair,
+)
+from krakenbot.domain.errors import MarketDataError
+from krakenbot.domain.market import Ticker
+
+__all__ = [
+    "AMBIGUOUS_SPOT_BASES", "ContractKind", "FuturesContract", "FuturesTickers", "SpotPair", "canonical_asset",
+    "futures_ticker_from_raw", "normalize_futures_tickers", "parse_futures_symbol",
+    "parse_futures_tickers_payload", "parse_spot_pair", "unified_symbol_for",
+]
+
+
+class ContractKind(StrEnum):
+    LINEAR_PERPETUAL = "linear_perpetual"  # PF_
+    INVERSE_PERPETUAL = "inverse_perpetual"  # PI_
+    LINEAR_DATED = "linear_dated"  # FF_
+    INVERSE_DATED = "inverse_dated"  # FI_
+    INDEX = "index"  # IN_, RR_: not tradable
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    ContractKind.LINEAR_PERPETUAL: "linear perpetual",
+    ContractKind.INVERSE_PERPETUAL: "inverse perpetual",
+    ContractKind.LINEAR_DATED: "dated linear future",
+    ContractKind.INVERSE_DATED: "dated inverse future",
+    ContractKind.INDEX: "index",
+}
+_PREFIX_KINDS = {"PF": ContractKind.LINEAR_PERPETUAL, "PI": ContractKind.INVERSE_PERPETUAL,
+                 "FF": ContractKind.LINEAR_DATED, "FI": ContractKind.INVERSE_DATED,
+                 "IN": ContractKind.INDEX, "RR": ContractKind.INDEX}
+# Preference among contracts that share a key: the one Krakenbot could trade first.
+_KIND_RANK = {ContractKind.LINEAR_PERPETUAL: 0, ContractKind.INVERSE_PERPETUAL: 1, ContractKind.LINEAR_DATED: 2,
+              ContractKind.INVERSE_DATED: 3, ContractKind.INDEX: 4}
+# CCXT krakenfutures commonCurrencies (4.5.90).
+_CCXT_FUTURES_CURRENCIES = {"XBT": "BTC", "BCHSV": "BSV"}
+# Kraken futures base -> Krakenbot asset, where they differ.
+_FUTURES_ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE", "BCHSV": "BSV"}
+# Longest first: "1000000" must win over "1000".
+_MULTIPLIER_PREFIXES = (("1000000", 1_000_000), ("100000", 100_000), ("10000", 10_000), ("1000", 1000),
+                        ("1M", 1_000_000), ("1K", 1000))
+_SYMBOL_RE = re.compile(r"^(?P<prefix>[A-Z]{2})_(?P<pair>[A-Z0-9]+?)(?:_(?P<expiry>\d{6}))?$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FuturesContract:
+    """What a Kraken Futures contract id says about itself.
+
+    ``base_id`` is Kraken's base (``XBT``, ``1MBABYDOGE``); ``asset`` the Krakenbot asset of the
+    underlying (``BTC``, ``BABYDOGE``); ``multiplier`` the underlying units one price unit stands for
+    (contract price = multiplier x spot price); ``expiry`` is ``YYMMDD`` for dated contracts.
+    """
+
+    symbol: str
+    kind: ContractKind
+    base_id: str
+    asset: str
+    quote: str
+    multiplier: int = 1
+    expiry: str | None = None
+
+    @property
+    def is_linear_perpetual(self) -> bool:
+        return self.kind is ContractKind.LINEAR_PERPETUAL
+
+    @property
+    def unified_symbol(self) -> str | None:
+        """The CCXT 4.5.90 unified symbol, or None for an index."""
+        if self.kind is ContractKind.INDEX:
+            return None
+        base = _CCXT_FUTURES_CURRENCIES.get(self.base_id, self.base_id)
+        inverse = self.kind in (ContractKind.INVERSE_PERPETUAL, ContractKind.INVERSE_DATED)
+        symbol = f"{base}/{self.quote}:{base if inverse else self.quote}"
+        return f"{symbol}-{self.expiry}" if self.expiry else symbol
+
+
+def _split_multiplier(base_id: str) -> tuple[str, int]:
+    for prefix, multiplier in _MULTIPLIER_PREFIXES:
+        rest = base_id[len(prefix):]
+        if base_id.startswith(prefix) and len(rest) >= 2 and rest[0].isalpha():
+            return rest, multiplier
+    return base_id, 1
+
+
+def parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
+    """Parse a Kraken Futures id (any case) such as ``PF_XBTUSD``; None when it is not one."""
+    match = _SYMBOL_RE.match(raw_symbol.strip().upper())
+    if match is None or match["prefix"] not in _PREFIX_KINDS:
+        return None
+    kind = _PREFIX_KINDS[match["prefix"]]
+    pair = match["pair"]
+    if len(pair) < 4:  # CCXT's rule: the quote is the last three characters, always USD in practice
+        return None
+    base_id, quote = pair[:-3], pair[-3:]
+    dated = kind in (ContractKind.LINEAR_DATED, ContractKind.INVERSE_DATED)
+    if dated != (match["expiry"] is not None):
+        return None
+    underlying, multiplier = _split_multiplier(base_id)
+    asset = _FUTURES_ASSET_ALIASES.get(underlying, underlying)
+    return FuturesContract(symbol=raw_symbol.strip(), kind=kind, base_id=base_id, asset=asset, quote=quote,
+                           multiplier=multiplier, expiry=match["expiry"])
+
+
+def unified_symbol_for(raw_symbol: str) -> str | None:
+    """CCXT 4.5.90 unified symbol of a futures id: ``PF_XBTUSD`` -> ``BTC/USD:USD``; None if unknown."""
+    contract = parse_futures_symbol(raw_symbol)
+    return contract.unified_symbol if contract else None
+
+
+# --- raw ticker -> domain Ticker -------------------------------------------------------------------
+
+
+def _number(raw: Mapping[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _price(raw: Mapping[str, Any], key: str) -> float | None:
+    number = _number(raw, key)
+    return number if number is not None and number > 0 else None
+
+
+def _amount(raw: Mapping[str, Any], key: str) -> float | None:
+    number = _number(raw, key)
+    return number if number is not None and number >= 0 else None
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)  # epoch milliseconds
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo else None
+    return None
+
+
+def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | None = None,
+                            ts_fallback: datetime | None = None) -> Ticker | None:
+    """One element of Kraken's ``/derivatives/api/v3/tickers`` list (also CCXT's ``ticker['info']``).
+
+    Prices (bid, ask, last, markPrice, indexPrice) that are missing, NaN, zero or negative become
+    None; volumes and open interest become None when missing, NaN or negative (zero is kept: it is
+    true); ``fundingRate`` keeps its sign (negative funding is normal) and is None only when missing
+    or not finite. ``ts`` is ``lastTime`` (Kraken's last trade time), else ``ts_fallback`` (the
+    payload's ``serverTime``). Returns None for a dict without a symbol or without any usable time.
+    ``unified_symbol`` defaults to :func:`unified_symbol_for` of the symbol.
+    """
+    symbol = raw.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        return None
+    ts = _parse_time(raw.get("lastTime")) or ts_fallback
+    if ts is None:
+        return None
+    return Ticker(
+        symbol=symbol.strip(), ts=ts,
+        bid=_price(raw, "bid"), ask=_price(raw, "ask"), last=_price(raw, "last"),
+        mark=_price(raw, "markPrice"), index=_price(raw, "indexPrice"),
+        funding_rate=_number(raw, "fundingRate"), open_interest=_amount(raw, "openInterest"),
+        volume_24h=_amount(raw, "vol24h"), volume_24h_usd=_amount(raw, "volumeQuote"),
+        suspended=_flag(raw.get("suspended", False)),
+        unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
+    )
+
+
+# --- the normalised mapping ----------------------------------------------------------------------
+
+
+def _norm(key: str) -> str:
+    return key.strip().upper()
+
+
+def _asset_names(contract: FuturesContract) -> set[str]:
+    """Every spelling of the contract's base, XBT and BTC alike (a multiplied base keeps its prefix)."""
+    names = {contract.base_id, _CCXT_FUTURES_CURRENCIES.get(contract.base_id, contract.base_id)}
+    if contract.multiplier == 1:
+        names.add(contract.asset)
+        names.update(k for k, v in _FUTURES_ASSET_ALIASES.items() if v == contract.asset)
+    return names - AMBIGUOUS_SPOT_BASES
+
+
+def _alias_keys(contract: FuturesContract, ticker: Ticker) -> set[str]:
+    keys = {_norm(ticker.unified_symbol)} if ticker.unified_symbol else set()
+    if contract.kind is ContractKind.INDEX:
+        return set()  # an index answers only to its own id
+    perpetual = contract.kind in (ContractKind.LINEAR_PERPETUAL, ContractKind.INVERSE_PERPETUAL)
+    for name in _asset_names(contract):
+        keys.add(f"{name}/{contract.quote}")
+        if perpetual:
+            keys.add(f"PF_{name}{contract.quote}")
+            keys.add(f"{name}/{contract.quote}:{contract.quote}")
+    return keys
+
+
+def _preference(ticker: Ticker) -> tuple[int, bool, int, str]:
+    contract = parse_futures_symbol(ticker.symbol)
+    kind_rank = _KIND_RANK[contract.kind] if contract else 9
+    multiplier = contract.multiplier if contract else 1
+    return (kind_rank, ticker.suspended, multiplier, ticker.symbol.upper())
+
+
+class FuturesTickers(Mapping[str, Ticker]):
+    """Futures tickers reachable under every key a caller may hold, case-insensitively.
+
+    Keys: the raw id (``PI_THETAUSD``), the ``PF_`` form (``PF_BTCUSD`` finds ``PF_XBTUSD``), the CCXT
+    unified symbol (own, and the linear ``BASE/USD:USD`` form for perpetuals) and ``BASE/USD``; XBT and
+    BTC are one asset. A raw id always resolves to itself; a shared key resolves to the preferred
+    contract: linear perpetual before inverse before dated, then not suspended, then multiplier 1.
+    A multiplied contract (``PF_1MBABYDOGEUSD``) is *not* keyed under its underlying's pair
+    (``BABYDOGE/USD``), because its prices are ``multiplier`` x spot: use :meth:`for_asset`.
+    Iteration yields every key; :attr:`contracts` holds each ticker once by raw id.
+    """
+
+    __slots__ = ("_by_asset", "_by_key", "_contracts", "_info")
+
+    def __init__(self, tickers: Iterable[Ticker]) -> None:
+        self._contracts: dict[str, Ticker] = {}
+        self._info: dict[str, FuturesContract | None] = {}
+        for ticker in tickers:  # a later duplicate of one id replaces the earlier one
+            self._contracts[_norm(ticker.symbol)] = ticker
+        by_key: dict[str, list[Ticker]] = {}
+        by_asset: dict[str, list[Ticker]] = {}
+        for raw_key, ticker in self._contracts.items():
+            contract = parse_futures_symbol(ticker.symbol)
+            self._info[raw_key] = contract
+            if contract is None:
+                continue
+            for key in _alias_keys(contract, ticker) - {raw_key}:
+                by_key.setdefault(key, []).append(ticker)
+            if contract.kind is not ContractKind.INDEX:
+                by_asset.setdefault(contract.asset, []).append(ticker)
+        self._by_key = {key: sorted(found, key=_preference) for key, found in by_key.items()}
+        self._by_asset = {asset: sorted(found, key=_preference) for asset, found in by_asset.items()}
+
+    def __getitem__(self, key: str) -> Ticker:
+        norm = _norm(key)
+        if norm in self._contracts:
+            return self._contracts[norm]
+        found = self._by_key.get(norm)
+        if not found:
+            raise KeyError(key)
+        return found[0]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._contracts
+        yield from (key for key in self._by_key if key not in self._contracts)
+
+    def __len__(self) -> int:
+        return len(self._contracts) + sum(1 for key in self._by_key if key not in self._contracts)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (_norm(key) in self._contracts or _norm(key) in self._by_key)
+
+    @property
+    def contracts(self) -> Mapping[str, Ticker]:
+        """Each ticker once, by its raw id (upper case)."""
+        return dict(self._contracts)
+
+    def candidates(self, key: str) -> list[Ticker]:
+        """Every ticker answering to ``key``, preferred first (a raw id's own ticker leads)."""
+        norm = _norm(key)
+        own = [self._contracts[norm]] if norm in self._contracts else []
+        return own + [t for t in self._by_key.get(norm, []) if not own or t is not own[0]]
+
+    def for_asset(self, asset: str) -> list[Ticker]:
+        """Every non-index contract on ``asset`` (``BTC``, ``BABYDOGE``; multiplied ones too), preferred first."""
+        return list(self._by_asset.get(canonical_asset(asset), []))
+
+    def contract(self, raw_symbol: str) -> FuturesContract | None:
+        """The parsed id of a contract in this set, or None when it is absent or not a Kraken id."""
+        return self._info.get(_norm(raw_symbol))
+
+
+def normalize_futures_tickers(tickers: Iterable[Ticker]) -> FuturesTickers:
+    """Build the all-keys mapping from domain tickers (see :class:`FuturesTickers`)."""
+    return FuturesTickers(tickers)
+
+
+def parse_futures_tickers_payload(body: Mapping[str, Any]) -> FuturesTickers:
+    """Normalise a whole ``/derivatives/api/v3/tickers`` body.
+
+    Elements without a symbol or time are skipped. Raises ``MarketDataError`` naming the problem when
+    the body is not a tickers payload (not an object, ``result`` other than ``success``, no
+    ``tickers`` list).
+    """
+    if not isinstance(body, Mapping):
+        raise MarketDataError(f"futures tickers payload must be a JSON object, got {type(body).__name__}")
+    result = body.get("result")
+    if result is not None and result != "success":
+        raise MarketDataError(f"futures tickers payload has result={result!r} (error={body.get('error')!r})")
+    raw_tickers = body.get("tickers")
+    if not isinstance(raw_tickers, list):
+        keys = sorted(str(k) for k in body)[:8]
+        raise MarketDataError(f"futures tickers payload has no 'tickers' list (keys: {keys})")
+    server_ts = _parse_time(body.get("serverTime"))
+    parsed = (futures_ticker_from_raw(raw, ts_fallback=server_ts) for raw in raw_tickers if isinstance(raw, Mapping))
+    return FuturesTickers(t for t in parsed if t is not None)

@@ -1,0 +1,473 @@
+"""A loopback Kraken: spot and Futures REST endpoints on 127.0.0.1, in Kraken's own shapes.
+
+Tests drive the real ccxt client against it; operators rehearse a config with it::
+
+    python -m krakenbot.testing.fake_kraken --port 8765 --data /work/shared/data/kraken-2023q1
+
+and point ``exchange.spot_base_url`` / ``exchange.futures_base_url`` at ``http://127.0.0.1:8765``.
+In-process::
+
+    with FakeKraken(data_dir=path) as fk:
+        fk.spot_url, fk.futures_url      # base URLs for ExchangeConfig
+        fk.inject("status", path="/tickers", status=429, times=3)
+        fk.requests                      # every request: method, path, query, ts
+
+Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
+``/derivatives/api/v3/{instruments,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
+(signatures are not checked), ``accounts, openpositions, openorders, sendorder, cancelorder,
+orders/status, fills``; charts ``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
+simulation is in ``fake_kraken_orders``; the catalogue and candles in ``fake_kraken_market``.
+
+Faults (``inject``), each consumed by the next ``times`` matching requests:
+``delay`` (answer after ``delay_seconds``), ``status`` (HTTP ``status`` with a Kraken-like body:
+429 -> rate limit, 5xx -> a gateway page), ``drop`` (close without answering, nothing done),
+``accept_then_drop`` (do the work, e.g. place the order, then close without answering),
+``accept_then_hang`` (do the work, then hold the connection ``delay_seconds`` so the client
+times out), ``malformed`` (HTTP 200 with a truncated JSON body). ``suspend(symbol)`` marks a
+contract suspended: its ticker says so and orders get ``marketSuspended``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from krakenbot.testing.fake_kraken_market import (
+    FUTURES_CHART_CAP,
+    SPOT_OHLC_CAP,
+    CandleStore,
+    FuturesContract,
+    SpotPair,
+    asset_pairs_body,
+    assets_body,
+    decimal_str,
+    default_contracts,
+    default_spot_pairs,
+    instruments_body,
+    iso_ms,
+    tickers_body,
+)
+from krakenbot.testing.fake_kraken_orders import FuturesBook
+
+log = logging.getLogger(__name__)
+
+FaultKind = Literal["delay", "status", "drop", "accept_then_drop", "accept_then_hang", "malformed"]
+_RESOLUTIONS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "12h": 720, "1d": 1440, "1w": 10080}
+_FUTURES_PREFIX = "/derivatives/api/v3/"
+_CHARTS_PREFIX = "/api/charts/v1/"
+_PRIVATE = {"accounts", "openpositions", "openorders", "sendorder", "cancelorder", "cancelallorders",
+            "orders/status", "fills"}
+
+
+@dataclass(slots=True)
+class Fault:
+    """One injected fault, matched by path substring (and method), used ``times`` times."""
+
+    kind: FaultKind
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+    status: int = 500
+    delay_seconds: float = 0.0
+    body: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and (self.path is None or self.path in path) and (
+            self.method is None or self.method.upper() == method)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the server saw: ``query`` maps each parameter to its values (query and form)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    ts: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+class _DropConnectionError(Exception):
+    """Close the connection without an answer."""
+
+
+class FakeKraken:
+    """The loopback server. Thread-safe; a context manager that starts and stops it.
+
+    ``clock`` gives the server's now (wall clock by default); ``balance_usd`` is the flex
+    account's starting USD collateral; ``closed_order_retention_seconds`` how long ``orders/status``
+    still reports a closed order (Kraken: 5 s; None keeps them forever).
+    """
+
+    def __init__(self, *, data_dir: Path | str | None = None, port: int = 0, seed: int = 7,
+                 clock: Callable[[], datetime] | None = None, balance_usd: float = 10_000.0,
+                 closed_order_retention_seconds: float | None = 5.0,
+                 contracts: list[FuturesContract] | None = None, spot_pairs: list[SpotPair] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        now = self._clock()
+        self.contracts = {c.symbol: c for c in (contracts or default_contracts(now))}
+        self.spot_pairs = spot_pairs or default_spot_pairs()
+        self._anchors = {s: c.mark for s, c in self.contracts.items()}
+        self.candles = CandleStore(Path(data_dir) if data_dir is not None else None, seed=seed)
+        from decimal import Decimal
+
+        self.book = FuturesBook(contracts=self.contracts, balance_usd=Decimal(repr(balance_usd)),
+                                closed_order_retention_seconds=closed_order_retention_seconds)
+        self._lock = threading.RLock()
+        self._faults: list[Fault] = []
+        self._requests: list[RequestRecord] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def spot_url(self) -> str:
+        """Base URL for ``ExchangeConfig.spot_base_url`` (ccxt appends ``/0/public/...``)."""
+        return self.url
+
+    @property
+    def futures_url(self) -> str:
+        """Base URL for ``ExchangeConfig.futures_base_url`` (``/derivatives/api/``, ``/api/charts/``)."""
+        return self.url
+
+    def start(self) -> FakeKraken:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-kraken", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeKraken:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- control -----------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._clock()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A copy of the request log (control requests under ``/_fake`` excluded)."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def requests_to(self, path_part: str) -> list[RequestRecord]:
+        """Logged requests whose path contains ``path_part``."""
+        return [r for r in self.requests if path_part in r.path]
+
+    def inject(self, kind: FaultKind, *, path: str | None = None, method: str | None = None, times: int = 1,
+               status: int = 500, delay_seconds: float = 0.0, body: str | None = None) -> Fault:
+        """Arm a fault for the next ``times`` requests whose path contains ``path``."""
+        fault = Fault(kind=kind, path=path, method=method, times=times, status=status,
+                      delay_seconds=delay_seconds, body=body)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def suspend(self, symbol: str, suspended: bool = True) -> None:
+        with self._lock:
+            self.contracts[symbol].suspended = suspended
+
+    def set_mark(self, symbol: str, mark: float) -> None:
+        """Move a contract's mark price; resting limits and stops react as described in the book."""
+        with self._lock:
+            self.book.set_mark(symbol, mark, self.now())
+
+    def tickers_payload(self) -> dict[str, Any]:
+        """The body ``/derivatives/api/v3/tickers`` answers right now."""
+        with self._lock:
+            return tickers_body(list(self.contracts.values()), self.now())
+
+    # ---- request handling (called from the handler threads) ------------------------------------
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _log(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._requests.append(record)
+
+    def handle(self, method: str, path: str, params: dict[str, list[str]],
+               headers: dict[str, str]) -> tuple[int, str, str]:
+        """Route one request; return (HTTP status, content type, body). Raises ``_DropConnectionError``."""
+        if path.startswith("/_fake/"):
+            return self._control(path, params)
+        self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
+        fault = self._take_fault(method, path)
+        if fault is not None and fault.kind == "drop":
+            raise _DropConnectionError
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.kind == "status":
+            return fault.status, *_fault_body(fault, path)
+        with self._lock:
+            status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+        if fault is not None and fault.kind == "accept_then_hang":
+            time.sleep(fault.delay_seconds)
+            raise _DropConnectionError
+        if fault is not None and fault.kind == "accept_then_drop":
+            raise _DropConnectionError
+        text = json.dumps(body)
+        if fault is not None and fault.kind == "malformed":
+            return 200, "application/json", fault.body or text[: max(1, len(text) // 2)]
+        return status, "application/json", text
+
+    def _route(self, method: str, path: str, p: dict[str, str], multi: dict[str, list[str]],
+               headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        now = self.now()
+        if path.startswith("/0/public/"):
+            return self._spot(path.removeprefix("/0/public/"), p, now)
+        if path.startswith(_CHARTS_PREFIX):
+            return self._chart(path.removeprefix(_CHARTS_PREFIX), p, now)
+        if path.startswith(_FUTURES_PREFIX):
+            endpoint = path.removeprefix(_FUTURES_PREFIX)
+            if endpoint in _PRIVATE:
+                if not headers.get("apikey") or not headers.get("authent"):
+                    return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
+                return self._private(endpoint, p, multi, now)
+            return self._futures_public(endpoint, now)
+        return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
+
+    def _spot(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        if endpoint == "AssetPairs":
+            return 200, asset_pairs_body(self.spot_pairs)
+        if endpoint == "Assets":
+            return 200, assets_body(self.spot_pairs)
+        if endpoint == "Time":
+            return 200, {"error": [], "result": {"unixtime": int(now.timestamp()),
+                                                 "rfc1123": now.strftime("%a, %d %b %y %H:%M:%S +0000")}}
+        if endpoint == "OHLC":
+            return self._ohlc(p, now)
+        return 200, {"error": ["EGeneral:Unknown method"]}
+
+    def _ohlc(self, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        name = p.get("pair", "")
+        pair = next((x for x in self.spot_pairs if name in (x.pair_id, x.altname, x.wsname)), None)
+        if pair is None:
+            return 200, {"error": ["EQuery:Unknown asset pair"]}
+        minutes = int(p.get("interval", "1"))
+        step = minutes * 60
+        now_s = int(now.timestamp()) // step * step  # open time of the candle still forming
+        since = int(float(p["since"])) if p.get("since") else None
+        start = since + 1 if since is not None else now_s - (SPOT_OHLC_CAP - 1) * step
+        # Recorded series are served as far back as recorded, past Kraken's live 720-candle window.
+        bars = self.candles.bars([pair.altname, pair.pair_id], minutes, pair.price, start, now_s)
+        if since is None:
+            bars = bars[-SPOT_OHLC_CAP:]
+        bars = bars[:SPOT_OHLC_CAP]
+        dec = pair.pair_decimals
+        rows = [[b.ts_s, decimal_str(b.open), decimal_str(b.high), decimal_str(b.low), decimal_str(b.close),
+                 f"{(b.open + b.close) / 2:.{dec}f}", decimal_str(b.volume), 1] for b in bars]
+        last = bars[-1].ts_s if bars else (since or now_s)
+        return 200, {"error": [], "result": {pair.pair_id: rows, "last": last}}
+
+    def _chart(self, rest: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        parts = rest.split("/")
+        if len(parts) != 3 or parts[0] not in ("trade", "mark", "spot") or parts[2] not in _RESOLUTIONS:
+            return 400, {"result": "error", "error": "invalidArgument", "serverTime": iso_ms(now)}
+        price_type, symbol, resolution = parts
+        contract = self.contracts.get(symbol)
+        if contract is None:
+            return 404, {"result": "error", "error": "contractNotFound", "serverTime": iso_ms(now)}
+        minutes = _RESOLUTIONS[resolution]
+        step = minutes * 60
+        now_s = int(now.timestamp()) // step * step
+        to_s = min(int(float(p["to"])), now_s) if p.get("to") else now_s
+        from_s = int(float(p["from"])) if p.get("from") else to_s - (FUTURES_CHART_CAP - 1) * step
+        names = [f"futures/{symbol}-{price_type}", f"futures/{symbol}"] if price_type != "trade" else [
+            f"futures/{symbol}"]
+        bars = self.candles.bars(names, minutes, self._anchors[symbol], from_s, to_s)
+        more = len(bars) > FUTURES_CHART_CAP
+        candles = [{"time": b.ts_s * 1000, "open": decimal_str(b.open), "high": decimal_str(b.high),
+                    "low": decimal_str(b.low), "close": decimal_str(b.close),
+                    "volume": 0 if price_type != "trade" else b.volume} for b in bars[:FUTURES_CHART_CAP]]
+        return 200, {"candles": candles, "more_candles": more}
+
+    def _futures_public(self, endpoint: str, now: datetime) -> tuple[int, dict[str, Any]]:
+        contracts = list(self.contracts.values())
+        if endpoint == "instruments":
+            return 200, instruments_body(contracts, now)
+        if endpoint == "tickers":
+            return 200, tickers_body(contracts, now)
+        if endpoint.startswith("tickers/"):
+            body = tickers_body(contracts, now)
+            wanted = endpoint.removeprefix("tickers/").upper()
+            match = [t for t in body["tickers"] if t["symbol"].upper() == wanted]
+            if not match:
+                return 404, {"result": "error", "error": "contractNotFound", "serverTime": iso_ms(now)}
+            return 200, {"result": "success", "ticker": match[0], "serverTime": iso_ms(now)}
+        return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
+
+    def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
+                 now: datetime) -> tuple[int, dict[str, Any]]:
+        book = self.book
+        if endpoint == "accounts":
+            return 200, book.accounts_body(now)
+        if endpoint == "openpositions":
+            return 200, book.positions_body(now)
+        if endpoint == "openorders":
+            return 200, book.open_orders_body(now)
+        if endpoint == "fills":
+            last = p.get("lastFillTime")
+            ts = datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None
+            return 200, book.fills_body(ts, now)
+        if endpoint == "orders/status":
+            return 200, book.orders_status_body(multi.get("orderIds", []), multi.get("cliOrdIds", []), now)
+        if endpoint == "sendorder":
+            return 200, {"result": "success", "sendStatus": book.send_order(p, now), "serverTime": iso_ms(now)}
+        if endpoint == "cancelorder":
+            return 200, {"result": "success", "cancelStatus": book.cancel_order(p, now), "serverTime": iso_ms(now)}
+        return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
+
+    def _control(self, path: str, params: dict[str, list[str]]) -> tuple[int, str, str]:
+        """``/_fake/{inject,mark,suspend,requests}``: drive a server run with ``python -m``."""
+        p = {k: v[-1] for k, v in params.items()}
+        action = path.removeprefix("/_fake/")
+        if action == "inject":
+            fault = self.inject(p["kind"], path=p.get("path"), method=p.get("method"),  # type: ignore[arg-type]
+                                times=int(p.get("times", "1")), status=int(p.get("status", "500")),
+                                delay_seconds=float(p.get("delay_seconds", "0")), body=p.get("body"))
+            return 200, "application/json", json.dumps(asdict(fault))
+        if action == "mark":
+            self.set_mark(p["symbol"], float(p["mark"]))
+        elif action == "suspend":
+            self.suspend(p["symbol"], p.get("suspended", "true").lower() == "true")
+        elif action == "requests":
+            rows = [{"method": r.method, "path": r.path, "query": r.query, "ts": r.ts.isoformat()}
+                    for r in self.requests]
+            return 200, "application/json", json.dumps(rows)
+        else:
+            return 404, "application/json", json.dumps({"error": f"unknown control {action!r}"})
+        return 200, "application/json", json.dumps({"ok": True})
+
+
+def _fault_body(fault: Fault, path: str) -> tuple[str, str]:
+    if fault.body is not None:
+        return "application/json", fault.body
+    if fault.status == 429:
+        if path.startswith("/0/"):
+            return "application/json", json.dumps({"error": ["EAPI:Rate limit exceeded"]})
+        return "application/json", json.dumps({"result": "error", "error": "apiLimitExceeded"})
+    return "text/html", f"<html><body><h1>{fault.status} Service Unavailable</h1></body></html>"
+
+
+def _make_handler(fake: FakeKraken) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "FakeKraken/1"
+
+        def _serve(self, method: str) -> None:
+            split = urlsplit(self.path)
+            params = parse_qs(split.query, keep_blank_values=True)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            if raw:
+                if raw.lstrip().startswith("{"):
+                    params.update({k: [str(v).lower() if isinstance(v, bool) else str(v)]
+                                   for k, v in json.loads(raw).items()})
+                else:
+                    for key, values in parse_qs(raw, keep_blank_values=True).items():
+                        params.setdefault(key, []).extend(values)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                status, ctype, body = fake.handle(method, split.path, params, headers)
+            except _DropConnectionError:
+                self.close_connection = True
+                return
+            except Exception:  # a bug in the fake must not hang the client: answer 500
+                log.exception("fake kraken: %s %s failed", method, self.path)
+                status, ctype, body = 500, "text/html", "<html><body>500 Internal Server Error</body></html>"
+            data = body.encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
+                self.close_connection = True
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("fake kraken: " + format, *args)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the loopback server until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m krakenbot.testing.fake_kraken",
+                                     description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of recorded candles ({ALTNAME}-{minutes}m.parquet)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candle series")
+    parser.add_argument("--balance-usd", type=float, default=10_000.0, help="flex account starting collateral, USD")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd)
+    log.info("fake kraken listening on %s (spot and futures base URL)", fake.url)
+    try:
+        fake._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
