@@ -38,8 +38,7 @@ def fake() -> Iterator[FakeKraken]:
 
 
 def make_client(fk: FakeKraken, sleeps: list[float] | None = None, **config: object) -> KrakenClient:
-    cfg = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url,  # type: ignore[arg-type]
-                         **config)  # type: ignore[arg-type]
+    cfg = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url, **config)
     recorded = sleeps if sleeps is not None else []
     return KrakenClient(cfg, api_key="loopback-key", api_secret=SECRET, sleep=recorded.append,
                         rng=random.Random(1), enable_rate_limit=False)
@@ -144,7 +143,7 @@ def test_order_round_trip_with_client_order_id(fake: FakeKraken) -> None:
     assert client.fetch_positions() == []
 
     looked_up = client.fetch_order_by_client_id("rt-open", "BTC/USD:USD")
-    assert looked_up.status is OrderStatus.FILLED and looked_up.filled_size == Decimal("0.01")
+    assert looked_up is not None and looked_up.status is OrderStatus.FILLED and looked_up.filled_size == Decimal("0.01")
     fills = client.fetch_fills(since=datetime.now(UTC) - timedelta(minutes=5))
     assert [(f.client_order_id, f.side) for f in fills] == [("rt-open", OrderSide.BUY), ("rt-close", OrderSide.SELL)]
 
@@ -188,7 +187,7 @@ def test_create_order_dropped_after_accept_is_outcome_unknown_then_found_by_clie
         client.create_order(intent("lost-1", OrderSide.BUY, "0.01", limit="98000"))
     assert len(fake.requests_to("/sendorder")) == 1  # never resent
     found = client.fetch_order_by_client_id("lost-1", "PF_XBTUSD")
-    assert found.status is OrderStatus.FILLED and found.filled_size == Decimal("0.01")
+    assert found is not None and found.status is OrderStatus.FILLED and found.filled_size == Decimal("0.01")
 
 
 def test_create_order_timeout_after_accept_is_outcome_unknown(fake: FakeKraken) -> None:
@@ -198,7 +197,8 @@ def test_create_order_timeout_after_accept_is_outcome_unknown(fake: FakeKraken) 
     with pytest.raises(OutcomeUnknownError):
         client.create_order(intent("slow-1", OrderSide.BUY, "0.01", limit="98000"))
     assert len(fake.requests_to("/sendorder")) == 1
-    assert client.fetch_order_by_client_id("slow-1", "PF_XBTUSD").status is OrderStatus.FILLED
+    found = client.fetch_order_by_client_id("slow-1", "PF_XBTUSD")
+    assert found is not None and found.status is OrderStatus.FILLED
 
 
 def test_create_order_gateway_error_is_outcome_unknown_and_not_retried(fake: FakeKraken) -> None:
@@ -216,9 +216,8 @@ def test_lookup_falls_back_to_fills_when_orders_status_forgot_the_order() -> Non
         client = make_client(fk)
         client.create_order(intent("old-1", OrderSide.SELL, "0.01", limit="96000"))
         found = client.fetch_order_by_client_id("old-1", "PF_XBTUSD")
-        assert found.status is OrderStatus.FILLED and found.avg_fill_price == Decimal(97000)
-        with pytest.raises(OrderNotFoundError):
-            client.fetch_order_by_client_id("never-sent", "PF_XBTUSD")
+        assert found is not None and found.status is OrderStatus.FILLED and found.avg_fill_price == Decimal(97000)
+        assert client.fetch_order_by_client_id("never-sent", "PF_XBTUSD") is None
 
 
 def test_suspended_market_is_a_rejection_not_a_transient_error(fake: FakeKraken) -> None:
@@ -230,13 +229,29 @@ def test_suspended_market_is_a_rejection_not_a_transient_error(fake: FakeKraken)
     assert client.get_futures_tickers_bulk()["PF_ETHUSD"].suspended is True
 
 
-def test_insufficient_margin_and_non_marketable_ioc_are_rejections(fake: FakeKraken) -> None:
+def test_insufficient_margin_is_a_rejection_and_non_marketable_ioc_comes_back_cancelled(fake: FakeKraken) -> None:
     client = make_client(fake)
     with pytest.raises(InsufficientMarginError):
         client.create_order(intent("big-1", OrderSide.BUY, "10", order_type=OrderType.MARKET))
-    with pytest.raises(OrderRejectedError):
-        client.create_order(intent("far-1", OrderSide.BUY, "0.01", limit="90000"))
-    assert client.fetch_positions() == []
+    far = client.create_order(intent("far-1", OrderSide.BUY, "0.01", limit="90000"))
+    assert far.status is OrderStatus.CANCELLED and far.filled_size == 0 and far.client_order_id == "far-1"
+    assert len(fake.requests_to("/sendorder")) == 2  # Kraken answered iocWouldNotExecute: it was sent
+    assert client.fetch_positions() == [] and client.fetch_fills() == []
+
+
+def test_off_lot_size_and_off_tick_price_are_refused_before_ccxt_rounds_them(fake: FakeKraken) -> None:
+    client = make_client(fake)
+    with pytest.raises(OrderRejectedError, match="lot"):
+        client.create_order(intent("lot-1", OrderSide.BUY, "0.00015", limit="98000"))
+    with pytest.raises(OrderRejectedError, match="tick"):
+        client.create_order(intent("tick-1", OrderSide.BUY, "0.01", limit="98000.5"))
+    assert fake.requests_to("/sendorder") == [] and client.fetch_positions() == []
+
+
+def test_reduce_only_refusal_names_reduce_only(fake: FakeKraken) -> None:
+    client = make_client(fake)
+    with pytest.raises(OrderRejectedError, match=r"reduce-only.*wouldNotReducePosition"):
+        client.create_order(intent("ro-1", OrderSide.SELL, "0.01", limit="96000", reduce_only=True))
 
 
 def test_stop_order_by_mark_rests_then_closes_the_position(fake: FakeKraken) -> None:
@@ -257,10 +272,14 @@ def test_cancel_by_client_id_then_again_is_order_not_found(fake: FakeKraken) -> 
     client = make_client(fake)
     client.create_order(intent("rest-1", OrderSide.BUY, "0.01", order_type=OrderType.LIMIT, limit="90000"))
     assert [o.client_order_id for o in client.fetch_open_orders()] == ["rest-1"]
-    client.cancel_order("PF_XBTUSD", client_order_id="rest-1")
+    cancelled = client.cancel_order("rest-1", "PF_XBTUSD")
+    assert cancelled.status is OrderStatus.CANCELLED and cancelled.client_order_id == "rest-1"
+    assert (cancelled.side, cancelled.size, cancelled.filled_size) == (OrderSide.BUY, Decimal("0.01"), Decimal(0))
+    assert cancelled.order_type is OrderType.LIMIT and cancelled.limit_price == Decimal(90000)
+    assert fake.requests_to("/cancelorder")[-1].param("cliOrdId") == "rest-1"
     assert client.fetch_open_orders() == []
     with pytest.raises(OrderNotFoundError):
-        client.cancel_order("PF_XBTUSD", client_order_id="rest-1")
+        client.cancel_order("rest-1", "PF_XBTUSD")
 
 
 def test_sandbox_uses_demo_futures_unless_overridden() -> None:

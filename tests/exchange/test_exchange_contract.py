@@ -6,13 +6,17 @@ paper exchange here (the same assertions run against both).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
 from krakenbot.config import FeesConfig
+from krakenbot.config.models import ExchangeConfig
+from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, OrderType, SimulatedClock
 from krakenbot.domain.errors import (
     DuplicateOrderError,
@@ -22,6 +26,7 @@ from krakenbot.domain.errors import (
 )
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.paper import PaperExchange
+from krakenbot.testing import FakeKraken
 from stubs import T0, btc_perp, intent
 
 
@@ -36,12 +41,34 @@ def paper_venue() -> Venue:
     paper = PaperExchange(instruments={"PF_XBTUSD": btc_perp()}, fees=FeesConfig(), clock=clock,
                           initial_equity_usd=10_000)
     paper.update_market({"PF_XBTUSD": 30_000.0})
-    return Venue(exchange=paper, set_marks=lambda marks: paper.update_market(marks) and None)
+
+    def set_marks(marks: dict[str, float]) -> None:
+        paper.update_market(marks)
+
+    return Venue(exchange=paper, set_marks=set_marks)
 
 
-@pytest.fixture(params=["paper"])
+def kraken_venue(stack: ExitStack) -> Venue:
+    """The real ``KrakenClient`` (real ccxt) against the loopback Kraken: PF_XBTUSD at a 30,000
+    mark, 10,000 USD of collateral, 50x first margin tier, lot 0.0001, tick 1 (as the paper venue)."""
+    fk = stack.enter_context(FakeKraken(balance_usd=10_000.0))
+    fk.set_mark("PF_XBTUSD", 30_000.0)
+    config = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url)
+    client = KrakenClient(config, api_key="contract-key", api_secret=base64.b64encode(b"contract").decode(),
+                          sleep=lambda _seconds: None, enable_rate_limit=False)
+    exchange: Exchange = client  # the adapter satisfies the port (checked by mypy)
+
+    def set_marks(marks: dict[str, float]) -> None:
+        for symbol, mark in marks.items():
+            fk.set_mark(symbol, mark)
+
+    return Venue(exchange=exchange, set_marks=set_marks)
+
+
+@pytest.fixture(params=["paper", "kraken"])
 def venue(request: pytest.FixtureRequest) -> Iterator[Venue]:
-    yield {"paper": paper_venue}[request.param]()
+    with ExitStack() as stack:
+        yield paper_venue() if request.param == "paper" else kraken_venue(stack)
 
 
 def test_ioc_entry_fills_and_opens_position(venue: Venue) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import ccxt
 
@@ -30,6 +31,7 @@ from krakenbot.data.kraken_parse import (
     account_from_balance,
     candles_from_ohlcv,
     fill_from_ccxt,
+    instrument_from_market,
     instruments_from_markets,
     ms_from_ts,
     order_from_ccxt,
@@ -50,21 +52,39 @@ from krakenbot.domain import (
     WallClock,
 )
 from krakenbot.domain.errors import (
+    ExchangeError,
     MarketDataError,
-    OrderNotFoundError,
     OrderRejectedError,
     RateLimitError,
     TransientError,
 )
+from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.errors import translate_ccxt_error
+
+if TYPE_CHECKING:
+    from krakenbot.exchange.base import Exchange
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
+# Kraken Futures sendorder refusals, in words (the status stays in the message for the log).
+_REFUSAL_WORDS = {
+    "wouldNotReducePosition": "reduce-only order would open or increase a position",
+    "invalidSize": "size is not a multiple of the contract's lot (or is below its minimum)",
+    "invalidPrice": "price is not a multiple of the contract's tick",
+    "postWouldExecute": "post-only order would have taken liquidity",
+}
 
 
 class KrakenClient:
-    """Kraken spot + Kraken Futures over ccxt 4.5.90 (sync). See the module docstring."""
+    """Kraken spot + Kraken Futures over ccxt 4.5.90 (sync); the live ``Exchange`` port.
+
+    See the module docstring. Kraken Futures has a native dead man's switch
+    (``cancelallordersafter``), server-side stops triggered by the mark, reduce-only orders and
+    client order ids.
+    """
+
+    capabilities = ExchangeCapabilities(dead_man_switch=True)
 
     def __init__(self, config: ExchangeConfig, *, api_key: str | None = None, api_secret: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
@@ -226,11 +246,12 @@ class KrakenClient:
         return [order_from_ccxt(o, symbol=str((o.get("info") or {}).get("symbol") or o["symbol"]), now=now)
                 for o in raw]
 
-    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order:
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
         """The order sent with ``client_order_id``: from ``orders/status`` (open, or closed in the
-        last seconds), else rebuilt from its fills (then FILLED with the filled size).
+        last 5 s), else rebuilt from its fills (then FILLED with the filled size).
 
-        Raises ``OrderNotFoundError`` when neither knows it.
+        None when neither knows it: never sent, refused, or closed unfilled more than 5 s ago
+        (Kraken keeps no longer history of orders without fills). Raises ``TransientError``.
         """
         raw_symbol = self._raw_futures(self._unified_futures(symbol))
         found = self._read(self.futures, f"{raw_symbol}: fetch_orders {client_order_id}",
@@ -247,9 +268,9 @@ class KrakenClient:
                          order_type=OrderType.MARKET, reduce_only=False, status=OrderStatus.FILLED,
                          ts_updated=max(f.ts for f in fills), exchange_order_id=fills[0].exchange_order_id,
                          filled_size=size, avg_fill_price=avg)
-        raise OrderNotFoundError(f"{raw_symbol}: no order with client id {client_order_id}")
+        return None
 
-    def fetch_fills(self, since: datetime | None) -> list[Fill]:
+    def fetch_fills(self, since: datetime | None = None) -> list[Fill]:
         """Own fills at or after ``since`` (all Kraken returns when None), oldest first.
 
         Pages backwards through ``/fills`` (100 per answer) with ``lastFillTime``.
@@ -279,14 +300,18 @@ class KrakenClient:
 
     # ---- orders ------------------------------------------------------------------------------------
     def create_order(self, intent: OrderIntent) -> Order:
-        """Send ``intent`` once (never retried). Sizes and prices go as the caller rounded them.
+        """Send ``intent`` once (never retried). Sizes and prices go exactly as the caller rounded
+        them: an off-lot size or off-tick price is refused here, before ccxt would silently round it.
 
+        An IOC that Kraken answers ``iocWouldNotExecute`` (nothing to match within its limit)
+        comes back as a CANCELLED order with nothing filled, as an IOC that expired unfilled.
         Raises ``OutcomeUnknownError`` when no answer came (look the order up by client id),
         ``DuplicateOrderError``, ``OrderRejectedError``/``InsufficientMarginError``,
         ``RateLimitError``, ``AuthenticationError``.
         """
         unified = self._unified_futures(intent.symbol)
         raw_symbol = self._raw_futures(unified)
+        self._check_increments(unified, intent)
         params: dict[str, Any] = {"cliOrdId": intent.client_order_id}
         if intent.reduce_only:
             params["reduceOnly"] = True
@@ -305,30 +330,78 @@ class KrakenClient:
         log.info("%s: create_order %s %s %s %s cid=%s reduce_only=%s", raw_symbol, intent.order_type,
                  intent.side, intent.size, price or intent.stop_price or "", intent.client_order_id,
                  intent.reduce_only)
-        raw = self._call(self.futures, f"{raw_symbol}: create_order {intent.client_order_id}",
-                         lambda: self.futures.create_order(unified, kind, str(intent.side), str(intent.size),
-                                                           price, params), creating=True)
+        try:
+            raw = self._call(self.futures, f"{raw_symbol}: create_order {intent.client_order_id}",
+                             lambda: self.futures.create_order(unified, kind, str(intent.side), str(intent.size),
+                                                               price, params), creating=True)
+        except OrderRejectedError as exc:
+            status = _refusal_status(exc)
+            if status == "iocWouldNotExecute" and intent.order_type is OrderType.IOC:
+                log.info("%s: IOC %s found nothing to match within %s; nothing filled", raw_symbol,
+                         intent.client_order_id, intent.limit_price)
+                return Order(client_order_id=intent.client_order_id, symbol=raw_symbol, side=intent.side,
+                             size=intent.size, order_type=intent.order_type, reduce_only=intent.reduce_only,
+                             status=OrderStatus.CANCELLED, ts_updated=self._clock.now(),
+                             limit_price=intent.limit_price)
+            if status in _REFUSAL_WORDS and type(exc) is OrderRejectedError:
+                raise OrderRejectedError(f"{raw_symbol}: {_REFUSAL_WORDS[status]} ({exc})") from exc
+            raise
         return order_from_ccxt(raw, symbol=raw_symbol, now=self._clock.now(), order_type=intent.order_type,
                                client_order_id=intent.client_order_id, size=intent.size)
 
-    def cancel_order(self, symbol: str, *, exchange_order_id: str | None = None,
-                     client_order_id: str | None = None) -> None:
-        """Cancel by exchange id or client id, once (not retried: a second try after a lost answer
-        would report the first one's success as ``OrderNotFoundError``). Raises
-        ``OrderNotFoundError`` when the order is unknown, filled or already cancelled,
-        ``TransientError`` when no answer came (look the order up before trying again)."""
-        if (exchange_order_id is None) == (client_order_id is None):
-            raise ValueError("cancel_order needs exactly one of exchange_order_id, client_order_id")
-        self._unified_futures(symbol)  # loads markets (a retried read) before the one-shot cancel
-        what = f"{symbol}: cancel_order {exchange_order_id or client_order_id}"
-        if exchange_order_id is not None:
-            order_id = exchange_order_id
-            self._call(self.futures, what, lambda: self.futures.cancel_order(order_id))
-            return
+    def _check_increments(self, unified: str, intent: OrderIntent) -> None:
+        """Refuse a size off the contract's lot (or below its minimum) and prices off its tick.
+
+        ccxt's ``amount_to_precision`` would truncate 0.00015 to 0.0001 and send that: a
+        different order from the one decided and journaled.
+        """
+        instrument = instrument_from_market(self.futures.market(unified))
+        if instrument is None:
+            raise OrderRejectedError(f"{intent.symbol}: contract has no usable tick/lot")
+        if not instrument.is_tradable_size(intent.size):
+            raise OrderRejectedError(f"{instrument.symbol}: size {intent.size} is not a multiple of lot "
+                                     f"{instrument.lot_size} at or above min {instrument.min_size}")
+        for level in (intent.limit_price, intent.stop_price):
+            if level is not None and (level <= 0 or level % instrument.tick_size != 0):
+                raise OrderRejectedError(f"{instrument.symbol}: price {level} is not a multiple of tick "
+                                         f"{instrument.tick_size}")
+
+    def cancel_order(self, client_order_id: str, symbol: str) -> Order:
+        """Cancel a resting order by client id, once (not retried: a second try after a lost
+        answer would report the first one's success as ``OrderNotFoundError``).
+
+        Returns the order as cancelled, from the order event of Kraken's ``cancelorder`` answer,
+        else read back from ``orders/status`` (which keeps it 5 s). Raises ``OrderNotFoundError``
+        when the order is unknown, filled or already cancelled, ``TransientError`` when no answer
+        came (look the order up before trying again), ``ExchangeError`` when the cancel was
+        confirmed but the order could be read from neither.
+        """
+        unified = self._unified_futures(symbol)  # loads markets (a retried read) before the one-shot cancel
+        raw_symbol = self._raw_futures(unified)
+        what = f"{raw_symbol}: cancel_order {client_order_id}"
         answer = self._call(self.futures, what,
                             lambda: self.futures.privatePostCancelorder({"cliOrdId": client_order_id}))
-        status = str((answer.get("cancelStatus") or {}).get("status"))
+        cancel_status = answer.get("cancelStatus") or {}
+        status = str(cancel_status.get("status"))
         self._call(self.futures, what, lambda: self.futures.verify_order_action_success(status, "cancelOrder"))
+        log.info("%s: cancelled %s", raw_symbol, client_order_id)
+        parsed = dict(self._call(self.futures, what, lambda: self.futures.parse_order(cancel_status)))
+        if str(parsed.get("side") or "").lower() in ("buy", "sell") and parsed.get("amount") is not None:
+            events = cancel_status.get("orderEvents") or [{}]
+            echoed = events[0].get("order") or events[0].get("orderTrigger") or {}
+            parsed["price"] = parsed.get("price") or echoed.get("limitPrice")  # ccxt drops it here
+            return order_from_ccxt(parsed, symbol=raw_symbol, now=self._clock.now(),
+                                   client_order_id=client_order_id)
+        found = self.fetch_order_by_client_id(client_order_id, raw_symbol)
+        if found is None:
+            raise ExchangeError(f"{raw_symbol}: {client_order_id} cancelled, but the order could not be read back")
+        return found
+
+
+def _refusal_status(exc: BaseException) -> str | None:
+    """The Kraken sendorder status ccxt names in its refusal (``... failed due to iocWouldNotExecute``)."""
+    match = re.search(r"failed due to (\w+)", str(exc))
+    return match.group(1) if match else None
 
 
 def _step_ms(timeframe: str) -> int:
@@ -350,3 +423,8 @@ def _garbled_body(exchange: ccxt.Exchange, exc: BaseException) -> bool:
     except ValueError:
         return True
     return False
+
+
+if TYPE_CHECKING:
+    def _satisfies_the_port(client: KrakenClient) -> Exchange:
+        return client  # mypy proves ``KrakenClient`` implements ``Exchange`` exactly

@@ -53,11 +53,23 @@ class Exchange(Protocol):
         ...
 
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:
-        """Cancel a resting order. Raises ``OrderNotFoundError`` if it is gone (maybe filled)."""
+        """Cancel a resting order once (never retried inside) and return it as cancelled.
+
+        A venue whose cancel answer carries no full order (ccxt's is partial; Kraken's
+        ``cancelorder`` echoes the order in its event, else ``orders/status`` still holds it)
+        reads it back after the cancel. Raises ``OrderNotFoundError`` if it is gone (filled,
+        already cancelled or never known), ``TransientError`` when no answer came (look the order
+        up before trying again), ``ExchangeError`` when the cancel was confirmed but the order
+        could not be read back.
+        """
         ...
 
     def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
-        """Look an order up by our id; None when the venue does not know it (yet)."""
+        """Look an order up by our id; None when the venue does not know it (yet).
+
+        Kraken keeps closed orders without fills for only 5 s: after that an IOC that filled
+        nothing is None too (one that filled is rebuilt from its fills).
+        """
         ...
 
     def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:

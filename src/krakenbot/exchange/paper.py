@@ -80,11 +80,12 @@ class PaperExchange:
         self._trade_seq = 0
         self.fees_paid_usd = 0.0
         self.funding_paid_usd = 0.0
+        self.funding_payments: list[tuple[datetime, str, float]] = []  # (ts, symbol, USD paid; < 0 received)
         self.liquidations = 0
 
     # -- market --------------------------------------------------------------------------
     def update_market(self, marks: Mapping[str, float], funding_rates: Mapping[str, float] | None = None) -> list[Fill]:
-        """Take new mark prices (and hourly relative funding rates) at the clock's now.
+        """Take new mark prices (and relative funding rates per hour, fractions) at the clock's now.
 
         Bad prices (NaN, zero, negative) are ignored: the last good mark stands. Returns the
         fills this update caused (stops, resting limits, liquidations) in the order they happened.
@@ -117,6 +118,7 @@ class PaperExchange:
                     payment = float(book.size) * self._contract_size(symbol) * mark * rate
                     self.cash_usd -= payment
                     self.funding_paid_usd += payment
+                    self.funding_payments.append((self._next_funding, symbol, payment))
             self._next_funding += FUNDING_INTERVAL
 
     def _trigger_resting(self, now: datetime) -> list[Fill]:
