@@ -221,6 +221,35 @@ class ShockGuard:
             return []
         return scan_events(self.params, ts_us, scan_magnitudes(self.params, ts_us, px, ref), tuple(symbols))
 
+    # -- replay (backtests) -------------------------------------------------------------------------
+    def apply_magnitudes(self, ts: datetime, mags: FloatArray) -> list[ShockDetected]:
+        """Gate one tick's precomputed magnitudes ((S x 3): move, range, basis, aligned to ``symbols``,
+        as ``scan_magnitudes`` computes them) exactly as ``update_mark_prices`` gates its own.
+
+        A backtest computes the magnitudes of a whole history at once and replays only the ticks
+        that reach a threshold; pauses, episodes and market-wide counts then match feeding every
+        tick. Raises ``ValueError`` on a wrong shape, ``MarketDataError`` on a tick earlier than the last.
+        """
+        now = to_us(ts)
+        if not self.cfg.shock_guard_enabled:
+            return []
+        values = np.asarray(mags, dtype=np.float64)
+        if values.shape != (len(self._symbols), 3):
+            raise ValueError(f"magnitudes must have shape ({len(self._symbols)}, 3), got {values.shape}")
+        if now < self._last_tick_us:
+            raise MarketDataError(f"ShockGuard: tick {ts.isoformat()} is earlier than the previous tick "
+                                  f"{from_us(self._last_tick_us).isoformat()}")
+        self._last_tick_us = now
+        return self._gate(now, ts, values)
+
+    def observe_marks(self, ts: datetime, marks: Mapping[str, float]) -> None:
+        """Record the latest good marks (used to price positions in ``evaluate``) without detection."""
+        self._register(list(marks))
+        values = self._column(marks)
+        good = good_prices(values)
+        self._last_mark[good] = values[good]
+        self._last_mark_us[good] = to_us(ts)
+
     # -- state queries ---------------------------------------------------------------------------
     def _marketwide_active(self, now_us: int) -> bool:
         return self._mw_last_hit != NO_HIT and now_us < self._mw_last_hit + self.params.cooldown_us

@@ -1,0 +1,303 @@
+"""AuctionAllocator: candidates compete with held positions for slots and margin.
+
+Rules of ``plan`` (pure: everything it needs is an argument, ``now`` included):
+
+1. Each held position meets its symbol's *latest* signal (the newest of the candidates for its
+   futures symbol and ``signals_by_symbol``): older than ``stale_signal_minutes`` -> close
+   ``stale``; opposite side -> close ``reversed`` (no minimum hold: a reversal is not churn);
+   same side -> keep, scored by that signal; no signal known -> keep, scored by
+   ``Position.score`` (0 when unknown).
+2. Candidates, ranked by score (ties: futures symbol, then spot symbol, then the rest of the
+   value, so the plan does not depend on input order), are rejected when: entries are not
+   allowed (reduce-only), they have no futures contract, a better candidate already took their
+   contract, ShockGuard paused them (``paused_symbols`` holds futures or spot symbols, or ``'*'``
+   for all), their signal is stale or superseded, or they carry no size. A candidate on a
+   contract held on the same side confirms that position (a keep).
+3. The rest open while a slot is free (``max_positions``), the margin fits the budget and total
+   exposure stays within ``max_total_exposure * equity``. Otherwise the weakest held position
+   that has been held ``min_hold_minutes`` and whose score the candidate beats by *more than*
+   ``replace_score_margin`` is closed ``outranked`` when that makes room; else the candidate is
+   rejected.
+
+Margin budget (USD) = min(available margin, ``max_margin_utilization_pct * equity`` - initial
+margin) + margin the closes free. A close frees ``notional / max(position leverage, max_leverage)``
+(the smaller estimate), and closes together never free more than the account's initial margin.
+The plan never puts more than ``max_positions`` open, except that it does not force-close
+positions already above the limit (it then opens nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from krakenbot.config.models import AuctionConfig, RiskConfig
+from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.instrument import Instrument
+from krakenbot.domain.signals import CandidateSignal, Signal
+from krakenbot.domain.trading import AccountState, Position
+from krakenbot.portfolio.plan import (
+    AllocationPlan,
+    CloseReason,
+    Keep,
+    PlannedClose,
+    Rejection,
+    RejectReason,
+    SignalRefusal,
+    TradeValidator,
+)
+
+log = logging.getLogger(__name__)
+
+PAUSE_ALL = "*"
+
+
+def rank_key(candidate: CandidateSignal) -> tuple[float, str, str, str, datetime, float, float, float]:
+    """Sort key of candidates: best score first, then futures symbol, spot symbol, side and the rest (total order)."""
+    return (-candidate.score, candidate.futures_symbol, candidate.symbol, candidate.side.value, candidate.signal.ts,
+            candidate.position_notional, candidate.margin_required, candidate.leverage)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Holding:
+    position: Position
+    score: float
+    detail: str
+    candidate: CandidateSignal | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class _Books:
+    """The plan being built (mutable scratch space, private to one ``plan`` call)."""
+
+    holdings: dict[str, _Holding]
+    base_budget_usd: float
+    initial_margin_usd: float
+    exposure_cap_usd: float
+    closes: list[PlannedClose] = field(default_factory=list)
+    opens: list[CandidateSignal] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def freed_usd(self) -> float:
+        return min(sum(c.freed_margin_usd for c in self.closes), max(0.0, self.initial_margin_usd))
+
+    @property
+    def budget_usd(self) -> float:
+        return max(0.0, self.base_budget_usd + self.freed_usd)
+
+    @property
+    def planned_usd(self) -> float:
+        return sum(o.margin_required for o in self.opens)
+
+    @property
+    def exposure_usd(self) -> float:
+        held = sum(h.position.notional_usd for h in self.holdings.values())
+        return held + sum(o.position_notional for o in self.opens)
+
+
+class AuctionAllocator:
+    """Plans which positions to close and which candidates to open (see the module docstring)."""
+
+    def __init__(self, risk_cfg: RiskConfig, auction_cfg: AuctionConfig, risk_manager: TradeValidator) -> None:
+        self.risk_cfg = risk_cfg
+        self.auction_cfg = auction_cfg
+        self.risk_manager = risk_manager
+
+    def position_margin_usd(self, position: Position) -> float:
+        """Initial margin a close of ``position`` is counted to free (USD): the smaller of the estimates."""
+        leverage = max(position.leverage or 0.0, self.risk_cfg.max_leverage)
+        return position.notional_usd / leverage
+
+    def candidates_from_signals(
+        self, signals: Iterable[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
+        instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
+    ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
+        """``build_candidates`` with this allocator's risk manager."""
+        return build_candidates(signals, symbol_map, self.risk_manager, account, now,
+                                instruments=instruments, positions=positions)
+
+    def plan(
+        self,
+        candidates: Sequence[CandidateSignal],
+        positions: Sequence[Position],
+        account: AccountState,
+        now: datetime,
+        *,
+        paused_symbols: Collection[str] = (),
+        signals_by_symbol: Mapping[str, Signal] | None = None,
+        entries_allowed: bool = True,
+    ) -> AllocationPlan:
+        """Plan closes and opens at ``now``.
+
+        ``signals_by_symbol`` maps a held *futures* symbol to its latest signal (for reversed and
+        stale closes when no candidate speaks for it); ``entries_allowed=False`` (reduce-only)
+        rejects every candidate but still closes reversed and stale positions. Raises
+        ``ValueError`` only when ``now`` is not timezone-aware UTC.
+        """
+        ensure_utc(now, field="now")
+        rcfg, acfg = self.risk_cfg, self.auction_cfg
+        stale_after = timedelta(minutes=acfg.stale_signal_minutes)
+        paused = set(paused_symbols)
+        ranked = sorted(candidates, key=rank_key)
+
+        best: dict[str, CandidateSignal] = {}
+        for cand in ranked:
+            if cand.futures_symbol and cand.futures_symbol not in best:
+                best[cand.futures_symbol] = cand
+        latest: dict[str, Signal] = dict(signals_by_symbol or {})
+        for fut, cand in best.items():
+            if fut not in latest or cand.signal.ts >= latest[fut].ts:
+                latest[fut] = cand.signal
+
+        equity = account.equity_usd
+        books = _Books(
+            holdings={},
+            base_budget_usd=min(account.available_margin_usd,
+                                rcfg.max_margin_utilization_pct * equity - account.initial_margin_usd),
+            initial_margin_usd=account.initial_margin_usd,
+            exposure_cap_usd=rcfg.max_total_exposure * equity,
+        )
+        for pos in sorted(positions, key=lambda p: (p.symbol, p.side.value, p.ts_opened)):
+            sig = latest.get(pos.symbol)
+            if sig is not None and now - sig.ts > stale_after:
+                self._close(books, pos, CloseReason.STALE, f"latest signal from {sig.ts.isoformat()} is older than "
+                                                           f"{acfg.stale_signal_minutes:g} min")
+            elif sig is not None and sig.side is not pos.side:
+                self._close(books, pos, CloseReason.REVERSED,
+                            f"latest signal is {sig.side.value} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
+            elif sig is not None:
+                books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail="signal still on this side")
+            else:
+                books.holdings[pos.symbol] = _Holding(position=pos, score=pos.score if pos.score is not None else 0.0,
+                                                      detail="no signal known for this symbol")
+
+        seen: set[str] = set()
+        for cand in ranked:
+            fut = cand.futures_symbol
+            if not fut:
+                self._reject(books, cand, RejectReason.NO_CONTRACT, f"{cand.symbol}: no futures contract mapped")
+                continue
+            if fut in seen:
+                self._reject(books, cand, RejectReason.DUPLICATE, f"a better candidate already bid for {fut}")
+                continue
+            seen.add(fut)
+            held = books.holdings.get(fut)
+            if held is not None and held.position.side is cand.side:
+                held.candidate, held.detail = cand, "candidate on the same side confirms it"
+                continue
+            if any(c.symbol == fut and c.reason is CloseReason.OUTRANKED for c in books.closes):
+                self._reject(books, cand, RejectReason.NO_SLOT, f"{fut} was just closed as outranked in this plan")
+            elif not entries_allowed:
+                self._reject(books, cand, RejectReason.REDUCE_ONLY, "trading state is reduce-only: no new entries")
+            elif PAUSE_ALL in paused or fut in paused or cand.symbol in paused:
+                self._reject(books, cand, RejectReason.PAUSED, f"{fut} is paused by ShockGuard")
+            elif now - cand.signal.ts > stale_after:
+                self._reject(books, cand, RejectReason.STALE_SIGNAL, f"signal from {cand.signal.ts.isoformat()} is "
+                                                                     f"older than {acfg.stale_signal_minutes:g} min")
+            elif latest[fut] is not cand.signal and latest[fut].ts > cand.signal.ts:
+                self._reject(books, cand, RejectReason.STALE_SIGNAL,
+                             f"superseded by a newer {latest[fut].side.value} signal at {latest[fut].ts.isoformat()}")
+            elif cand.position_notional <= 0 or cand.margin_required <= 0:
+                self._reject(books, cand, RejectReason.NOT_SIZED, "candidate has no notional or margin")
+            else:
+                self._compete(books, cand, now)
+
+        plan = AllocationPlan(
+            ts=now, closes=tuple(books.closes), opens=tuple(books.opens),
+            keeps=tuple(Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
+                        for _, h in sorted(books.holdings.items())),
+            rejected=tuple(books.rejected), available_margin_usd=account.available_margin_usd,
+            freed_margin_usd=books.freed_usd, margin_budget_usd=books.budget_usd, planned_margin_usd=books.planned_usd,
+        )
+        log.log(logging.DEBUG if plan.is_empty else logging.INFO, "%s", plan.summary())
+        return plan
+
+    def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
+        books.holdings.pop(pos.symbol, None)
+        books.closes.append(PlannedClose(position=pos, reason=reason, detail=detail,
+                                         freed_margin_usd=self.position_margin_usd(pos)))
+
+    @staticmethod
+    def _reject(books: _Books, cand: CandidateSignal, reason: RejectReason, detail: str) -> None:
+        log.debug("%s: auction rejects candidate (%s): %s", cand.futures_symbol or cand.symbol, reason.value, detail)
+        books.rejected.append(Rejection(candidate=cand, reason=reason, detail=detail))
+
+    def _fits(self, books: _Books, cand: CandidateSignal, freed_extra_usd: float = 0.0,
+              exposure_freed_usd: float = 0.0) -> RejectReason | None:
+        budget = max(0.0, books.base_budget_usd + min(sum(c.freed_margin_usd for c in books.closes) + freed_extra_usd,
+                                                      max(0.0, books.initial_margin_usd)))
+        if books.planned_usd + cand.margin_required > budget:
+            return RejectReason.MARGIN
+        if books.exposure_usd - exposure_freed_usd + cand.position_notional > books.exposure_cap_usd:
+            return RejectReason.EXPOSURE
+        return None
+
+    def _compete(self, books: _Books, cand: CandidateSignal, now: datetime) -> None:
+        acfg = self.auction_cfg
+        slot_free = len(books.holdings) + len(books.opens) < self.risk_cfg.max_positions
+        problem = self._fits(books, cand) if slot_free else RejectReason.NO_SLOT
+        if problem is None:
+            books.opens.append(cand)
+            return
+        min_hold = timedelta(minutes=acfg.min_hold_minutes)
+        blocked: list[str] = []
+        for held in sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol)):
+            sym = held.position.symbol
+            if not cand.score > held.score + acfg.replace_score_margin:
+                blocked.append(f"{sym} score {held.score:.2f} not beaten by more than {acfg.replace_score_margin:g}")
+                continue
+            if now - held.position.ts_opened < min_hold:
+                blocked.append(f"{sym} held less than {acfg.min_hold_minutes:g} min")
+                continue
+            freed = self.position_margin_usd(held.position)
+            if self._fits(books, cand, freed, held.position.notional_usd) is not None:
+                blocked.append(f"closing {sym} would not make room")
+                continue
+            self._close(books, held.position, CloseReason.OUTRANKED,
+                        f"outranked by {cand.futures_symbol} score {cand.score:.2f} vs {held.score:.2f}")
+            if held.candidate is not None:  # it had confirmed the position that is now closed
+                self._reject(books, held.candidate, RejectReason.OUTRANKED,
+                             f"{sym} held on this side was outranked by {cand.futures_symbol}")
+            books.opens.append(cand)
+            return
+        need = (f"margin {cand.margin_required:,.2f} USD, budget left {books.budget_usd - books.planned_usd:,.2f}"
+                if problem is RejectReason.MARGIN else
+                f"notional {cand.position_notional:,.2f} USD over the exposure cap {books.exposure_cap_usd:,.2f}"
+                if problem is RejectReason.EXPOSURE else f"all {self.risk_cfg.max_positions} slots taken")
+        self._reject(books, cand, problem, need + ("; " + "; ".join(blocked) if blocked else ""))
+
+
+def build_candidates(
+    signals: Iterable[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
+    now: datetime, *, instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
+) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
+    """Map spot ``signals`` to futures contracts (``symbol_map``: spot -> futures symbol) and size them.
+
+    Sizing is ``validator.validate_trade(..., skip_margin_check=True)``: the auction budgets
+    margin across all candidates, so a single candidate is not refused for margin here. With
+    ``instruments`` (futures symbol -> Instrument) sizes are rounded to the lot and a contract
+    missing from it is refused. Returns (candidates, refusals), both sorted by spot symbol.
+    """
+    candidates: list[CandidateSignal] = []
+    refusals: list[SignalRefusal] = []
+    for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
+        fut = symbol_map.get(signal.symbol, "")
+        if not fut:
+            log.warning("%s: Futures symbol not found; signal not traded", signal.symbol)
+            refusals.append(SignalRefusal(signal=signal, futures_symbol="", reason="no futures contract mapped"))
+            continue
+        instrument = None if instruments is None else instruments.get(fut)
+        if instruments is not None and instrument is None:
+            refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=f"no instrument known for {fut}"))
+            continue
+        decision = validator.validate_trade(signal, account, skip_margin_check=True, instrument=instrument,
+                                            positions=positions, now=now)
+        if not decision.approved:
+            refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=decision.reason))
+            continue
+        candidates.append(CandidateSignal(signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
+                                          margin_required=decision.margin_required_usd, leverage=decision.leverage))
+    return tuple(candidates), tuple(refusals)

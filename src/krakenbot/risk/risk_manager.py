@@ -1,0 +1,184 @@
+"""RiskManager: size a trade from risk per trade and its stop, cap it, and check margin.
+
+``validate_trade`` returns a ``TradeDecision``; a refusal is a decision with ``approved=False``
+and a reason, never an exception. Checks, in order:
+
+1. trading state (``equity_marks``): reduce-only after the daily loss limit or max drawdown;
+2. equity > 0;
+3. notional: ``notional_override`` when given, else ``equity * risk_per_trade_pct / stop_distance_pct``;
+   then capped by leverage (``min(max_leverage, instrument.max_leverage) * equity``),
+   ``max_position_notional_usd``, one position's margin within ``max_margin_utilization_pct *
+   equity``, and the room left under ``max_total_exposure * equity`` (open positions included);
+   ``capped_by`` names the cap that bound it;
+4. size: rounded *down* to the instrument's lot (exact, in Decimal), at least ``min_size``; the
+   notional is then the size's, as the smallest float not below it (so that feeding it back as
+   ``notional_override`` gives the same size);
+5. ``min_notional_usd``;
+6. margin: ``notional / leverage`` within available margin (``available_margin_override`` when
+   given) and initial margin of all positions within ``max_margin_utilization_pct * equity``.
+   Skipped only when ``skip_margin_check`` says the auction already sized and budgeted the
+   trade; every other check still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from krakenbot.config.models import RiskConfig
+from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.instrument import Instrument, to_decimal
+from krakenbot.domain.signals import Signal
+from krakenbot.domain.trading import AccountState, Position
+from krakenbot.risk.trading_state import EquityMarks, TradingState
+
+log = logging.getLogger(__name__)
+
+APPROVED = "approved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeDecision:
+    """The answer to "may this signal be traded, and how big?".
+
+    ``notional_usd`` is the position notional (after lot rounding when an instrument was
+    given); ``leverage`` the leverage its margin is computed at; ``margin_required_usd`` its
+    initial margin; ``size`` in contracts, a lot multiple (None without an instrument).
+    ``capped_by`` says what set the notional: ``risk_per_trade``, ``notional_override``,
+    ``leverage``, ``max_position_notional``, ``margin_utilization`` or ``total_exposure``. When not approved, ``reason``
+    says why and the figures are those computed before the refusal (0 when none were).
+    """
+
+    approved: bool
+    symbol: str
+    notional_usd: float
+    leverage: float
+    margin_required_usd: float
+    reason: str
+    size: Decimal | None = None
+    capped_by: str = ""
+    trading_state: TradingState = TradingState.ACTIVE
+
+
+def _float_at_least(value: Decimal) -> float:
+    """The smallest float >= ``value``: fed back as ``notional_override`` it rounds to the same size."""
+    result = float(value)
+    return math.nextafter(result, math.inf) if Decimal(result) < value else result
+
+
+class RiskManager:
+    """Sizing and limits from a ``RiskConfig``. Stateless apart from its config: safe to share."""
+
+    def __init__(self, cfg: RiskConfig) -> None:
+        self.cfg = cfg
+
+    def leverage_cap(self, instrument: Instrument | None = None) -> float:
+        """``max_leverage`` of the config, lowered to the instrument's own cap when given."""
+        if instrument is None:
+            return self.cfg.max_leverage
+        return min(self.cfg.max_leverage, instrument.max_leverage)
+
+    def risk_notional_usd(self, signal: Signal, equity_usd: float) -> float:
+        """Notional whose stop loss costs ``risk_per_trade_pct`` of equity: ``equity * risk / stop_distance``."""
+        return equity_usd * self.cfg.risk_per_trade_pct / signal.stop_distance_pct
+
+    def validate_trade(
+        self,
+        signal: Signal,
+        account: AccountState,
+        available_margin_override: float | None = None,
+        notional_override: float | None = None,
+        skip_margin_check: bool = False,
+        *,
+        instrument: Instrument | None = None,
+        positions: Sequence[Position] = (),
+        equity_marks: EquityMarks | None = None,
+        now: datetime,
+    ) -> TradeDecision:
+        """Decide whether ``signal`` may open a position, sized and capped. Never raises for a refusal.
+
+        ``available_margin_override`` (USD) replaces ``account.available_margin_usd`` in the margin
+        check (e.g. margin refreshed after the auction's closes); ``notional_override`` (USD) replaces
+        risk-based sizing (caps still apply); ``skip_margin_check`` skips only the margin check.
+        ``positions`` are the open positions (for total exposure); ``equity_marks`` the day-start
+        and peak equity for the loss limits (without them the limits are not checked). Raises
+        ``ValueError`` only when ``now`` is not timezone-aware UTC.
+        """
+        ensure_utc(now, field="now")
+        cfg = self.cfg
+        symbol = signal.symbol
+        leverage = self.leverage_cap(instrument)
+        state = TradingState.ACTIVE
+
+        def refuse(reason: str, notional: float = 0.0, size: Decimal | None = None,
+                   capped_by: str = "") -> TradeDecision:
+            log.info("%s: trade refused: %s", symbol, reason)
+            margin = notional / leverage if notional > 0 else 0.0
+            return TradeDecision(approved=False, symbol=symbol, notional_usd=notional, leverage=leverage,
+                                 margin_required_usd=margin, reason=reason, size=size, capped_by=capped_by,
+                                 trading_state=state)
+
+        equity = account.equity_usd
+        if equity_marks is not None:
+            assessment = equity_marks.update(equity, now).assess(equity, cfg)
+            state = assessment.state
+            if not state.allows_entries:
+                return refuse(f"{state.value}: {assessment.reason}")
+        if equity <= 0:
+            return refuse(f"account equity {equity:,.2f} USD <= 0")
+
+        # 3. notional and its caps
+        if notional_override is not None:
+            if not (math.isfinite(notional_override) and notional_override > 0):
+                return refuse(f"notional_override must be a finite number > 0, got {notional_override!r}")
+            notional, capped_by = notional_override, "notional_override"
+        else:
+            notional, capped_by = self.risk_notional_usd(signal, equity), "risk_per_trade"
+        open_notional = sum(p.notional_usd for p in positions)
+        exposure_room = cfg.max_total_exposure * equity - open_notional
+        if exposure_room <= 0:
+            return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
+                          f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD", capped_by="total_exposure")
+        for cap_name, cap in (("leverage", leverage * equity),
+                              ("max_position_notional", cfg.max_position_notional_usd),
+                              ("margin_utilization", cfg.max_margin_utilization_pct * equity * leverage),
+                              ("total_exposure", exposure_room)):
+            if cap < notional:
+                notional, capped_by = cap, cap_name
+
+        # 4. size in contracts, rounded down to the lot
+        size: Decimal | None = None
+        if instrument is not None:
+            price = to_decimal(signal.ref_price) * instrument.contract_size
+            size = instrument.round_size(Decimal(notional) / price)  # exact binary value of the float
+            notional = _float_at_least(size * price)
+            if size <= 0 or size < instrument.min_size:
+                return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
+                              f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
+
+        # 5. minimum notional
+        if notional < cfg.min_notional_usd:
+            return refuse(f"notional {notional:,.2f} USD is below min_notional_usd {cfg.min_notional_usd:,.2f} "
+                          f"(capped by {capped_by})", notional, size, capped_by)
+
+        # 6. margin, unless the auction already budgeted it
+        margin = notional / leverage
+        if not skip_margin_check:
+            available = account.available_margin_usd if available_margin_override is None else available_margin_override
+            if not math.isfinite(available) or margin > available:
+                return refuse(f"margin {margin:,.2f} USD exceeds available margin {available:,.2f} USD"
+                              f"{' (override)' if available_margin_override is not None else ''}",
+                              notional, size, capped_by)
+            utilization_cap = cfg.max_margin_utilization_pct * equity
+            if account.initial_margin_usd + margin > utilization_cap:
+                return refuse(f"initial margin {account.initial_margin_usd:,.2f} + {margin:,.2f} USD exceeds "
+                              f"max_margin_utilization_pct {cfg.max_margin_utilization_pct:.0%} of equity "
+                              f"({utilization_cap:,.2f} USD)", notional, size, capped_by)
+
+        return TradeDecision(approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
+                             margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
+                             trading_state=state)

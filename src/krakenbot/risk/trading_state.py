@@ -1,0 +1,114 @@
+"""Trading state from equity: a daily loss limit and a maximum drawdown switch to reduce-only.
+
+Pure values: the loop keeps an ``EquityMarks`` (the UTC day's starting equity and the peak),
+replaces it with ``marks.update(equity, now)`` on each account refresh, and passes it to
+``RiskManager.validate_trade``. Nothing here reads the clock.
+
+States (after NautilusTrader's): ``ACTIVE`` trades normally; ``REDUCING`` allows only orders
+that reduce exposure (no new entries); ``HALTED`` allows nothing new and means the equity
+figure itself is unusable (zero, negative or not finite).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from krakenbot.config.models import RiskConfig
+from krakenbot.domain.clock import ensure_utc
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+    @property
+    def allows_entries(self) -> bool:
+        return self is TradingState.ACTIVE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingAssessment:
+    """A trading state with its reason; ``daily_loss_pct`` and ``drawdown_pct`` are fractions (0.05 = 5 %)."""
+
+    state: TradingState
+    reason: str
+    daily_loss_pct: float = 0.0
+    drawdown_pct: float = 0.0
+
+
+def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float, equity_usd: float,
+                         cfg: RiskConfig) -> TradingAssessment:
+    """State from equity now, the UTC day's starting equity and the peak equity (all USD).
+
+    ``REDUCING`` when the loss since the day's start reaches ``cfg.daily_loss_limit_pct`` of the
+    starting equity, or the drop from the peak reaches ``cfg.max_drawdown_pct`` of the peak
+    (reaching the limit exactly counts). ``HALTED`` when any figure is not finite or equity <= 0.
+    """
+    figures = (day_start_equity_usd, peak_equity_usd, equity_usd)
+    if not all(math.isfinite(x) for x in figures) or equity_usd <= 0:
+        return TradingAssessment(state=TradingState.HALTED,
+                                 reason=f"equity figures unusable (equity={equity_usd!r}, "
+                                        f"day_start={day_start_equity_usd!r}, peak={peak_equity_usd!r})")
+    daily_loss = 0.0
+    if day_start_equity_usd > 0:
+        daily_loss = max(0.0, (day_start_equity_usd - equity_usd) / day_start_equity_usd)
+    peak = max(peak_equity_usd, equity_usd)
+    drawdown = max(0.0, (peak - equity_usd) / peak)
+    reasons = []
+    if daily_loss >= cfg.daily_loss_limit_pct:
+        reasons.append(f"daily loss {daily_loss:.2%} >= limit {cfg.daily_loss_limit_pct:.2%} of the day's "
+                       f"starting equity {day_start_equity_usd:,.2f} USD")
+    if drawdown >= cfg.max_drawdown_pct:
+        reasons.append(f"drawdown {drawdown:.2%} from peak {peak:,.2f} USD >= max {cfg.max_drawdown_pct:.2%}")
+    if reasons:
+        return TradingAssessment(state=TradingState.REDUCING, reason="reduce-only: " + "; ".join(reasons),
+                                 daily_loss_pct=daily_loss, drawdown_pct=drawdown)
+    return TradingAssessment(state=TradingState.ACTIVE, reason="within loss limits",
+                             daily_loss_pct=daily_loss, drawdown_pct=drawdown)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EquityMarks:
+    """The equity reference points of the loss limits: the UTC ``day`` and its starting equity, and the peak (USD).
+
+    The first equity seen on a new UTC day becomes that day's start. Deposits and withdrawals
+    move equity too: reset the marks (``EquityMarks.start``) after one.
+    """
+
+    day: date
+    day_start_equity_usd: float
+    peak_equity_usd: float
+
+    def __post_init__(self) -> None:
+        for name in ("day_start_equity_usd", "peak_equity_usd"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"EquityMarks.{name} must be > 0, got {value!r}")
+
+    @classmethod
+    def start(cls, equity_usd: float, now: datetime) -> EquityMarks:
+        """Marks that begin at ``equity_usd`` on ``now``'s UTC day. Raises ``ValueError`` for equity <= 0."""
+        ensure_utc(now, field="now")
+        return cls(day=now.date(), day_start_equity_usd=equity_usd, peak_equity_usd=equity_usd)
+
+    def update(self, equity_usd: float, now: datetime) -> EquityMarks:
+        """The marks after observing ``equity_usd`` at ``now``: new UTC day -> new start; peak kept as max.
+
+        An unusable equity (not finite or <= 0) leaves the marks unchanged (the assessment halts on it).
+        """
+        ensure_utc(now, field="now")
+        if not math.isfinite(equity_usd) or equity_usd <= 0:
+            return self
+        today = now.date()
+        day_start = equity_usd if today > self.day else self.day_start_equity_usd
+        return EquityMarks(day=max(today, self.day), day_start_equity_usd=day_start,
+                           peak_equity_usd=max(self.peak_equity_usd, equity_usd))
+
+    def assess(self, equity_usd: float, cfg: RiskConfig) -> TradingAssessment:
+        """``assess_trading_state`` against these marks."""
+        return assess_trading_state(day_start_equity_usd=self.day_start_equity_usd,
+                                    peak_equity_usd=self.peak_equity_usd, equity_usd=equity_usd, cfg=cfg)

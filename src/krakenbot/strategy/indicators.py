@@ -1,0 +1,122 @@
+"""Vectorised indicators with *finite memory*, so a window gives the same last value as the whole history.
+
+Every indicator here is a fixed-length weighted sum over the last ``window`` bars, computed
+as ``window`` vectorised passes over the array (one per lag, in the same order for every
+output element). The value at bar ``t`` therefore depends only on bars ``t - window + 1 .. t``
+and is **bit-for-bit identical** whether it is computed over the whole history (backtest) or
+over any recent slice at least ``window`` bars long (live loop). Bars before the first full
+window are NaN. A recursive EMA would instead remember its seed forever, and a cumulative-sum
+rolling mean would carry the rounding of every earlier bar: neither could promise that.
+
+Warm-up rule: an indicator of ``window`` bars needs ``window`` bars (``atr`` one more, for the
+previous close) before its first value; a strategy's ``warmup_bars`` is the largest of those.
+
+Bars are taken in sequence: Kraken omits candles in which nothing traded, so "one bar" is one
+*recorded* candle, not one timeframe of wall time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+EMA_TAIL_WEIGHT = 1e-4
+"""The weight an EMA's truncated tail would have carried: ``ema`` drops bars beyond that point."""
+
+
+def ema_window(span: int, tail_weight: float = EMA_TAIL_WEIGHT) -> int:
+    """Bars an EMA of ``span`` keeps: the smallest ``n`` with ``(1 - alpha)**n <= tail_weight``.
+
+    ``alpha = 2 / (span + 1)``. For ``span=20`` that is 93 bars, for ``span=50`` 231. Raises
+    ``ValueError`` for ``span < 1`` or a ``tail_weight`` outside (0, 1).
+    """
+    if span < 1:
+        raise ValueError(f"EMA span must be >= 1, got {span}")
+    if not 0 < tail_weight < 1:
+        raise ValueError(f"tail_weight must be in (0, 1), got {tail_weight}")
+    if span == 1:
+        return 1
+    alpha = 2.0 / (span + 1)
+    return max(1, math.ceil(math.log(tail_weight) / math.log(1.0 - alpha)))
+
+
+def weighted_window_sum(values: FloatArray, weights: FloatArray) -> FloatArray:
+    """``out[t] = sum_k weights[k] * values[t - k]`` for ``k < len(weights)``; NaN before a full window.
+
+    The sum is taken lag by lag in a fixed order, so ``out[t]`` is identical for any input
+    slice that contains bars ``t - len(weights) + 1 .. t``. A NaN inside the window makes the
+    output NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if x.ndim != 1 or w.ndim != 1 or w.size == 0:
+        raise ValueError("weighted_window_sum needs 1-D values and a non-empty 1-D weights array")
+    n, window = x.size, w.size
+    out = np.full(n, np.nan, dtype=np.float64)
+    if n < window:
+        return out
+    last = n - window + 1  # number of full windows
+    acc = w[0] * x[window - 1:]
+    for k in range(1, window):
+        acc = acc + w[k] * x[window - 1 - k: window - 1 - k + last]
+    out[window - 1:] = acc
+    return out
+
+
+def sma(values: FloatArray, window: int) -> FloatArray:
+    """Simple moving average over ``window`` bars (exact over any slice of at least ``window`` bars)."""
+    if window < 1:
+        raise ValueError(f"SMA window must be >= 1, got {window}")
+    return weighted_window_sum(values, np.full(window, 1.0 / window))
+
+
+def ema(values: FloatArray, span: int, tail_weight: float = EMA_TAIL_WEIGHT) -> FloatArray:
+    """EMA of ``span`` with finite memory: weights ``alpha*(1-alpha)**k`` for the last ``ema_window(span)`` bars.
+
+    The weights are renormalised to sum to 1, so a constant series has itself as its EMA. The
+    difference to a recursive EMA seeded long ago is below ``tail_weight`` of the price range
+    in the dropped tail.
+    """
+    window = ema_window(span, tail_weight)
+    alpha = 2.0 / (span + 1)
+    weights = alpha * (1.0 - alpha) ** np.arange(window, dtype=np.float64)
+    weights = weights / weights.sum()
+    return weighted_window_sum(values, weights)
+
+
+def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+    """True range per bar: max(high - low, |high - prev close|, |low - prev close|); NaN on bar 0."""
+    h = np.asarray(high, dtype=np.float64)
+    lo = np.asarray(low, dtype=np.float64)
+    c = np.asarray(close, dtype=np.float64)
+    out = np.full(h.size, np.nan, dtype=np.float64)
+    if h.size < 2:
+        return out
+    prev = c[:-1]
+    out[1:] = np.maximum(h[1:] - lo[1:], np.maximum(np.abs(h[1:] - prev), np.abs(lo[1:] - prev)))
+    return out
+
+
+def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
+    """Average true range: SMA of ``true_range`` over ``period`` bars (needs ``period + 1`` bars), price units."""
+    return sma(true_range(high, low, close), period)
+
+
+def donchian(high: FloatArray, low: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """Highest high and lowest low of the last ``window`` bars (this bar included); NaN before a full window."""
+    if window < 1:
+        raise ValueError(f"Donchian window must be >= 1, got {window}")
+    h = np.asarray(high, dtype=np.float64)
+    lo = np.asarray(low, dtype=np.float64)
+    upper = np.full(h.size, np.nan, dtype=np.float64)
+    lower = np.full(lo.size, np.nan, dtype=np.float64)
+    if h.size >= window:
+        view_h = np.lib.stride_tricks.sliding_window_view(h, window)
+        view_l = np.lib.stride_tricks.sliding_window_view(lo, window)
+        upper[window - 1:] = view_h.max(axis=1)
+        lower[window - 1:] = view_l.min(axis=1)
+    return upper, lower

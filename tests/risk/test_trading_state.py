@@ -1,0 +1,60 @@
+"""Trading state: daily loss and drawdown switch to reduce-only; equity marks roll with the UTC day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from krakenbot.config.models import RiskConfig
+from krakenbot.risk.trading_state import EquityMarks, TradingState, assess_trading_state
+
+CFG = RiskConfig(daily_loss_limit_pct=0.05, max_drawdown_pct=0.2)
+NOW = datetime(2023, 3, 10, 15, tzinfo=UTC)
+
+
+def state(day_start: float, peak: float, equity: float) -> TradingState:
+    return assess_trading_state(day_start_equity_usd=day_start, peak_equity_usd=peak, equity_usd=equity, cfg=CFG).state
+
+
+def test_assess_daily_loss_at_the_limit_is_reducing_and_just_below_is_active() -> None:
+    assert state(10_000, 10_000, 9_500) is TradingState.REDUCING
+    assert state(10_000, 10_000, 9_501) is TradingState.ACTIVE
+
+
+def test_assess_drawdown_at_the_limit_is_reducing_and_just_below_is_active() -> None:
+    assert state(8_000, 10_000, 8_000) is TradingState.REDUCING
+    assert state(8_001, 10_000, 8_001) is TradingState.ACTIVE
+
+
+def test_assess_reason_names_both_limits_when_both_are_hit() -> None:
+    result = assess_trading_state(day_start_equity_usd=10_000, peak_equity_usd=12_000, equity_usd=9_000, cfg=CFG)
+    assert result.state is TradingState.REDUCING
+    assert "daily loss" in result.reason and "drawdown" in result.reason
+    assert result.daily_loss_pct == pytest.approx(0.1) and result.drawdown_pct == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("equity", [0.0, -1.0, float("nan")])
+def test_assess_unusable_equity_halts(equity: float) -> None:
+    assert state(10_000, 10_000, equity) is TradingState.HALTED
+    assert not TradingState.HALTED.allows_entries and not TradingState.REDUCING.allows_entries
+
+
+def test_equity_marks_keep_day_start_within_the_day_and_track_the_peak() -> None:
+    marks = EquityMarks.start(10_000, NOW)
+    marks = marks.update(10_500, NOW + timedelta(hours=1)).update(9_800, NOW + timedelta(hours=2))
+    assert (marks.day_start_equity_usd, marks.peak_equity_usd) == (10_000, 10_500)
+
+
+def test_equity_marks_new_utc_day_starts_at_first_equity_seen() -> None:
+    marks = EquityMarks.start(10_000, NOW).update(9_000, NOW + timedelta(hours=10))  # 01:00 next day
+    assert marks.day == NOW.date() + timedelta(days=1)
+    assert marks.day_start_equity_usd == 9_000 and marks.peak_equity_usd == 10_000
+    assert marks.assess(9_000, CFG).state is TradingState.ACTIVE  # drawdown 10 %, today flat
+
+
+def test_equity_marks_ignore_unusable_equity() -> None:
+    marks = EquityMarks.start(10_000, NOW)
+    assert marks.update(float("nan"), NOW) is marks
+    with pytest.raises(ValueError):
+        EquityMarks.start(0.0, NOW)
