@@ -26,11 +26,6 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config 
 DEFAULT_CONFIG = Path("config/default.yaml")
 
 
-def _not_built(what: str, issue: int) -> None:
-    typer.echo(f"{what} is not built yet (tracked in issue #{issue}).", err=True)
-    raise typer.Exit(1)
-
-
 @app.command()
 def backtest(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -38,23 +33,33 @@ def backtest(
     start: Annotated[str | None, typer.Option(help="First UTC day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder; default: backtest.out.")] = None,
+    step_every_candle: Annotated[bool, typer.Option(
+        "--step-every-candle", help="Wake the loop at every candle (slow reference mode).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the loop's events to the console.")] = False,
 ) -> None:
     """Replay recorded candles through the trading loop with a simulated clock and paper fills."""
-    load_or_exit(config)
-    _not_built("backtest", 5)
+    from krakenbot.cli.backtest_cmd import run_backtest_command
+
+    run_backtest_command(load_or_exit(config), data=data, start=start, end=end, out=out, step=step_every_candle,
+                         verbose=verbose)
+
+
+MaxTicks = Annotated[int | None, typer.Option("--max-ticks", help="Stop after this many fast ticks (rehearsals).")]
 
 
 @app.command()
-def paper(config: ConfigOption = DEFAULT_CONFIG) -> None:
+def paper(config: ConfigOption = DEFAULT_CONFIG, max_ticks: MaxTicks = None) -> None:
     """Trade on live Kraken market data with simulated fills (no keys needed)."""
-    load_or_exit(config)
-    _not_built("paper trading", 5)
+    from krakenbot.cli.live_cmd import run_loop
+
+    run_loop(load_or_exit(config), paper=True, max_ticks=max_ticks)
 
 
 @app.command()
 def live(
     config: ConfigOption = Path("config/live.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Skip the confirmation that real money is at stake.")] = False,
+    max_ticks: MaxTicks = None,
 ) -> None:
     """Trade with real money on Kraken Futures (keys from the environment)."""
     cfg = load_or_exit(config)
@@ -67,7 +72,9 @@ def live(
         if not typer.confirm(f"Trade on {where}?", default=False):
             typer.echo("live: not confirmed; nothing traded.", err=True)
             raise typer.Exit(2)
-    _not_built("live trading", 5)
+    from krakenbot.cli.live_cmd import run_loop
+
+    run_loop(cfg, paper=False, max_ticks=max_ticks)
 
 
 @app.command()
@@ -75,7 +82,9 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A backtest output folder.")] = Path("reports/latest"),
 ) -> None:
     """Rebuild report.html from a backtest's CSV and JSON outputs."""
-    _not_built("report", 5)
+    from krakenbot.cli.backtest_cmd import rebuild_report
+
+    rebuild_report(run_dir)
 
 
 def _register_optional() -> None:

@@ -153,6 +153,8 @@ class BacktestConfig(StrictModel):
     end: date | None = Field(None, description="Last day replayed (UTC, inclusive); default: end of the data.")
     initial_equity_usd: float = Field(10_000.0, gt=0, description="Starting account equity, USD.")
     out: Path = Field(Path("reports/latest"), description="Folder the report is written to.")
+    funding_rate_hourly_pct: float = Field(
+        0.0000125, ge=-0.01, le=0.01, description="Funding rate per hour assumed in backtests, fraction of notional; longs pay when > 0 (0.0000125 = 0.01 % per 8 h).")
 
     @model_validator(mode="after")
     def _ordered(self) -> BacktestConfig:

@@ -42,7 +42,8 @@ class Candle:
 class Ticker:
     """A snapshot of one contract or pair. Prices in quote currency; any may be missing (None).
 
-    ``funding_rate`` is per funding period as Kraken quotes it; ``volume_24h`` in contracts or
+    ``funding_rate`` is Kraken Futures' absolute rate: USD per contract per hour (divide by the
+    mark for the relative hourly rate); ``volume_24h`` in contracts or
     base units; ``ts`` is the exchange's timestamp of the snapshot (Kraken: last trade time).
     """
 

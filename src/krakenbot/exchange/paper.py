@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from krakenbot.config.models import FeesConfig
 from krakenbot.domain import (
@@ -158,16 +159,29 @@ class PaperExchange:
 
     # -- the Exchange port ---------------------------------------------------------------
     def fetch_account(self) -> AccountState:
-        unrealized = 0.0
-        initial = 0.0
+        equity, initial, _ = self.figures_at(self._marks)
+        return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
+                            maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
+
+    def figures_at(self, marks: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+        """(equity, initial margin, exposure) in USD with the open positions valued at ``marks``.
+
+        ``marks`` values may be floats or equal-length numpy arrays (a backtest values a stretch of
+        candles at once); symbols without a mark are valued at entry. The arithmetic is the same,
+        in the same order, either way, so both give bit-identical figures.
+        """
+        unrealized: Any = 0.0
+        initial: Any = 0.0
+        exposure: Any = 0
         for symbol, book in self._books.items():
-            mark = self._marks.get(symbol, book.entry_price)
+            mark = marks.get(symbol, book.entry_price)
             notional = abs(float(book.size)) * self._contract_size(symbol) * mark
             unrealized += float(book.size) * self._contract_size(symbol) * (mark - book.entry_price)
             initial += notional / self._instruments[symbol].max_leverage
-        equity = self.cash_usd + unrealized
-        return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
-                            maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
+        for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
+            exposure = exposure + abs(float(self._books[symbol].size)) * self._contract_size(symbol) * marks.get(
+                symbol, self._books[symbol].entry_price)
+        return self.cash_usd + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
         return [
@@ -274,7 +288,7 @@ class PaperExchange:
                 OrderStatus.CANCELLED, ts=now)
         return [fill]
 
-    def _fill(self, client_order_id: str, symbol: str, side: OrderSide, qty: Decimal, price: float,  # noqa: PLR0917
+    def _fill(self, client_order_id: str, symbol: str, side: OrderSide, qty: Decimal, price: float,
               now: datetime, *, maker: bool, exchange_order_id: str | None = None) -> Fill:
         instrument = self._instruments[symbol]
         exact_price = instrument.round_price(price, "up" if side is OrderSide.BUY else "down")

@@ -1,0 +1,290 @@
+"""The backtest: recorded candles through the LiveTrading loop, on a simulated clock, with paper fills.
+
+The loop is the live one; only its ports differ (``backtest.feeds``). Two ways to drive it:
+
+- ``step_every_candle=True`` wakes the loop at every base candle (the reference);
+- the default wakes it only when something can change: a signal candle closes (auction,
+  stops, equity), a shock threshold is reached (precomputed over the whole history), funding
+  falls due on an open position, a stop order's level is crossed, a mark moves far enough that
+  liquidation becomes possible, and every candle while a shock is active on open positions.
+
+Both give the same trades (``tests/backtest/test_engine.py`` pins it on the shipped data).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from krakenbot.backtest.feeds import (
+    BacktestMarket,
+    ClockNs,
+    PrecomputedSignals,
+    ReplayShockFeed,
+    first_crossing,
+    from_ns,
+    to_ns,
+)
+from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
+from krakenbot.backtest.market_data import MarketData, timeframe_ns
+from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events
+from krakenbot.backtest.trades import build_trades
+from krakenbot.config.models import AppConfig
+from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
+from krakenbot.domain.errors import ConfigError
+from krakenbot.exchange.paper import PaperExchange
+from krakenbot.live.trading import LiveTrading
+from krakenbot.progress import progress_bar
+from krakenbot.risk.trading_state import EquityMarks
+from krakenbot.store.journal import MemoryJournal
+from krakenbot.strategy.loader import load_strategy
+
+log = logging.getLogger(__name__)
+
+HOUR_NS = 3_600_000_000_000
+LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """Wake-up candidates: every base candle close and every signal bar close, in order."""
+
+    times: np.ndarray  # int64 ns
+    is_bar: np.ndarray  # bool, a signal bar closes at this time
+    row: np.ndarray  # index of the newest base candle closed at this time
+    bar_index: np.ndarray  # positions of the bar times in ``times``
+
+
+def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
+    close_ns = data.ts + timeframe_ns(data.base_timeframe)
+    first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
+    bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
+    times = np.union1d(close_ns, bars)
+    is_bar = np.isin(times, bars)
+    row = np.searchsorted(close_ns, times, side="right") - 1
+    return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=np.flatnonzero(is_bar))
+
+
+class Backtest:
+    """One backtest run over ``data`` with ``cfg``. Call ``run()`` once."""
+
+    def __init__(self, cfg: AppConfig, data: MarketData, *, step_every_candle: bool = False,
+                 progress: bool = True) -> None:
+        base_ns, tf_ns = timeframe_ns(data.base_timeframe), timeframe_ns(cfg.strategy.timeframe)
+        if tf_ns < base_ns or tf_ns % base_ns:
+            raise ConfigError(f"strategy.timeframe: {cfg.strategy.timeframe} must be a multiple of the data's "
+                              f"{data.base_timeframe} candles")
+        if len(data.ts) == 0:
+            raise ConfigError("backtest: the data holds no candles in the chosen window")
+        self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
+        self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
+        self.instruments = {}
+        for spot in data.symbols:
+            col = data.column(spot)
+            first = data.close[data.present[:, col], col]
+            if first.size:
+                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(first[0]))
+        self.futures = {s: f for s, f in self.futures.items() if f in self.instruments}
+        self.timeline = _timeline(data, tf_ns)
+        self.clock = SimulatedClock(from_ns(int(self.timeline.times[0])))
+        self.paper = PaperExchange(instruments=self.instruments, fees=cfg.fees, clock=self.clock,
+                                   initial_equity_usd=cfg.backtest.initial_equity_usd)
+        self.journal = MemoryJournal()
+        self.signals = PrecomputedSignals(load_strategy(cfg.strategy), data.resample(cfg.strategy.timeframe))
+        self.loop = LiveTrading(
+            cfg, clock=self.clock, market=BacktestMarket(data, self.futures, ClockNs(self.clock),
+                                                         cfg.backtest.funding_rate_hourly_pct),
+            signals=self.signals,
+            exchange=self.paper, journal=self.journal, instruments=self.instruments, symbol_map=self.futures,
+            market_listeners=[self._listen], instance_id="bt")
+        self.replay: ReplayShockFeed | None = None
+        if not step_every_candle:
+            self.replay = ReplayShockFeed(self.loop.guard, data, self.futures)
+            self.loop.shock_feed = self.replay
+        self._marks = np.where(data.present, data.close, np.nan)
+        self._carried_close = data.mark_view().close
+        self._row = -1
+        self._order = sorted(self.futures.values())  # futures symbols, the columns of _bar_sides
+        self._spot_of = {fut: spot for spot, fut in self.futures.items()}
+        bar_times = self.timeline.times[self.timeline.bar_index]
+        self._bar_sides = self.signals.sides_at(bar_times, [self._spot_of[f] for f in self._order])
+        self._stale_ns = int(cfg.auction.stale_signal_minutes * 60 * 1e9)
+        self._column = {self.futures[s]: data.column(s) for s in self.futures}
+        self.wakes = 0
+
+    def run(self) -> BacktestResult:
+        """Replay the data; flatten what is open at the end; return the result."""
+        tl = self.timeline
+        i, n = 0, len(tl.times)
+        with progress_bar(n, "backtest", enabled=self.progress) as bar:
+            while i < n:
+                self.clock.set(from_ns(int(tl.times[i])))
+                self._row = int(tl.row[i])
+                self.loop.marks.update(self._carried())
+                self.loop.fast_tick()
+                if tl.is_bar[i]:
+                    self.loop.slow_tick()
+                self.wakes += 1
+                nxt = i + 1 if self.step else self._next_wake(i)
+                bar.advance(nxt - i)
+                i = nxt
+        self.loop.flatten_all("end_of_data")
+        return self._result()
+
+    def _carried(self) -> dict[str, float]:
+        """Every symbol's latest recorded close at the current row. Live, each of these marks reached
+        the loop and the paper exchange when it was fresh; a run that skipped those candles catches up
+        here (no stop or liquidation level lies between: the wake rules below guarantee it)."""
+        if self._row < 0:
+            return {}
+        row = self._carried_close[self._row]
+        return {fut: float(row[col]) for fut, col in self._column.items() if row[col] > 0}
+
+    def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
+        return self.paper.update_market({**self._carried(), **marks}, funding)
+
+    # -- event skipping -------------------------------------------------------------------------
+    def _next_wake(self, i: int) -> int:
+        tl = self.timeline
+        n = len(tl.times)
+        if i + 1 >= n:
+            return n
+        positions = self.paper.fetch_positions()
+        wake = self._next_busy_bar(i, positions)
+        now_ns = int(tl.times[i])
+        if self.replay is not None:
+            hit = self.replay.next_hit_us(now_ns // 1000)
+            if hit is not None:
+                wake = min(wake, int(np.searchsorted(tl.times, hit * 1000, side="left")))
+        if positions and self.loop.guard.active(self.clock.now()):
+            wake = i + 1
+        elif positions:
+            next_hour = (now_ns // HOUR_NS + 1) * HOUR_NS
+            wake = min(wake, int(np.searchsorted(tl.times, next_hour, side="left")))
+            r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
+            if r1 > r0:
+                wake = min(wake, self._stop_wake(r0, r1), self._liquidation_wake(r0, r1, positions))
+        wake = max(wake, i + 1)
+        self._catch_up_bars(i, wake, positions)
+        return wake
+
+    def _next_busy_bar(self, i: int, positions: list[Position]) -> int:
+        """Index of the next signal bar whose auction can do anything, else the last time.
+
+        A bar is idle when every signal it carries is on a symbol already held on that side and
+        no held position's newest signal has grown stale: the auction then keeps everything.
+        """
+        tl = self.timeline
+        k0 = int(np.searchsorted(tl.bar_index, i, side="right"))
+        held = {p.symbol: p.side.sign for p in positions}
+        h = np.array([held.get(f, 0) for f in self._order], dtype=np.int8)
+        bar_times = tl.times[tl.bar_index]
+        for k in range(k0, len(tl.bar_index), 4096):  # blocks: the next busy bar is usually near
+            sides = self._bar_sides[k:k + 4096]
+            busy = np.any((sides != 0) & (sides != h), axis=1)
+            times = bar_times[k:k + 4096]
+            for fut, sign in held.items():
+                latest = self.loop.latest_signals.get(fut)
+                if latest is None:
+                    continue
+                col = self._order.index(fut)
+                newest = np.maximum.accumulate(np.where(sides[:, col] == sign, times, to_ns(latest.ts)))
+                busy |= times - newest > self._stale_ns
+            if busy.any():
+                return int(tl.bar_index[k + int(np.argmax(busy))])
+        return len(tl.times) - 1
+
+    def _catch_up_bars(self, i: int, wake: int, positions: list[Position]) -> None:
+        """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity,
+        move the loss-limit marks, and refresh held symbols' newest same-side signals."""
+        tl = self.timeline
+        lo, hi = np.searchsorted(tl.bar_index, [i + 1, wake])
+        if hi <= lo:
+            return
+        idx = tl.bar_index[lo:hi]
+        rows = tl.row[idx]
+        marks = {fut: self._carried_close[rows, col] for fut, col in self._column.items()}
+        equity, initial, exposure = self.paper.figures_at(marks)
+        count = len(idx)
+        equity = np.broadcast_to(np.asarray(equity, dtype=np.float64), (count,))
+        initial = np.broadcast_to(np.asarray(initial, dtype=np.float64), (count,))
+        exposure = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (count,))
+        stamps = [from_ns(int(t)) for t in tl.times[idx]]
+        self.journal.extend_equity(list(zip(stamps, equity.tolist(), exposure.tolist(), initial.tolist(), strict=True)))
+        marks_state = self.loop.equity_marks
+        for stamp, value in zip(stamps, equity.tolist(), strict=True):
+            marks_state = EquityMarks.start(value, stamp) if marks_state is None else marks_state.update(value, stamp)
+        self.loop.equity_marks = marks_state
+        for p in positions:
+            col = self._order.index(p.symbol)
+            same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
+            if same.size:
+                signal = self.signals.signal_of(self._spot_of[p.symbol], stamps[int(same[-1])])
+                if signal is not None:
+                    self.loop.latest_signals[p.symbol] = signal
+
+    def _to_index(self, row: int) -> int:
+        close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
+        return int(np.searchsorted(self.timeline.times, close_ns, side="left"))
+
+    def _stop_wake(self, r0: int, r1: int) -> int:
+        wake = len(self.timeline.times)
+        for order in self.paper.fetch_open_orders():
+            if order.order_type is not OrderType.STOP or order.stop_price is None:
+                continue
+            window = self._marks[r0:r1, self._column[order.symbol]]
+            hit = first_crossing(window, float(order.stop_price), below=order.side is OrderSide.SELL)
+            if hit is not None:
+                wake = min(wake, self._to_index(r0 + hit))
+        return wake
+
+    def _liquidation_wake(self, r0: int, r1: int, positions: list[Position]) -> int:
+        """Equity falls below maintenance only after some mark moves by more than
+        (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake before that."""
+        account = self.paper.fetch_account()
+        exposure = sum(p.notional_usd * (1 + self.loop.maintenance_rates[p.symbol]) for p in positions)
+        room = (account.equity_usd - account.maintenance_margin_usd) / exposure if exposure > 0 else math.inf
+        safe = max(room, 0.0) * LIQUIDATION_SAFETY
+        wake = len(self.timeline.times)
+        for p in positions:
+            ref = self.paper.mark(p.symbol)
+            if ref is None:
+                continue
+            window = self._marks[r0:r1, self._column[p.symbol]]
+            with np.errstate(invalid="ignore"):
+                moved = np.abs(window / ref - 1.0) >= safe
+            if moved.any():
+                wake = min(wake, self._to_index(r0 + int(np.argmax(moved))))
+        return wake
+
+    # -- result ---------------------------------------------------------------------------------
+    def _result(self) -> BacktestResult:
+        trades = build_trades(self.journal.fills, self.loop.reasons(), self.instruments, self.paper.funding_payments)
+        equity = pd.DataFrame(self.journal.equity, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
+        equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
+        events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
+                                for e in self.journal.events], columns=list(EVENT_COLUMNS))
+                  if self.journal.events else empty_events())
+        events["ts"] = pd.to_datetime(events["ts"], utc=True)
+        signal_data = self.data.resample(self.cfg.strategy.timeframe)
+        prices = pd.concat([signal_data.frame(s)[["ts", "close"]].assign(symbol=s) for s in signal_data.symbols],
+                           ignore_index=True)[["ts", "symbol", "close"]]
+        return BacktestResult(
+            start=from_ns(int(self.data.ts[0])), end=from_ns(int(self.timeline.times[-1])),
+            symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
+            events=events, prices=prices, fees_usd=self.paper.fees_paid_usd, funding_usd=self.paper.funding_paid_usd,
+            liquidations=self.paper.liquidations,
+            shock_events=sum(e.kind.startswith("shock_") for e in self.journal.events),
+            config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
+            futures_symbols=dict(self.futures))
+
+
+def run_backtest(cfg: AppConfig, data: MarketData, *, step_every_candle: bool = False,
+                 progress: bool = True) -> BacktestResult:
+    """Run one backtest (see the module docstring). Raises ``ConfigError`` on a timeframe mismatch."""
+    return Backtest(cfg, data, step_every_candle=step_every_candle, progress=progress).run()

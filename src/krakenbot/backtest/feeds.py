@@ -1,0 +1,187 @@
+"""Recorded data behind the loop's ports: tickers, signals and shock detections on a simulated clock.
+
+Each port answers only from candles *closed* at the clock's now: a base candle that opened at
+``ts`` is known from ``ts + base`` on. Nothing later ever leaks into a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+
+from krakenbot.backtest.market_data import MarketData, timeframe_ns
+from krakenbot.domain import Signal, Ticker
+from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
+from krakenbot.risk.shock_guard import ShockGuard
+from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
+
+CHUNK_ROWS = 100_000  # rows of (T x S x 3) magnitudes computed at once: bounds the scan's memory
+
+
+def to_ns(ts: datetime) -> int:
+    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC)
+
+
+class BacktestMarket:
+    """Futures tickers from recorded candles: mark = index = last = the latest closed candle's close.
+
+    A symbol whose latest candle is missing carries its previous close with that candle's time,
+    so the loop sees it as stale (as Kraken's quiet markets are). ``funding_rate_hourly_pct`` is
+    quoted Kraken's way: USD per contract per hour = rate x mark.
+    """
+
+    def __init__(self, data: MarketData, futures: Mapping[str, str], clock_ns: ClockNs,
+                 funding_rate_hourly_pct: float) -> None:
+        self._view = data.mark_view()
+        self._close_ns = data.ts + timeframe_ns(data.base_timeframe)
+        self._base_ns = timeframe_ns(data.base_timeframe)
+        self._columns = [(futures[spot], i) for i, spot in enumerate(data.symbols)]
+        self._clock_ns = clock_ns
+        self._funding = funding_rate_hourly_pct
+
+    def futures_tickers(self) -> Mapping[str, Ticker]:
+        row = int(np.searchsorted(self._close_ns, self._clock_ns(), side="right")) - 1
+        if row < 0:
+            return {}
+        out: dict[str, Ticker] = {}
+        for fut, col in self._columns:
+            mark = float(self._view.close[row, col])
+            if not mark > 0:
+                continue
+            ts = from_ns(int(self._view.source_ts[row, col]) + self._base_ns)
+            out[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=mark, last=mark, funding_rate=self._funding * mark)
+        return out
+
+
+class ClockNs:
+    """The simulated clock's now as integer nanoseconds (cheap to read in hot paths)."""
+
+    def __init__(self, clock: object) -> None:
+        self._clock = clock
+
+    def __call__(self) -> int:
+        return to_ns(self._clock.now())  # type: ignore[attr-defined]
+
+
+class PrecomputedSignals:
+    """The strategy computed once over the whole history; each call reads the bar closed at now.
+
+    Identical to computing on a recent window live (the strategy's warm-up contract, tested in
+    ``tests/strategy``), at a fraction of the cost.
+    """
+
+    def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
+        self.strategy = strategy
+        self._series: list[tuple[CandleArrays, SignalArrays]] = []
+        for symbol in signal_data.symbols:
+            arrays = CandleArrays.from_frame(symbol, signal_data.frame(symbol))
+            if len(arrays):
+                self._series.append((arrays, strategy.compute(arrays)))
+
+    def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
+        """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
+        for each symbol at each time. Lets the engine see, without calling the loop, which signal
+        bars can change anything."""
+        out = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
+        bar_ns = int(self.strategy.bar_duration.total_seconds()) * 1_000_000_000
+        for arrays, computed in self._series:
+            if arrays.symbol not in symbols:
+                continue
+            ts = arrays.ts.astype(np.int64)
+            last = np.searchsorted(ts, times_ns - bar_ns, side="right") - 1
+            ok = last + 1 >= self.strategy.warmup_bars
+            idx = np.maximum(last, 0)
+            stop = computed.stop_distance_pct[idx]
+            with np.errstate(invalid="ignore"):
+                valid = ok & np.isfinite(computed.score[idx]) & np.isfinite(stop) & (stop > 0) & (stop < 1)
+            out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
+        return out
+
+    def signal_of(self, symbol: str, now: datetime) -> Signal | None:
+        """What ``signals(now)`` says for ``symbol`` alone."""
+        for arrays, computed in self._series:
+            if arrays.symbol == symbol:
+                last = self.strategy.last_closed_index(arrays, now)
+                if last + 1 >= self.strategy.warmup_bars:
+                    return self.strategy.signal_at(arrays, computed, last)
+        return None
+
+    def signals(self, now: datetime) -> list[Signal]:
+        out = []
+        for arrays, computed in self._series:
+            last = self.strategy.last_closed_index(arrays, now)
+            if last + 1 < self.strategy.warmup_bars:
+                continue
+            signal = self.strategy.signal_at(arrays, computed, last)
+            if signal is not None:
+                out.append(signal)
+        return sorted(out, key=lambda s: s.symbol)
+
+
+class ReplayShockFeed:
+    """Shock detection precomputed over the whole history and replayed into the loop's guard.
+
+    Magnitudes come from the same vectorised scan that ``ShockGuard.scan_history`` uses (proven
+    equal to tick-by-tick feeding); only ticks that reach a threshold are kept and gated by the
+    guard itself, so pauses, episodes and market-wide counts match a live guard tick for tick.
+    """
+
+    def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
+        columns = [data.column(spot) for spot in sorted(futures, key=lambda s: futures[s])]
+        order = [futures[data.symbols[c]] for c in columns]
+        if tuple(order) != guard.symbols[: len(order)]:
+            raise ValueError(f"guard symbols {guard.symbols} do not start with the data's futures {order}")
+        close_ns = data.ts + timeframe_ns(data.base_timeframe)
+        marks = np.where(data.present[:, columns], data.close[:, columns], np.nan)
+        ts_us = close_ns // 1000
+        thresholds = guard.params.thresholds
+        lookback = int(60 * 1e6 + guard.params.tolerance_us + 1)
+        hit_ts: list[int] = []
+        hit_mags: list[np.ndarray] = []
+        start = 0
+        while start < len(ts_us):
+            stop = min(start + CHUNK_ROWS, len(ts_us))
+            lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
+            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop], None)[start - lead:]
+            rows = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
+            hit_ts.extend(int(ts_us[start + r]) for r in rows)
+            hit_mags.extend(mags[r] for r in rows)
+            start = stop
+        self._hit_ts = np.array(hit_ts, dtype=np.int64)
+        self._hit_mags = hit_mags
+        self._n_guard = len(guard.symbols)
+        self._next = 0
+
+    def next_hit_us(self, after_us: int) -> int | None:
+        """Time (µs) of the first tick after ``after_us`` that reaches a threshold, if any."""
+        i = int(np.searchsorted(self._hit_ts, after_us, side="right"))
+        return int(self._hit_ts[i]) if i < len(self._hit_ts) else None
+
+    def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
+               reference: Mapping[str, float]) -> list[ShockDetected]:
+        guard.observe_marks(now, marks)
+        now_us = to_ns(now) // 1000
+        events: list[ShockDetected] = []
+        while self._next < len(self._hit_ts) and self._hit_ts[self._next] <= now_us:
+            mags = self._hit_mags[self._next]
+            padded = np.full((len(guard.symbols), 3), np.nan)
+            padded[: mags.shape[0]] = mags
+            events += guard.apply_magnitudes(from_ns(int(self._hit_ts[self._next]) * 1000), padded)
+            self._next += 1
+        return events
+
+
+def first_crossing(values: np.ndarray, level: float, *, below: bool) -> int | None:
+    """Index of the first finite value at or beyond ``level`` (<= when ``below``), or None."""
+    with np.errstate(invalid="ignore"):
+        hit = values <= level if below else values >= level
+    idx = int(np.argmax(hit)) if hit.size else 0
+    return idx if hit.size and bool(hit[idx]) else None
+

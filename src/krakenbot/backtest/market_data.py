@@ -1,0 +1,199 @@
+"""Recorded candles of many symbols aligned on one UTC time grid, as numpy arrays.
+
+``MarketData`` is what the backtest engine replays. Layout (T timestamps x S symbols):
+
+- ``ts``: int64 nanoseconds since the Unix epoch (UTC), strictly increasing: the union of every
+  symbol's candle open times at ``base_timeframe``. A minute that no symbol traded is absent from
+  the grid; a minute that only some symbols traded is present, with the others marked missing.
+- ``open, high, low, close, volume``: float64 arrays of shape (T, S). A missing candle (no trade
+  recorded, or the symbol's data has not started or has ended) is NaN in all five, and ``False``
+  in the boolean ``present`` mask. Prices are never forward-filled: nothing is invented for trading.
+- ``mark_view()`` gives the one deliberately carried view: the last recorded close carried over
+  gaps, with a ``carried`` mask and the age of the value, for marking positions to market only.
+
+Arrays are read-only (``writeable=False``): the container is frozen through and through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from krakenbot.config.models import TIMEFRAME_MINUTES
+
+NS_PER_MINUTE = 60_000_000_000
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def timeframe_ns(timeframe: str) -> int:
+    """Length of a timeframe ('1m', '5m', '15m', '30m', '1h', '4h', '1d') in nanoseconds.
+
+    Raises ValueError for any other string.
+    """
+    if timeframe not in TIMEFRAME_MINUTES:
+        raise ValueError(f"unknown timeframe {timeframe!r}: use one of {', '.join(TIMEFRAME_MINUTES)}")
+    return TIMEFRAME_MINUTES[timeframe] * NS_PER_MINUTE
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkView:
+    """Last recorded close per symbol, carried forward over missing candles (for marking only).
+
+    ``close[t, s]`` is the close of the newest present candle at or before ``ts[t]`` (NaN before the
+    symbol's first candle); ``carried[t, s]`` is True where that value is stale (no candle at ``ts[t]``);
+    ``source_ts[t, s]`` is the open time (int64 ns) of the candle it came from (-1 where none), so
+    staleness in time is ``ts[t] - source_ts[t, s]``. Never use it to fill orders.
+    """
+
+    ts: np.ndarray
+    close: np.ndarray
+    carried: np.ndarray
+    source_ts: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketData:
+    """Aligned candles of ``symbols`` (spot pairs such as 'BTC/USD') at ``base_timeframe``.
+
+    ``complete[t, s]`` is False for a present bar built by :meth:`resample` that does not cover its
+    whole period (see there); for candles as recorded it equals ``present``.
+    """
+
+    symbols: tuple[str, ...]
+    base_timeframe: str
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    present: np.ndarray
+    complete: np.ndarray
+
+    def __post_init__(self) -> None:
+        timeframe_ns(self.base_timeframe)
+        n_ts, n_sym = len(self.ts), len(self.symbols)
+        if len(set(self.symbols)) != n_sym:
+            raise ValueError(f"MarketData: duplicated symbols in {self.symbols}")
+        if self.ts.dtype != np.int64 or self.ts.ndim != 1:
+            raise ValueError("MarketData.ts must be a 1-D int64 array of UTC nanoseconds")
+        if n_ts > 1 and not bool(np.all(np.diff(self.ts) > 0)):
+            raise ValueError("MarketData.ts must be strictly increasing")
+        for name in (*PRICE_FIELDS, "present", "complete"):
+            array = getattr(self, name)
+            if array.shape != (n_ts, n_sym):
+                raise ValueError(f"MarketData.{name} has shape {array.shape}, expected {(n_ts, n_sym)}")
+            object.__setattr__(self, name, _frozen(array))
+        object.__setattr__(self, "ts", _frozen(self.ts))
+
+    # --- views -------------------------------------------------------------------------------
+
+    @property
+    def ts_start(self) -> datetime:
+        """Open time of the first candle on the grid (UTC)."""
+        return datetime.fromtimestamp(int(self.ts[0]) / 1e9, tz=UTC)
+
+    @property
+    def ts_end(self) -> datetime:
+        """Open time of the last candle on the grid (UTC)."""
+        return datetime.fromtimestamp(int(self.ts[-1]) / 1e9, tz=UTC)
+
+    def column(self, symbol: str) -> int:
+        """Index of ``symbol`` in the arrays' second axis; raises KeyError naming the known symbols."""
+        try:
+            return self.symbols.index(symbol)
+        except ValueError:
+            raise KeyError(f"{symbol}: not in this MarketData (symbols: {', '.join(self.symbols)})") from None
+
+    def frame(self, symbol: str, *, complete_only: bool = True) -> pd.DataFrame:
+        """The present candles of one symbol as a candle frame (ts UTC, open, high, low, close, volume)."""
+        col = self.column(symbol)
+        mask = self.complete[:, col] if complete_only else self.present[:, col]
+        frame = pd.DataFrame({name: getattr(self, name)[mask, col] for name in PRICE_FIELDS})
+        frame.insert(0, "ts", pd.to_datetime(self.ts[mask], utc=True))
+        return frame
+
+    def mark_view(self) -> MarkView:
+        """Closes carried forward over missing candles, explicitly flagged as carried (see MarkView)."""
+        n_ts = len(self.ts)
+        rows = np.where(self.present, np.arange(n_ts)[:, None], -1)
+        last_row = np.maximum.accumulate(rows, axis=0) if n_ts else rows
+        has = last_row >= 0
+        safe = np.where(has, last_row, 0)
+        close = np.where(has, np.take_along_axis(self.close, safe, axis=0), np.nan)
+        source_ts = np.where(has, self.ts[safe], -1)
+        carried = has & ~self.present
+        return MarkView(ts=self.ts, close=_frozen(close), carried=_frozen(carried), source_ts=_frozen(source_ts))
+
+    # --- resampling --------------------------------------------------------------------------
+
+    def resample(self, timeframe: str, *, keep_incomplete: bool = False) -> MarketData:
+        """Build ``timeframe`` bars from these candles: open=first, high=max, low=min, close=last, volume=sum.
+
+        A bar is labelled by its open time, on a grid aligned to the Unix epoch (so '1d' bars open at
+        00:00 UTC and '4h' bars at 00:00, 04:00, ... UTC). It is built from the present candles in it;
+        missing candles inside a bar (nothing traded) do not make it incomplete, as on an exchange.
+        A bar is *complete* for a symbol when that symbol's recorded data covers the whole period:
+        its first candle is at or before the bar's open and its last candle at or after the bar's last
+        base slot. Incomplete bars (the edges of the data) are dropped (NaN, ``present`` False) unless
+        ``keep_incomplete``, which keeps them with ``complete`` False. The new grid holds only bars that
+        some symbol has (a bar nobody traded in is absent, as on the base grid). Raises ValueError if
+        ``timeframe`` is finer than, or not a multiple of, ``base_timeframe``.
+        """
+        step_ns, base_ns = timeframe_ns(timeframe), timeframe_ns(self.base_timeframe)
+        if step_ns < base_ns or step_ns % base_ns:
+            raise ValueError(f"cannot resample {self.base_timeframe} candles to {timeframe}: "
+                             f"the target must be a multiple of {self.base_timeframe}")
+        if step_ns == base_ns:
+            return self
+        arrays = resample_arrays(self.ts, {f: getattr(self, f) for f in PRICE_FIELDS}, self.present,
+                                 step_ns=step_ns, base_ns=base_ns, keep_incomplete=keep_incomplete)
+        return MarketData(symbols=self.symbols, base_timeframe=timeframe, **arrays)
+
+
+def resample_arrays(ts: np.ndarray, fields: dict[str, np.ndarray], present: np.ndarray, *, step_ns: int,
+                    base_ns: int, keep_incomplete: bool) -> dict[str, np.ndarray]:
+    """Resample aligned (T, S) OHLCV arrays to ``step_ns`` bars (see :meth:`MarketData.resample`).
+
+    Returns the keyword arguments of a MarketData (``ts``, the five fields, ``present``, ``complete``).
+    """
+    n_ts, n_sym = present.shape
+    if n_ts == 0:
+        empty = np.empty((0, n_sym))
+        return {"ts": ts.copy(), **dict.fromkeys(PRICE_FIELDS, empty),
+                "present": empty.astype(bool), "complete": empty.astype(bool)}
+    labels = (ts // step_ns) * step_ns
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    new_ts = labels[starts]
+    rows = np.arange(n_ts)[:, None]
+    first_row = np.minimum.reduceat(np.where(present, rows, n_ts), starts, axis=0)
+    last_row = np.maximum.reduceat(np.where(present, rows, -1), starts, axis=0)
+    bar_present = last_row >= 0
+    first_safe = np.where(bar_present, first_row, 0)
+    last_safe = np.where(bar_present, last_row, 0)
+    out = {
+        "open": np.take_along_axis(fields["open"], first_safe, axis=0),
+        "close": np.take_along_axis(fields["close"], last_safe, axis=0),
+        "high": np.fmax.reduceat(fields["high"], starts, axis=0),
+        "low": np.fmin.reduceat(fields["low"], starts, axis=0),
+        "volume": np.add.reduceat(np.where(present, fields["volume"], 0.0), starts, axis=0),
+    }
+    # Coverage of each symbol's recorded data, for completeness of the edge bars.
+    sym_first = ts[np.where(present.any(axis=0), present.argmax(axis=0), 0)]
+    sym_last = ts[n_ts - 1 - np.where(present.any(axis=0), present[::-1].argmax(axis=0), 0)]
+    covered = (new_ts[:, None] >= sym_first[None, :]) & (new_ts[:, None] + step_ns - base_ns <= sym_last[None, :])
+    complete = bar_present & covered
+    keep = bar_present if keep_incomplete else complete
+    rows_kept = keep.any(axis=1)  # the grid holds only bars some symbol has
+    for name, array in out.items():
+        out[name] = np.where(keep, array, np.nan)[rows_kept]
+    return {"ts": new_ts[rows_kept], **out, "present": keep[rows_kept], "complete": complete[rows_kept]}

@@ -1,0 +1,125 @@
+"""What a backtest produced: a frozen ``BacktestResult`` the engine fills and the report reads.
+
+Tables are pandas DataFrames with fixed columns (the ``*_COLUMNS`` tuples below); timestamps are
+``datetime64[ns, UTC]``, money is USD (float64), sizes are base-asset units. ``empty_*()`` give
+correctly typed empty tables for the engine to start from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from krakenbot.config.models import AppConfig
+from krakenbot.domain.clock import ensure_utc
+
+TRADE_COLUMNS = ("symbol", "side", "ts_open", "ts_close", "entry_price", "exit_price", "size", "notional_usd",
+                 "pnl_usd", "fees_usd", "funding_usd", "close_reason")
+"""One row per closed (or, at the end, marked-out) position.
+
+``side``: 'long' | 'short'; ``size``: base units (> 0); ``notional_usd``: size x entry_price;
+``pnl_usd``: net of ``fees_usd`` and ``funding_usd`` (funding paid is a positive cost);
+``close_reason``: e.g. 'stop', 'auction', 'shock_close', 'shock_trim', 'liquidation', 'end_of_data'."""
+
+EQUITY_COLUMNS = ("ts", "equity_usd", "exposure_usd", "margin_used_usd")
+"""Account over time: equity (cash + unrealised PnL), gross open notional, initial margin in use."""
+
+EVENT_COLUMNS = ("ts", "kind", "symbol", "detail")
+"""Shocks, entry pauses and resumes, closes and trims with reasons. ``symbol`` is '' for market-wide events."""
+
+PRICE_COLUMNS = ("ts", "symbol", "close")
+"""Closes for plots (long format); may be downsampled."""
+
+_TS = "datetime64[ns, UTC]"
+_DTYPES: dict[str, str] = {
+    "symbol": "object", "side": "object", "ts_open": _TS, "ts_close": _TS, "close_reason": "object",
+    "ts": _TS, "kind": "object", "detail": "object",
+}
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, "float64")) for c in columns})
+
+
+def empty_trades() -> pd.DataFrame:
+    """A trades table with no rows and the TRADE_COLUMNS dtypes."""
+    return _empty(TRADE_COLUMNS)
+
+
+def empty_equity() -> pd.DataFrame:
+    """An equity table with no rows and the EQUITY_COLUMNS dtypes."""
+    return _empty(EQUITY_COLUMNS)
+
+
+def empty_events() -> pd.DataFrame:
+    """An events table with no rows and the EVENT_COLUMNS dtypes."""
+    return _empty(EVENT_COLUMNS)
+
+
+def empty_prices() -> pd.DataFrame:
+    """A prices table with no rows and the PRICE_COLUMNS dtypes."""
+    return _empty(PRICE_COLUMNS)
+
+
+def _check_table(name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"BacktestResult.{name} lacks columns {', '.join(missing)} (needs {', '.join(columns)})")
+    for col in columns:
+        dtype = frame[col].dtype
+        if _DTYPES.get(col) == _TS and not (isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC"):
+            raise ValueError(f"BacktestResult.{name}.{col} must be UTC timestamps ({_TS}), got {dtype}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestResult:
+    """A finished backtest. ``candles``: candles processed (timestamps x symbols present).
+
+    ``symbols`` are spot pairs ('BTC/USD'); ``prices.symbol`` uses them. ``trades.symbol`` and
+    ``events.symbol`` may name either the spot pair or its futures contract: ``futures_symbols``
+    (spot pair -> contract, e.g. 'BTC/USD' -> 'PF_XBTUSD') lets the report put both on one line.
+    ``fees_usd`` and ``funding_usd`` are account totals (funding paid > 0 is a cost; received < 0);
+    ``liquidations`` and ``shock_events`` are counts; ``config_hash`` identifies the config
+    (:func:`config_hash`). Raises ValueError if a table lacks a column or a time is not UTC.
+    """
+
+    start: datetime
+    end: datetime
+    symbols: tuple[str, ...]
+    candles: int
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    events: pd.DataFrame
+    prices: pd.DataFrame
+    fees_usd: float
+    funding_usd: float
+    liquidations: int
+    shock_events: int
+    config_hash: str
+    initial_equity_usd: float
+    futures_symbols: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.start, field="BacktestResult.start")
+        ensure_utc(self.end, field="BacktestResult.end")
+        if self.end < self.start:
+            raise ValueError(f"BacktestResult: end {self.end.isoformat()} is before start {self.start.isoformat()}")
+        if self.initial_equity_usd <= 0:
+            raise ValueError(f"BacktestResult: initial_equity_usd must be > 0, got {self.initial_equity_usd}")
+        object.__setattr__(self, "symbols", tuple(self.symbols))
+        object.__setattr__(self, "futures_symbols", dict(sorted(self.futures_symbols.items())))
+        _check_table("trades", self.trades, TRADE_COLUMNS)
+        _check_table("equity", self.equity, EQUITY_COLUMNS)
+        _check_table("events", self.events, EVENT_COLUMNS)
+        _check_table("prices", self.prices, PRICE_COLUMNS)
+
+
+def config_hash(cfg: AppConfig) -> str:
+    """First 16 hex chars of the sha256 of the config's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

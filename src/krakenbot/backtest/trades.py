@@ -1,0 +1,71 @@
+"""Round trips from fills: one trade per position from flat to flat, with fees, funding and why it closed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from krakenbot.backtest.result import TRADE_COLUMNS, empty_trades
+from krakenbot.domain import Fill, Instrument, OrderSide
+
+
+@dataclass(slots=True)
+class _Open:
+    side: str
+    ts_open: datetime
+    size: float = 0.0  # signed contracts now held
+    peak: float = 0.0  # largest |size| reached
+    cost: float = 0.0  # USD paid for contracts bought minus received for those sold
+    entry_value: float = 0.0
+    entry_size: float = 0.0
+    exit_value: float = 0.0
+    exit_size: float = 0.0
+    fees: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments: Mapping[str, Instrument],
+                 funding: Sequence[tuple[datetime, str, float]]) -> pd.DataFrame:
+    """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason;
+    ``funding``: (ts, symbol, USD paid) payments, charged to the trade open at that time."""
+    rows: list[dict[str, object]] = []
+    book: dict[str, _Open] = {}
+    for fill in fills:
+        cs = float(instruments[fill.symbol].contract_size)
+        qty = float(fill.size) * (1 if fill.side is OrderSide.BUY else -1)
+        price = float(fill.price)
+        trade = book.get(fill.symbol)
+        if trade is None:
+            trade = book[fill.symbol] = _Open(side="long" if qty > 0 else "short", ts_open=fill.ts)
+        opening = trade.size == 0 or (trade.size > 0) == (qty > 0)
+        if opening:
+            trade.entry_value += abs(qty) * price
+            trade.entry_size += abs(qty)
+        else:
+            trade.exit_value += abs(qty) * price
+            trade.exit_size += abs(qty)
+            trade.reasons.append(reasons.get(fill.client_order_id, "liquidation"
+                                             if fill.client_order_id.startswith("liquidation") else "external"))
+        trade.size += qty
+        trade.peak = max(trade.peak, abs(trade.size))
+        trade.cost += qty * price * cs
+        trade.fees += float(fill.fee_usd)
+        if abs(trade.size) < 1e-12:
+            paid = sum(amount for ts, sym, amount in funding if sym == fill.symbol and trade.ts_open < ts <= fill.ts)
+            entry = trade.entry_value / trade.entry_size
+            rows.append({
+                "symbol": fill.symbol, "side": trade.side, "ts_open": trade.ts_open, "ts_close": fill.ts,
+                "entry_price": entry, "exit_price": trade.exit_value / trade.exit_size, "size": trade.peak * cs,
+                "notional_usd": trade.peak * cs * entry, "pnl_usd": -trade.cost - trade.fees - paid,
+                "fees_usd": trade.fees, "funding_usd": paid, "close_reason": trade.reasons[-1],
+            })
+            del book[fill.symbol]
+    if not rows:
+        return empty_trades()
+    frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    for col in ("ts_open", "ts_close"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame

@@ -1,0 +1,180 @@
+"""Turns decisions into orders: entries, closes, trims and protective stops.
+
+Every order gets a client order id (instance prefix + sequence) and its intent is written
+to the journal *before* it is sent. Entries are immediate-or-cancel limits capped at
+``entry_slippage_cap_pct`` from the mark; closes and trims are reduce-only; every position
+gets a reduce-only stop on the exchange, triggered by the mark, sized from what was filled.
+An order whose answer is lost (``OutcomeUnknownError``) or whose id already exists
+(``DuplicateOrderError``) is looked up by client order id, never resent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from krakenbot.config.models import LoopConfig
+from krakenbot.domain import (
+    Clock,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
+from krakenbot.domain.errors import (
+    DuplicateOrderError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    OutcomeUnknownError,
+)
+from krakenbot.exchange.base import Exchange
+from krakenbot.store.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionResult:
+    """What happened to one request: the order as last seen (None if refused before sending),
+    the fills it produced, and a reason when nothing (or not everything) was done."""
+
+    symbol: str
+    reason: str
+    order: Order | None = None
+    fills: tuple[Fill, ...] = ()
+    refused: str | None = None
+
+    @property
+    def filled_size(self) -> Decimal:
+        return sum((f.size for f in self.fills), Decimal(0))
+
+    @property
+    def avg_price(self) -> float | None:
+        size = self.filled_size
+        if size == 0:
+            return None
+        return float(sum((f.size * f.price for f in self.fills), Decimal(0)) / size)
+
+
+class ClientOrderIds:
+    """Unique client order ids: ``{prefix}-{epoch_ms}-{seq}``; the prefix names the instance."""
+
+    def __init__(self, prefix: str, clock: Clock) -> None:
+        if not prefix or len(prefix) > 24 or not prefix.replace("-", "").isalnum():
+            raise ValueError(f"client order id prefix must be 1-24 letters, digits or '-', got {prefix!r}")
+        self._prefix = prefix
+        self._clock = clock
+        self._seq = itertools.count(1)
+
+    def next(self) -> str:
+        ms = int(self._clock.now().timestamp() * 1000)
+        return f"{self._prefix}-{ms}-{next(self._seq)}"
+
+
+class Executor:
+    """Sends orders through an ``Exchange`` and records everything in a ``Journal``."""
+
+    def __init__(self, *, exchange: Exchange, instruments: Mapping[str, Instrument], journal: Journal,
+                 clock: Clock, ids: ClientOrderIds, loop_cfg: LoopConfig) -> None:
+        self.exchange = exchange
+        self.instruments = instruments
+        self.journal = journal
+        self.clock = clock
+        self.ids = ids
+        self.cfg = loop_cfg
+
+    # -- commands ---------------------------------------------------------------------------
+    def open(self, *, symbol: str, side: Side, size: Decimal, mark: float, reason: str) -> ExecutionResult:
+        """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded)."""
+        instrument = self.instruments[symbol]
+        order_side = OrderSide.to_open(side)
+        cap = self.cfg.entry_slippage_cap_pct
+        limit = instrument.round_price(mark * (1 + cap) if side is Side.LONG else mark * (1 - cap),
+                                       "down" if side is Side.LONG else "up")
+        return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.IOC, limit=limit,
+                          reduce_only=False, reason=reason)
+
+    def reduce(self, position: Position, *, size: Decimal | None, mark: float, reason: str) -> ExecutionResult:
+        """Reduce-only IOC close of ``size`` contracts (all of the position when None).
+
+        A trim size is rounded *up* to the lot (so the buffer it restores is reached), capped at
+        the position's size.
+        """
+        instrument = self.instruments[position.symbol]
+        full = instrument.round_size(position.size)
+        amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
+        if amount <= 0:
+            return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
+        cap = self.cfg.entry_slippage_cap_pct * 3  # an exit must get done: a wider cap than entries
+        side = OrderSide.to_close(position.side)
+        limit = instrument.round_price(mark * (1 - cap) if side is OrderSide.SELL else mark * (1 + cap),
+                                       "up" if side is OrderSide.SELL else "down")
+        result = self._send(symbol=position.symbol, side=side, size=amount, order_type=OrderType.IOC, limit=limit,
+                            reduce_only=True, reason=reason)
+        if size is None or amount == full:
+            self.cancel_stops(position.symbol)
+        return result
+
+    def place_stop(self, *, symbol: str, side: Side, size: Decimal, stop_price: float, reason: str) -> ExecutionResult:
+        """Reduce-only stop for a ``side`` position of ``size`` contracts, triggered by the mark."""
+        instrument = self.instruments[symbol]
+        order_side = OrderSide.to_close(side)
+        stop = instrument.round_price(stop_price, "up" if order_side is OrderSide.SELL else "down")
+        return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.STOP, stop=stop,
+                          reduce_only=True, reason=reason)
+
+    def cancel_stops(self, symbol: str) -> None:
+        """Cancel our resting stops on ``symbol`` (the position they protected is gone)."""
+        for order in self.exchange.fetch_open_orders():
+            if order.symbol == symbol and order.order_type is OrderType.STOP:
+                try:
+                    self.journal.record_order(self.exchange.cancel_order(order.client_order_id, symbol))
+                except OrderNotFoundError:
+                    log.info("%s: stop %s already gone (triggered or cancelled)", symbol, order.client_order_id)
+
+    # -- the one send path ----------------------------------------------------------------------
+    def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
+              reason: str, limit: Decimal | None = None, stop: Decimal | None = None) -> ExecutionResult:
+        instrument = self.instruments[symbol]
+        if not instrument.is_tradable_size(size):
+            return ExecutionResult(symbol=symbol, reason=reason, refused=(
+                f"size {size} below min {instrument.min_size} or off lot {instrument.lot_size}"))
+        now = self.clock.now()
+        intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
+                             order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
+                             limit_price=limit, stop_price=stop)
+        self.journal.record_intent(intent)  # before sending: a crash after this is found by client id
+        try:
+            order = self.exchange.create_order(intent)
+        except (OutcomeUnknownError, DuplicateOrderError) as exc:
+            log.warning("%s: order %s outcome unknown (%s); looking it up by client id",
+                        symbol, intent.client_order_id, type(exc).__name__)
+            found = self.exchange.fetch_order_by_client_id(intent.client_order_id, symbol)
+            if found is None:
+                return ExecutionResult(symbol=symbol, reason=reason, refused="outcome unknown; order not found yet")
+            order = found
+        except OrderRejectedError as exc:
+            log.warning("%s: order %s rejected: %s", symbol, intent.client_order_id, exc)
+            return ExecutionResult(symbol=symbol, reason=reason, refused=str(exc))
+        self.journal.record_order(order)
+        fills: tuple[Fill, ...] = ()
+        if order.filled_size > 0:
+            fills = tuple(f for f in self.exchange.fetch_fills(since=now) if f.client_order_id == order.client_order_id)
+            for fill in fills:
+                self.journal.record_fill(fill)
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == 0:
+            return ExecutionResult(symbol=symbol, reason=reason, order=order, refused="not filled within the limit")
+        return ExecutionResult(symbol=symbol, reason=reason, order=order, fills=fills)
+
+
+def _round_up(size: Decimal, lot: Decimal) -> Decimal:
+    lots = (size / lot).to_integral_value(rounding="ROUND_CEILING")
+    return lots * lot
