@@ -14,7 +14,7 @@ Per closed bar of each symbol:
 
 The signal is a *state*, repeated on every bar while the trend holds: the auction keeps a
 position while its symbol keeps signalling the same side, closes it when the side reverses,
-and closes it as stale once the signal stops. See ``docs/strategy.md`` for caveats.
+and closes it as stale once the signal stops. The README's strategy section states its caveats.
 """
 
 from __future__ import annotations
