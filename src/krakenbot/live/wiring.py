@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from krakenbot.config import AppConfig, Secrets
@@ -14,7 +14,7 @@ from krakenbot.domain import Ticker, WallClock
 from krakenbot.domain.errors import ConfigError
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.paper import PaperExchange
-from krakenbot.execution.futures_adapter import FuturesAdapter, FuturesMapping
+from krakenbot.execution.futures_adapter import FuturesAdapter, FuturesMapping, discover_universe
 from krakenbot.live.ports import MarketListener, StrategySignalFeed
 from krakenbot.live.trading import LiveTrading
 from krakenbot.store.journal import MemoryJournal
@@ -33,10 +33,16 @@ class KrakenMarket:
         return self.client.get_futures_tickers_bulk()
 
 
-def resolve_universe(cfg: AppConfig, tickers: FuturesTickers) -> list[FuturesMapping]:
-    """Map the configured spot pairs to PF_ perpetuals; pairs without one are logged and dropped."""
-    adapter = FuturesAdapter(cfg.universe.futures_overrides)
-    mappings = [adapter.map_spot_to_futures(pair, tickers) for pair in cfg.universe.symbols]
+def resolve_universe(cfg: AppConfig, tickers: FuturesTickers,
+                     spot_pairs: Callable[[], Iterable[str]]) -> list[FuturesMapping]:
+    """Map the configured spot pairs to PF_ perpetuals (pairs without one are logged and dropped), or,
+    when ``universe.symbols`` is empty, discover them: every live PF_ perpetual whose asset has a
+    spot pair (``spot_pairs()``), filtered by allow/deny and the minimum 24 h volume."""
+    if cfg.universe.symbols:
+        adapter = FuturesAdapter(cfg.universe.futures_overrides)
+        mappings = [adapter.map_spot_to_futures(pair, tickers) for pair in cfg.universe.symbols]
+    else:
+        mappings = discover_universe(tickers, spot_pairs(), cfg.universe)
     usable = [m for m in mappings if m.ok]
     if not usable:
         raise ConfigError("universe.symbols: none of the configured pairs maps to a tradable PF_ perpetual; "
@@ -57,7 +63,7 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
     secret = secrets.kraken_futures_api_secret.get_secret_value() if secrets.kraken_futures_api_secret else None
     client = KrakenClient(cfg.exchange, api_key=None if paper else key, api_secret=None if paper else secret)
     clock = WallClock()
-    mappings = resolve_universe(cfg, client.get_futures_tickers_bulk())
+    mappings = resolve_universe(cfg, client.get_futures_tickers_bulk(), client.load_spot_instruments)
     instruments = client.load_futures_instruments()
     for m in mappings:
         log.info("%s: trading on %s", m.spot, m.futures)
