@@ -1,0 +1,60 @@
+"""Bad market data never reaches sizing: each kind of bad ticker is refused with its reason."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from krakenbot.data.ticker_checks import check_ticker
+from krakenbot.domain import Ticker
+
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+AGE = timedelta(seconds=30)
+
+
+def ticker(**kw) -> Ticker:
+    base = {"symbol": "PF_XBTUSD", "ts": NOW, "bid": 29_990.0, "ask": 30_010.0, "mark": 30_000.0, "index": 30_005.0}
+    base.update(kw)
+    return Ticker(**base)
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"mark": float("nan")}, "NaN"),
+    ({"mark": 0.0}, "zero"),
+    ({"mark": -5.0}, "negative"),
+    ({"mark": None}, "missing"),
+    ({"suspended": True}, "suspended"),
+    ({"ts": NOW - timedelta(seconds=31)}, "31s old"),
+    ({"ts": NOW + timedelta(minutes=5)}, "in the future"),
+    ({"bid": 30_020.0, "ask": 30_010.0}, "crossed book"),
+])
+def test_bad_ticker_is_refused_with_reason(changes, reason):
+    verdict = check_ticker(ticker(**changes), symbol="PF_XBTUSD", now=NOW, max_age=AGE)
+    assert not verdict.ok
+    assert reason in verdict.reason
+
+
+def test_missing_ticker_is_refused():
+    assert check_ticker(None, symbol="PF_XBTUSD", now=NOW, max_age=AGE).reason == "no ticker"
+
+
+def test_fifty_percent_print_not_confirmed_by_index_is_refused():
+    verdict = check_ticker(ticker(mark=15_000.0, index=30_000.0), symbol="PF_XBTUSD", now=NOW, max_age=AGE,
+                           previous_mark=30_000.0)
+    assert not verdict.ok and "does not confirm" in verdict.reason
+
+
+def test_large_move_confirmed_by_index_is_believed():
+    verdict = check_ticker(ticker(mark=15_000.0, index=15_010.0, bid=14_990.0, ask=15_010.0), symbol="PF_XBTUSD",
+                           now=NOW, max_age=AGE, previous_mark=30_000.0)
+    assert verdict.ok and verdict.mark == 15_000.0
+
+
+def test_move_just_below_the_jump_bound_needs_no_confirmation():
+    verdict = check_ticker(ticker(mark=15_001.0, index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE,
+                           previous_mark=30_000.0)
+    assert verdict.ok
+
+
+def test_good_ticker_passes_at_the_age_bound():
+    verdict = check_ticker(ticker(ts=NOW - AGE), symbol="PF_XBTUSD", now=NOW, max_age=AGE)
+    assert verdict.ok and verdict.mark == 30_000.0
