@@ -182,3 +182,120 @@ def make_backtest_result(*, symbols: Sequence[str] = ("BTC/USD", "ETH/USD"), min
         prices=pd.concat(prices, ignore_index=True), fees_usd=float(trades["fees_usd"].sum()),
         funding_usd=float(trades["funding_usd"].sum()), liquidations=0, shock_events=len(symbols) + 1,
         config_hash="0123456789abcdef", initial_equity_usd=initial_equity_usd)
+
+
+# --- trading-loop stand-ins at the ports (live loop tests) ----------------------------------
+import math  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from krakenbot.config.models import FeesConfig  # noqa: E402
+from krakenbot.domain import Clock, Fill, Order, OrderStatus, Ticker  # noqa: E402
+from krakenbot.domain.errors import OrderRejectedError  # noqa: E402
+from krakenbot.exchange.paper import PaperExchange  # noqa: E402
+from krakenbot.store.journal import MemoryJournal  # noqa: E402
+
+
+class ScriptedMarket:
+    """A ``MarketFeed`` that answers the tickers a test sets: ``marks`` (fresh tickers stamped at the
+    clock's now), ``tickers`` (whole Ticker values that win, e.g. stale, suspended or NaN ones) and
+    ``error`` (raised once by the next call)."""
+
+    def __init__(self, clock: Clock, marks: Mapping[str, float] | None = None) -> None:
+        self.clock = clock
+        self.marks: dict[str, float] = dict(marks or {})
+        self.tickers: dict[str, Ticker] = {}
+        self.error: Exception | None = None
+        self.calls = 0
+
+    def futures_tickers(self) -> dict[str, Ticker]:
+        self.calls += 1
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        now = self.clock.now()
+        out = {s: Ticker(symbol=s, ts=now, mark=m, index=m if math.isfinite(m) else None,
+                         bid=m * 0.9999, ask=m * 1.0001) for s, m in self.marks.items()}
+        out.update(self.tickers)
+        return out
+
+
+class ScriptedSignals:
+    """A ``SignalFeed`` that answers ``next`` (the signals a test sets), recording each ``now`` asked."""
+
+    def __init__(self) -> None:
+        self.next: list[Signal] = []
+        self.asked: list[datetime] = []
+
+    def signals(self, now: datetime) -> list[Signal]:
+        self.asked.append(now)
+        return list(self.next)
+
+
+class RecordingPaperExchange(PaperExchange):
+    """A ``PaperExchange`` that records the loop's calls in order (``calls``: ("create_order", client id) /
+    ("fetch_account", "")), notes for each order whether ``journal`` already held its intent when it
+    was sent (``journaled_before_send``), refuses orders ``reject`` names a reason for, and fills only
+    ``entry_fill_fraction`` (lot-rounded) of IOC entries when set, the rest cancelled (a partial fill)."""
+
+    def __init__(self, *, instruments: Mapping[str, Instrument], clock: Clock, journal: MemoryJournal,
+                 initial_equity_usd: float = 10_000.0, fees: FeesConfig | None = None) -> None:
+        super().__init__(instruments=instruments, fees=fees or FeesConfig(), clock=clock,
+                         initial_equity_usd=initial_equity_usd)
+        self.journal = journal
+        self.calls: list[tuple[str, str]] = []
+        self.sent: list[OrderIntent] = []
+        self.journaled_before_send: list[bool] = []
+        self.reject: Callable[[OrderIntent], str | None] = lambda _intent: None
+        self.entry_fill_fraction: Decimal | None = None
+        self._inside = 0  # calls the paper exchange makes on itself are not the loop's
+
+    def fetch_account(self) -> AccountState:
+        if not self._inside:
+            self.calls.append(("fetch_account", ""))
+        return super().fetch_account()
+
+    def update_market(self, marks: Mapping[str, float],
+                      funding_rates: Mapping[str, float] | None = None) -> list[Fill]:
+        self._inside += 1
+        try:
+            return super().update_market(marks, funding_rates)
+        finally:
+            self._inside -= 1
+
+    def create_order(self, intent: OrderIntent) -> Order:
+        self.calls.append(("create_order", intent.client_order_id))
+        self.sent.append(intent)
+        self.journaled_before_send.append(intent in self.journal.intents)
+        why = self.reject(intent)
+        if why:
+            raise OrderRejectedError(f"{intent.symbol}: {why}")
+        self._inside += 1
+        try:
+            fraction = self.entry_fill_fraction
+            if fraction is None or intent.reduce_only or intent.order_type is not OrderType.IOC:
+                return super().create_order(intent)
+            part = self._instruments[intent.symbol].round_size(intent.size * fraction)
+            order = super().create_order(replace(intent, size=part))
+            return replace(order, size=intent.size, status=OrderStatus.CANCELLED)  # the rest found no match
+        finally:
+            self._inside -= 1
+
+
+# --- store builders: orders as the exchange reports them, fills ---------------------------------
+def order_of(intent: OrderIntent, status: OrderStatus, *, filled: str = "0", avg_price: str | None = None,
+             exchange_order_id: str | None = "X-1", ts: datetime = T0) -> Order:
+    """The order ``intent`` became, in ``status`` with ``filled`` contracts filled at ``avg_price``."""
+    return Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side, size=intent.size,
+                 order_type=intent.order_type, reduce_only=intent.reduce_only, status=status, ts_updated=ts,
+                 exchange_order_id=exchange_order_id, filled_size=Decimal(filled),
+                 avg_fill_price=Decimal(avg_price) if avg_price is not None else None,
+                 limit_price=intent.limit_price, stop_price=intent.stop_price)
+
+
+def make_fill(trade_id: str, *, client_order_id: str = "kb-1", size: str = "0.1", price: str = "20000",
+              fee: str = "0.5", side: OrderSide = OrderSide.BUY, symbol: str = "PF_XBTUSD", ts: datetime = T0,
+              is_maker: bool = False) -> Fill:
+    """A fill of ``size`` contracts at ``price`` USD paying ``fee`` USD."""
+    return Fill(trade_id=trade_id, client_order_id=client_order_id, symbol=symbol, side=side, size=Decimal(size),
+                price=Decimal(price), fee_usd=Decimal(fee), ts=ts, exchange_order_id="X-1", is_maker=is_maker)

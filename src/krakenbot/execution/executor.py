@@ -106,7 +106,8 @@ class Executor:
         """Reduce-only IOC close of ``size`` contracts (all of the position when None).
 
         A trim size is rounded *up* to the lot (so the buffer it restores is reached), capped at
-        the position's size.
+        the position's size. The position's stops are cancelled only once a full close has filled
+        in full: a refused, unfilled or unknown close leaves the position protected.
         """
         instrument = self.instruments[position.symbol]
         full = instrument.round_size(position.size)
@@ -119,7 +120,7 @@ class Executor:
                                        "up" if side is OrderSide.SELL else "down")
         result = self._send(symbol=position.symbol, side=side, size=amount, order_type=OrderType.IOC, limit=limit,
                             reduce_only=True, reason=reason)
-        if size is None or amount == full:
+        if amount == full and result.filled_size == full:  # a failed close keeps its position's stop
             self.cancel_stops(position.symbol)
         return result
 

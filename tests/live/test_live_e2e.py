@@ -1,0 +1,234 @@
+"""End to end: ``python run.py live --force`` against the loopback Kraken, with a shock injected.
+
+The real command runs as a subprocess (real ccxt client, real wiring, wall clock) against a
+``FakeKraken`` served from this test process. The account starts with a BTC *short* that the
+always-long test strategy (``always_long.AlwaysLong``) reverses, so the first auction has a close
+and two opens. Once both positions are protected by their stops the test moves BTC's mark by -6 %:
+the ShockGuard fires, entries pause and the BTC position, now inside the trim buffer, is trimmed
+with a reduce-only order and its stop resized.
+
+Sizing (equity 10,000 USD, ``risk_per_trade_pct`` 0.1, stop 8 %): each position is ~12,500 USD
+notional (0.1288 BTC at 97,000; 3.675 ETH at 3,400). After BTC -6 % equity is ~9,235 USD and
+maintenance margin (1 % at 50x) ~242 USD, so BTC's liquidation buffer is
+(9,235 - 242) / (11,745 x 0.99) ~ 0.77: below ``trim_buffer_pct`` 0.9, above ``emergency_buffer_pct``
+0.5 -> TRIM of ~14 % (0.0180 BTC).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from krakenbot.config.models import ExchangeConfig
+from krakenbot.data.candles import CandleManager
+from krakenbot.data.kraken_client import KrakenClient
+from krakenbot.domain import WallClock
+from krakenbot.testing import FakeKraken
+from krakenbot.testing.fake_kraken import RequestRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_PY = ROOT / "run.py"
+HERE = Path(__file__).resolve().parent
+PREFIX = "kb-"  # build_loop's instance id "kb" + "-"
+API_KEY = "e2e-dummy-futures-key-5f1c9a"
+API_SECRET = base64.b64encode(b"e2e-dummy-futures-secret-not-a-real-one-0042").decode()
+BTC, ETH = "PF_XBTUSD", "PF_ETHUSD"
+BTC_MARK = 97_000.0
+SHOCK_PCT = -0.06
+MAX_TICKS = 5
+DEADLINE_S = 45.0
+
+CONFIG = """\
+exchange:
+  spot_base_url: {url}
+  futures_base_url: {url}
+  timeout_seconds: 5
+  max_retries: 1
+  retry_base_delay_seconds: 0.05
+universe:
+  symbols: [BTC/USD, ETH/USD]
+strategy:
+  class_path: always_long:AlwaysLong
+  timeframe: 1m
+  params: {{stop_distance_pct: 0.08, score: 1.0}}
+risk:
+  risk_per_trade_pct: 0.1
+  max_leverage: 10
+  max_margin_utilization_pct: 0.9
+  emergency_buffer_pct: 0.5
+  trim_buffer_pct: 0.9
+loop:
+  fast_tick_seconds: 0.2
+"""
+
+
+class Stderr:
+    """The subprocess' stderr, read line by line in a thread, so the test can wait on it."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._stream = proc.stderr
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self._stream:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def index(self, needle: str, start: int = 0) -> int:
+        """Index of the first line at or after ``start`` containing ``needle``, or -1."""
+        return next((i for i, line in enumerate(self.snapshot()) if i >= start and needle in line), -1)
+
+    def join(self) -> str:
+        self._thread.join(timeout=10)
+        return "\n".join(self.snapshot())
+
+
+def wait_until(what: str, ready: Callable[[], bool], proc: subprocess.Popen[str], stderr: Stderr,
+               deadline: float) -> None:
+    """Poll ``ready`` every 50 ms until it holds; fail with the log tail at the deadline or if the process ended."""
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = "\n".join(stderr.snapshot()[-40:])
+            pytest.fail(f"gave up waiting for {what} (exit code {proc.poll()}); stderr tail:\n{tail}")
+        time.sleep(0.05)
+
+
+def orders(fk: FakeKraken) -> list[RequestRecord]:
+    return fk.requests_to("/derivatives/api/v3/sendorder")
+
+
+def is_reduce_only(record: RequestRecord) -> bool:
+    return (record.param("reduceOnly") or "false").lower() == "true"
+
+
+def open_stops(fk: FakeKraken, symbol: str) -> list[str]:
+    """Quantities of the resting stop orders on ``symbol`` in the fake's book."""
+    with fk._lock:
+        return [str(o.quantity - o.filled) for o in fk.book.orders.values()
+                if o.symbol == symbol and o.is_trigger and o.closed_at is None]
+
+
+def warm_candle_cache(fk: FakeKraken, cwd: Path) -> None:
+    """Fill ``cwd/.cache/candles`` as an earlier run would have (``build_loop``'s default cache dir).
+
+    The subprocess then asks Kraken only for candles closed since, instead of paging through
+    720 of them per pair under ccxt's client-side rate limit (1.2 s per spot OHLC call).
+    """
+    cfg = ExchangeConfig.model_validate({"spot_base_url": fk.url, "futures_base_url": fk.url})
+    client = KrakenClient(cfg, enable_rate_limit=False)
+    candles = CandleManager(client, cwd / ".cache" / "candles")
+    now = WallClock().now()
+    for pair, futures in (("BTC/USD", BTC), ("ETH/USD", ETH)):
+        assert not candles.get_candles(pair, "1m", now, futures_symbol=futures).stale
+
+
+def send_manual_order(fk: FakeKraken, **params: str) -> dict[str, object]:
+    """An operator's order placed before the bot starts (no client id of ours)."""
+    body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
+    req = urllib.request.Request(fk.url + "/derivatives/api/v3/sendorder", data=body, method="POST",
+                                 headers={"APIKey": "operator", "Authent": "operator",
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        answer: dict[str, object] = json.loads(resp.read().decode())
+    return answer
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKraken]:
+    with FakeKraken(seed=11) as fk:
+        yield fk
+
+
+def test_live_force_against_loopback_kraken_reverses_trims_on_shock_and_exits_cleanly(
+        fake: FakeKraken, tmp_path: Path) -> None:
+    # the account holds a BTC short the strategy will reverse: the first auction has a close and opens
+    seeded = send_manual_order(fake, orderType="mkt", symbol=BTC, side="sell", size="0.05")
+    assert seeded["result"] == "success", seeded
+    warm_candle_cache(fake, tmp_path)
+    fake.clear_requests()
+    config = tmp_path / "e2e.yaml"
+    config.write_text(CONFIG.format(url=fake.url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
+    env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]), "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    deadline = started + DEADLINE_S
+    proc = subprocess.Popen([sys.executable, str(RUN_PY), "live", "--force", "--config", str(config),
+                             "--max-ticks", str(MAX_TICKS)], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr = Stderr(proc)
+    try:
+        # 1. the first auction: close the short, refresh margin, open both longs with their stops
+        wait_until("both opens protected by stops",
+                   lambda: stderr.index(f"Auction: open {BTC}") >= 0 and stderr.index(f"Auction: open {ETH}") >= 0
+                   and bool(open_stops(fake, BTC)) and bool(open_stops(fake, ETH)), proc, stderr, deadline)
+        before_shock = len(orders(fake))
+        btc_stop_before = open_stops(fake, BTC)
+        # 2. the shock: BTC's mark -6 % between two ticks
+        fake.set_mark(BTC, BTC_MARK * (1 + SHOCK_PCT))
+        wait_until("a reduce-only BTC order after the shock and a resized stop",
+                   lambda: any(r.param("symbol") == BTC and is_reduce_only(r) and r.param("orderType") == "ioc"
+                               for r in orders(fake)[before_shock:])
+                   and bool(open_stops(fake, BTC)) and open_stops(fake, BTC) != btc_stop_before,
+                   proc, stderr, deadline)
+        stdout, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = stderr.join()
+    elapsed = time.monotonic() - started
+
+    assert proc.returncode == 0, log[-3000:]
+    assert API_SECRET not in log + stdout and API_KEY not in log + stdout
+
+    sent = orders(fake)
+    # every order the bot sent carries a unique client order id with the instance prefix
+    ids = [r.param("cliOrdId") for r in sent]
+    assert ids and all(i is not None and i.startswith(PREFIX) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+
+    # closes, then the margin refresh (accounts), then the opens: in the log and on the wire
+    close_line = stderr.index(f"Auction: close {BTC} (reversed)")
+    refresh_line = stderr.index("Auction: Margin refreshed after closes")
+    open_lines = [stderr.index(f"Auction: open {s}") for s in (BTC, ETH)]
+    assert 0 <= close_line < refresh_line < min(open_lines), log[-3000:]
+    requests = fake.requests
+    close_at = next(i for i, r in enumerate(requests) if "sendorder" in r.path and is_reduce_only(r)
+                    and r.param("symbol") == BTC and r.param("side") == "buy")
+    first_open = next(i for i, r in enumerate(requests) if "sendorder" in r.path and not is_reduce_only(r))
+    assert close_at < first_open
+    assert any("/accounts" in r.path for r in requests[close_at + 1:first_open]), "no account refresh between"
+
+    # the shock was detected; after it, no new entry on BTC, and BTC was trimmed reduce-only
+    shock_line = stderr.index(f"SHOCK_MODE ACTIVATED kind=range symbol={BTC}")
+    assert shock_line > max(open_lines), log[-3000:]
+    after = sent[before_shock:]
+    assert not [r for r in after if r.param("symbol") == BTC and not is_reduce_only(r)]
+    trims = [r for r in after if r.param("symbol") == BTC and r.param("orderType") == "ioc"]
+    assert trims and all(is_reduce_only(r) and r.param("side") == "sell" for r in trims)
+    assert stderr.index(f"{BTC}: shock TRIM", shock_line) > shock_line
+    # the position is smaller, still long, and its stop was resized to it
+    with fake._lock:
+        btc_left = fake.book.positions[BTC].size
+    assert 0 < btc_left < 0.1288
+    assert open_stops(fake, BTC) == [str(btc_left)]
+    assert elapsed < DEADLINE_S
