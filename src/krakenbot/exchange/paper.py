@@ -76,6 +76,7 @@ class PaperExchange:
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
+        self._open: dict[str, Order] = {}  # the resting subset of _orders
         self._fills: list[Fill] = []
         self._next_funding: datetime | None = None
         self._trade_seq = 0
@@ -124,7 +125,7 @@ class PaperExchange:
 
     def _trigger_resting(self, now: datetime) -> list[Fill]:
         fills: list[Fill] = []
-        for order in sorted(self._orders.values(), key=lambda o: o.client_order_id):
+        for order in sorted(self._open.values(), key=lambda o: o.client_order_id):
             if order.is_done or order.symbol not in self._marks:
                 continue
             mark = self._marks[order.symbol]
@@ -152,9 +153,8 @@ class PaperExchange:
             side = OrderSide.SELL if book.size > 0 else OrderSide.BUY
             fills.append(self._fill(f"liquidation-{self.liquidations}", symbol, side, abs(book.size),
                                     self._marks[symbol], now, maker=False))
-        for order in self._orders.values():
-            if not order.is_done:
-                self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+        for order in list(self._open.values()):
+            self._put(order.transition(OrderStatus.CANCELLED, ts=now))
         return fills
 
     # -- the Exchange port ---------------------------------------------------------------
@@ -192,7 +192,7 @@ class PaperExchange:
         ]
 
     def fetch_open_orders(self) -> list[Order]:
-        return [o for o in self._orders.values() if not o.is_done]
+        return list(self._open.values())
 
     def create_order(self, intent: OrderIntent) -> Order:
         if intent.client_order_id in self._orders:
@@ -219,16 +219,16 @@ class PaperExchange:
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
                       reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED, ts_updated=now,
                       limit_price=intent.limit_price, stop_price=intent.stop_price)
-        self._orders[order.client_order_id] = order
+        self._put(order)
         if intent.order_type in (OrderType.MARKET, OrderType.IOC):
             fill_price = self._slipped(mark, intent.side)
             if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
                 # IOC whose limit is worse than where the market would fill us: nothing fills.
-                self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+                self._put(order.transition(OrderStatus.CANCELLED, ts=now))
             else:
                 self._execute(order, fill_price, now, maker=False)
         else:
-            self._orders[order.client_order_id] = order.transition(OrderStatus.OPEN, ts=now)
+            self._put(order.transition(OrderStatus.OPEN, ts=now))
             self._trigger_resting(now)
         return self._orders[order.client_order_id]
 
@@ -237,7 +237,7 @@ class PaperExchange:
         if order is None or order.is_done:
             raise OrderNotFoundError(f"{symbol}: no open order with client id {client_order_id}")
         cancelled = order.transition(OrderStatus.CANCELLED, ts=self._clock.now())
-        self._orders[client_order_id] = cancelled
+        self._put(cancelled)
         return cancelled
 
     def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
@@ -247,6 +247,14 @@ class PaperExchange:
         return [f for f in self._fills if since is None or f.ts >= since]
 
     # -- internals -----------------------------------------------------------------------
+    def _put(self, order: Order) -> None:
+        """Store ``order``'s latest state; resting orders are also indexed, so per-tick work
+        scales with what rests, not with every order ever placed."""
+        self._orders[order.client_order_id] = order
+        if order.is_done:
+            self._open.pop(order.client_order_id, None)
+        else:
+            self._open[order.client_order_id] = order
     def _contract_size(self, symbol: str) -> float:
         return float(self._instruments[symbol].contract_size)
 
@@ -275,17 +283,15 @@ class PaperExchange:
         if order.reduce_only:
             qty = min(qty, self._reducible(order.symbol, order.side))
         if qty <= 0:  # a reduce-only order whose position is gone has nothing left to do
-            self._orders[order.client_order_id] = order.transition(OrderStatus.CANCELLED, ts=now)
+            self._put(order.transition(OrderStatus.CANCELLED, ts=now))
             return []
         fill = self._fill(order.client_order_id, order.symbol, order.side, qty, price, now, maker=maker,
                           exchange_order_id=order.exchange_order_id)
         filled = order.filled_size + fill.size
         status = OrderStatus.FILLED if filled == order.size else OrderStatus.PARTIALLY_FILLED
-        self._orders[order.client_order_id] = order.transition(status, ts=now, filled_size=filled,
-                                                               avg_fill_price=fill.price)
+        self._put(order.transition(status, ts=now, filled_size=filled, avg_fill_price=fill.price))
         if status is OrderStatus.PARTIALLY_FILLED:  # reduce-only remainder with no position left
-            self._orders[order.client_order_id] = self._orders[order.client_order_id].transition(
-                OrderStatus.CANCELLED, ts=now)
+            self._put(self._orders[order.client_order_id].transition(OrderStatus.CANCELLED, ts=now))
         return [fill]
 
     def _fill(self, client_order_id: str, symbol: str, side: OrderSide, qty: Decimal, price: float,

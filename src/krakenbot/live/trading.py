@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderType, Position, Signal
+from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderType, Position, Signal, to_decimal
 from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
@@ -241,7 +241,8 @@ class LiveTrading:
             now=now)
         if not decision.approved:
             return ExecutionResult(symbol=fut, reason="auction_open", refused=decision.reason)
-        size = instrument.round_size(decision.notional_usd / (mark * float(instrument.contract_size)))
+        # Exact division: a float quotient can land a hair below a lot (110.89999999999999 -> 110.8).
+        size = instrument.round_size(to_decimal(decision.notional_usd) / (to_decimal(mark) * instrument.contract_size))
         result = self.executor.open(symbol=fut, side=signal.side, size=size, mark=mark, reason="auction_open")
         self._remember(result)
         if result.filled_size > 0 and result.avg_price is not None:

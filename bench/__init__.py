@@ -1,0 +1,1 @@
+"""Benchmarks of Krakenbot's backtest, alone and against backtesting.py and vectorbt (SYNTHETIC data)."""

@@ -1,0 +1,167 @@
+"""Krakenbot's benchmarks in one command: ``python -m bench.run [--quick]`` (see bench/README.md).
+
+1. Scale: throughput (candles/s) and peak memory of Krakenbot's backtest with the default
+   TrendStrategy on 1h signal candles over SYNTHETIC one-minute random walks, (a) 1 symbol x
+   1,000,000 candles and (b) 50 symbols x 525,600 (one year), plus the shipped demo (real
+   recorded candles, ``config/default.yaml``). Each case runs in a fresh process.
+2. Peers: Krakenbot, backtesting.py and vectorbt side by side in this process on 1 SYNTHETIC
+   symbol x 200,000 one-minute candles with the same EMA(20)/EMA(50) always-in-the-market
+   strategy, next-open fills and the same fee: throughput, Krakenbot's ratio to each, and
+   agreement of trade count and final PnL.
+
+Prints a compact table and writes ``bench/results.json``. ``--quick`` runs small sizes (a smoke
+check in well under a minute or two); ``--skip-peers`` runs Krakenbot only.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar: off, and out of the timings
+
+import argparse
+import contextlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.compare import compare
+from bench.krakenbot_side import REPO, quiet_logs
+
+RESULTS = REPO / "bench" / "results.json"
+FULL_SCALE = [(1, 1_000_000), (50, 525_600)]  # (symbols, one-minute candles each)
+FULL_PEER_CANDLES = 200_000
+QUICK_SCALE = [(1, 50_000), (5, 20_000)]
+QUICK_PEER_CANDLES = 10_000
+SLOW_CASE_SECONDS = 600  # a scale case slower than this is reported as too slow for this machine
+
+
+def machine() -> dict[str, Any]:
+    """CPU, memory and the versions that matter for the figures."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    mem_gb = None
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    versions: dict[str, str | None] = {}
+    for dist in ("krakenbot", "numpy", "pandas", "backtesting", "vectorbt", "numba"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {"cpu_count": os.cpu_count(), "cpu": cpu, "memory_gb": mem_gb, "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "versions": versions}
+
+
+def scale_case(args: list[str]) -> dict[str, Any]:
+    """Run ``bench.krakenbot_side`` with ``args`` in a fresh process; its JSON line as a dict."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.krakenbot_side", *args], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=3 * SLOW_CASE_SECONDS)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.krakenbot_side {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["seconds_process"] = round(time.perf_counter() - started, 2)
+    return out
+
+
+def _fmt(value: Any, spec: str = ",") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_scale(rows: list[dict[str, Any]]) -> None:
+    print("\nKrakenbot backtest: throughput and peak memory (each case in a fresh process)")
+    print("  candles/s = candles / wall seconds of Backtest(...) + run(); data generation/loading excluded")
+    print("  peak RSS = process peak resident set during the backtest (VmHWM, reset after the data is built);")
+    print("  rise = peak RSS - RSS just before the backtest (what the backtest added on top of data + interpreter)")
+    head = f"  {'case':<40} {'candles':>12} {'seconds':>8} {'candles/s':>11} {'wakes':>8} {'trades':>7} " \
+           f"{'peak RSS MB':>11} {'rise MB':>8}"
+    print(head)
+    for r in rows:
+        print(f"  {r['case']:<40} {r['candles']:>12,} {r['seconds_backtest']:>8.2f} {r['candles_per_s']:>11,} "
+              f"{r['wakes']:>8,} {r['trades']:>7,} {_fmt(r['peak_rss_mb'], ',.0f'):>11} "
+              f"{_fmt(r['backtest_rss_rise_mb'], ',.0f'):>8}")
+    for r in rows:
+        print(f"    {r['case']}: {r['data']}")
+
+
+def print_peers(peers: dict[str, Any]) -> None:
+    print(f"\nSide by side, one process: EMA(20)/EMA(50) always in the market, {peers['candles']:,} candles")
+    print(f"  data: {peers['data']}")
+    print(f"  sizing: {peers['sizing']}")
+    print(f"  {'engine':<16} {'seconds':>8} {'candles/s':>11} {'KB speed x':>10} {'trades':>7} {'net PnL USD':>14} "
+          f"{'|dPnL| USD':>11} {'rel dPnL':>9}")
+    agree = peers.get("agreement", {})
+    for name, e in peers["engines"].items():
+        a = agree.get(name, {})
+        ratio = e.get("krakenbot_speed_ratio")
+        print(f"  {name:<16} {e['seconds']:>8.3f} {e['candles_per_s']:>11,} {_fmt(ratio, '.3f'):>10} "
+              f"{e['trades']:>7,} {e['net_pnl_usd']:>14,.4f} {_fmt(a.get('net_pnl_abs_diff_usd'), '.4f'):>11} "
+              f"{_fmt(a.get('net_pnl_rel_diff'), '.2e'):>9}")
+    print("  KB speed x = Krakenbot candles/s / this engine's candles/s (> 1: Krakenbot is faster)")
+    vbt = peers["engines"].get("vectorbt", {})
+    if "seconds_first_call_incl_jit" in vbt:
+        print(f"  vectorbt's first call (numba compilation, 1,000 candles) took {vbt['seconds_first_call_incl_jit']} s,"
+              " excluded above")
+    for name, a in agree.items():
+        print(f"  {name}: {a['explanation']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; print the table; write the JSON. Returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
+    parser.add_argument("--skip-peers", action="store_true", help="Krakenbot only (no backtesting.py / vectorbt)")
+    parser.add_argument("--seed", type=int, default=20240101, help="seed of the SYNTHETIC random walks")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON written here (default bench/results.json)")
+    args = parser.parse_args(argv)
+    quiet_logs()
+    scale_sizes = QUICK_SCALE if args.quick else FULL_SCALE
+    peer_candles = QUICK_PEER_CANDLES if args.quick else FULL_PEER_CANDLES
+    report: dict[str, Any] = {"command": "python -m bench.run" + (" --quick" if args.quick else "")
+                              + (" --skip-peers" if args.skip_peers else ""),
+                              "mode": "quick" if args.quick else "full", "machine": machine(),
+                              "ts_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "notes": []}
+    rows = []
+    for symbols, candles in scale_sizes:
+        print(f"running Krakenbot, {symbols} x {candles:,} SYNTHETIC 1m candles ...", file=sys.stderr, flush=True)
+        row = scale_case(["scale", "--symbols", str(symbols), "--candles", str(candles), "--seed", str(args.seed)])
+        if row["seconds_backtest"] > SLOW_CASE_SECONDS:
+            report["notes"].append(f"{row['case']} took {row['seconds_backtest']:.0f} s, over the "
+                                   f"{SLOW_CASE_SECONDS} s budget on this machine")
+        rows.append(row)
+    print("running Krakenbot, shipped demo ...", file=sys.stderr, flush=True)
+    rows.append(scale_case(["demo"]))
+    report["scale"] = rows
+    if args.quick:
+        report["notes"].append("--quick: small sizes, a smoke check; not the figures of record")
+    print(f"running the side-by-side comparison ({peer_candles:,} candles) ...", file=sys.stderr, flush=True)
+    report["peers"] = compare(peer_candles, seed=args.seed, run_peers=not args.skip_peers)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    m = report["machine"]
+    print(f"\nmachine: {m['cpu_count']} CPU(s) {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
+          f"numpy {m['numpy']}")
+    print_scale(rows)
+    print_peers(report["peers"])
+    for note in report["notes"]:
+        print(f"NOTE: {note}")
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
