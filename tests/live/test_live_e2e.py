@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -55,6 +56,7 @@ exchange:
   timeout_seconds: 5
   max_retries: 1
   retry_base_delay_seconds: 0.05
+  client_rate_limit: false
 universe:
   symbols: [BTC/USD, ETH/USD]
 strategy:
@@ -151,6 +153,22 @@ def send_manual_order(fk: FakeKraken, **params: str) -> dict[str, object]:
     return answer
 
 
+def start_live(fake: FakeKraken, cwd: Path, *args: str) -> tuple[subprocess.Popen[str], float, float]:
+    """``python run.py live --force`` against ``fake`` from ``cwd``; returns (process, start, deadline)."""
+    warm_candle_cache(fake, cwd)
+    fake.clear_requests()
+    config = cwd / "e2e.yaml"
+    config.write_text(CONFIG.format(url=fake.url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
+    env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]), "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(RUN_PY), "live", "--force", "--config", str(config), *args],
+                            cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, started, started + DEADLINE_S
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeKraken]:
     with FakeKraken(seed=11) as fk:
@@ -162,18 +180,7 @@ def test_live_force_against_loopback_kraken_reverses_trims_on_shock_and_exits_cl
     # the account holds a BTC short the strategy will reverse: the first auction has a close and opens
     seeded = send_manual_order(fake, orderType="mkt", symbol=BTC, side="sell", size="0.05")
     assert seeded["result"] == "success", seeded
-    warm_candle_cache(fake, tmp_path)
-    fake.clear_requests()
-    config = tmp_path / "e2e.yaml"
-    config.write_text(CONFIG.format(url=fake.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
-    env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]), "PYTHONUNBUFFERED": "1"}
-    started = time.monotonic()
-    deadline = started + DEADLINE_S
-    proc = subprocess.Popen([sys.executable, str(RUN_PY), "live", "--force", "--config", str(config),
-                             "--max-ticks", str(MAX_TICKS)], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, started, deadline = start_live(fake, tmp_path, "--max-ticks", str(MAX_TICKS))
     stderr = Stderr(proc)
     try:
         # 1. the first auction: close the short, refresh margin, open both longs with their stops
@@ -232,3 +239,25 @@ def test_live_force_against_loopback_kraken_reverses_trims_on_shock_and_exits_cl
     assert 0 < btc_left < 0.1288
     assert open_stops(fake, BTC) == [str(btc_left)]
     assert elapsed < DEADLINE_S
+
+
+def test_sigterm_finishes_the_tick_and_leaves_positions_protected_by_stops(fake: FakeKraken, tmp_path: Path) -> None:
+    proc, _, deadline = start_live(fake, tmp_path)  # no --max-ticks: it runs until told to stop
+    stderr = Stderr(proc)
+    try:
+        wait_until("both opens protected by stops",
+                   lambda: bool(open_stops(fake, BTC)) and bool(open_stops(fake, ETH)), proc, stderr, deadline)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = stderr.join()
+    assert proc.returncode == 0, log[-3000:]
+    assert "signal SIGTERM: finishing the tick, then stopping" in log
+    with fake._lock:
+        held = {s: str(p.size) for s, p in fake.book.positions.items() if p.size}
+    assert set(held) == {BTC, ETH}
+    for symbol, size in held.items():  # each position still has its reduce-only stop, sized like it
+        assert open_stops(fake, symbol) == [size]

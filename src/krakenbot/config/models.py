@@ -32,6 +32,8 @@ class ExchangeConfig(StrictModel):
         None, description="Override of Kraken Futures' REST base URL (tests point it at the loopback server).")
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="HTTP timeout per request, seconds.")
     max_retries: int = Field(4, ge=0, le=10, description="Retries of a failed read (never of an order) before giving up.")
+    client_rate_limit: bool = Field(
+        True, description="Throttle requests client-side (ccxt's limiter) to stay inside Kraken's limits; only the loopback Kraken in tests turns it off.")
     retry_base_delay_seconds: float = Field(
         0.5, gt=0, le=30, description="First back-off delay of a retried read, seconds; doubles each try, with jitter.")
 

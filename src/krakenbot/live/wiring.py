@@ -61,7 +61,8 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
         raise ConfigError(f"live trading needs {', '.join(secrets.missing_for_live())} in the environment")
     key = secrets.kraken_futures_api_key.get_secret_value() if secrets.kraken_futures_api_key else None
     secret = secrets.kraken_futures_api_secret.get_secret_value() if secrets.kraken_futures_api_secret else None
-    client = KrakenClient(cfg.exchange, api_key=None if paper else key, api_secret=None if paper else secret)
+    client = KrakenClient(cfg.exchange, api_key=None if paper else key, api_secret=None if paper else secret,
+                          enable_rate_limit=cfg.exchange.client_rate_limit)
     clock = WallClock()
     mappings = resolve_universe(cfg, client.get_futures_tickers_bulk(), client.load_spot_instruments)
     instruments = client.load_futures_instruments()
