@@ -17,6 +17,7 @@ class                     what the loop does
 ``InsufficientMarginError`` skip the symbol for this tick; refresh the account
 ``MarketDataError``       pause entries for the symbol; never exit on it
 ``FatalError``            halt the loop (bad keys, broken invariant)
+``StoreError``            halt: the store could not write (the order is not sent)
 ========================  ===================================================
 """
 
@@ -88,3 +89,10 @@ class AuthenticationError(FatalError):
 
 class InvalidTransitionError(FatalError):
     """An order was asked to move between two states the transition table forbids."""
+
+
+class StoreError(FatalError):
+    """The store failed to read or write (disk, lock, lost database); the transaction was rolled back.
+
+    When ``record_intent`` raises it, the order must not be sent.
+    """

@@ -1,0 +1,171 @@
+"""Opening the store's database: engine settings per backend, Alembic migrations, error translation.
+
+SQLite (the default) runs in WAL mode with ``synchronous=FULL`` (a committed intent survives
+a power cut) and a busy timeout: readers never block the writer, and a second writer waits
+up to the timeout and then fails with ``StoreError``. Write transactions start with
+``BEGIN IMMEDIATE`` so they take the write lock up front instead of failing half-way.
+PostgreSQL is reached by URL (``postgresql+psycopg://user@host:port/db``) with pre-ping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from krakenbot.domain.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SCRIPT_LOCATION = "krakenbot.store:migrations"
+_WRITE = "krakenbot_write"
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` with any password masked, for messages and logs."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return sa.make_url(url).get_backend_name() == "sqlite"
+
+
+def json_default(value: object) -> Any:
+    """JSON for the values plans carry: Decimal and enums as text, datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON: {value!r}")
+
+
+def to_json(value: object) -> Any:
+    """``value`` as plain JSON types; ``ValueError`` for NaN or infinity, ``TypeError`` for the unknown."""
+    return json.loads(json.dumps(value, default=json_default, allow_nan=False))
+
+
+def create_store_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
+    """An engine for ``url`` with Krakenbot's settings; raises ``StoreError`` for an unusable URL."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"store URL {url!r} is not a SQLAlchemy URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, busy_timeout_s)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=_dumps)
+    raise StoreError(f"store URL {safe_url(parsed)}: only sqlite:/// and postgresql+psycopg:// are supported")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=json_default, allow_nan=False)
+
+
+def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s}, json_serializer=_dumps)
+    busy_ms = int(busy_timeout_s * 1000)
+    in_memory = url.database in (None, "", ":memory:")
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def translate_errors(what: str, url: str | URL) -> Iterator[None]:
+    """Turn any SQLAlchemy/driver error inside the block into ``StoreError`` naming ``what`` and the store."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        raise StoreError(f"store {safe_url(url)}: {what} failed ({type(orig).__name__}: {detail})") from exc
+
+
+@contextmanager
+def write_transaction(engine: Engine, what: str) -> Iterator[Connection]:
+    """A connection in a write transaction: committed when the block ends, rolled back on any error.
+
+    Raises ``StoreError`` when the database fails (the transaction is rolled back first).
+    """
+    with translate_errors(what, engine.url), engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine, what: str) -> Iterator[Connection]:
+    """A connection in a read transaction (one consistent snapshot); raises ``StoreError`` on failure."""
+    with translate_errors(what, engine.url), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def alembic_config() -> Config:
+    """The Alembic configuration of the migrations shipped inside the package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a migration
+        raise StoreError("no store migrations found in the package")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for an empty database."""
+    with read_transaction(engine, "reading the schema revision") as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` in one transaction; raises ``StoreError`` on failure."""
+    cfg = alembic_config()
+    with write_transaction(engine, f"migrating to {revision}") as conn:
+        cfg.attributes["connection"] = conn
+        before = MigrationContext.configure(conn).get_current_revision()
+        try:
+            command.upgrade(cfg, revision)
+        except CommandError as exc:  # e.g. a database written by a newer Krakenbot
+            raise StoreError(f"store {safe_url(engine.url)}: cannot migrate from revision {before} to "
+                             f"{revision}: {exc}; is this database from a newer Krakenbot?") from exc
+        after = MigrationContext.configure(conn).get_current_revision()
+    if before != after:
+        log.info("store %s: schema migrated %s -> %s", safe_url(engine.url), before or "empty", after)
