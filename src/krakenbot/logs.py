@@ -85,5 +85,5 @@ def setup_logging(level: str = "INFO", *, file: Path | None = None, secrets: Ite
         handler.setFormatter(OperatorFormatter())
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "ccxt.base.exchange", "asyncio"):
+    for noisy in ("urllib3", "ccxt.base.exchange", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,11 +1,13 @@
 """End to end: ``python run.py live --force`` against the loopback Kraken, with a shock injected.
 
-The real command runs as a subprocess (real ccxt client, real wiring, wall clock) against a
-``FakeKraken`` served from this test process. The account starts with a BTC *short* that the
-always-long test strategy (``always_long.AlwaysLong``) reverses, so the first auction has a close
-and two opens. Once both positions are protected by their stops the test moves BTC's mark by -6 %:
-the ShockGuard fires, entries pause and the BTC position, now inside the trim buffer, is trimmed
-with a reduce-only order and its stop resized.
+The real command runs as a subprocess (real ccxt client, real wiring, SQLite store, wall clock)
+against a ``FakeKraken`` served from this test process. A first run, with the test strategy
+(``always_long.AlwaysLong``) set to short, opens BTC and ETH shorts and exits. The second run,
+set to long, starts by reconciling its store with the exchange (it adopts its own stops and
+fills), then its first auction closes both shorts (reversed), refreshes the margin and opens
+longs. Once both are protected by their stops the test moves BTC's mark by -6 %: the ShockGuard
+fires, entries pause and the BTC position, now inside the trim buffer, is trimmed with a
+reduce-only order and its stop resized.
 
 Sizing (equity 10,000 USD, ``risk_per_trade_pct`` 0.1, stop 8 %): each position is ~12,500 USD
 notional (0.1288 BTC at 97,000; 3.675 ETH at 3,400). After BTC -6 % equity is ~9,235 USD and
@@ -17,14 +19,12 @@ maintenance margin (1 % at 50x) ~242 USD, so BTC's liquidation buffer is
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -62,7 +62,7 @@ universe:
 strategy:
   class_path: always_long:AlwaysLong
   timeframe: 1m
-  params: {{stop_distance_pct: 0.08, score: 1.0}}
+  params: {{stop_distance_pct: 0.08, score: 1.0, side: {side}}}
 risk:
   risk_per_trade_pct: 0.1
   max_leverage: 10
@@ -142,23 +142,13 @@ def warm_candle_cache(fk: FakeKraken, cwd: Path) -> None:
         assert not candles.get_candles(pair, "1m", now, futures_symbol=futures).stale
 
 
-def send_manual_order(fk: FakeKraken, **params: str) -> dict[str, object]:
-    """An operator's order placed before the bot starts (no client id of ours)."""
-    body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
-    req = urllib.request.Request(fk.url + "/derivatives/api/v3/sendorder", data=body, method="POST",
-                                 headers={"APIKey": "operator", "Authent": "operator",
-                                          "Content-Type": "application/x-www-form-urlencoded"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        answer: dict[str, object] = json.loads(resp.read().decode())
-    return answer
-
-
-def start_live(fake: FakeKraken, cwd: Path, *args: str) -> tuple[subprocess.Popen[str], float, float]:
-    """``python run.py live --force`` against ``fake`` from ``cwd``; returns (process, start, deadline)."""
+def start_live(fake: FakeKraken, cwd: Path, *args: str, side: int = 1) -> tuple[subprocess.Popen[str], float, float]:
+    """``python run.py live --force`` against ``fake`` from ``cwd`` (its store: ``cwd/krakenbot.db``),
+    the test strategy always on ``side``; returns (process, start, deadline)."""
     warm_candle_cache(fake, cwd)
     fake.clear_requests()
     config = cwd / "e2e.yaml"
-    config.write_text(CONFIG.format(url=fake.url))
+    config.write_text(CONFIG.format(url=fake.url, side=side))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
     env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET,
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]), "PYTHONUNBUFFERED": "1"}
@@ -177,13 +167,19 @@ def fake() -> Iterator[FakeKraken]:
 
 def test_live_force_against_loopback_kraken_reverses_trims_on_shock_and_exits_cleanly(
         fake: FakeKraken, tmp_path: Path) -> None:
-    # the account holds a BTC short the strategy will reverse: the first auction has a close and opens
-    seeded = send_manual_order(fake, orderType="mkt", symbol=BTC, side="sell", size="0.05")
-    assert seeded["result"] == "success", seeded
+    # run 1: always short; it opens BTC and ETH shorts with their stops, then stops after its ticks
+    first, _, first_deadline = start_live(fake, tmp_path, "--max-ticks", "3", side=-1)
+    first_err = Stderr(first)
+    first.communicate(timeout=max(1.0, first_deadline - time.monotonic()))
+    assert first.returncode == 0, first_err.join()[-3000:]
+    with fake._lock:
+        assert {s: p.size < 0 for s, p in fake.book.positions.items() if p.size} == {BTC: True, ETH: True}
+    assert open_stops(fake, BTC) and open_stops(fake, ETH)
+    # run 2: always long; it reconciles the store with Kraken, then reverses both positions
     proc, started, deadline = start_live(fake, tmp_path, "--max-ticks", str(MAX_TICKS))
     stderr = Stderr(proc)
     try:
-        # 1. the first auction: close the short, refresh margin, open both longs with their stops
+        # 1. the first auction: close the shorts, refresh margin, open both longs with their stops
         wait_until("both opens protected by stops",
                    lambda: stderr.index(f"Auction: open {BTC}") >= 0 and stderr.index(f"Auction: open {ETH}") >= 0
                    and bool(open_stops(fake, BTC)) and bool(open_stops(fake, ETH)), proc, stderr, deadline)
@@ -255,9 +251,9 @@ def test_sigterm_finishes_the_tick_and_leaves_positions_protected_by_stops(fake:
             proc.wait()
     log = stderr.join()
     assert proc.returncode == 0, log[-3000:]
-    assert "signal SIGTERM: finishing the tick, then stopping" in log
+    assert "signal SIGTERM: finishing the tick, then stopping" in log, log[-3000:]
     with fake._lock:
         held = {s: str(p.size) for s, p in fake.book.positions.items() if p.size}
-    assert set(held) == {BTC, ETH}
+    assert set(held) == {BTC, ETH}, (held, log[-3000:])
     for symbol, size in held.items():  # each position still has its reduce-only stop, sized like it
-        assert open_stops(fake, symbol) == [size]
+        assert open_stops(fake, symbol) == [size], (symbol, size, open_stops(fake, symbol), log[-3000:])

@@ -101,7 +101,7 @@ class Backtest:
                                                          cfg.backtest.funding_rate_hourly_pct),
             signals=self.signals,
             exchange=self.paper, journal=self.journal, instruments=self.instruments, symbol_map=self.futures,
-            market_listeners=[self._listen], instance_id="bt")
+            market_listeners=[self._listen], instance_id="bt", persist_snapshots=False)
         self.replay: ReplayShockFeed | None = None
         if not step_every_candle:
             self.replay = ReplayShockFeed(self.loop.guard, data, self.futures)

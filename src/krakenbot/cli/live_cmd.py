@@ -5,24 +5,35 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from krakenbot.config import AppConfig, Secrets
 from krakenbot.domain.errors import ConfigError, FatalError
 
+if TYPE_CHECKING:
+    from krakenbot.live.trading import LiveTrading
+
 
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
-    from krakenbot.live.wiring import build_loop
+    from krakenbot.live.wiring import open_loop
     from krakenbot.logs import setup_logging
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
     try:
-        loop = build_loop(cfg, paper=paper)
+        with open_loop(cfg, paper=paper) as loop:
+            _run(loop, max_ticks)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
+    except FatalError as exc:
+        typer.echo(f"halted: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _run(loop: LiveTrading, max_ticks: int | None) -> None:
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -32,8 +43,4 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    try:
-        loop.run(stop, max_ticks=max_ticks)
-    except FatalError as exc:
-        typer.echo(f"halted: {exc}", err=True)
-        raise typer.Exit(1) from None
+    loop.run(stop, max_ticks=max_ticks)

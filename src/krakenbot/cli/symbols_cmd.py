@@ -79,7 +79,7 @@ def symbols_command(tickers_file: Path | None, spot: list[str], as_json: bool, c
     ``tickers_loader`` replaces the live fetch (tests); ``tickers_file`` wins over both.
     In the JSON form ``futures``/``unified`` are null whenever ``reason`` says the pair is not tradable.
     """
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
     pairs = list(spot) or list(config.universe.symbols)
     if not pairs:
         err.print("symbols: no pairs: pass --spot PAIR or set universe.symbols in the config")

@@ -135,6 +135,10 @@ class LoopConfig(StrictModel):
         30.0, gt=0, le=3600, description="Tickers older than this pause entries, seconds.")
     stale_candle_factor: float = Field(
         2.0, ge=1, le=10, description="A candle series whose newest closed candle is older than this many timeframes is stale.")
+    dead_man_switch_seconds: float = Field(
+        120, ge=0, le=3600, description="Live: Kraken cancels ALL our orders (stops too) if the bot is silent this long; refreshed every quarter of it; 0 disables. See the README's safety notes.")
+    order_lookup_give_up_seconds: float = Field(
+        60, gt=0, le=3600, description="An order whose answer was lost and that cannot be found this long after sending is recorded as never placed, seconds.")
     entry_slippage_cap_pct: float = Field(
         0.003, gt=0, lt=0.1, description="IOC entry limit price distance from the reference price, fraction.")
 
@@ -171,6 +175,9 @@ class StoreConfig(StrictModel):
     url: str = Field(
         "sqlite:///krakenbot.db", min_length=1,
         description="SQLAlchemy URL: sqlite:///FILE (default) or postgresql+psycopg://user@host/db.")
+    instance_id: str = Field(
+        "kb", pattern=r"^[a-z0-9]{1,12}$",
+        description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
 
 
 class LoggingConfig(StrictModel):

@@ -366,6 +366,12 @@ class KrakenClient:
                 raise OrderRejectedError(f"{instrument.symbol}: price {level} is not a multiple of tick "
                                          f"{instrument.tick_size}")
 
+    def arm_dead_man_switch(self, timeout_seconds: int) -> None:
+        """Kraken's dead man's switch: cancel ALL our orders ``timeout_seconds`` from now unless
+        armed again (0 disarms). Sent once, never retried: the next tick re-arms it anyway."""
+        self._call(self.futures, f"cancelallordersafter {timeout_seconds}s",
+                   lambda: self.futures.cancel_all_orders_after(timeout_seconds * 1000))
+
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:
         """Cancel a resting order by client id, once (not retried: a second try after a lost
         answer would report the first one's success as ``OrderNotFoundError``).

@@ -14,6 +14,7 @@ import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import LoopConfig
@@ -74,6 +75,10 @@ class ClientOrderIds:
         self._clock = clock
         self._seq = itertools.count(1)
 
+    def is_ours(self, client_order_id: str) -> bool:
+        """True for ids this instance (any run of it) made; others are someone else's orders."""
+        return client_order_id.startswith(self._prefix + "-")
+
     def next(self) -> str:
         ms = int(self._clock.now().timestamp() * 1000)
         return f"{self._prefix}-{ms}-{next(self._seq)}"
@@ -90,6 +95,7 @@ class Executor:
         self.clock = clock
         self.ids = ids
         self.cfg = loop_cfg
+        self.in_doubt: dict[str, OrderIntent] = {}  # client order id -> intent whose answer was lost
 
     # -- commands ---------------------------------------------------------------------------
     def open(self, *, symbol: str, side: Side, size: Decimal, mark: float, reason: str) -> ExecutionResult:
@@ -133,13 +139,34 @@ class Executor:
                           reduce_only=True, reason=reason)
 
     def cancel_stops(self, symbol: str) -> None:
-        """Cancel our resting stops on ``symbol`` (the position they protected is gone)."""
+        """Cancel our resting stops on ``symbol`` (never someone else's, such as an operator's own stop)."""
         for order in self.exchange.fetch_open_orders():
-            if order.symbol == symbol and order.order_type is OrderType.STOP:
+            ours = self.ids.is_ours(order.client_order_id)
+            if order.symbol == symbol and order.order_type is OrderType.STOP and ours:
                 try:
                     self.journal.record_order(self.exchange.cancel_order(order.client_order_id, symbol))
                 except OrderNotFoundError:
                     log.info("%s: stop %s already gone (triggered or cancelled)", symbol, order.client_order_id)
+
+    # -- orders whose outcome is unknown --------------------------------------------------------
+    def poll_in_doubt(self, *, give_up_after: timedelta) -> list[ExecutionResult]:
+        """Look up every order whose answer was lost. Found: recorded with its fills. Still unknown
+        after ``give_up_after``: recorded as never placed (REJECTED), and the symbol trades again.
+        Until then the symbol gets no new order (at most one live order per symbol and intent)."""
+        results = []
+        now = self.clock.now()
+        for cid, intent in sorted(self.in_doubt.items()):
+            found = self.exchange.fetch_order_by_client_id(cid, intent.symbol)
+            if found is not None:
+                del self.in_doubt[cid]
+                log.warning("%s: order %s found after a lost answer: %s", intent.symbol, cid, found.status.value)
+                results.append(self._record_outcome(intent, found))
+            elif now - intent.ts_created >= give_up_after:
+                del self.in_doubt[cid]
+                log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
+                            intent.symbol, cid, int(give_up_after.total_seconds()))
+                self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
+        return results
 
     # -- the one send path ----------------------------------------------------------------------
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
@@ -148,6 +175,10 @@ class Executor:
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(
                 f"size {size} below min {instrument.min_size} or off lot {instrument.lot_size}"))
+        doubt = [cid for cid, i in self.in_doubt.items() if i.symbol == symbol]
+        if doubt:
+            return ExecutionResult(symbol=symbol, reason=reason,
+                                   refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")
         now = self.clock.now()
         intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
@@ -156,24 +187,39 @@ class Executor:
         try:
             order = self.exchange.create_order(intent)
         except (OutcomeUnknownError, DuplicateOrderError) as exc:
+            # Never resend: the order may exist. Look it up by our id (the client falls back to fills).
             log.warning("%s: order %s outcome unknown (%s); looking it up by client id",
                         symbol, intent.client_order_id, type(exc).__name__)
+            self.in_doubt[intent.client_order_id] = intent
             found = self.exchange.fetch_order_by_client_id(intent.client_order_id, symbol)
             if found is None:
                 return ExecutionResult(symbol=symbol, reason=reason, refused="outcome unknown; order not found yet")
+            del self.in_doubt[intent.client_order_id]
             order = found
         except OrderRejectedError as exc:
             log.warning("%s: order %s rejected: %s", symbol, intent.client_order_id, exc)
+            self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=str(exc))
+        return self._record_outcome(intent, order)
+
+    def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)
         fills: tuple[Fill, ...] = ()
         if order.filled_size > 0:
-            fills = tuple(f for f in self.exchange.fetch_fills(since=now) if f.client_order_id == order.client_order_id)
+            fills = tuple(f for f in self.exchange.fetch_fills(since=intent.ts_created)
+                          if f.client_order_id == order.client_order_id)
             for fill in fills:
                 self.journal.record_fill(fill)
         if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == 0:
-            return ExecutionResult(symbol=symbol, reason=reason, order=order, refused="not filled within the limit")
-        return ExecutionResult(symbol=symbol, reason=reason, order=order, fills=fills)
+            return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
+                                   refused="not filled within the limit")
+        return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+
+
+def _as_order(intent: OrderIntent, status: OrderStatus, ts: datetime) -> Order:
+    return Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side, size=intent.size,
+                 order_type=intent.order_type, reduce_only=intent.reduce_only, status=status, ts_updated=ts,
+                 limit_price=intent.limit_price, stop_price=intent.stop_price)
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:

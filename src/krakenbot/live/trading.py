@@ -52,7 +52,7 @@ class LiveTrading:
     def __init__(self, cfg: AppConfig, *, clock: Clock, market: MarketFeed, signals: SignalFeed, exchange: Exchange,
                  journal: Journal, instruments: Mapping[str, Instrument], symbol_map: Mapping[str, str],
                  shock_feed: ShockFeed | None = None, market_listeners: Sequence[MarketListener] = (),
-                 instance_id: str = "kb") -> None:
+                 instance_id: str = "kb", persist_snapshots: bool = True) -> None:
         self.cfg = cfg
         self.clock = clock
         self.market = market
@@ -62,10 +62,12 @@ class LiveTrading:
         self.instruments = dict(instruments)
         self.symbol_map = {spot: fut for spot, fut in symbol_map.items() if fut}
         self.futures = tuple(sorted(set(self.symbol_map.values())))
+        self._traded = frozenset(self.futures)
         missing = [f for f in self.futures if f not in self.instruments]
         if missing:
             raise FatalError(f"no instrument known for {missing}: check the universe and the exchange's instruments")
         self.shock_feed = shock_feed or LiveShockFeed()
+        self.persist_snapshots = persist_snapshots  # positions and plans each slow tick (backtests skip them)
         self.market_listeners = tuple(market_listeners)
         self.guard = ShockGuard(cfg.risk, self.futures, stale_after_seconds=cfg.loop.stale_ticker_seconds,
                                 history_seconds=max(120.0, 60.0 + cfg.loop.stale_ticker_seconds))
@@ -86,6 +88,7 @@ class LiveTrading:
         self._done_actions: set[str] = set()
         self._stale_logged: dict[str, datetime] = {}
         self._last_slow_bar: datetime | None = None
+        self._dms_armed_at: datetime | None = None
 
     # -- fast cadence ---------------------------------------------------------------------------
     def fast_tick(self) -> None:
@@ -128,8 +131,23 @@ class LiveTrading:
             self.journal.record_event(JournalEvent(ts=event.ts, kind=f"shock_{event.kind}", symbol=event.symbol,
                                                    detail=f"magnitude={event.magnitude:.6g} "
                                                           f"threshold={event.threshold:.6g}"))
+        if self.executor.in_doubt:
+            for result in self.executor.poll_in_doubt(
+                    give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
+                self._remember(result)
         if self.guard.active(now):
             self._reduce_exposure(now)
+        self._refresh_dead_man_switch(now)
+
+    def _refresh_dead_man_switch(self, now: datetime) -> None:
+        """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""
+        timeout = self.cfg.loop.dead_man_switch_seconds
+        arm = getattr(self.exchange, "arm_dead_man_switch", None)
+        if not timeout or not self.exchange.capabilities.dead_man_switch or arm is None:
+            return
+        if self._dms_armed_at is None or (now - self._dms_armed_at).total_seconds() >= timeout / 4:
+            arm(int(timeout))
+            self._dms_armed_at = now
 
     def _record_external_fill(self, fill: Fill) -> None:
         """A fill we did not just ask for: a stop, a resting order, or a liquidation."""
@@ -171,6 +189,10 @@ class LiveTrading:
         self.sync_stops()
         positions = self.positions()
         self.journal.record_equity(self.exchange.fetch_account(), sum(p.notional_usd for p in positions))
+        if self.persist_snapshots:
+            self.journal.record_positions(now, positions)
+            if not report.plan.is_empty:
+                self.journal.record_plan(now, report.plan.summary(), _plan_details(report))
         return report
 
     def _run_auction_allocation(self, signals: Sequence[Signal]) -> AuctionReport:
@@ -180,8 +202,11 @@ class LiveTrading:
         self.equity_marks = (EquityMarks.start(account.equity_usd, now) if self.equity_marks is None
                              else self.equity_marks.update(account.equity_usd, now))
         state = self.equity_marks.assess(account.equity_usd, self.cfg.risk)
+        # Size candidates without the positions their signals reverse: those close before any open.
+        reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
+        staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
         candidates, refusals = self.auction.candidates_from_signals(
-            signals, self.symbol_map, account, now, instruments=self.instruments, positions=positions)
+            signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying)
         log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
                  len(signals), len(candidates), len(refusals), len(positions), state.state.value)
         for sig in signals:  # the strategy says nothing when a trend fades: remember its last word
@@ -254,28 +279,28 @@ class LiveTrading:
 
     # -- upkeep ---------------------------------------------------------------------------------
     def positions(self) -> list[Position]:
-        """Open positions, with our latest marks and the scores they were opened on."""
+        """Open positions on the symbols we trade, with our latest marks and the scores they were opened on."""
         out = []
         for pos in self.exchange.fetch_positions():
+            if pos.symbol not in self._traded:  # foreign, or outside the universe: never touched
+                continue
             mark = self.marks.get(pos.symbol, pos.mark_price)
             out.append(replace(pos, mark_price=mark, score=self._scores.get(pos.symbol, pos.score)))
         return out
 
     def sync_stops(self) -> None:
         """Keep one reduce-only stop per position, sized like it; drop stops of flat symbols."""
-        positions = {p.symbol: p for p in self.exchange.fetch_positions()}
+        positions = {p.symbol: p for p in self.positions()}
         stops: dict[str, list[Decimal]] = {}
         for order in self.exchange.fetch_open_orders():
-            if order.order_type is OrderType.STOP and not order.is_done:
+            if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
+                    and self.executor.ids.is_ours(order.client_order_id)):
                 stops.setdefault(order.symbol, []).append(order.remaining)
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self._stops.pop(symbol, None)
         for symbol, pos in sorted(positions.items()):
-            instrument = self.instruments.get(symbol)
-            if instrument is None:
-                log.warning("%s: position on an instrument outside the universe; left alone", symbol)
-                continue
+            instrument = self.instruments[symbol]
             want = instrument.round_size(pos.size)
             if sum(stops.get(symbol, []), Decimal(0)) == want:
                 continue
@@ -329,6 +354,21 @@ class LiveTrading:
             elapsed = (self.clock.now() - started).total_seconds()
             stop.wait(max(0.0, self.cfg.loop.fast_tick_seconds - elapsed))
         return ticks
+
+
+def _plan_details(report: AuctionReport) -> dict[str, object]:
+    plan = report.plan
+    return {
+        "closes": [{"symbol": c.symbol, "reason": c.reason.value, "detail": c.detail} for c in plan.closes],
+        "opens": [{"symbol": o.futures_symbol, "side": o.side.value, "score": o.score,
+                   "notional_usd": o.position_notional, "margin_usd": o.margin_required} for o in plan.opens],
+        "rejected": [{"symbol": r.candidate.futures_symbol or r.candidate.symbol, "reason": r.reason.value,
+                      "detail": r.detail} for r in plan.rejected],
+        "results": [{"symbol": r.symbol, "reason": r.reason, "filled": str(r.filled_size), "refused": r.refused,
+                     "client_order_id": r.order.client_order_id if r.order else None} for r in report.results],
+        "available_margin_usd": plan.available_margin_usd, "freed_margin_usd": plan.freed_margin_usd,
+        "refreshed_available_margin_usd": report.refreshed.available_margin_usd if report.refreshed else None,
+    }
 
 
 def _floor(ts: datetime, step: timedelta) -> datetime:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from krakenbot.config import AppConfig, Secrets
@@ -16,8 +17,11 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.execution.futures_adapter import FuturesAdapter, FuturesMapping, discover_universe
 from krakenbot.live.ports import MarketListener, StrategySignalFeed
+from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
-from krakenbot.store.journal import MemoryJournal
+from krakenbot.store.journal import Journal, MemoryJournal
+from krakenbot.store.lock import acquire_instance_lock
+from krakenbot.store.sql import SqlStore
 from krakenbot.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
@@ -50,11 +54,25 @@ def resolve_universe(cfg: AppConfig, tickers: FuturesTickers,
     return usable
 
 
+@contextmanager
+def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles")) -> Iterator[LiveTrading]:
+    """The loop for ``live`` or ``paper``, holding the single-instance lock and the store while open.
+
+    Live: the store is reconciled with Kraken before the loop is returned (``ReconcileError``
+    on a mismatch). Paper: the simulated account starts flat each run; its orders are stored too.
+    Raises ``ConfigError`` when live keys are missing or the universe maps to nothing,
+    ``InstanceLockedError`` when another instance holds the store.
+    """
+    with acquire_instance_lock(cfg.store.url), SqlStore(cfg.store.url) as store:
+        yield build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store)
+
+
 def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles"),
-               instance_id: str = "kb") -> LiveTrading:
+               journal: Journal | None = None) -> LiveTrading:
     """The loop for ``live`` (orders on Kraken Futures) or ``paper`` (Kraken data, simulated fills).
 
-    Raises ``ConfigError`` when live keys are missing or the universe maps to nothing.
+    With a ``SqlStore`` as ``journal``, live mode reconciles it with Kraken first. Raises
+    ``ConfigError`` when live keys are missing or the universe maps to nothing.
     """
     secrets = Secrets()
     if not paper and secrets.missing_for_live():
@@ -65,6 +83,11 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
                           enable_rate_limit=cfg.exchange.client_rate_limit)
     clock = WallClock()
     mappings = resolve_universe(cfg, client.get_futures_tickers_bulk(), client.load_spot_instruments)
+    journal = journal if journal is not None else MemoryJournal()
+    if not paper and isinstance(journal, SqlStore):
+        plan = reconcile_at_start(journal, client, prefix=cfg.store.instance_id, now=clock.now())
+        foreign = {p.symbol for p in plan.foreign_positions}
+        mappings = [m for m in mappings if m.futures not in foreign]
     instruments = client.load_futures_instruments()
     for m in mappings:
         log.info("%s: trading on %s", m.spot, m.futures)
@@ -78,6 +101,6 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
                             fees=cfg.fees, clock=clock, initial_equity_usd=cfg.backtest.initial_equity_usd)
         exchange, listeners = sim, [sim.update_market]
     return LiveTrading(cfg, clock=clock, market=KrakenMarket(client), signals=signals, exchange=exchange,
-                       journal=MemoryJournal(), instruments=instruments,
+                       journal=journal, instruments=instruments,
                        symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners,
-                       instance_id=instance_id)
+                       instance_id=cfg.store.instance_id)

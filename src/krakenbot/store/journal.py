@@ -8,11 +8,12 @@ may be on the exchange, and the client order id finds it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from krakenbot.domain import AccountState, Fill, Order, OrderIntent
+from krakenbot.domain import AccountState, Fill, Order, OrderIntent, Position
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,14 @@ class Journal(Protocol):
 
     def record_equity(self, account: AccountState, exposure_usd: float) -> None: ...
 
+    def record_positions(self, ts: datetime, positions: Iterable[Position]) -> None:
+        """A snapshot of every open position at ``ts`` (empty: flat)."""
+        ...
+
+    def record_plan(self, ts: datetime, summary: str, details: dict[str, Any]) -> None:
+        """An auction plan: one line for people, JSON-able details for tools."""
+        ...
+
 
 class MemoryJournal:
     """A ``Journal`` in memory. Fills are unique by trade id."""
@@ -52,6 +61,8 @@ class MemoryJournal:
         self.fills: list[Fill] = []
         self.events: list[JournalEvent] = []
         self.equity: list[tuple[datetime, float, float, float]] = []
+        self.positions: list[tuple[datetime, tuple[Position, ...]]] = []
+        self.plans: list[tuple[datetime, str, dict[str, Any]]] = []
         self._trade_ids: set[str] = set()
 
     def record_intent(self, intent: OrderIntent) -> None:
@@ -72,6 +83,12 @@ class MemoryJournal:
 
     def record_equity(self, account: AccountState, exposure_usd: float) -> None:
         self.equity.append((account.ts, account.equity_usd, exposure_usd, account.initial_margin_usd))
+
+    def record_positions(self, ts: datetime, positions: Iterable[Position]) -> None:
+        self.positions.append((ts, tuple(positions)))
+
+    def record_plan(self, ts: datetime, summary: str, details: dict[str, Any]) -> None:
+        self.plans.append((ts, summary, details))
 
     def extend_equity(self, rows: list[tuple[datetime, float, float, float]]) -> None:
         """Many (ts, equity, exposure, initial margin) rows at once, oldest first (backtests)."""

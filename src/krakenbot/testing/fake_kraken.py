@@ -66,7 +66,7 @@ _RESOLUTIONS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "12
 _FUTURES_PREFIX = "/derivatives/api/v3/"
 _CHARTS_PREFIX = "/api/charts/v1/"
 _PRIVATE = {"accounts", "openpositions", "openorders", "sendorder", "cancelorder", "cancelallorders",
-            "orders/status", "fills"}
+            "cancelallordersafter", "orders/status", "fills"}
 
 
 @dataclass(slots=True)
@@ -343,6 +343,15 @@ class FakeKraken:
     def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
+        book.check_dead_man(now)
+        if endpoint == "cancelallordersafter":
+            status = book.arm_dead_man(int(float(p.get("timeout", "0"))), now)
+            return 200, {"result": "success", "status": status, "serverTime": iso_ms(now)}
+        if endpoint == "cancelallorders":
+            gone = book.cancel_all(now)
+            return 200, {"result": "success", "serverTime": iso_ms(now), "cancelStatus": {
+                "status": "cancelled", "receivedTime": iso_ms(now),
+                "cancelledOrders": [{"order_id": o} for o in gone]}}
         if endpoint == "accounts":
             return 200, book.accounts_body(now)
         if endpoint == "openpositions":

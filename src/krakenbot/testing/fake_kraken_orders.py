@@ -108,6 +108,7 @@ class FuturesBook:
     by_cli: dict[str, str] = field(default_factory=dict)
     positions: dict[str, SimPosition] = field(default_factory=dict)
     fills: list[SimFill] = field(default_factory=list)
+    dead_man_deadline: datetime | None = None  # cancelallordersafter: every open order dies then
 
     # ---- order entry -------------------------------------------------------------------------
     def send_order(self, params: dict[str, str], now: datetime) -> dict[str, Any]:
@@ -191,6 +192,26 @@ class FuturesBook:
         order.status, order.last_update, order.closed_at = "cancelled", now, now
         return {"status": "cancelled", "order_id": order_id, "receivedTime": received,
                 "orderEvents": [{"uid": order_id, "order": order.order_dict(), "type": "CANCEL"}]}
+
+    def cancel_all(self, now: datetime) -> list[str]:
+        """Cancel every open order (``cancelallorders``, or the dead man's switch firing)."""
+        gone = []
+        for order_id, order in self.orders.items():
+            if order.status not in ("filled", "cancelled"):
+                order.status, order.last_update, order.closed_at = "cancelled", now, now
+                gone.append(order_id)
+        return gone
+
+    def arm_dead_man(self, timeout_s: int, now: datetime) -> dict[str, Any]:
+        """``cancelallordersafter``: cancel everything ``timeout_s`` from now unless re-armed; 0 disarms."""
+        self.dead_man_deadline = now + timedelta(seconds=timeout_s) if timeout_s > 0 else None
+        trigger = iso_ms(self.dead_man_deadline) if self.dead_man_deadline else "0"
+        return {"currentTime": iso_ms(now), "triggerTime": trigger}
+
+    def check_dead_man(self, now: datetime) -> None:
+        if self.dead_man_deadline is not None and now >= self.dead_man_deadline:
+            self.dead_man_deadline = None
+            self.cancel_all(now)
 
     def set_mark(self, symbol: str, mark: float, now: datetime) -> None:
         """Move a contract's mark; fill crossed resting limits and fire crossed stops."""
