@@ -352,6 +352,9 @@ class LiveTrading:
                 log.exception("tick failed; the loop goes on")
             ticks += 1
             elapsed = (self.clock.now() - started).total_seconds()
+            if elapsed > self.cfg.loop.fast_tick_seconds:  # no catch-up burst: the next tick starts now
+                log.warning("tick took %.1fs, over its %.1fs cadence; the next one starts at once",
+                            elapsed, self.cfg.loop.fast_tick_seconds)
             stop.wait(max(0.0, self.cfg.loop.fast_tick_seconds - elapsed))
         return ticks
 
