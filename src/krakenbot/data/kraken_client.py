@@ -233,8 +233,16 @@ class KrakenClient:
         return account_from_balance(balance, now=self._clock.now())
 
     def fetch_positions(self) -> list[Position]:
-        """Open futures positions (mark, liquidation and leverage are not in Kraken's answer)."""
+        """Open futures positions (mark, liquidation and leverage are not in Kraken's answer).
+
+        An answer that cannot say what is held (empty, ``null``, truncated, rows without size or
+        side) raises (``TransientError`` after retries, ``MarketDataError``): it is never read as flat.
+        """
         raw = self._read(self.futures, "krakenfutures: fetch_positions", self.futures.fetch_positions)
+        unreadable = [r.get("info") for r in raw if r.get("contracts") is None or r.get("side") is None]
+        if unreadable:  # a row without its size or side is not a flat position: never read it as one
+            raise MarketDataError(f"krakenfutures: fetch_positions: {len(unreadable)} position rows without size "
+                                  f"or side: {str(unreadable)[:200]}")
         now = self._clock.now()
         return [p for p in (position_from_ccxt(r, now=now) for r in raw) if p is not None]
 

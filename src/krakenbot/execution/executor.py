@@ -5,13 +5,16 @@ to the journal *before* it is sent. Entries are immediate-or-cancel limits cappe
 ``entry_slippage_cap_pct`` from the mark; closes and trims are reduce-only; every position
 gets a reduce-only stop on the exchange, triggered by the mark, sized from what was filled.
 An order whose answer is lost (``OutcomeUnknownError``) or whose id already exists
-(``DuplicateOrderError``) is looked up by client order id, never resent.
+(``DuplicateOrderError``) is looked up by client order id, never resent; so is a refused one
+(an exchange may answer the wrong error class). A rate limit or bad nonce while sending means
+the order was not placed: recorded REJECTED, the symbol skipped this tick.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +38,7 @@ from krakenbot.domain.errors import (
     OrderNotFoundError,
     OrderRejectedError,
     OutcomeUnknownError,
+    TransientError,
 )
 from krakenbot.exchange.base import Exchange
 from krakenbot.store.journal import Journal
@@ -66,13 +70,18 @@ class ExecutionResult:
 
 
 class ClientOrderIds:
-    """Unique client order ids: ``{prefix}-{epoch_ms}-{seq}``; the prefix names the instance."""
+    """Unique client order ids: ``{prefix}-{epoch_ms}-{run}{seq}``; the prefix names the instance.
+
+    ``run`` is random per process: a restart in the same millisecond as the crashed run's last
+    order (or after the clock stepped back) must not reuse its ids.
+    """
 
     def __init__(self, prefix: str, clock: Clock) -> None:
         if not prefix or len(prefix) > 24 or not prefix.replace("-", "").isalnum():
             raise ValueError(f"client order id prefix must be 1-24 letters, digits or '-', got {prefix!r}")
         self._prefix = prefix
         self._clock = clock
+        self._run = secrets.token_hex(3)
         self._seq = itertools.count(1)
 
     def is_ours(self, client_order_id: str) -> bool:
@@ -81,7 +90,7 @@ class ClientOrderIds:
 
     def next(self) -> str:
         ms = int(self._clock.now().timestamp() * 1000)
-        return f"{self._prefix}-{ms}-{next(self._seq)}"
+        return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}"
 
 
 class Executor:
@@ -145,8 +154,14 @@ class Executor:
             if order.symbol == symbol and order.order_type is OrderType.STOP and ours:
                 try:
                     self.journal.record_order(self.exchange.cancel_order(order.client_order_id, symbol))
+                except TransientError as exc:  # answer lost: the next stop upkeep sees what is left
+                    log.warning("%s: cancel of stop %s unconfirmed (%s)", symbol, order.client_order_id, exc)
                 except OrderNotFoundError:
+                    # A cancel racing a fill: the stop may have triggered. Record what it became, with its fills.
                     log.info("%s: stop %s already gone (triggered or cancelled)", symbol, order.client_order_id)
+                    found = self.exchange.fetch_order_by_client_id(order.client_order_id, symbol)
+                    if found is not None:
+                        self._record_found(found)
 
     # -- orders whose outcome is unknown --------------------------------------------------------
     def poll_in_doubt(self, *, give_up_after: timedelta) -> list[ExecutionResult]:
@@ -156,7 +171,11 @@ class Executor:
         results = []
         now = self.clock.now()
         for cid, intent in sorted(self.in_doubt.items()):
-            found = self.exchange.fetch_order_by_client_id(cid, intent.symbol)
+            try:
+                found = self.exchange.fetch_order_by_client_id(cid, intent.symbol)
+            except TransientError as exc:  # still in doubt: asked again next tick
+                log.warning("%s: lookup of order %s failed (%s); trying again next tick", intent.symbol, cid, exc)
+                continue
             if found is not None:
                 del self.in_doubt[cid]
                 log.warning("%s: order %s found after a lost answer: %s", intent.symbol, cid, found.status.value)
@@ -190,17 +209,50 @@ class Executor:
             # Never resend: the order may exist. Look it up by our id (the client falls back to fills).
             log.warning("%s: order %s outcome unknown (%s); looking it up by client id",
                         symbol, intent.client_order_id, type(exc).__name__)
-            self.in_doubt[intent.client_order_id] = intent
-            found = self.exchange.fetch_order_by_client_id(intent.client_order_id, symbol)
-            if found is None:
-                return ExecutionResult(symbol=symbol, reason=reason, refused="outcome unknown; order not found yet")
-            del self.in_doubt[intent.client_order_id]
-            order = found
+            return self._look_up(intent, "outcome unknown")
         except OrderRejectedError as exc:
+            # An exchange may answer an error of the wrong class for an order it placed: check before
+            # recording it as never placed (a refusal stays a refusal when the id is unknown).
             log.warning("%s: order %s rejected: %s", symbol, intent.client_order_id, exc)
+            try:
+                found = self.exchange.fetch_order_by_client_id(intent.client_order_id, symbol)
+            except TransientError:
+                return self._look_up(intent, f"rejected ({exc}) but not confirmed")
+            if found is not None:
+                log.warning("%s: order %s was refused, yet the exchange has it (%s): recorded as found",
+                            symbol, intent.client_order_id, found.status.value)
+                return self._record_outcome(intent, found)
             self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=str(exc))
+        except TransientError as exc:
+            # A rate limit or a bad nonce while sending: refused before the matching engine saw it.
+            log.warning("%s: order %s not placed (%s: %s)", symbol, intent.client_order_id, type(exc).__name__, exc)
+            self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
+            return ExecutionResult(symbol=symbol, reason=reason, refused=f"not placed: {type(exc).__name__}")
         return self._record_outcome(intent, order)
+
+    def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:
+        """The order may exist: keep it in doubt (its symbol blocked) until a lookup by client id finds it."""
+        self.in_doubt[intent.client_order_id] = intent
+        try:
+            found = self.exchange.fetch_order_by_client_id(intent.client_order_id, intent.symbol)
+        except TransientError as exc:
+            log.warning("%s: lookup of order %s failed (%s); polled every tick", intent.symbol,
+                        intent.client_order_id, exc)
+            found = None
+        if found is None:
+            return ExecutionResult(symbol=intent.symbol, reason=intent.reason,
+                                   refused=f"{why}; order not found yet")
+        del self.in_doubt[intent.client_order_id]
+        return self._record_outcome(intent, found)
+
+    def _record_found(self, order: Order) -> None:
+        """Record an order found by lookup (state and fills), without an intent in hand."""
+        self.journal.record_order(order)
+        if order.filled_size > 0:
+            for fill in self.exchange.fetch_fills(since=None):
+                if fill.client_order_id == order.client_order_id:
+                    self.journal.record_fill(fill)
 
     def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)

@@ -47,7 +47,9 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
             store.record_order(order)
         else:
             store.adopt_order(order, reason="adopted at restart")
-    for intent in plan.never_sent:
+    # On a mismatch the exchange's view is incomplete (an order of ours not yet visible to lookups can
+    # be what explains it): intents it did not show stay in doubt, looked up again at the next start.
+    for intent in plan.never_sent if plan.ok else ():
         store.record_order(Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side,
                                  size=intent.size, order_type=intent.order_type, reduce_only=intent.reduce_only,
                                  status=OrderStatus.REJECTED, ts_updated=now, limit_price=intent.limit_price,

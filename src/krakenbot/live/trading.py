@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
+from krakenbot.data.ticker_checks import check_ticker
 from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderType, Position, Signal, to_decimal
 from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.exchange.base import Exchange
@@ -35,6 +36,7 @@ from krakenbot.store.journal import Journal, JournalEvent
 log = logging.getLogger(__name__)
 
 FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
+FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,11 +91,23 @@ class LiveTrading:
         self._stale_logged: dict[str, datetime] = {}
         self._last_slow_bar: datetime | None = None
         self._dms_armed_at: datetime | None = None
+        self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
+        self._seen_trade_ids: set[str] = set()
 
     # -- fast cadence ---------------------------------------------------------------------------
     def fast_tick(self) -> None:
-        """Tickers, stale check, paper fills, ShockGuard, exposure reduction once per tick."""
+        """Tickers, stale check, paper fills, ShockGuard, exposure reduction once per tick.
+
+        Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
+        exchange while the bot runs, also when market data is unavailable.
+        """
         now = self.clock.now()
+        try:
+            self._fast_tick(now)
+        finally:
+            self._refresh_dead_man_switch(now)
+
+    def _fast_tick(self, now: datetime) -> None:
         try:
             tickers = self.market.futures_tickers()
         except KrakenbotError as exc:
@@ -105,23 +119,27 @@ class LiveTrading:
         marks: dict[str, float] = {}
         index: dict[str, float] = {}
         funding: dict[str, float] = {}
+        refused: dict[str, str] = {}
         max_age = timedelta(seconds=self.cfg.loop.stale_ticker_seconds)
         for fut in self.futures:
-            ticker = tickers.get(fut)
-            if ticker is None or ticker.suspended or not ticker.has_good_mark or now - ticker.ts > max_age:
+            # self.marks holds the last good mark: a 50 % jump the index does not confirm is refused
+            verdict = check_ticker(tickers.get(fut), symbol=fut, now=now, max_age=max_age,
+                                   previous_mark=self.marks.get(fut))
+            if verdict.mark is None:
+                refused[fut] = verdict.reason or "refused"
                 continue
-            assert ticker.mark is not None
-            marks[fut] = ticker.mark
+            ticker = tickers[fut]
+            marks[fut] = verdict.mark
             if ticker.index is not None and ticker.index > 0:
                 index[fut] = ticker.index
             if ticker.funding_rate is not None:
-                funding[fut] = ticker.funding_rate / ticker.mark  # Kraken's is USD/contract/hour
+                funding[fut] = ticker.funding_rate / verdict.mark  # Kraken's is USD/contract/hour
         newly_stale = set(self.futures) - set(marks) - self.stale
         quiet = timedelta(minutes=self.cfg.logging.candle_source_log_minutes)
         for fut in sorted(newly_stale):  # at most once per symbol per interval: quiet markets flap
             if now - self._stale_logged.get(fut, datetime.min.replace(tzinfo=now.tzinfo)) >= quiet:
                 self._stale_logged[fut] = now
-                log.info("%s: ticker missing, suspended, bad or older than %ss: entries paused", fut, max_age.seconds)
+                log.info("%s: ticker refused (%s): entries paused", fut, refused.get(fut, "missing"))
         self.stale = set(self.futures) - set(marks)
         self.marks.update(marks)
         for listener in self.market_listeners:
@@ -131,13 +149,29 @@ class LiveTrading:
             self.journal.record_event(JournalEvent(ts=event.ts, kind=f"shock_{event.kind}", symbol=event.symbol,
                                                    detail=f"magnitude={event.magnitude:.6g} "
                                                           f"threshold={event.threshold:.6g}"))
+        found = False
         if self.executor.in_doubt:
             for result in self.executor.poll_in_doubt(
                     give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
                 self._remember(result)
+                found = found or result.filled_size > 0
         if self.guard.active(now):
             self._reduce_exposure(now)
-        self._refresh_dead_man_switch(now)
+        if found:  # an order found late that filled: protect its position now, not at the next bar
+            self.sync_stops()
+        if not self.market_listeners:  # live: fills of stops, liquidations, manual trades as they happen
+            self._poll_fills(now)
+
+    def _poll_fills(self, now: datetime) -> None:
+        """Record fills the exchange reports on our symbols that no order call of ours returned."""
+        since = self._fills_since or now - FILLS_POLL_LOOKBACK
+        for fill in self.exchange.fetch_fills(since=since):
+            if fill.trade_id in self._seen_trade_ids:
+                continue
+            if self.executor.ids.is_ours(fill.client_order_id) or fill.symbol in self._traded:
+                self._record_external_fill(fill)
+            self._seen_trade_ids.add(fill.trade_id)
+            self._fills_since = max(self._fills_since or fill.ts, fill.ts)
 
     def _refresh_dead_man_switch(self, now: datetime) -> None:
         """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""
@@ -217,12 +251,15 @@ class LiveTrading:
                                  signals_by_symbol=dict(self.latest_signals),
                                  entries_allowed=state.state.allows_entries)
         results: list[ExecutionResult] = []
+        unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
             result = self.executor.reduce(close.position, size=None,
                                           mark=self.marks.get(close.symbol, close.position.price),
                                           reason=f"auction_close_{close.reason.value}")
             self._remember(result)
             results.append(result)
+            if result.filled_size < self.instruments[close.symbol].round_size(close.position.size):
+                unclosed.add(close.symbol)
             self.journal.record_event(JournalEvent(ts=now, kind=f"close_{close.reason.value}", symbol=close.symbol,
                                                    detail=f"{close.detail}; filled {result.filled_size}"))
             log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, result.filled_size,
@@ -236,6 +273,12 @@ class LiveTrading:
                  len(plan.closes), len(plan.opens))
         available = refreshed.available_margin_usd
         for cand in plan.opens:
+            if cand.futures_symbol in unclosed:
+                result = ExecutionResult(symbol=cand.futures_symbol, reason="auction_open",
+                                         refused="the close of the position it reverses did not fill")
+                results.append(result)
+                log.warning("%s: open skipped: %s", cand.futures_symbol, result.refused)
+                continue
             result = self._handle_signal(cand.signal, available_margin_override=available,
                                          notional_override=cand.position_notional, skip_margin_check=True,
                                          account=refreshed)

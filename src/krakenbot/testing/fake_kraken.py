@@ -23,8 +23,18 @@ Faults (``inject``), each consumed by the next ``times`` matching requests:
 429 -> rate limit, 5xx -> a gateway page), ``drop`` (close without answering, nothing done),
 ``accept_then_drop`` (do the work, e.g. place the order, then close without answering),
 ``accept_then_hang`` (do the work, then hold the connection ``delay_seconds`` so the client
-times out), ``malformed`` (HTTP 200 with a truncated JSON body). ``suspend(symbol)`` marks a
-contract suspended: its ticker says so and orders get ``marketSuspended``.
+times out), ``malformed`` (HTTP 200 with a truncated JSON body, or ``body`` as given: ``""`` is an
+empty answer), ``duplicate`` (the request arrives twice, as a retrying proxy would send it: the
+work is done once and the client gets the second answer, e.g. ``clientOrderIdAlreadyExist``),
+``accept_then_status`` (do the work, then answer HTTP ``status`` with ``body``: an error of the
+wrong class for an order that was placed). ``suspend(symbol)`` marks a contract suspended: its
+ticker says so and orders get ``marketSuspended``.
+
+Behaviours: ``set_ticker`` overrides raw ticker fields (NaN, zero, crossed book, old ``lastTime``,
+a print the index does not confirm); ``set_liquidity`` makes taker orders fill partially;
+``race_cancel_with_fill`` fills a stop just before its cancel; ``hide_next_order`` keeps an
+accepted order out of every lookup for a number of reads; ``close_position`` liquidates or
+closes a position on the exchange, not through the bot.
 """
 
 from __future__ import annotations
@@ -34,9 +44,11 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +73,8 @@ from krakenbot.testing.fake_kraken_orders import FuturesBook
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal["delay", "status", "drop", "accept_then_drop", "accept_then_hang", "malformed"]
+FaultKind = Literal["delay", "status", "drop", "accept_then_drop", "accept_then_hang", "malformed", "duplicate",
+                    "accept_then_status"]
 _RESOLUTIONS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "12h": 720, "1d": 1440, "1w": 10080}
 _FUTURES_PREFIX = "/derivatives/api/v3/"
 _CHARTS_PREFIX = "/api/charts/v1/"
@@ -123,12 +136,12 @@ class FakeKraken:
         self.spot_pairs = spot_pairs or default_spot_pairs()
         self._anchors = {s: c.mark for s, c in self.contracts.items()}
         self.candles = CandleStore(Path(data_dir) if data_dir is not None else None, seed=seed)
-        from decimal import Decimal
-
         self.book = FuturesBook(contracts=self.contracts, balance_usd=Decimal(repr(balance_usd)),
                                 closed_order_retention_seconds=closed_order_retention_seconds)
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
+        self._ticker_overrides: dict[str, dict[str, Any]] = {}
+        self.faults_served: Counter[str] = Counter()  # fault kind -> requests it answered
         self._requests: list[RequestRecord] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self._server.daemon_threads = True
@@ -214,7 +227,54 @@ class FakeKraken:
     def tickers_payload(self) -> dict[str, Any]:
         """The body ``/derivatives/api/v3/tickers`` answers right now."""
         with self._lock:
-            return tickers_body(list(self.contracts.values()), self.now())
+            return self._tickers(self.now())
+
+    def set_ticker(self, symbol: str, **fields: Any) -> None:
+        """Override raw fields of ``symbol``'s ticker (Kraken's names: ``markPrice``, ``bid``, ``ask``,
+        ``indexPrice``, ``lastTime``; a datetime is sent in Kraken's form) until ``clear_ticker``."""
+        with self._lock:
+            self._ticker_overrides.setdefault(symbol, {}).update(
+                {k: iso_ms(v) if isinstance(v, datetime) else v for k, v in fields.items()})
+
+    def clear_ticker(self, symbol: str | None = None) -> None:
+        """Drop the overrides of ``symbol`` (of every symbol when None)."""
+        with self._lock:
+            if symbol is None:
+                self._ticker_overrides.clear()
+            else:
+                self._ticker_overrides.pop(symbol, None)
+
+    def set_liquidity(self, symbol: str, contracts: float | None) -> None:
+        """Taker orders on ``symbol`` fill at most ``contracts`` (an IOC's rest is cancelled); None: unlimited."""
+        with self._lock:
+            if contracts is None:
+                self.book.liquidity.pop(symbol, None)
+            else:
+                self.book.liquidity[symbol] = Decimal(repr(contracts))
+
+    def race_cancel_with_fill(self, times: int = 1) -> None:
+        """The next ``times`` cancels of a resting stop find it triggered and filled at the mark first."""
+        with self._lock:
+            self.book.cancel_races_fill = times
+
+    def hide_next_order(self, reads: int, *, orders: int = 1) -> None:
+        """The next ``orders`` accepted orders stay out of ``orders/status``, ``openorders`` and ``fills``
+        for ``reads`` reads of those endpoints (Kraken's lookups lagging its matching engine)."""
+        with self._lock:
+            self.book.hide_next_orders, self.book.hide_reads = orders, reads
+
+    def close_position(self, symbol: str, *, kind: str = "liquidation", size: float | None = None) -> bool:
+        """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange without the
+        bot: ``liquidation`` or ``manual``. False when there is no position."""
+        with self._lock:
+            amount = None if size is None else Decimal(repr(size))
+            return self.book.close_position(symbol, self.now(), kind=kind, size=amount) is not None
+
+    def _tickers(self, now: datetime) -> dict[str, Any]:
+        body = tickers_body(list(self.contracts.values()), now)
+        for entry in body["tickers"]:
+            entry.update(self._ticker_overrides.get(entry["symbol"], {}))
+        return body
 
     # ---- request handling (called from the handler threads) ------------------------------------
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -222,6 +282,7 @@ class FakeKraken:
             for fault in self._faults:
                 if fault.matches(method, path):
                     fault.times -= 1
+                    self.faults_served[fault.kind] += 1
                     return fault
         return None
 
@@ -244,6 +305,10 @@ class FakeKraken:
             return fault.status, *_fault_body(fault, path)
         with self._lock:
             status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+            if fault is not None and fault.kind == "duplicate":
+                status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+        if fault is not None and fault.kind == "accept_then_status":
+            return fault.status, *_fault_body(fault, path)
         if fault is not None and fault.kind == "accept_then_hang":
             time.sleep(fault.delay_seconds)
             raise _DropConnectionError
@@ -251,7 +316,7 @@ class FakeKraken:
             raise _DropConnectionError
         text = json.dumps(body)
         if fault is not None and fault.kind == "malformed":
-            return 200, "application/json", fault.body or text[: max(1, len(text) // 2)]
+            return 200, "application/json", fault.body if fault.body is not None else text[: max(1, len(text) // 2)]
         return status, "application/json", text
 
     def _route(self, method: str, path: str, p: dict[str, str], multi: dict[str, list[str]],
@@ -330,9 +395,9 @@ class FakeKraken:
         if endpoint == "instruments":
             return 200, instruments_body(contracts, now)
         if endpoint == "tickers":
-            return 200, tickers_body(contracts, now)
+            return 200, self._tickers(now)
         if endpoint.startswith("tickers/"):
-            body = tickers_body(contracts, now)
+            body = self._tickers(now)
             wanted = endpoint.removeprefix("tickers/").upper()
             match = [t for t in body["tickers"] if t["symbol"].upper() == wanted]
             if not match:
@@ -357,13 +422,19 @@ class FakeKraken:
         if endpoint == "openpositions":
             return 200, book.positions_body(now)
         if endpoint == "openorders":
-            return 200, book.open_orders_body(now)
+            answer = book.open_orders_body(now)
+            book.tick_hidden()
+            return 200, answer
         if endpoint == "fills":
             last = p.get("lastFillTime")
             ts = datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None
-            return 200, book.fills_body(ts, now)
+            answer = book.fills_body(ts, now)
+            book.tick_hidden()
+            return 200, answer
         if endpoint == "orders/status":
-            return 200, book.orders_status_body(multi.get("orderIds", []), multi.get("cliOrdIds", []), now)
+            answer = book.orders_status_body(multi.get("orderIds", []), multi.get("cliOrdIds", []), now)
+            book.tick_hidden()
+            return 200, answer
         if endpoint == "sendorder":
             return 200, {"result": "success", "sendStatus": book.send_order(p, now), "serverTime": iso_ms(now)}
         if endpoint == "cancelorder":
@@ -406,6 +477,7 @@ def _make_handler(fake: FakeKraken) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "FakeKraken/1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
         def _serve(self, method: str) -> None:
             split = urlsplit(self.path)

@@ -12,6 +12,12 @@ Fill assumptions (deliberately simple, stated so nobody mistakes them for Kraken
   when nothing is left to reduce;
 - a new order whose initial margin exceeds the available margin is refused
   (``insufficientAvailableFunds``); a reused ``cliOrdId`` is refused (``clientOrderIdAlreadyExist``).
+
+Fault behaviours (set by tests through ``FakeKraken``): ``liquidity`` caps what one taker order
+fills per symbol (an IOC's rest is cancelled: a partial fill); ``cancel_races_fill`` makes the next
+cancels of resting stops find them just triggered and filled; ``hidden`` client ids are invisible
+to ``orders/status``, ``openorders`` and ``fills`` for a number of reads; ``close_position`` is a
+liquidation or a manual close done on the exchange (a fill without our client id).
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ class SimFill:
     price: Decimal
     ts: datetime
     maker: bool
+    kind: str | None = None  # fillType override: liquidation, manual (None: maker/taker)
 
 
 @dataclass(slots=True)
@@ -109,6 +116,42 @@ class FuturesBook:
     positions: dict[str, SimPosition] = field(default_factory=dict)
     fills: list[SimFill] = field(default_factory=list)
     dead_man_deadline: datetime | None = None  # cancelallordersafter: every open order dies then
+    liquidity: dict[str, Decimal] = field(default_factory=dict)  # symbol -> max contracts one taker order fills
+    cancel_races_fill: int = 0  # the next N cancels of a resting stop find it triggered and filled first
+    hide_next_orders: int = 0  # the next N accepted orders get hidden for ``hide_reads`` reads
+    hide_reads: int = 0
+    hidden: dict[str, int] = field(default_factory=dict)  # cliOrdId -> reads it stays invisible
+
+    # ---- fault behaviours --------------------------------------------------------------------
+    def visible(self, cli_ord_id: str | None) -> bool:
+        """False while ``cli_ord_id`` is hidden from lookups (see ``tick_hidden``)."""
+        return cli_ord_id is None or self.hidden.get(cli_ord_id, 0) <= 0
+
+    def tick_hidden(self) -> None:
+        """One read of orders/status, openorders or fills: hidden orders come one read closer to view."""
+        for cli in list(self.hidden):
+            self.hidden[cli] -= 1
+            if self.hidden[cli] < 0:
+                del self.hidden[cli]
+
+    def close_position(self, symbol: str, now: datetime, *, kind: str = "liquidation",
+                       size: Decimal | None = None) -> SimFill | None:
+        """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange, not through
+        us: a ``liquidation`` (Kraken's fillType) or a ``manual`` close by the operator. Our resting
+        orders are left as they are."""
+        pos = self.positions.get(symbol)
+        if pos is None or pos.size == 0:
+            return None
+        contract = self.contracts[symbol]
+        side = "sell" if pos.size > 0 else "buy"
+        qty = min(abs(pos.size), size) if size is not None else abs(pos.size)
+        order = SimOrder(order_id=str(uuid.uuid4()), cli_ord_id=None, symbol=symbol, side=side, order_type="mkt",
+                         quantity=qty, reduce_only=True, received=now, last_update=now)
+        self.orders[order.order_id] = order
+        self._execute(order, qty, _dec(contract.mark), maker=False, now=now)
+        fill = self.fills[-1]
+        fill.kind = kind
+        return fill
 
     # ---- order entry -------------------------------------------------------------------------
     def send_order(self, params: dict[str, str], now: datetime) -> dict[str, Any]:
@@ -175,7 +218,13 @@ class FuturesBook:
             return refuse("postWouldExecute")
         self._remember(order)
         if marketable:
-            return base | {"orderEvents": [self._execute(order, order.quantity, mark, maker=False, now=now)]}
+            qty = min(order.quantity, self.liquidity.get(contract.symbol, order.quantity))
+            events = [self._execute(order, qty, mark, maker=False, now=now)]
+            if qty < order.quantity and order_type == "ioc":  # the rest found nothing: cancelled
+                order.status, order.closed_at = "cancelled", now
+                events.append({"type": "CANCEL", "uid": order.order_id, "order": order.order_dict(),
+                               "reason": "ioc_cancelled"})
+            return base | {"orderEvents": events}
         return base | {"orderEvents": [{"type": "PLACE", "order": order.order_dict(), "reducedQuantity": None}]}
 
     def cancel_order(self, params: dict[str, str], now: datetime) -> dict[str, Any]:
@@ -185,6 +234,12 @@ class FuturesBook:
         received = iso_ms(now)
         if order is None:
             return {"status": "notFound", "receivedTime": received}
+        if self.cancel_races_fill > 0 and order.is_trigger and order.closed_at is None:
+            self.cancel_races_fill -= 1  # the mark touched the stop just before our cancel arrived
+            qty = min(order.quantity, self._reducible(order.symbol, order.side)) if order.reduce_only else \
+                order.quantity
+            if qty > 0:
+                self._execute(order, qty, _dec(self.contracts[order.symbol].mark), maker=False, now=now)
         if order.status == "filled":
             return {"status": "filled", "order_id": order_id, "receivedTime": received}
         if order.status == "cancelled":
@@ -233,6 +288,9 @@ class FuturesBook:
         self.orders[order.order_id] = order
         if order.cli_ord_id is not None:
             self.by_cli[order.cli_ord_id] = order.order_id
+            if self.hide_next_orders > 0:
+                self.hide_next_orders -= 1
+                self.hidden[order.cli_ord_id] = self.hide_reads
 
     def _reducible(self, symbol: str, side: str) -> Decimal:
         pos = self.positions.get(symbol)
@@ -354,7 +412,7 @@ class FuturesBook:
     def open_orders_body(self, now: datetime) -> dict[str, Any]:
         rows = []
         for o in self.orders.values():
-            if o.closed_at is not None:
+            if o.closed_at is not None or not self.visible(o.cli_ord_id):
                 continue
             row: dict[str, Any] = {
                 "order_id": o.order_id, "symbol": o.symbol, "side": o.side,
@@ -380,6 +438,8 @@ class FuturesBook:
         keep = self.closed_order_retention_seconds
         rows = []
         for o in wanted:
+            if not self.visible(o.cli_ord_id):
+                continue
             if o.closed_at is not None and keep is not None and now - o.closed_at > timedelta(seconds=keep):
                 continue
             status = {"untouched": "TRIGGER_PLACED" if o.is_trigger else "ENTERED_BOOK",
@@ -401,13 +461,15 @@ class FuturesBook:
 
     def fills_body(self, last_fill_time: datetime | None, now: datetime) -> dict[str, Any]:
         """``/fills``: the 100 most recent fills before ``lastFillTime`` (newest first)."""
-        rows = [f for f in self.fills if last_fill_time is None or f.ts < last_fill_time]
+        rows = [f for f in self.fills if (last_fill_time is None or f.ts < last_fill_time)
+                and self.visible(f.order.cli_ord_id)]
         rows.sort(key=lambda f: f.ts, reverse=True)
         out = []
         for f in rows[:100]:
             entry: dict[str, Any] = {"fill_id": f.fill_id, "symbol": f.order.symbol, "side": f.order.side,
                                      "order_id": f.order.order_id, "size": _num(f.size), "price": _num(f.price),
-                                     "fillTime": iso_ms(f.ts), "fillType": "maker" if f.maker else "taker"}
+                                     "fillTime": iso_ms(f.ts),
+                                     "fillType": f.kind or ("maker" if f.maker else "taker")}
             if f.order.cli_ord_id is not None:
                 entry["cliOrdId"] = f.order.cli_ord_id
             out.append(entry)
