@@ -360,3 +360,19 @@ def test_refused_close_keeps_the_protective_stop_of_the_position(rig: Rig) -> No
     rig.exchange.reject = lambda _i: None
     rig.loop.flatten_all("operator_stop")
     assert rig.position(BTC) is None and not rig.stops(BTC)
+
+
+def test_our_stop_left_on_the_wrong_side_is_replaced_even_when_its_size_matches(rig: Rig) -> None:
+    rig.hold(BTC, Side.SHORT, "0.1")
+    # our BUY stop for that short...
+    leftover = OrderIntent(client_order_id=f"{PREFIX}-1-leftover", symbol=BTC, side=OrderSide.BUY,
+                           size=Decimal("0.1"), order_type=OrderType.STOP, reduce_only=True, reason="stop",
+                           ts_created=rig.clock.now(), stop_price=Decimal("90000"))  # above the mark: resting
+    rig.exchange.create_order(leftover)
+    # ...outlives a flip to a long of the same size (e.g. a close that filled just before a crash)
+    rig.exchange.create_order(OrderIntent(client_order_id="manual-flip", symbol=BTC, side=OrderSide.BUY,
+                                          size=Decimal("0.2"), order_type=OrderType.MARKET, reduce_only=False,
+                                          reason="manual", ts_created=rig.clock.now()))
+    rig.loop.sync_stops()
+    stops = [o for o in rig.exchange.fetch_open_orders() if o.symbol == BTC and o.order_type is OrderType.STOP]
+    assert [(o.side, o.remaining, o.reduce_only) for o in stops] == [(OrderSide.SELL, Decimal("0.1"), True)]

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.data.ticker_checks import check_ticker
-from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderType, Position, Signal, to_decimal
+from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderSide, OrderType, Position, Signal, to_decimal
 from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
@@ -332,22 +332,24 @@ class LiveTrading:
         return out
 
     def sync_stops(self) -> None:
-        """Keep one reduce-only stop per position, sized like it; drop stops of flat symbols."""
+        """Keep one reduce-only stop per position, on its closing side and sized like it; cancel
+        our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal)."""
         positions = {p.symbol: p for p in self.positions()}
-        stops: dict[str, list[Decimal]] = {}
+        stops: dict[str, list[tuple[OrderSide, Decimal]]] = {}
         for order in self.exchange.fetch_open_orders():
             if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
                     and self.executor.ids.is_ours(order.client_order_id)):
-                stops.setdefault(order.symbol, []).append(order.remaining)
+                stops.setdefault(order.symbol, []).append((order.side, order.remaining))
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self._stops.pop(symbol, None)
         for symbol, pos in sorted(positions.items()):
-            instrument = self.instruments[symbol]
-            want = instrument.round_size(pos.size)
-            if sum(stops.get(symbol, []), Decimal(0)) == want:
+            want = self.instruments[symbol].round_size(pos.size)
+            closing = OrderSide.to_close(pos.side)
+            held = stops.get(symbol, [])
+            if all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want:
                 continue
-            if symbol in stops:
+            if held:
                 self.executor.cancel_stops(symbol)
             price = self._stops.get(symbol, pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT))
             self._stops[symbol] = price
