@@ -64,3 +64,14 @@ def test_instrument_rejects_non_positive_increments(field):
 def test_round_price_rejects_non_positive():
     with pytest.raises(ValueError, match="price must be > 0"):
         instrument().round_price(0.0)
+
+
+@pytest.mark.parametrize(("size", "prices", "problem"), [
+    ("0.00015", (), "not a multiple of lot"),
+    ("0.001", (Decimal("30000.25"),), "price 30000.25 is not a multiple of tick 0.5"),
+    ("0.001", (None, Decimal("-1")), "price -1"),
+    ("0.001", (Decimal("30000.5"), None), None),
+])
+def test_order_problem_names_what_is_off(size, prices, problem):
+    found = instrument().order_problem(Decimal(size), *prices)
+    assert (found is None) if problem is None else (problem in found)

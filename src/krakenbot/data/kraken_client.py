@@ -366,13 +366,9 @@ class KrakenClient:
         instrument = instrument_from_market(self.futures.market(unified))
         if instrument is None:
             raise OrderRejectedError(f"{intent.symbol}: contract has no usable tick/lot")
-        if not instrument.is_tradable_size(intent.size):
-            raise OrderRejectedError(f"{instrument.symbol}: size {intent.size} is not a multiple of lot "
-                                     f"{instrument.lot_size} at or above min {instrument.min_size}")
-        for level in (intent.limit_price, intent.stop_price):
-            if level is not None and (level <= 0 or level % instrument.tick_size != 0):
-                raise OrderRejectedError(f"{instrument.symbol}: price {level} is not a multiple of tick "
-                                         f"{instrument.tick_size}")
+        problem = instrument.order_problem(intent.size, intent.limit_price, intent.stop_price)
+        if problem is not None:
+            raise OrderRejectedError(problem)
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Kraken's dead man's switch: cancel ALL our orders ``timeout_seconds`` from now unless

@@ -88,6 +88,17 @@ class Instrument:
         magnitude = abs(size)
         return magnitude > 0 and magnitude >= self.min_size and magnitude % self.lot_size == 0
 
+    def order_problem(self, size: Decimal, *prices: Decimal | None) -> str | None:
+        """Why an order of ``size`` at ``prices`` (limit, stop; None skipped) cannot be sent as it is,
+        or None: a size off the lot or below the minimum, a price off the tick or not positive."""
+        if not self.is_tradable_size(size):
+            return (f"{self.symbol}: size {size} is not a multiple of lot {self.lot_size} "
+                    f"at or above min {self.min_size}")
+        for level in prices:
+            if level is not None and (level <= 0 or level % self.tick_size != 0):
+                return f"{self.symbol}: price {level} is not a multiple of tick {self.tick_size}"
+        return None
+
     def notional_usd(self, size: float, price: float) -> float:
         """Notional value in quote currency of ``size`` (contracts or base units) at ``price``."""
         return abs(size) * float(self.contract_size) * price

@@ -200,13 +200,9 @@ class PaperExchange:
         instrument = self._instruments.get(intent.symbol)
         if instrument is None:
             raise OrderRejectedError(f"{intent.symbol}: unknown instrument")
-        if not instrument.is_tradable_size(intent.size):
-            raise OrderRejectedError(f"{intent.symbol}: size {intent.size} is not a multiple of lot "
-                                     f"{instrument.lot_size} at or above min {instrument.min_size}")
-        for level in (intent.limit_price, intent.stop_price):
-            if level is not None and level % instrument.tick_size != 0:
-                raise OrderRejectedError(f"{intent.symbol}: price {level} is not a multiple of tick "
-                                         f"{instrument.tick_size}")
+        problem = instrument.order_problem(intent.size, intent.limit_price, intent.stop_price)
+        if problem is not None:
+            raise OrderRejectedError(problem)
         mark = self._marks.get(intent.symbol)
         if mark is None:
             raise OrderRejectedError(f"{intent.symbol}: no market price yet")
