@@ -34,6 +34,7 @@ from live.e2e_support import (
     ETH,
     PREFIX,
     Stderr,
+    finish,
     is_reduce_only,
     open_stops,
     orders,
@@ -79,12 +80,8 @@ def test_live_force_against_loopback_kraken_reverses_trims_on_shock_and_exits_cl
                                for r in orders(fake)[before_shock:])
                    and bool(open_stops(fake, BTC)) and open_stops(fake, BTC) != btc_stop_before,
                    proc, stderr, deadline)
-        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    log = stderr.join()
+        log = finish(proc, stderr, deadline)
     stdout = stderr.stdout()
     elapsed = time.monotonic() - started
 
@@ -132,12 +129,8 @@ def test_sigterm_finishes_the_tick_and_leaves_positions_protected_by_stops(fake:
         wait_until("both opens protected by stops",
                    lambda: bool(open_stops(fake, BTC)) and bool(open_stops(fake, ETH)), proc, stderr, deadline)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    log = stderr.join()
+        log = finish(proc, stderr, deadline)
     assert proc.returncode == 0, log[-3000:]
     assert "signal SIGTERM: finishing the tick, then stopping" in log, log[-3000:]
     with fake._lock:
