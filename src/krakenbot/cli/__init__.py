@@ -62,6 +62,10 @@ def live(
     max_ticks: MaxTicks = None,
 ) -> None:
     """Trade with real money on Kraken Futures (keys from the environment)."""
+    if not config.exists() and config == Path("config/live.yaml"):
+        typer.echo("live: config/live.yaml not found; copy config/live.example.yaml to config/live.yaml, edit it, "
+                   "check it with `python run.py config check config/live.yaml`, or pass --config FILE", err=True)
+        raise typer.Exit(2)
     cfg = load_or_exit(config)
     if not force:
         if not sys.stdin.isatty():
