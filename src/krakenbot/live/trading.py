@@ -159,7 +159,7 @@ class LiveTrading:
             self._reduce_exposure(now)
         if found:  # an order found late that filled: protect its position now, not at the next bar
             self.sync_stops()
-        if not self.market_listeners:  # live: fills of stops, liquidations, manual trades as they happen
+        if not self.exchange.capabilities.simulated:  # live: stop, liquidation and manual fills as they happen
             self._poll_fills(now)
 
     def _poll_fills(self, now: datetime) -> None:
