@@ -128,6 +128,13 @@ class Order:
             raise ValueError(f"Order({self.client_order_id}).filled_size {self.filled_size} "
                              f"must be within [0, size={self.size}]")
 
+    @classmethod
+    def from_intent(cls, intent: OrderIntent, *, status: OrderStatus, ts: datetime) -> Order:
+        """The order ``intent`` stands for, in ``status`` at ``ts`` (nothing filled)."""
+        return cls(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side, size=intent.size,
+                   order_type=intent.order_type, reduce_only=intent.reduce_only, status=status, ts_updated=ts,
+                   limit_price=intent.limit_price, stop_price=intent.stop_price)
+
     @property
     def remaining(self) -> Decimal:
         return self.size - self.filled_size

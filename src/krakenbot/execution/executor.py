@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import LoopConfig
@@ -184,7 +184,7 @@ class Executor:
                 del self.in_doubt[cid]
                 log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
                             intent.symbol, cid, int(give_up_after.total_seconds()))
-                self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
+                self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
         return results
 
     # -- the one send path ----------------------------------------------------------------------
@@ -222,12 +222,12 @@ class Executor:
                 log.warning("%s: order %s was refused, yet the exchange has it (%s): recorded as found",
                             symbol, intent.client_order_id, found.status.value)
                 return self._record_outcome(intent, found)
-            self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
+            self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=str(exc))
         except TransientError as exc:
             # A rate limit or a bad nonce while sending: refused before the matching engine saw it.
             log.warning("%s: order %s not placed (%s: %s)", symbol, intent.client_order_id, type(exc).__name__, exc)
-            self.journal.record_order(_as_order(intent, OrderStatus.REJECTED, now))
+            self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=f"not placed: {type(exc).__name__}")
         return self._record_outcome(intent, order)
 
@@ -266,12 +266,6 @@ class Executor:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
-
-
-def _as_order(intent: OrderIntent, status: OrderStatus, ts: datetime) -> Order:
-    return Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side, size=intent.size,
-                 order_type=intent.order_type, reduce_only=intent.reduce_only, status=status, ts_updated=ts,
-                 limit_price=intent.limit_price, stop_price=intent.stop_price)
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:

@@ -50,10 +50,7 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
     # On a mismatch the exchange's view is incomplete (an order of ours not yet visible to lookups can
     # be what explains it): intents it did not show stay in doubt, looked up again at the next start.
     for intent in plan.never_sent if plan.ok else ():
-        store.record_order(Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side,
-                                 size=intent.size, order_type=intent.order_type, reduce_only=intent.reduce_only,
-                                 status=OrderStatus.REJECTED, ts_updated=now, limit_price=intent.limit_price,
-                                 stop_price=intent.stop_price))
+        store.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
     for symbol in plan.closed_positions:
         store.record_event(JournalEvent(ts=now, kind="closed_on_exchange", symbol=symbol,
                                         detail="position closed while we were away (stop, liquidation or manual)"))

@@ -51,9 +51,7 @@ def intent_from(row: Mapping[Any, Any]) -> OrderIntent:
 
 def intended_order(intent: OrderIntent) -> Order:
     """The order an intent stands for before anything is sent (status INTENDED)."""
-    return Order(client_order_id=intent.client_order_id, symbol=intent.symbol, side=intent.side, size=intent.size,
-                 order_type=intent.order_type, reduce_only=intent.reduce_only, status=OrderStatus.INTENDED,
-                 ts_updated=intent.ts_created, limit_price=intent.limit_price, stop_price=intent.stop_price)
+    return Order.from_intent(intent, status=OrderStatus.INTENDED, ts=intent.ts_created)
 
 
 def intent_for_adopted(order: Order, reason: str) -> OrderIntent:
