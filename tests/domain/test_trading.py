@@ -63,3 +63,14 @@ def test_simulated_clock_never_goes_backwards():
     assert clock.now() == T0 + timedelta(minutes=1)
     with pytest.raises(ValueError, match="backwards"):
         clock.set(T0)
+
+
+def test_floor_time_aligns_to_the_epoch_grid():
+    from krakenbot.domain.clock import floor_time
+
+    ts = datetime(2026, 1, 15, 13, 47, 31, 500_000, tzinfo=UTC)
+    assert floor_time(ts, timedelta(hours=1)) == datetime(2026, 1, 15, 13, tzinfo=UTC)
+    assert floor_time(ts, timedelta(minutes=15)) == datetime(2026, 1, 15, 13, 45, tzinfo=UTC)
+    assert floor_time(ts, timedelta(hours=4)) == datetime(2026, 1, 15, 12, tzinfo=UTC)
+    on_the_hour = datetime(2026, 1, 15, 13, tzinfo=UTC)
+    assert floor_time(on_the_hour, timedelta(hours=1)) == on_the_hour

@@ -28,7 +28,7 @@ from krakenbot.data.candle_cache import (
     find_gaps,
     merge_frames,
 )
-from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.clock import ensure_utc, floor_time
 from krakenbot.domain.errors import ExchangeError, MarketDataError
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,6 @@ def timeframe_delta(timeframe: str) -> timedelta:
     if timeframe not in TIMEFRAME_MINUTES:
         raise ValueError(f"unknown timeframe {timeframe!r}; use one of {sorted(TIMEFRAME_MINUTES)}")
     return timedelta(minutes=TIMEFRAME_MINUTES[timeframe])
-
-
-def _floor(ts: datetime, step: timedelta) -> datetime:
-    seconds = int(step.total_seconds())
-    epoch = int(ts.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, tz=ts.tzinfo)
 
 
 class CandleManager:
@@ -172,7 +166,7 @@ class CandleManager:
             frame = self._cache.load(kind, symbol, timeframe, step)
             self._frames[key] = frame
         last = None if frame.empty else frame["ts"].iloc[-1].to_pydatetime()
-        since = _floor(now, step) - step * self._history if last is None else last + step
+        since = floor_time(now, step) - step * self._history if last is None else last + step
         if since + step > now:  # the next candle has not closed yet: nothing to ask for
             return _Update(frame=frame)
         try:

@@ -13,6 +13,13 @@ def ensure_utc(ts: datetime, *, field: str = "ts") -> datetime:
     return ts
 
 
+def floor_time(ts: datetime, step: timedelta) -> datetime:
+    """The start of the ``step``-long interval holding ``ts``, on a grid aligned to the Unix epoch
+    (so hourly bars open on the hour, daily ones at 00:00 UTC)."""
+    epoch = datetime(1970, 1, 1, tzinfo=ts.tzinfo)
+    return ts - ((ts - epoch) % step)
+
+
 class Clock(Protocol):
     """Where time comes from: the wall clock live, a simulated clock in backtests."""
 

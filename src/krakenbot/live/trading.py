@@ -21,6 +21,7 @@ from decimal import Decimal
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.data.ticker_checks import check_ticker
 from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderSide, OrderType, Position, Signal, to_decimal
+from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
@@ -386,7 +387,7 @@ class LiveTrading:
             started = self.clock.now()
             try:
                 self.fast_tick()
-                bar = _floor(started, self.timeframe)
+                bar = floor_time(started, self.timeframe)
                 if self._last_slow_bar is None or bar > self._last_slow_bar:
                     self.slow_tick()
                     self._last_slow_bar = bar
@@ -417,8 +418,3 @@ def _plan_details(report: AuctionReport) -> dict[str, object]:
         "available_margin_usd": plan.available_margin_usd, "freed_margin_usd": plan.freed_margin_usd,
         "refreshed_available_margin_usd": report.refreshed.available_margin_usd if report.refreshed else None,
     }
-
-
-def _floor(ts: datetime, step: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1, tzinfo=ts.tzinfo)
-    return ts - ((ts - epoch) % step)
