@@ -1,0 +1,92 @@
+"""The loop's words as types: why an order was sent, what a journal event records, what capped a size.
+
+Each is a ``StrEnum`` whose value is the string the store and the reports have always carried,
+so stored rows and CSV columns read the same; code compares members, never spelled strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+LIQUIDATION_ID_PREFIX = "liquidation"  # client order id of a venue's liquidation fill: ``liquidation-<n>``
+
+
+class OrderReason(StrEnum):
+    """Why the loop sent an order (``OrderIntent.reason``, ``ExecutionResult.reason``)."""
+
+    AUCTION_OPEN = "auction_open"
+    AUCTION_CLOSE_REVERSED = "auction_close_reversed"
+    AUCTION_CLOSE_STALE = "auction_close_stale"
+    AUCTION_CLOSE_OUTRANKED = "auction_close_outranked"
+    STOP = "stop"
+    SHOCK_CLOSE = "shock_close"
+    SHOCK_TRIM = "shock_trim"
+    END_OF_DATA = "end_of_data"  # a backtest flattens what is still open when the data ends
+    OPERATOR_STOP = "operator_stop"
+    # fills no order call of ours asked for
+    LIQUIDATION = "liquidation"
+    EXTERNAL = "external"
+
+    @classmethod
+    def auction_close(cls, close_reason: str) -> OrderReason:
+        """The order reason of an auction close planned for ``close_reason`` (``reversed``, ``stale``, ...)."""
+        return cls(f"auction_close_{close_reason}")
+
+    @classmethod
+    def of_unasked_fill(cls, client_order_id: str) -> OrderReason:
+        """A fill that no order of ours explains: the venue's liquidation, or something external."""
+        return cls.LIQUIDATION if client_order_id.startswith(LIQUIDATION_ID_PREFIX) else cls.EXTERNAL
+
+
+class EventKind(StrEnum):
+    """What a ``JournalEvent`` records (the ``kind`` column of the store and of ``events.csv``)."""
+
+    SHOCK_MOVE = "shock_move"
+    SHOCK_RANGE = "shock_range"
+    SHOCK_BASIS = "shock_basis"
+    SHOCK_MARKETWIDE = "shock_marketwide"
+    SHOCK_CLOSE = "shock_close"
+    SHOCK_TRIM = "shock_trim"
+    CLOSE_REVERSED = "close_reversed"
+    CLOSE_STALE = "close_stale"
+    CLOSE_OUTRANKED = "close_outranked"
+    OPEN_SHRUNK = "open_shrunk"  # the refreshed margin paid for less than the auction planned
+    OPEN_SKIPPED = "open_skipped"  # the refreshed margin (or a failed close) left no room for it
+    STOP = "stop"  # a protective stop filled
+    LIQUIDATION = "liquidation"
+    EXTERNAL = "external"
+    CLOSED_ON_EXCHANGE = "closed_on_exchange"
+    FOREIGN_POSITION = "foreign_position"
+    RECONCILE_MISMATCH = "reconcile_mismatch"
+
+    @classmethod
+    def shock(cls, detector: str) -> EventKind:
+        """The event of a ShockGuard detection by ``detector`` (``move``, ``range``, ``basis``, ``marketwide``)."""
+        return cls(f"shock_{detector}")
+
+    @classmethod
+    def auction_close(cls, close_reason: str) -> EventKind:
+        """The event of an auction close planned for ``close_reason`` (``reversed``, ``stale``, ``outranked``)."""
+        return cls(f"close_{close_reason}")
+
+    @property
+    def is_shock_detection(self) -> bool:
+        """True for a detection (move, range, basis, market-wide), False for the trims and closes it caused."""
+        return self in _DETECTIONS
+
+
+_DETECTIONS = frozenset({EventKind.SHOCK_MOVE, EventKind.SHOCK_RANGE, EventKind.SHOCK_BASIS,
+                         EventKind.SHOCK_MARKETWIDE})
+
+
+class CapReason(StrEnum):
+    """What set a trade's notional in ``RiskManager.validate_trade`` (``TradeDecision.capped_by``)."""
+
+    NONE = ""
+    RISK_PER_TRADE = "risk_per_trade"
+    NOTIONAL_OVERRIDE = "notional_override"
+    LEVERAGE = "leverage"
+    MAX_POSITION_NOTIONAL = "max_position_notional"
+    MARGIN_UTILIZATION = "margin_utilization"
+    TOTAL_EXPOSURE = "total_exposure"
+    MARGIN_BUDGET = "margin_budget"  # the auction's refreshed margin budget shrank it
