@@ -139,6 +139,20 @@ def test_validate_trade_skip_margin_check_ignores_short_available_margin_and_uti
     assert d.approved and d.notional_usd == pytest.approx(5_000)
 
 
+@pytest.mark.parametrize("budget", [0.0, -1.0, 1_000.0, float("nan")])
+def test_validate_trade_skip_margin_check_still_holds_the_open_to_the_refreshed_budget(budget: float) -> None:
+    """``skip_margin_check`` skips the check against the stale account, never the budget passed as override."""
+    d = decide(account=make_account(10_000, initial=5_900, available=10), skip_margin_check=True,
+               available_margin_override=budget)
+    assert not d.approved and "exceeds available margin" in d.reason  # 5,000 USD at 3x needs 1,667 USD
+
+
+def test_validate_trade_skip_margin_check_approves_what_the_refreshed_budget_pays_for() -> None:
+    d = decide(account=make_account(10_000, initial=5_900, available=10), skip_margin_check=True,
+               available_margin_override=1_667.0)
+    assert d.approved and d.margin_required_usd == pytest.approx(5_000 / 3)
+
+
 SKIP_DOES_NOT_BYPASS = {
     "reduce_only": {"equity_marks": EquityMarks(day=T0.date(), day_start_equity_usd=11_000, peak_equity_usd=11_000)},
     "equity": {"account": make_account(0.0, available=0.0)},

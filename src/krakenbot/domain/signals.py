@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from krakenbot.domain.clock import ensure_utc
@@ -68,7 +69,8 @@ class CandidateSignal:
     """A signal mapped to a futures contract and sized, competing in the auction.
 
     ``position_notional`` is the USD notional the auction would open; ``margin_required`` the
-    initial margin in USD it would take at ``leverage``.
+    initial margin in USD it would take at ``leverage``; ``size`` the contracts that notional is
+    (lot-rounded; None when sized without an instrument). Sized once, by the RiskManager.
     """
 
     signal: Signal
@@ -76,6 +78,7 @@ class CandidateSignal:
     position_notional: float
     margin_required: float
     leverage: float
+    size: Decimal | None = None
 
     def __post_init__(self) -> None:
         for name in ("position_notional", "margin_required", "leverage"):

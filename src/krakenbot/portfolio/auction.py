@@ -32,6 +32,7 @@ import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from krakenbot.config.models import AuctionConfig, RiskConfig
 from krakenbot.domain.clock import ensure_utc
@@ -114,10 +115,11 @@ class AuctionAllocator:
     def candidates_from_signals(
         self, signals: Iterable[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
         instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
+        equity_marks: Any = None,
     ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
         """``build_candidates`` with this allocator's risk manager."""
         return build_candidates(signals, symbol_map, self.risk_manager, account, now,
-                                instruments=instruments, positions=positions)
+                                instruments=instruments, positions=positions, equity_marks=equity_marks)
 
     def plan(
         self,
@@ -273,12 +275,14 @@ class AuctionAllocator:
 def build_candidates(
     signals: Iterable[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
     now: datetime, *, instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
+    equity_marks: Any = None,
 ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
     """Map spot ``signals`` to futures contracts (``symbol_map``: spot -> futures symbol) and size them.
 
-    Sizing is ``validator.validate_trade(..., skip_margin_check=True)``: the auction budgets
-    margin across all candidates, so a single candidate is not refused for margin here. With
-    ``instruments`` (futures symbol -> Instrument) sizes are rounded to the lot and a contract
+    This is where a trade is sized, once: ``validator.validate_trade(..., skip_margin_check=True)``
+    (the auction budgets margin across all candidates, so a single candidate is not refused for
+    margin here), with the loss limits of ``equity_marks``. With ``instruments`` (futures symbol ->
+    Instrument) sizes are rounded to the lot, carried as ``CandidateSignal.size``, and a contract
     missing from it is refused. Returns (candidates, refusals), both sorted by spot symbol.
     """
     candidates: list[CandidateSignal] = []
@@ -294,10 +298,11 @@ def build_candidates(
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=f"no instrument known for {fut}"))
             continue
         decision = validator.validate_trade(signal, account, skip_margin_check=True, instrument=instrument,
-                                            positions=positions, now=now)
+                                            positions=positions, equity_marks=equity_marks, now=now)
         if not decision.approved:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=decision.reason))
             continue
         candidates.append(CandidateSignal(signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
-                                          margin_required=decision.margin_required_usd, leverage=decision.leverage))
+                                          margin_required=decision.margin_required_usd, leverage=decision.leverage,
+                                          size=decision.size))
     return tuple(candidates), tuple(refusals)

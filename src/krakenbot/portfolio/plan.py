@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.instrument import Instrument
@@ -38,7 +38,7 @@ class SizingDecision(Protocol):
 
 
 class TradeValidator(Protocol):
-    """The sizing port: ``krakenbot.risk.risk_manager.RiskManager`` implements it."""
+    """The sizing port: ``krakenbot.risk.risk_manager.RiskManager`` implements it (its signature, in full)."""
 
     def validate_trade(
         self,
@@ -50,6 +50,7 @@ class TradeValidator(Protocol):
         *,
         instrument: Instrument | None = None,
         positions: Sequence[Position] = (),
+        equity_marks: Any = None,  # an ``EquityMarks`` of the risk layer (policies stay independent)
         now: datetime,
     ) -> SizingDecision: ...
 

@@ -16,8 +16,9 @@ and a reason, never an exception. Checks, in order:
 5. ``min_notional_usd``;
 6. margin: ``notional / leverage`` within available margin (``available_margin_override`` when
    given) and initial margin of all positions within ``max_margin_utilization_pct * equity``.
-   Skipped only when ``skip_margin_check`` says the auction already sized and budgeted the
-   trade; every other check still runs.
+   ``skip_margin_check`` says the auction already sized and budgeted the trade: it skips the
+   checks against ``account`` (the stale, pre-close figures), never the check against an
+   ``available_margin_override`` (the refreshed budget after the closes). Every other check runs.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class RiskManager:
 
         ``available_margin_override`` (USD) replaces ``account.available_margin_usd`` in the margin
         check (e.g. margin refreshed after the auction's closes); ``notional_override`` (USD) replaces
-        risk-based sizing (caps still apply); ``skip_margin_check`` skips only the margin check.
+        risk-based sizing (caps still apply); ``skip_margin_check`` skips only the margin checks
+        against ``account``: a given ``available_margin_override`` is always enforced.
         ``positions`` are the open positions (for total exposure); ``equity_marks`` the day-start
         and peak equity for the loss limits (without them the limits are not checked). Raises
         ``ValueError`` only when ``now`` is not timezone-aware UTC.
@@ -165,14 +167,15 @@ class RiskManager:
             return refuse(f"notional {notional:,.2f} USD is below min_notional_usd {cfg.min_notional_usd:,.2f} "
                           f"(capped by {capped_by})", notional, size, capped_by)
 
-        # 6. margin, unless the auction already budgeted it
+        # 6. margin: against the given budget always; against the account unless the auction budgeted it
         margin = notional / leverage
-        if not skip_margin_check:
+        if not skip_margin_check or available_margin_override is not None:
             available = account.available_margin_usd if available_margin_override is None else available_margin_override
             if not math.isfinite(available) or margin > available:
                 return refuse(f"margin {margin:,.2f} USD exceeds available margin {available:,.2f} USD"
                               f"{' (override)' if available_margin_override is not None else ''}",
                               notional, size, capped_by)
+        if not skip_margin_check:
             utilization_cap = cfg.max_margin_utilization_pct * equity
             if account.initial_margin_usd + margin > utilization_cap:
                 return refuse(f"initial margin {account.initial_margin_usd:,.2f} + {margin:,.2f} USD exceeds "
