@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from krakenbot.config.models import AppConfig, ExchangeConfig, LoopConfig, RiskC
 from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, Side, Signal, SimulatedClock
 from krakenbot.execution.reconcile import ReconcilePlan
+from krakenbot.live.ports import MarketFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.wiring import KrakenMarket
@@ -74,13 +76,17 @@ class Bot:
         return KrakenClient(exchange, api_key=SENTINEL_KEY, api_secret=SENTINEL_SECRET, sleep=self.sleeps.append,
                             rng=random.Random(3), clock=self.clock, enable_rate_limit=False)
 
-    def start(self, *, journal: Journal | None = None, reconcile: bool = True) -> LiveTrading:
-        """A new run: new client, reconcile the store with the fake, a new loop, its first fast tick."""
+    def start(self, *, journal: Journal | None = None, reconcile: bool = True,
+              market: Callable[[MarketFeed], MarketFeed] | None = None) -> LiveTrading:
+        """A new run: new client, reconcile the store with the fake, a new loop, its first fast tick.
+        ``market`` wraps the loop's market feed (e.g. to make tickers slow)."""
         self.client = self.new_client()
         if reconcile:
             self.plans.append(reconcile_at_start(self.store, self.client, prefix=PREFIX, now=self.clock.now()))
         instruments = self.client.load_futures_instruments()
-        self.loop = LiveTrading(self.cfg, clock=self.clock, market=KrakenMarket(self.client), signals=self.signals,
+        feed: MarketFeed = KrakenMarket(self.client)
+        feed = market(feed) if market else feed
+        self.loop = LiveTrading(self.cfg, clock=self.clock, market=feed, signals=self.signals,
                                 exchange=self.client, journal=journal or self.store,
                                 instruments={s: instruments[s] for s in (BTC, ETH)}, symbol_map=SYMBOL_MAP,
                                 instance_id=PREFIX)

@@ -133,8 +133,7 @@ class SlowMarket:
 
 def test_tick_overrunning_its_cadence_is_logged_and_the_next_starts_at_once_without_a_burst(
         bot: Bot, clock: SimulatedClock, caplog: pytest.LogCaptureFixture) -> None:
-    bot.start()
-    bot.live.market = SlowMarket(bot.live.market, clock, seconds=12.0)  # cadence 5 s
+    bot.start(market=lambda inner: SlowMarket(inner, clock, seconds=12.0))  # cadence 5 s
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="krakenbot.live.trading"):
         assert bot.live.run(threading.Event(), max_ticks=3) == 3

@@ -37,16 +37,18 @@ from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.paper import PaperExchange
-from krakenbot.live.trading import LiveTrading
+from krakenbot.live.trading import LiveTrading, build_guard
+from krakenbot.portfolio.idle_bars import IdleBars
 from krakenbot.progress import progress_bar
-from krakenbot.risk.trading_state import EquityMarks
 from krakenbot.store.journal import MemoryJournal
 from krakenbot.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
 
 HOUR_NS = 3_600_000_000_000
+BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
 
 
@@ -96,24 +98,24 @@ class Backtest:
                                    initial_equity_usd=cfg.backtest.initial_equity_usd)
         self.journal = MemoryJournal()
         self.signals = PrecomputedSignals(load_strategy(cfg.strategy), data.resample(cfg.strategy.timeframe))
+        guard = build_guard(cfg, list(self.futures.values()))
+        self.replay = None if step_every_candle else ReplayShockFeed(guard, data, self.futures)
+        self.guard = guard
         self.loop = LiveTrading(
             cfg, clock=self.clock, market=BacktestMarket(data, self.futures, ClockNs(self.clock),
                                                          cfg.backtest.funding_rate_hourly_pct),
-            signals=self.signals,
-            exchange=self.paper, journal=self.journal, instruments=self.instruments, symbol_map=self.futures,
-            market_listeners=[self._listen], instance_id="bt", persist_snapshots=False)
-        self.replay: ReplayShockFeed | None = None
-        if not step_every_candle:
-            self.replay = ReplayShockFeed(self.loop.guard, data, self.futures)
-            self.loop.shock_feed = self.replay
+            signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
+            symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
+            persist_snapshots=False, guard=guard, shock_feed=self.replay)
         self._marks = np.where(data.present, data.close, np.nan)
         self._carried_close = data.mark_view().close
         self._row = -1
-        self._order = sorted(self.futures.values())  # futures symbols, the columns of _bar_sides
+        self._order = sorted(self.futures.values())  # futures symbols, the columns of the bar sides
+        self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
         bar_times = self.timeline.times[self.timeline.bar_index]
         self._bar_sides = self.signals.sides_at(bar_times, [self._spot_of[f] for f in self._order])
-        self._stale_ns = int(cfg.auction.stale_signal_minutes * 60 * 1e9)
+        self.idle = IdleBars(self._bar_sides, bar_times, int(cfg.auction.stale_signal_minutes * 60 * 1e9))
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self.wakes = 0
 
@@ -125,15 +127,12 @@ class Backtest:
             while i < n:
                 self.clock.set(from_ns(int(tl.times[i])))
                 self._row = int(tl.row[i])
-                self.loop.marks.update(self._carried())
-                self.loop.fast_tick()
-                if tl.is_bar[i]:
-                    self.loop.slow_tick()
+                self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
                 self.wakes += 1
                 nxt = i + 1 if self.step else self._next_wake(i)
                 bar.advance(nxt - i)
                 i = nxt
-        self.loop.flatten_all("end_of_data")
+        self.loop.flatten_all(OrderReason.END_OF_DATA)
         return self._result()
 
     def _carried(self) -> dict[str, float]:
@@ -161,7 +160,7 @@ class Backtest:
             hit = self.replay.next_hit_us(now_ns // 1000)
             if hit is not None:
                 wake = min(wake, int(np.searchsorted(tl.times, hit * 1000, side="left")))
-        if positions and self.loop.guard.active(self.clock.now()):
+        if positions and self.guard.paused_until(self.clock.now()) is not None:  # shock: exposure checked each candle
             wake = i + 1
         elif positions:
             next_hour = (now_ns // HOUR_NS + 1) * HOUR_NS
@@ -174,34 +173,18 @@ class Backtest:
         return wake
 
     def _next_busy_bar(self, i: int, positions: list[Position]) -> int:
-        """Index of the next signal bar whose auction can do anything, else the last time.
-
-        A bar is idle when every signal it carries is on a symbol already held on that side and
-        no held position's newest signal has grown stale: the auction then keeps everything.
-        """
+        """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
         tl = self.timeline
         k0 = int(np.searchsorted(tl.bar_index, i, side="right"))
-        held = {p.symbol: p.side.sign for p in positions}
-        h = np.array([held.get(f, 0) for f in self._order], dtype=np.int8)
-        bar_times = tl.times[tl.bar_index]
-        for k in range(k0, len(tl.bar_index), 4096):  # blocks: the next busy bar is usually near
-            sides = self._bar_sides[k:k + 4096]
-            busy = np.any((sides != 0) & (sides != h), axis=1)
-            times = bar_times[k:k + 4096]
-            for fut, sign in held.items():
-                latest = self.loop.latest_signals.get(fut)
-                if latest is None:
-                    continue
-                col = self._order.index(fut)
-                newest = np.maximum.accumulate(np.where(sides[:, col] == sign, times, to_ns(latest.ts)))
-                busy |= times - newest > self._stale_ns
-            if busy.any():
-                return int(tl.bar_index[k + int(np.argmax(busy))])
-        return len(tl.times) - 1
+        held = {self._col_of[p.symbol]: p.side.sign for p in positions}
+        newest = {self._col_of[fut]: to_ns(ts) for fut, ts in self.loop.latest_signal_ts().items()
+                  if self._col_of.get(fut) in held}
+        k = self.idle.next_busy(k0, held, newest)
+        return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
 
     def _catch_up_bars(self, i: int, wake: int, positions: list[Position]) -> None:
-        """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity,
-        move the loss-limit marks, and refresh held symbols' newest same-side signals."""
+        """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity, move
+        the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``)."""
         tl = self.timeline
         lo, hi = np.searchsorted(tl.bar_index, [i + 1, wake])
         if hi <= lo:
@@ -216,17 +199,15 @@ class Backtest:
         exposure = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (count,))
         stamps = [from_ns(int(t)) for t in tl.times[idx]]
         self.journal.extend_equity(list(zip(stamps, equity.tolist(), exposure.tolist(), initial.tolist(), strict=True)))
-        marks_state = self.loop.equity_marks
-        for stamp, value in zip(stamps, equity.tolist(), strict=True):
-            marks_state = EquityMarks.start(value, stamp) if marks_state is None else marks_state.update(value, stamp)
-        self.loop.equity_marks = marks_state
+        signals = []
         for p in positions:
-            col = self._order.index(p.symbol)
+            col = self._col_of[p.symbol]
             same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
             if same.size:
                 signal = self.signals.signal_of(self._spot_of[p.symbol], stamps[int(same[-1])])
                 if signal is not None:
-                    self.loop.latest_signals[p.symbol] = signal
+                    signals.append(signal)
+        self.loop.catch_up(zip(stamps, equity.tolist(), strict=True), signals)
 
     def _to_index(self, row: int) -> int:
         close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
@@ -247,7 +228,7 @@ class Backtest:
         """Equity falls below maintenance only after some mark moves by more than
         (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake before that."""
         account = self.paper.fetch_account()
-        exposure = sum(p.notional_usd * (1 + self.loop.maintenance_rates[p.symbol]) for p in positions)
+        exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate) for p in positions)
         room = (account.equity_usd - account.maintenance_margin_usd) / exposure if exposure > 0 else math.inf
         safe = max(room, 0.0) * LIQUIDATION_SAFETY
         wake = len(self.timeline.times)
@@ -264,7 +245,8 @@ class Backtest:
 
     # -- result ---------------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
-        trades = build_trades(self.journal.fills, self.loop.reasons(), self.instruments, self.paper.funding_payments)
+        reasons = {i.client_order_id: i.reason for i in self.journal.intents}
+        trades = build_trades(self.journal.fills, reasons, self.instruments, self.paper.funding_payments)
         equity = pd.DataFrame(self.journal.equity, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
         equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
         events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)

@@ -12,6 +12,8 @@ PriceRounding = Literal["nearest", "down", "up"]
 
 _PRICE_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
+MAINTENANCE_TO_INITIAL = 0.5  # Kraken Futures flex: maintenance margin is half the initial margin
+
 
 class InstrumentKind(StrEnum):
     SPOT = "spot"
@@ -59,6 +61,12 @@ class Instrument:
             raise ValueError(f"{self.symbol}: min_size must be a Decimal >= 0, got {self.min_size!r}")
         if not math.isfinite(self.max_leverage) or self.max_leverage < 1:
             raise ValueError(f"{self.symbol}: max_leverage must be >= 1, got {self.max_leverage!r}")
+
+    @property
+    def maintenance_margin_rate(self) -> float:
+        """Maintenance margin as a fraction of notional. Kraken's flex tiers hold it at half the
+        initial margin rate (``1 / max_leverage``); the paper exchange charges the same."""
+        return MAINTENANCE_TO_INITIAL / self.max_leverage
 
     def round_size(self, size: float | Decimal) -> Decimal:
         """Round a size *down* to a multiple of ``lot_size``: never above ``|size|``, sign kept.

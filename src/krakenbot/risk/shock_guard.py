@@ -267,6 +267,21 @@ class ShockGuard:
             out.add(MARKETWIDE_SYMBOL)
         return frozenset(out)
 
+    def paused_until(self, now: datetime) -> datetime | None:
+        """When the last pause in force at ``now`` ends (a symbol's or market-wide); None when none is.
+
+        A new shock can extend it: a driver that sleeps until then must still wake for detections.
+        """
+        if not self.cfg.shock_guard_enabled:
+            return None
+        now_us = to_us(now)
+        last_any = self._last_hit.max(axis=1, initial=NO_HIT)
+        ends = [int(t) + self.params.cooldown_us for t in last_any if t != NO_HIT]
+        if self._mw_last_hit != NO_HIT:
+            ends.append(int(self._mw_last_hit) + self.params.cooldown_us)
+        end = max((e for e in ends if e > now_us), default=None)
+        return None if end is None else from_us(end)
+
     def is_entry_paused(self, symbol: str, now: datetime) -> bool:
         """True if new entries on ``symbol`` are paused at ``now`` (its own shock or market-wide)."""
         paused = self.paused_symbols(now)

@@ -1,0 +1,97 @@
+"""PositionBook: the loop's one view of its positions, their stops and scores, and why each order went out.
+
+The exchange is the truth; the book reads it at most once per tick (account and positions), and
+again only after something changed it (an order of ours, a fill found by a poll or a market
+update). Everything it keeps is bounded: per symbol of the universe, or the newest
+``max_reasons`` orders.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import replace
+
+from krakenbot.domain import AccountState, Position
+from krakenbot.domain.vocabulary import OrderReason
+from krakenbot.exchange.base import Exchange
+from krakenbot.execution.executor import ExecutionResult
+
+MAX_REASONS = 10_000  # orders whose reason is remembered (a resting stop's fill is labelled by it)
+
+
+class PositionBook:
+    """Positions on the ``traded`` symbols, valued at ``marks`` (the market step's latest good marks,
+    a live view), with the stop price and entry score the loop gave each one."""
+
+    def __init__(self, exchange: Exchange, traded: frozenset[str], marks: Mapping[str, float], *,
+                 max_reasons: int = MAX_REASONS) -> None:
+        self._exchange = exchange
+        self._traded = traded
+        self._marks = marks
+        self._max_reasons = max_reasons
+        self._account: AccountState | None = None
+        self._positions: list[Position] | None = None
+        self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
+        self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
+        self._reasons: OrderedDict[str, OrderReason | str] = OrderedDict()  # client order id -> why, newest last
+        self.reads = 0  # account and positions requests made (a slow tick's cost, live: HTTP calls)
+
+    # -- what the exchange holds ----------------------------------------------------------------
+    def begin_tick(self) -> None:
+        """Time has passed: the next reads ask the exchange again."""
+        self.changed()
+
+    def changed(self) -> None:
+        """Something changed the account (an order, a fill): the next reads ask the exchange again."""
+        self._account = None
+        self._positions = None
+
+    def account(self) -> AccountState:
+        """The account's margin picture, read once until the next change. Raises ``TransientError``."""
+        if self._account is None:
+            self._account = self._exchange.fetch_account()
+            self.reads += 1
+        return self._account
+
+    def positions(self) -> list[Position]:
+        """Open positions on the traded symbols (foreign ones are never touched), valued at the latest
+        marks and carrying the scores they were opened on. Read once until the next change."""
+        if self._positions is None:
+            self._positions = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
+            self.reads += 1
+        return [replace(p, mark_price=self._marks.get(p.symbol, p.mark_price),
+                        score=self._scores.get(p.symbol, p.score)) for p in self._positions]
+
+    # -- what the loop decided about them ---------------------------------------------------------
+    def opened(self, symbol: str, *, stop_price: float, score: float) -> None:
+        """A position was entered on ``symbol``: its protective stop level and the score it won with."""
+        self._stops[symbol] = stop_price
+        self._scores[symbol] = score
+
+    def stop_price(self, symbol: str) -> float | None:
+        return self._stops.get(symbol)
+
+    def set_stop_price(self, symbol: str, price: float) -> None:
+        self._stops[symbol] = price
+
+    def forget(self, symbol: str) -> None:
+        """``symbol`` is flat: its stop level no longer applies."""
+        self._stops.pop(symbol, None)
+
+    # -- why orders went out ----------------------------------------------------------------------
+    def remember(self, result: ExecutionResult) -> None:
+        """Note why ``result``'s order was sent (the newest ``max_reasons`` are kept); an order sent
+        means the account changed."""
+        if result.order is None:
+            return
+        cid = result.order.client_order_id
+        self._reasons[cid] = result.reason
+        self._reasons.move_to_end(cid)
+        while len(self._reasons) > self._max_reasons:
+            self._reasons.popitem(last=False)
+        self.changed()
+
+    def reason_of(self, client_order_id: str) -> OrderReason | str:
+        """Why ``client_order_id`` was sent; a fill no order of ours explains is a liquidation or external."""
+        return self._reasons.get(client_order_id) or OrderReason.of_unasked_fill(client_order_id)

@@ -1,0 +1,160 @@
+"""The slow step: signals -> plan -> closes -> refreshed account -> opens that spend the refreshed budget.
+
+The auction plans with the account as it stood before the closes (counting the margin each close
+should free). The closes run first (reduce-only); then the account is read again and logged as
+``Auction: Margin refreshed after closes``; then the opens run in plan order, each through the
+loop's ``_handle_signal`` with the budget that is left (``available_margin_override``), the size
+it may take (``notional_override``: the auction's, or shrunk to what the budget pays for) and
+``skip_margin_check=True`` (skip the stale pre-close account, never the budget). See
+``krakenbot.portfolio.budget`` for the shrink-or-skip rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from krakenbot.config.models import AppConfig
+from krakenbot.domain import AccountState, Instrument, Signal
+from krakenbot.domain.vocabulary import EventKind, OrderReason
+from krakenbot.execution.executor import ExecutionResult, Executor
+from krakenbot.execution.position_book import PositionBook
+from krakenbot.live.market_step import MarketState
+from krakenbot.portfolio.auction import AuctionAllocator
+from krakenbot.portfolio.budget import OpenBudget
+from krakenbot.portfolio.plan import AllocationPlan
+from krakenbot.risk.shock_guard import ShockGuard
+from krakenbot.risk.trading_state import EquityMarks
+from krakenbot.store.journal import Journal, JournalEvent
+
+log = logging.getLogger("krakenbot.live.trading.auction")  # a child of the loop's logger: one name to watch
+
+# The loop's ``_handle_signal(signal, available_margin_override, notional_override, skip_margin_check, *, account)``
+OpenSignal = Callable[..., ExecutionResult]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionReport:
+    """What one auction did: the plan, the refreshed account and each execution."""
+
+    plan: AllocationPlan
+    refreshed: AccountState | None
+    results: tuple[ExecutionResult, ...]
+
+
+class AuctionStep:
+    """One slow tick's auction over the position book (see the module docstring). Keeps the newest
+    signal of each traded contract and the equity marks of the loss limits (both bounded)."""
+
+    def __init__(self, cfg: AppConfig, *, auction: AuctionAllocator, guard: ShockGuard, book: PositionBook,
+                 executor: Executor, journal: Journal, state: MarketState, instruments: Mapping[str, Instrument],
+                 symbol_map: Mapping[str, str]) -> None:
+        self.cfg = cfg
+        self.auction = auction
+        self.guard = guard
+        self.book = book
+        self.executor = executor
+        self.journal = journal
+        self.state = state
+        self.instruments = instruments
+        self.symbol_map = symbol_map
+        self.equity_marks: EquityMarks | None = None
+        self.latest_signals: dict[str, Signal] = {}  # futures symbol -> newest signal (stale and reversed closes)
+
+    # -- what the loop learns between auctions (a backtest's idle bars) ------------------------------
+    def note_equity(self, path: Iterable[tuple[datetime, float]]) -> None:
+        """Move the loss limits' day-start and peak marks along an equity ``path`` of (ts, USD)."""
+        marks = self.equity_marks
+        for ts, equity in path:
+            marks = EquityMarks.start(equity, ts) if marks is None else marks.update(equity, ts)
+        self.equity_marks = marks
+
+    def note_signals(self, signals: Iterable[Signal]) -> None:
+        """Remember ``signals`` as the newest word of the strategy on their contracts."""
+        for sig in signals:
+            if sig.symbol in self.symbol_map:
+                self.latest_signals[self.symbol_map[sig.symbol]] = sig
+
+    # -- the auction ---------------------------------------------------------------------------------
+    def run(self, signals: Sequence[Signal], now: datetime, open_signal: OpenSignal) -> AuctionReport:
+        """Plan, close, refresh, open. ``open_signal`` is the loop's ``_handle_signal``."""
+        account = self.book.account()
+        positions = self.book.positions()
+        self.note_equity([(now, account.equity_usd)])
+        state = self.equity_marks.assess(account.equity_usd, self.cfg.risk)  # type: ignore[union-attr]
+        # Size candidates without the positions their signals reverse: those close before any open.
+        reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
+        staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
+        candidates, refusals = self.auction.candidates_from_signals(
+            signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying,
+            equity_marks=self.equity_marks)
+        log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
+                 len(signals), len(candidates), len(refusals), len(positions), state.state.value)
+        self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
+        plan = self.auction.plan(candidates, positions, account, now,
+                                 paused_symbols=self.guard.paused_symbols(now) | self.state.stale,
+                                 signals_by_symbol=dict(self.latest_signals),
+                                 entries_allowed=state.state.allows_entries)
+        results, unclosed = self._close(plan, now)
+        if not plan.opens:
+            return AuctionReport(plan=plan, refreshed=None, results=tuple(results))
+        refreshed = self.book.account()  # the closes changed it: a fresh read
+        log.info("Auction: Margin refreshed after closes: available %.2f USD (was %.2f), equity %.2f USD, "
+                 "initial margin %.2f USD, %d closes done, %d opens to go", refreshed.available_margin_usd,
+                 account.available_margin_usd, refreshed.equity_usd, refreshed.initial_margin_usd,
+                 len(plan.closes), len(plan.opens))
+        budget = OpenBudget.refreshed(refreshed, len(self.book.positions()), self.cfg.risk,
+                                      price_cap_pct=self.cfg.loop.entry_slippage_cap_pct,
+                                      taker_fee_pct=self.cfg.fees.taker_fee_pct)
+        for cand in plan.opens:
+            fut = cand.futures_symbol
+            fit = budget.fit(cand)
+            if fut in unclosed:
+                fit = type(fit)(skip="the close of the position it reverses did not fill")
+            if fit.skip is not None:
+                results.append(ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=fit.skip))
+                self._record(now, EventKind.OPEN_SKIPPED, fut, fit.skip)
+                continue
+            if fit.shrunk:
+                self._record(now, EventKind.OPEN_SHRUNK, fut,
+                             f"notional {cand.position_notional:,.2f} -> {fit.notional_usd:,.2f} USD: margin "
+                             f"{cand.margin_required:,.2f} USD planned, {budget.margin_usd:,.2f} USD left")
+            result = open_signal(cand.signal, budget.margin_usd, fit.notional_usd, True, account=refreshed)
+            results.append(result)
+            if result.refused and fit.shrunk:
+                self._record(now, EventKind.OPEN_SKIPPED, fut, f"shrunk open refused: {result.refused}")
+            if result.filled_size > 0 and result.avg_price is not None:
+                inst = self.instruments[fut]
+                spent = float(result.filled_size) * float(inst.contract_size) * result.avg_price / cand.leverage
+                budget = budget.spend(spent + sum(float(f.fee_usd) for f in result.fills))
+            log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
+                     fit.notional_usd, result.filled_size, result.avg_price,
+                     f" ({result.refused})" if result.refused else "")
+        return AuctionReport(plan=plan, refreshed=refreshed, results=tuple(results))
+
+    def _close(self, plan: AllocationPlan, now: datetime) -> tuple[list[ExecutionResult], set[str]]:
+        """Run the plan's closes (reduce-only); returns the results and the symbols not closed in full."""
+        results: list[ExecutionResult] = []
+        unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
+        for close in plan.closes:
+            result = self.executor.reduce(close.position, size=None,
+                                          mark=self.state.marks.get(close.symbol, close.position.price),
+                                          reason=OrderReason.auction_close(close.reason.value))
+            self.book.remember(result)
+            results.append(result)
+            if result.filled_size < self.instruments[close.symbol].round_size(close.position.size):
+                unclosed.add(close.symbol)
+            else:
+                self.book.forget(close.symbol)
+            self._record(now, EventKind.auction_close(close.reason.value), close.symbol,
+                         f"{close.detail}; filled {result.filled_size}")
+            log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, result.filled_size,
+                     f" ({result.refused})" if result.refused else "")
+        return results, unclosed
+
+    def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
+        self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))
+        if kind in (EventKind.OPEN_SHRUNK, EventKind.OPEN_SKIPPED):
+            log.warning("%s: %s: %s", symbol, kind.value.replace("_", " "), detail)

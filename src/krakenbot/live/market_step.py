@@ -1,0 +1,179 @@
+"""The fast step: tickers -> checks -> ShockGuard -> exposure reduction, and the fills that happen unasked.
+
+Runs every few seconds live and every base candle in a backtest. One bad contract pauses entries
+on that contract only; a failed ticker read pauses them all for the tick. Exposure reduction
+(ShockGuard's CLOSE/TRIM) runs at most once per action and tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from krakenbot.config.models import AppConfig
+from krakenbot.data.ticker_checks import check_ticker
+from krakenbot.domain import Fill, Instrument
+from krakenbot.domain.errors import FatalError, KrakenbotError
+from krakenbot.domain.vocabulary import EventKind, OrderReason
+from krakenbot.execution.executor import Executor
+from krakenbot.execution.position_book import PositionBook
+from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
+from krakenbot.risk.shock_exposure import ShockActionKind
+from krakenbot.risk.shock_guard import ShockGuard
+from krakenbot.store.journal import Journal, JournalEvent
+
+log = logging.getLogger("krakenbot.live.trading.market")  # a child of the loop's logger: one name to watch
+
+FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
+
+
+@dataclass(slots=True)
+class MarketState:
+    """What the market step last saw: each traded contract's latest good mark (USD) and the contracts
+    whose ticker was refused this tick (entries paused on them)."""
+
+    futures: tuple[str, ...]
+    marks: dict[str, float] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.stale = set(self.futures)  # paused until the first good tickers
+
+    def tradable(self, symbol: str) -> bool:
+        """A good, fresh mark is known for ``symbol`` this tick."""
+        return symbol not in self.stale and symbol in self.marks
+
+
+class MarketStep:
+    """One fast tick's market work over the ``state`` it keeps current (see the module docstring)."""
+
+    def __init__(self, cfg: AppConfig, *, market: MarketFeed, guard: ShockGuard, shock_feed: ShockFeed,
+                 book: PositionBook, executor: Executor, journal: Journal, state: MarketState,
+                 instruments: Mapping[str, Instrument], listeners: Sequence[MarketListener] = ()) -> None:
+        self.cfg = cfg
+        self.market = market
+        self.guard = guard
+        self.shock_feed = shock_feed
+        self.book = book
+        self.executor = executor
+        self.journal = journal
+        self.state = state
+        self.listeners = tuple(listeners)
+        # Kraken flex: maintenance margin is half the initial margin of the tier (1 / max leverage).
+        self.maintenance_rates = {f: instruments[f].maintenance_margin_rate for f in state.futures}
+        self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
+        self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
+        self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
+        self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
+
+    def run(self, now: datetime) -> bool:
+        """Tickers, checks, fills, ShockGuard, exposure reduction. True when something changed our
+        positions so that their stops need upkeep now (a late-found fill, a shock close or trim)."""
+        if not self._read_tickers(now):
+            return False
+        upkeep = False
+        if self.executor.in_doubt:
+            for result in self.executor.poll_in_doubt(
+                    give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
+                self.book.remember(result)
+                upkeep = upkeep or result.filled_size > 0
+        if self.guard.active(now):
+            upkeep = self._reduce_exposure(now) or upkeep
+        return upkeep
+
+    def _read_tickers(self, now: datetime) -> bool:
+        state = self.state
+        try:
+            tickers = self.market.futures_tickers()
+        except KrakenbotError as exc:
+            if isinstance(exc, FatalError):
+                raise
+            log.warning("tickers unavailable (%s: %s): entries paused this tick", type(exc).__name__, exc)
+            state.stale = set(state.futures)
+            return False
+        marks: dict[str, float] = {}
+        index: dict[str, float] = {}
+        funding: dict[str, float] = {}
+        refused: dict[str, str] = {}
+        max_age = timedelta(seconds=self.cfg.loop.stale_ticker_seconds)
+        for fut in state.futures:
+            # state.marks holds the last good mark: a 50 % jump the index does not confirm is refused
+            verdict = check_ticker(tickers.get(fut), symbol=fut, now=now, max_age=max_age,
+                                   previous_mark=state.marks.get(fut))
+            if verdict.mark is None:
+                refused[fut] = verdict.reason or "refused"
+                continue
+            ticker = tickers[fut]
+            marks[fut] = verdict.mark
+            if ticker.index is not None and ticker.index > 0:
+                index[fut] = ticker.index
+            if ticker.funding_rate is not None:
+                funding[fut] = ticker.funding_rate / verdict.mark  # Kraken's is USD/contract/hour
+        stale = set(state.futures) - set(marks)
+        quiet = timedelta(minutes=self.cfg.logging.candle_source_log_minutes)
+        for fut in sorted(stale - state.stale):  # at most once per symbol per interval: quiet markets flap
+            if now - self._stale_logged.get(fut, datetime.min.replace(tzinfo=now.tzinfo)) >= quiet:
+                self._stale_logged[fut] = now
+                log.info("%s: ticker refused (%s): entries paused", fut, refused.get(fut, "missing"))
+        state.stale = stale
+        state.marks.update(marks)
+        for listener in self.listeners:
+            for fill in listener(marks, funding):
+                self.record_unasked_fill(fill)
+        for event in self.shock_feed.detect(self.guard, now, marks, index):
+            self.journal.record_event(JournalEvent(ts=event.ts, kind=EventKind.shock(event.kind), symbol=event.symbol,
+                                                   detail=f"magnitude={event.magnitude:.6g} "
+                                                          f"threshold={event.threshold:.6g}"))
+        return True
+
+    def _reduce_exposure(self, now: datetime) -> bool:
+        """ShockGuard's CLOSE/TRIM on positions whose liquidation buffer is thin; each action once."""
+        positions = self.book.positions()
+        if not positions:
+            return False
+        plan = self.guard.evaluate(positions, self.book.account(), now, maintenance_margin_rate=self.maintenance_rates)
+        by_symbol = {p.symbol: p for p in positions}
+        # An action's key carries its tick's time: keys of earlier ticks can never recur.
+        self._done_actions = {key: ts for key, ts in self._done_actions.items() if ts >= now}
+        for action in plan.actions:
+            if action.key in self._done_actions or action.symbol not in by_symbol:
+                continue
+            self._done_actions[action.key] = action.ts
+            close = action.action is ShockActionKind.CLOSE
+            size = None if close else Decimal(repr(action.reduce_size))
+            result = self.executor.reduce(by_symbol[action.symbol], size=size, mark=action.mark_price,
+                                          reason=OrderReason.SHOCK_CLOSE if close else OrderReason.SHOCK_TRIM)
+            self.book.remember(result)
+            self.journal.record_event(JournalEvent(
+                ts=now, kind=EventKind.SHOCK_CLOSE if close else EventKind.SHOCK_TRIM, symbol=action.symbol,
+                detail=f"{action.detail}; filled {result.filled_size}" + (f"; {result.refused}" if result.refused
+                                                                          else "")))
+        return bool(plan.actions)
+
+    # -- fills nobody asked for at that moment ---------------------------------------------------
+    def poll_fills(self, now: datetime) -> None:
+        """Live: record fills the exchange reports on our symbols that no order call of ours returned
+        (stops, liquidations, manual trades), as they happen."""
+        since = self._fills_since or now - FILLS_POLL_LOOKBACK
+        for fill in self.executor.exchange.fetch_fills(since=since):
+            if fill.trade_id in self._seen_trade_ids:
+                continue
+            if self.executor.ids.is_ours(fill.client_order_id) or fill.symbol in self.state.futures:
+                self.record_unasked_fill(fill)
+            self._seen_trade_ids[fill.trade_id] = fill.ts
+            self._fills_since = max(self._fills_since or fill.ts, fill.ts)
+        if self._fills_since is not None:  # older fills are never asked for again
+            self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items() if ts >= self._fills_since}
+
+    def record_unasked_fill(self, fill: Fill) -> None:
+        """A fill we did not just ask for: a stop, a resting order, or a liquidation."""
+        if not self.journal.record_fill(fill):
+            return
+        self.book.changed()
+        reason = self.book.reason_of(fill.client_order_id)
+        self.journal.record_event(JournalEvent(ts=fill.ts, kind=reason, symbol=fill.symbol,
+                                               detail=f"{fill.side.value} {fill.size} @ {fill.price}"))
+        log.warning("%s: %s filled %s %s @ %s", fill.symbol, reason, fill.side.value, fill.size, fill.price)
