@@ -18,15 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
+from krakenbot.data.kraken_client import KrakenClient
 
 from krakenbot.config.models import AppConfig, ExchangeConfig, LoopConfig, RiskConfig, StoreConfig
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, Side, Signal, SimulatedClock
+from krakenbot.domain.journal import Journal
 from krakenbot.execution.reconcile import ReconcilePlan
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.wiring import KrakenMarket
-from krakenbot.store.journal import Journal
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken import RequestRecord

@@ -23,6 +23,7 @@ from krakenbot.data.ticker_checks import check_ticker
 from krakenbot.domain import AccountState, Clock, Fill, Instrument, OrderSide, OrderType, Position, Signal, to_decimal
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
@@ -32,7 +33,6 @@ from krakenbot.risk.risk_manager import RiskManager
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.risk.trading_state import EquityMarks
-from krakenbot.store.journal import Journal, JournalEvent
 
 log = logging.getLogger(__name__)
 
