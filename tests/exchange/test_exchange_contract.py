@@ -16,7 +16,6 @@ import pytest
 
 from krakenbot.config import FeesConfig
 from krakenbot.config.models import ExchangeConfig
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, OrderType, SimulatedClock
 from krakenbot.domain.errors import (
     DuplicateOrderError,
@@ -25,6 +24,7 @@ from krakenbot.domain.errors import (
     OrderRejectedError,
 )
 from krakenbot.exchange.base import Exchange
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.testing import FakeKraken
 from stubs import T0, btc_perp, intent

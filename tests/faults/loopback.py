@@ -18,11 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
-from krakenbot.data.kraken_client import KrakenClient
 
 from krakenbot.config.models import AppConfig, ExchangeConfig, LoopConfig, RiskConfig, StoreConfig
 from krakenbot.domain import OrderSide, OrderStatus, Side, Signal, SimulatedClock
 from krakenbot.domain.journal import Journal
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.execution.reconcile import ReconcilePlan
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
