@@ -160,7 +160,7 @@ class LiveTrading:
             self._reduce_exposure(now)
         if found:  # an order found late that filled: protect its position now, not at the next bar
             self.sync_stops()
-        if not self.exchange.capabilities.simulated:  # live: stop, liquidation and manual fills as they happen
+        if self.exchange.capabilities.polls_fills:  # live: stop, liquidation and manual fills as they happen
             self._poll_fills(now)
 
     def _poll_fills(self, now: datetime) -> None:

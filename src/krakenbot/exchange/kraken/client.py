@@ -84,7 +84,7 @@ class KrakenClient:
     client order ids.
     """
 
-    capabilities = ExchangeCapabilities(dead_man_switch=True)
+    capabilities = ExchangeCapabilities(polls_fills=True, dead_man_switch=True)
 
     def __init__(self, config: ExchangeConfig, *, api_key: str | None = None, api_secret: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
