@@ -9,7 +9,8 @@ import math
 
 import pytest
 
-from krakenbot.data.symbols import (
+from krakenbot.domain.errors import MarketDataError
+from krakenbot.exchange.kraken.symbols import (
     FuturesTickers,
     futures_ticker_from_raw,
     parse_futures_symbol,
@@ -17,8 +18,7 @@ from krakenbot.data.symbols import (
     parse_spot_pair,
     unified_symbol_for,
 )
-from krakenbot.domain.errors import MarketDataError
-from krakenbot.execution.futures_adapter import FuturesAdapter
+from krakenbot.live.universe import FuturesAdapter
 from stubs import futures_ticker_raw, futures_tickers_body
 
 # Inverse and dated contracts first, so preference never depends on payload order.
@@ -296,7 +296,7 @@ def test_map_spot_to_futures_override_wins_and_is_reported(tickers, overrides, s
 
 def test_map_spot_to_futures_logs_not_found_once_per_symbol_per_adapter(tickers, caplog):
     adapter = FuturesAdapter({"OVR/USD": "PF_GONEUSD"})
-    with caplog.at_level(logging.WARNING, logger="krakenbot.execution.futures_adapter"):
+    with caplog.at_level(logging.WARNING, logger="krakenbot.live.universe"):
         for _ in range(5):
             for spot in ("NOPE/USD", "SUSP/USD", "OVR/USD", "BTC/USD"):
                 adapter.map_spot_to_futures(spot, tickers)
@@ -304,6 +304,6 @@ def test_map_spot_to_futures_logs_not_found_once_per_symbol_per_adapter(tickers,
     assert sorted(r.args[0] for r in found) == ["NOPE/USD", "OVR/USD", "SUSP/USD"]  # type: ignore[index]
     assert all(r.getMessage().startswith(r.args[0]) for r in found)  # type: ignore[index]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="krakenbot.execution.futures_adapter"):
+    with caplog.at_level(logging.WARNING, logger="krakenbot.live.universe"):
         FuturesAdapter().map_spot_to_futures("NOPE/USD", tickers)  # a new adapter warns again
     assert ["Futures symbol not found" in r.getMessage() for r in caplog.records] == [True]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from krakenbot.cli.symbols_cmd import register, symbols_command
 from krakenbot.config.models import AppConfig, UniverseConfig
-from krakenbot.data.symbols import parse_futures_tickers_payload
+from krakenbot.exchange.kraken.symbols import parse_futures_tickers_payload
 from stubs import futures_ticker_raw, futures_tickers_body
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,8 +19,8 @@ import pytest
 
 from krakenbot.config.models import ExchangeConfig
 from krakenbot.data.candles import CandleManager
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import SimulatedClock
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.testing import FakeKraken
 
 DATA = Path(__file__).parent / "kraken"

@@ -16,7 +16,6 @@ import pytest
 
 from krakenbot.config import FeesConfig
 from krakenbot.config.models import ExchangeConfig
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, OrderType, SimulatedClock
 from krakenbot.domain.errors import (
     DuplicateOrderError,
@@ -25,6 +24,7 @@ from krakenbot.domain.errors import (
     OrderRejectedError,
 )
 from krakenbot.exchange.base import Exchange
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.testing import FakeKraken
 from stubs import T0, btc_perp, intent
@@ -144,3 +144,19 @@ def test_cancel_resting_then_cancel_again_is_not_found(venue: Venue) -> None:
     assert venue.exchange.cancel_order("kb-stop", "PF_XBTUSD").status is OrderStatus.CANCELLED
     with pytest.raises(OrderNotFoundError):
         venue.exchange.cancel_order("kb-stop", "PF_XBTUSD")
+
+
+def test_capabilities_say_what_the_venue_does_not_which_it_is(venue: Venue) -> None:
+    kraken = isinstance(venue.exchange, KrakenClient)
+    assert venue.exchange.capabilities.polls_fills is kraken  # stops and liquidations happen on Kraken's side
+    assert venue.exchange.capabilities.dead_man_switch is kraken
+
+
+def test_arming_the_dead_man_switch_cancels_nothing_before_it_expires(venue: Venue) -> None:
+    venue.exchange.create_order(intent("kb-1", OrderSide.BUY, "0.1", limit="30300"))
+    venue.exchange.create_order(intent("kb-stop", OrderSide.SELL, "0.1", stop="25000", reduce_only=True,
+                                       order_type=OrderType.STOP))
+    venue.exchange.arm_dead_man_switch(60)
+    assert [o.client_order_id for o in venue.exchange.fetch_open_orders()] == ["kb-stop"]
+    venue.exchange.arm_dead_man_switch(0)  # disarmed
+    assert [o.client_order_id for o in venue.exchange.fetch_open_orders()] == ["kb-stop"]

@@ -21,14 +21,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from krakenbot.config.models import AppConfig, ExchangeConfig, LoopConfig, RiskConfig, StoreConfig
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderSide, OrderStatus, Side, Signal, SimulatedClock
+from krakenbot.domain.journal import Journal
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.execution.reconcile import ReconcilePlan
 from krakenbot.live.ports import MarketFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.wiring import KrakenMarket
-from krakenbot.store.journal import Journal
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken import RequestRecord

@@ -18,8 +18,8 @@ from faults.loopback import BTC, ETH, PREFIX, SENTINEL_KEY, SENTINEL_SECRET, Bot
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Order, OrderStatus, Side
 from krakenbot.domain.errors import StoreError
+from krakenbot.domain.journal import JournalEvent
 from krakenbot.live.wiring import open_loop
-from krakenbot.store.journal import JournalEvent
 from krakenbot.store.lock import InstanceLockedError
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken

@@ -22,8 +22,8 @@ import pytest
 
 from krakenbot.config.models import ExchangeConfig
 from krakenbot.data.candles import CandleManager
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import WallClock
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken import RequestRecord
 

@@ -9,7 +9,7 @@ import pytest
 
 from krakenbot.domain import OrderSide, OrderType, Position, Side
 from krakenbot.domain.errors import StoreError
-from krakenbot.store.journal import Journal, JournalEvent
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.store.sql import SqlStore
 from stubs import T0, intent, make_account, make_fill, make_position
 

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from krakenbot.config.models import AppConfig
-from krakenbot.data.symbols import FuturesTickers, parse_futures_tickers_payload
 from krakenbot.domain.errors import KrakenbotError, MarketDataError
-from krakenbot.execution.futures_adapter import FuturesMapping, resolve_futures
+from krakenbot.exchange.kraken.symbols import FuturesTickers, parse_futures_tickers_payload
+from krakenbot.live.universe import FuturesMapping, resolve_futures
 
 
 class TickersFileError(Exception):
@@ -44,7 +44,7 @@ def load_tickers_file(path: Path) -> FuturesTickers:
 
 
 def _live_tickers(config: AppConfig) -> FuturesTickers:
-    from krakenbot.data.kraken_client import KrakenClient  # lazy: ccxt only when fetching live
+    from krakenbot.exchange.kraken.client import KrakenClient  # lazy: ccxt only when fetching live
 
     tickers: FuturesTickers = KrakenClient(config.exchange).get_futures_tickers_bulk()
     return tickers

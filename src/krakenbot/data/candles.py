@@ -24,7 +24,6 @@ from krakenbot.data.candle_cache import (
     ParquetCandleCache,
     RawCandle,
     clean_candles,
-    empty_frame,
     find_gaps,
     merge_frames,
 )
@@ -198,7 +197,3 @@ class CandleManager:
         level = logging.INFO if series.source == "spot" else logging.WARNING
         log.log(level, "%s: candle source %s (%s%s)", series.symbol, series.source, series.market,
                 ", stale" if series.stale else "")
-
-    def cached_frame(self, kind: Literal["spot", "futures"], symbol: str, timeframe: str) -> pd.DataFrame:
-        """The in-memory frame of one raw series (spot pair or futures id), empty if none yet."""
-        return self._frames.get((kind, symbol, timeframe), empty_frame())

@@ -1,1 +1,1 @@
-"""exchange layer (see ARCHITECTURE.md)."""
+"""The venue wing: the ``Exchange`` port (``base``), Kraken (``kraken/``) and the paper exchange (``paper``)."""

@@ -18,13 +18,19 @@ from krakenbot.domain import AccountState, Fill, Order, OrderIntent, Position
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeCapabilities:
-    """What a venue can do natively."""
+    """What a venue can do natively, and how it reports what it did (never which venue it is).
 
+    ``polls_fills``: fills happen on the venue without an order call of ours (stop triggers,
+    liquidations, manual trades) and must be polled with ``fetch_fills``; False for a venue that
+    reports them from its market updates (the paper exchange). ``dead_man_switch``: the venue
+    cancels our orders when ``arm_dead_man_switch`` is not renewed in time.
+    """
+
+    polls_fills: bool
     stop_orders_by_mark: bool = True
     reduce_only: bool = True
     client_order_ids: bool = True
     dead_man_switch: bool = False
-    simulated: bool = False
 
 
 class Exchange(Protocol):
@@ -74,4 +80,12 @@ class Exchange(Protocol):
 
     def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:
         """Our executions since ``since`` (all known when None), oldest first."""
+        ...
+
+    def arm_dead_man_switch(self, timeout_seconds: int) -> None:
+        """Have the venue cancel ALL our orders ``timeout_seconds`` from now unless armed again (0 disarms).
+
+        Sent once, never retried. A venue without the capability (``capabilities.dead_man_switch``
+        False) does nothing. Raises ``ExchangeError`` (``TransientError`` when no answer came).
+        """
         ...

@@ -61,7 +61,7 @@ class PaperExchange:
     """Simulated futures venue. ``maintenance_ratio`` is maintenance margin over initial margin
     (Kraken's flex tiers hold it at one half); initial margin rate is ``1 / max_leverage``."""
 
-    capabilities = ExchangeCapabilities(simulated=True)
+    capabilities = ExchangeCapabilities(polls_fills=False)
 
     def __init__(self, *, instruments: Mapping[str, Instrument], fees: FeesConfig, clock: Clock,
                  initial_equity_usd: float, maintenance_ratio: float = 0.5) -> None:
@@ -325,6 +325,9 @@ class PaperExchange:
             if (remainder > 0) != (book.size > 0):  # flipped through zero: the rest opens anew
                 book.entry_price, book.ts_opened = price, now
             book.size = remainder
+
+    def arm_dead_man_switch(self, timeout_seconds: int) -> None:
+        """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:

@@ -40,8 +40,8 @@ from krakenbot.domain.errors import (
     OutcomeUnknownError,
     TransientError,
 )
+from krakenbot.domain.journal import Journal
 from krakenbot.exchange.base import Exchange
-from krakenbot.store.journal import Journal
 
 log = logging.getLogger(__name__)
 

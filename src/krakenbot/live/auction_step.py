@@ -18,6 +18,7 @@ from datetime import datetime
 
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import AccountState, Instrument, Signal
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
@@ -27,7 +28,6 @@ from krakenbot.portfolio.budget import OpenBudget
 from krakenbot.portfolio.plan import AllocationPlan
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.risk.trading_state import EquityMarks
-from krakenbot.store.journal import Journal, JournalEvent
 
 log = logging.getLogger("krakenbot.live.trading.auction")  # a child of the loop's logger: one name to watch
 

@@ -17,13 +17,13 @@ from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
 from krakenbot.domain import Fill, Instrument
 from krakenbot.domain.errors import FatalError, KrakenbotError
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
-from krakenbot.store.journal import Journal, JournalEvent
 
 log = logging.getLogger("krakenbot.live.trading.market")  # a child of the loop's logger: one name to watch
 

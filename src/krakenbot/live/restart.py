@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from krakenbot.domain import Order, OrderStatus
 from krakenbot.domain.errors import FatalError
+from krakenbot.domain.journal import JournalEvent
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.reconcile import ReconcilePlan, StoreView, VenueView, in_doubt, reconcile
-from krakenbot.store.journal import JournalEvent
 from krakenbot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)

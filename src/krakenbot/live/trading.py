@@ -27,6 +27,7 @@ from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Signal
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import FatalError
+from krakenbot.domain.journal import Journal
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
@@ -37,7 +38,6 @@ from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, Shoc
 from krakenbot.portfolio.auction import AuctionAllocator
 from krakenbot.risk.risk_manager import RiskManager
 from krakenbot.risk.shock_guard import ShockGuard
-from krakenbot.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class LiveTrading:
         try:
             if self.market_step.run(now):  # a late-found fill or a shock trim: protect now, not at the next bar
                 self.sync_stops()
-            if not self.exchange.capabilities.simulated:  # live: stop, liquidation and manual fills as they happen
+            if self.exchange.capabilities.polls_fills:  # live: stop, liquidation and manual fills as they happen
                 self.market_step.poll_fills(now)
         finally:
             self._refresh_dead_man_switch(now)
@@ -132,11 +132,10 @@ class LiveTrading:
     def _refresh_dead_man_switch(self, now: datetime) -> None:
         """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""
         timeout = self.cfg.loop.dead_man_switch_seconds
-        arm = getattr(self.exchange, "arm_dead_man_switch", None)
-        if not timeout or not self.exchange.capabilities.dead_man_switch or arm is None:
+        if not timeout or not self.exchange.capabilities.dead_man_switch:
             return
         if self._dms_armed_at is None or (now - self._dms_armed_at).total_seconds() >= timeout / 4:
-            arm(int(timeout))
+            self.exchange.arm_dead_man_switch(int(timeout))
             self._dms_armed_at = now
 
     # -- slow cadence ----------------------------------------------------------------------------------

@@ -9,17 +9,18 @@ from pathlib import Path
 
 from krakenbot.config import AppConfig, Secrets
 from krakenbot.data.candles import CandleManager
-from krakenbot.data.kraken_client import KrakenClient
-from krakenbot.data.symbols import FuturesTickers
 from krakenbot.domain import Ticker, WallClock
 from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.journal import Journal
 from krakenbot.exchange.base import Exchange
+from krakenbot.exchange.kraken.client import KrakenClient
+from krakenbot.exchange.kraken.symbols import FuturesTickers
 from krakenbot.exchange.paper import PaperExchange
-from krakenbot.execution.futures_adapter import FuturesAdapter, FuturesMapping, discover_universe
 from krakenbot.live.ports import MarketListener, StrategySignalFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
-from krakenbot.store.journal import Journal, MemoryJournal
+from krakenbot.live.universe import FuturesAdapter, FuturesMapping, discover_universe
+from krakenbot.store.journal import MemoryJournal
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
 from krakenbot.strategy.loader import load_strategy

@@ -1,55 +1,16 @@
-"""The journal: where every decision, intent, order, fill and shock is written, in order.
+"""``MemoryJournal``: the ``Journal`` port (``krakenbot.domain.journal``) in lists, for backtests and tests.
 
-``Journal`` is the port; ``MemoryJournal`` keeps everything in lists (backtests, tests).
-The SQLAlchemy store (SQLite by default, PostgreSQL by URL) implements the same port.
-An intent is recorded *before* its order is sent: after a crash the journal says what
-may be on the exchange, and the client order id finds it.
+The SQLAlchemy store (``store.sql.SqlStore``: SQLite by default, PostgreSQL by URL) implements the same port.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from krakenbot.domain import AccountState, Fill, Order, OrderIntent, Position
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JournalEvent:
-    """Something an operator wants in the timeline: a shock, a pause, a close or trim and why."""
-
-    ts: datetime
-    kind: str
-    symbol: str
-    detail: str
-
-
-class Journal(Protocol):
-    """Append-only record of what the loop decided and what the exchange did."""
-
-    def record_intent(self, intent: OrderIntent) -> None:
-        """Persist ``intent`` durably; raises on failure, and then the order must not be sent."""
-        ...
-
-    def record_order(self, order: Order) -> None: ...
-
-    def record_fill(self, fill: Fill) -> bool:
-        """Record ``fill`` once; False when its trade id was already recorded."""
-        ...
-
-    def record_event(self, event: JournalEvent) -> None: ...
-
-    def record_equity(self, account: AccountState, exposure_usd: float) -> None: ...
-
-    def record_positions(self, ts: datetime, positions: Iterable[Position]) -> None:
-        """A snapshot of every open position at ``ts`` (empty: flat)."""
-        ...
-
-    def record_plan(self, ts: datetime, summary: str, details: dict[str, Any]) -> None:
-        """An auction plan: one line for people, JSON-able details for tools."""
-        ...
+from krakenbot.domain.journal import JournalEvent
 
 
 class MemoryJournal:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from krakenbot.domain import AccountState, Fill, Order, OrderIntent, OrderSide, OrderStatus, OrderType, Position, Side
-from krakenbot.store.journal import JournalEvent
+from krakenbot.domain.journal import JournalEvent
 from krakenbot.store.schema import float_to_decimal
 
 

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection
 
 from krakenbot.domain import ORDER_TRANSITIONS, AccountState, Fill, Order, OrderIntent, OrderStatus, Position
 from krakenbot.domain.errors import InvalidTransitionError, StoreError
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.store import rows
 from krakenbot.store import schema as t
 from krakenbot.store.engine import create_store_engine, migrate, read_transaction, safe_url, to_json, write_transaction
-from krakenbot.store.journal import Journal, JournalEvent
 from krakenbot.store.rows import AuctionPlanRecord, OrderEvent
 
 log = logging.getLogger(__name__)

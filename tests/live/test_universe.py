@@ -6,8 +6,8 @@ The mapping table itself lives in tests/test_futures_ticker_normalization.py.
 import pytest
 
 from krakenbot.config.models import UniverseConfig
-from krakenbot.data.symbols import parse_futures_tickers_payload
-from krakenbot.execution.futures_adapter import FuturesMapping, discover_universe
+from krakenbot.exchange.kraken.symbols import parse_futures_tickers_payload
+from krakenbot.live.universe import FuturesMapping, discover_universe
 from stubs import futures_ticker_raw, futures_tickers_body
 
 TICKERS = parse_futures_tickers_payload(futures_tickers_body(

@@ -1,23 +1,28 @@
-"""Kraken symbol names: futures contract ids, CCXT unified symbols and spot pairs. Pure: no I/O.
+"""Kraken symbol names in one module: spot pairs, futures contract ids, CCXT unified symbols, and
+futures tickers reachable under every key a caller may hold. Pure: no I/O.
 
-Kraken Futures names a contract ``<PREFIX>_<BASE><QUOTE>[_<YYMMDD>]``: ``PF_`` linear multi-collateral
-perpetual (the only kind Krakenbot trades), ``PI_`` inverse perpetual, ``FF_`` linear and ``FI_`` inverse
-dated futures, ``IN_``/``RR_`` indices. CCXT 4.5.90 (``krakenfutures``) renames only ``XBT`` to ``BTC``
-(and ``BCHSV`` to ``BSV``): ``PF_XBTUSD`` is ``BTC/USD:USD``, ``PI_XBTUSD`` ``BTC/USD:BTC``,
+Spot pairs: one pair may be written as CCXT does (``BTC/USD``), as Kraken's wsname (``XBT/USD``), pair
+id (``XXBTZUSD``) or altname (``XBTUSD``), with ``-`` or ``_`` also taken as a separator.
+
+Futures: Kraken Futures names a contract ``<PREFIX>_<BASE><QUOTE>[_<YYMMDD>]``: ``PF_`` linear
+multi-collateral perpetual (the only kind Krakenbot trades), ``PI_`` inverse perpetual, ``FF_`` linear and
+``FI_`` inverse dated futures, ``IN_``/``RR_`` indices. CCXT 4.5.90 (``krakenfutures``) renames only ``XBT``
+to ``BTC`` (and ``BCHSV`` to ``BSV``): ``PF_XBTUSD`` is ``BTC/USD:USD``, ``PI_XBTUSD`` ``BTC/USD:BTC``,
 ``FF_XBTUSD_260626`` ``BTC/USD:USD-260626``, ``PF_LUNA2USD`` ``LUNA2/USD:USD``.
 
-Krakenbot matches spot and futures through a canonical *asset* name: Kraken's own name with ``XBT`` ->
-``BTC`` and ``XDG`` -> ``DOGE``; ``LUNA2`` stays ``LUNA2``. CCXT's *spot* side renames ``LUNA2`` to
-``LUNA`` and Kraken's ``LUNA`` (Terra Classic) to ``LUNC``, so the name ``LUNA`` is ambiguous: a slash
-pair ``LUNA/USD`` maps to nothing, and a futures contract on base ``LUNA`` is never matched to a spot
-pair (only an explicit override reaches it) and is not keyed as ``LUNA/USD``.
+Spot and futures meet on a canonical *asset* name: Kraken's own name with ``XBT`` -> ``BTC`` and ``XDG``
+-> ``DOGE``; ``LUNA2`` stays ``LUNA2``.
+
+Terra: Kraken calls Terra Classic ``LUNA`` and Terra 2.0 ``LUNA2``; CCXT's spot markets call them ``LUNC``
+and ``LUNA``. An unseparated Kraken id (``LUNAUSD``) is Kraken's naming, so ``LUNA`` there is ``LUNC``. A
+slash pair ``LUNA/USD`` could be either, so it is reported as ambiguous and never mapped (write
+``LUNA2/USD`` or ``LUNC/USD``); a futures contract on base ``LUNA`` is never matched to a spot pair (only
+an explicit override reaches it) and is not keyed as ``LUNA/USD``.
 
 Some contracts quote a multiple of the underlying (Kraken lists e.g. ``PF_1MBABYDOGEUSD``: one contract
 is one million BABYDOGE). Their base carries a multiplier prefix (``1M``, ``1000``, ...); the
 contract price is ``multiplier`` x the spot price of the underlying. Names that merely start with a
 digit (``1INCH``, ``2Z``) are not multiplied.
-
-The spot-pair side lives in :mod:`krakenbot.data.spot_symbols`; this module re-exports it.
 """
 
 from __future__ import annotations
@@ -30,20 +35,91 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from krakenbot.data.spot_symbols import (
-    AMBIGUOUS_SPOT_BASES,
-    SpotPair,
-    canonical_asset,
-    parse_spot_pair,
-)
 from krakenbot.domain.errors import MarketDataError
 from krakenbot.domain.market import Ticker
 
-__all__ = [
-    "AMBIGUOUS_SPOT_BASES", "ContractKind", "FuturesContract", "FuturesTickers", "SpotPair", "canonical_asset",
-    "futures_ticker_from_raw", "normalize_futures_tickers", "parse_futures_symbol",
-    "parse_futures_tickers_payload", "parse_spot_pair", "unified_symbol_for",
-]
+# --- spot pairs ----------------------------------------------------------------------------------
+
+# Kraken's legacy four-letter asset codes (CCXT kraken commonCurrencies) -> asset.
+_LEGACY_CODES = {
+    "XXBT": "BTC", "XETH": "ETH", "XXDG": "DOGE", "XLTC": "LTC", "XXRP": "XRP", "XXLM": "XLM", "XXMR": "XMR",
+    "XZEC": "ZEC", "XETC": "ETC", "XMLN": "MLN", "XREP": "REP", "ZUSD": "USD", "ZEUR": "EUR", "ZGBP": "GBP",
+    "ZCAD": "CAD", "ZJPY": "JPY", "ZAUD": "AUD", "ZCHF": "CHF",
+}
+# Kraken asset name -> Krakenbot asset, where they differ (spot and futures alike).
+_ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE", "BCHSV": "BSV"}
+# Quote currencies recognised at the end of an unseparated pair, longest first.
+# (Legacy pairs such as XXBTZUSD are two legacy codes back to back and are split 4/4 first.)
+_QUOTES = ("PYUSD", "USDT", "USDC", "USD", "EUR", "GBP", "CAD", "JPY", "AUD", "CHF", "XBT", "BTC", "ETH", "DAI")
+# Base names whose meaning differs between CCXT and Kraken when written with a slash.
+AMBIGUOUS_SPOT_BASES = frozenset({"LUNA"})
+
+
+def canonical_asset(name: str) -> str:
+    """Krakenbot's name of an asset: upper case, legacy codes stripped, ``XBT`` -> ``BTC``, ``XDG`` -> ``DOGE``."""
+    upper = name.strip().upper()
+    upper = _LEGACY_CODES.get(upper, upper)
+    return _ASSET_ALIASES.get(upper, upper)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpotPair:
+    """A spot pair as Krakenbot understands it.
+
+    ``given`` is the caller's spelling; ``base`` and ``quote`` are canonical assets. ``ambiguous``
+    carries a reason when the name cannot be trusted to mean one asset (then it must not be mapped).
+    """
+
+    given: str
+    base: str
+    quote: str
+    ambiguous: str | None = None
+
+    @property
+    def symbol(self) -> str:
+        """Canonical ``BASE/QUOTE``."""
+        return f"{self.base}/{self.quote}"
+
+
+def _split_unseparated(text: str) -> tuple[str, str] | None:
+    if len(text) == 8 and text[:4] in _LEGACY_CODES and text[4:] in _LEGACY_CODES:
+        return text[:4], text[4:]
+    for quote in _QUOTES:
+        if text.endswith(quote) and len(text) >= len(quote) + 2:
+            return text[: -len(quote)], quote
+    return None
+
+
+def parse_spot_pair(pair: str) -> SpotPair | None:
+    """Parse a spot pair in any accepted spelling; None when it is not a spot pair.
+
+    A futures or unified-derivative symbol (``PF_XBTUSD``, ``BTC/USD:USD``) is not a spot pair.
+    """
+    text = pair.strip().upper()
+    if not text or ":" in text or text[:3] in ("PF_", "PI_", "FF_", "FI_"):
+        return None
+    for separator in ("/", "-", "_"):
+        if separator in text:
+            parts = text.split(separator)
+            if len(parts) != 2 or not all(parts):
+                return None
+            base_raw, quote_raw = parts
+            if base_raw in AMBIGUOUS_SPOT_BASES:
+                return SpotPair(given=pair, base=base_raw, quote=canonical_asset(quote_raw),
+                                ambiguous=(f"'{base_raw}' means Terra 2.0 in CCXT and Terra Classic on Kraken; "
+                                           f"write LUNA2/{quote_raw} or LUNC/{quote_raw}"))
+            return SpotPair(given=pair, base=canonical_asset(base_raw), quote=canonical_asset(quote_raw))
+    split = _split_unseparated(text)
+    if split is None:
+        return None
+    base_raw, quote_raw = split
+    base = canonical_asset(base_raw)
+    if base == "LUNA":  # Kraken's own id: LUNA is Terra Classic
+        base = "LUNC"
+    return SpotPair(given=pair, base=base, quote=canonical_asset(quote_raw))
+
+
+# --- futures contract ids -------------------------------------------------------------------------
 
 
 class ContractKind(StrEnum):
@@ -73,8 +149,6 @@ _KIND_RANK = {ContractKind.LINEAR_PERPETUAL: 0, ContractKind.INVERSE_PERPETUAL: 
               ContractKind.INVERSE_DATED: 3, ContractKind.INDEX: 4}
 # CCXT krakenfutures commonCurrencies (4.5.90).
 _CCXT_FUTURES_CURRENCIES = {"XBT": "BTC", "BCHSV": "BSV"}
-# Kraken futures base -> Krakenbot asset, where they differ.
-_FUTURES_ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE", "BCHSV": "BSV"}
 # Longest first: "1000000" must win over "1000".
 _MULTIPLIER_PREFIXES = (("1000000", 1_000_000), ("100000", 100_000), ("10000", 10_000), ("1000", 1000),
                         ("1M", 1_000_000), ("1K", 1000))
@@ -97,10 +171,6 @@ class FuturesContract:
     quote: str
     multiplier: int = 1
     expiry: str | None = None
-
-    @property
-    def is_linear_perpetual(self) -> bool:
-        return self.kind is ContractKind.LINEAR_PERPETUAL
 
     @property
     def unified_symbol(self) -> str | None:
@@ -135,7 +205,7 @@ def parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
     if dated != (match["expiry"] is not None):
         return None
     underlying, multiplier = _split_multiplier(base_id)
-    asset = _FUTURES_ASSET_ALIASES.get(underlying, underlying)
+    asset = _ASSET_ALIASES.get(underlying, underlying)
     return FuturesContract(symbol=raw_symbol.strip(), kind=kind, base_id=base_id, asset=asset, quote=quote,
                            multiplier=multiplier, expiry=match["expiry"])
 
@@ -230,7 +300,7 @@ def _asset_names(contract: FuturesContract) -> set[str]:
     names = {contract.base_id, _CCXT_FUTURES_CURRENCIES.get(contract.base_id, contract.base_id)}
     if contract.multiplier == 1:
         names.add(contract.asset)
-        names.update(k for k, v in _FUTURES_ASSET_ALIASES.items() if v == contract.asset)
+        names.update(k for k, v in _ASSET_ALIASES.items() if v == contract.asset)
     return names - AMBIGUOUS_SPOT_BASES
 
 
@@ -266,18 +336,16 @@ class FuturesTickers(Mapping[str, Ticker]):
     Iteration yields every key; :attr:`contracts` holds each ticker once by raw id.
     """
 
-    __slots__ = ("_by_asset", "_by_key", "_contracts", "_info")
+    __slots__ = ("_by_asset", "_by_key", "_contracts")
 
     def __init__(self, tickers: Iterable[Ticker]) -> None:
         self._contracts: dict[str, Ticker] = {}
-        self._info: dict[str, FuturesContract | None] = {}
         for ticker in tickers:  # a later duplicate of one id replaces the earlier one
             self._contracts[_norm(ticker.symbol)] = ticker
         by_key: dict[str, list[Ticker]] = {}
         by_asset: dict[str, list[Ticker]] = {}
         for raw_key, ticker in self._contracts.items():
             contract = parse_futures_symbol(ticker.symbol)
-            self._info[raw_key] = contract
             if contract is None:
                 continue
             for key in _alias_keys(contract, ticker) - {raw_key}:
@@ -320,10 +388,6 @@ class FuturesTickers(Mapping[str, Ticker]):
     def for_asset(self, asset: str) -> list[Ticker]:
         """Every non-index contract on ``asset`` (``BTC``, ``BABYDOGE``; multiplied ones too), preferred first."""
         return list(self._by_asset.get(canonical_asset(asset), []))
-
-    def contract(self, raw_symbol: str) -> FuturesContract | None:
-        """The parsed id of a contract in this set, or None when it is absent or not a Kraken id."""
-        return self._info.get(_norm(raw_symbol))
 
 
 def normalize_futures_tickers(tickers: Iterable[Ticker]) -> FuturesTickers:

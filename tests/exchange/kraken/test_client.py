@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from krakenbot.config.models import ExchangeConfig
-from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, Side
 from krakenbot.domain.errors import (
     DuplicateOrderError,
@@ -25,9 +24,10 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.testing import FakeKraken
 
-DATA = Path(__file__).parent / "kraken"
+DATA = Path(__file__).resolve().parents[2] / "data" / "kraken"
 SECRET = base64.b64encode(b"loopback-secret").decode()
 
 

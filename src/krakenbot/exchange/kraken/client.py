@@ -1,7 +1,7 @@
 """``KrakenClient``: Kraken spot (candles, pairs) and Kraken Futures (everything else) through ccxt.
 
 Every ccxt call goes through one wrapper that translates ccxt errors with
-``krakenbot.exchange.errors.translate_ccxt_error``. Reads are retried on ``TransientError``
+``krakenbot.exchange.kraken.errors.translate_ccxt_error``. Reads are retried on ``TransientError``
 (``RateLimitError`` included) up to ``ExchangeConfig.max_retries`` times, sleeping
 ``retry_base_delay_seconds * 2**attempt`` (doubled again after a rate limit) times a jitter in
 [0.5, 1.5). ``create_order`` is never retried: a missing answer is ``OutcomeUnknownError`` and the
@@ -27,17 +27,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import ccxt
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, ExchangeConfig
-from krakenbot.data.kraken_parse import (
-    account_from_balance,
-    candles_from_ohlcv,
-    fill_from_ccxt,
-    instrument_from_market,
-    instruments_from_markets,
-    ms_from_ts,
-    order_from_ccxt,
-    position_from_ccxt,
-)
-from krakenbot.data.symbols import FuturesTickers, futures_ticker_from_raw, normalize_futures_tickers
 from krakenbot.domain import (
     AccountState,
     Candle,
@@ -59,7 +48,18 @@ from krakenbot.domain.errors import (
     TransientError,
 )
 from krakenbot.exchange.base import ExchangeCapabilities
-from krakenbot.exchange.errors import translate_ccxt_error
+from krakenbot.exchange.kraken.errors import translate_ccxt_error
+from krakenbot.exchange.kraken.parse import (
+    account_from_balance,
+    candles_from_ohlcv,
+    fill_from_ccxt,
+    instrument_from_market,
+    instruments_from_markets,
+    ms_from_ts,
+    order_from_ccxt,
+    position_from_ccxt,
+)
+from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_ticker_from_raw, normalize_futures_tickers
 
 if TYPE_CHECKING:
     from krakenbot.exchange.base import Exchange
@@ -84,7 +84,7 @@ class KrakenClient:
     client order ids.
     """
 
-    capabilities = ExchangeCapabilities(dead_man_switch=True)
+    capabilities = ExchangeCapabilities(polls_fills=True, dead_man_switch=True)
 
     def __init__(self, config: ExchangeConfig, *, api_key: str | None = None, api_secret: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,

@@ -13,9 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from krakenbot.config.models import UniverseConfig
-from krakenbot.data.spot_symbols import canonical_asset, parse_spot_pair
-from krakenbot.data.symbols import ContractKind, FuturesContract, FuturesTickers, parse_futures_symbol
 from krakenbot.domain.market import Ticker
+from krakenbot.exchange.kraken.symbols import (
+    ContractKind,
+    FuturesContract,
+    FuturesTickers,
+    canonical_asset,
+    parse_futures_symbol,
+    parse_spot_pair,
+)
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import ccxt
 import pytest
 
 from krakenbot.domain import errors as kb
-from krakenbot.exchange.errors import translate_ccxt_error
+from krakenbot.exchange.kraken.errors import translate_ccxt_error
 
 # (ccxt exception, during order creation?, expected Krakenbot class)
 CASES: list[tuple[BaseException, bool, type[kb.KrakenbotError]]] = [

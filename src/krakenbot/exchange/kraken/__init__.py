@@ -1,0 +1,1 @@
+"""Kraken through ccxt: the live ``Exchange`` (``client``), parsing, error translation, symbols."""
