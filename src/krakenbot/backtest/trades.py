@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,12 +28,30 @@ class _Open:
     reasons: list[str] = field(default_factory=list)
 
 
+class _FundingIndex:
+    """Funding paid on a symbol in (start, end], in O(log payments + payments in the window): the
+    payments of each symbol in time order, summed in that order (as a plain filter would)."""
+
+    def __init__(self, funding: Sequence[tuple[datetime, str, float]]) -> None:
+        self._ts: dict[str, list[datetime]] = {}
+        self._amounts: dict[str, list[float]] = {}
+        for ts, symbol, amount in sorted(funding, key=lambda row: row[0]):  # stable: same-time rows keep order
+            self._ts.setdefault(symbol, []).append(ts)
+            self._amounts.setdefault(symbol, []).append(amount)
+
+    def __call__(self, symbol: str, start: datetime, end: datetime) -> float:
+        times = self._ts.get(symbol, [])
+        lo, hi = bisect_right(times, start), bisect_right(times, end)
+        return sum(self._amounts[symbol][lo:hi]) if hi > lo else 0
+
+
 def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments: Mapping[str, Instrument],
                  funding: Sequence[tuple[datetime, str, float]]) -> pd.DataFrame:
     """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason;
     ``funding``: (ts, symbol, USD paid) payments, charged to the trade open at that time."""
     rows: list[dict[str, object]] = []
     book: dict[str, _Open] = {}
+    paid_between = _FundingIndex(funding)
     for fill in fills:
         cs = float(instruments[fill.symbol].contract_size)
         qty = float(fill.size) * (1 if fill.side is OrderSide.BUY else -1)
@@ -54,7 +73,7 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
         trade.cost += qty * price * cs
         trade.fees += float(fill.fee_usd)
         if abs(trade.size) < 1e-12:
-            paid = sum(amount for ts, sym, amount in funding if sym == fill.symbol and trade.ts_open < ts <= fill.ts)
+            paid = paid_between(fill.symbol, trade.ts_open, fill.ts)
             entry = trade.entry_value / trade.entry_size
             rows.append({
                 "symbol": fill.symbol, "side": trade.side, "ts_open": trade.ts_open, "ts_close": fill.ts,
