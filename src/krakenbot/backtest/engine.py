@@ -39,7 +39,7 @@ from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedCloc
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.paper import PaperExchange
-from krakenbot.live.trading import LiveTrading, build_guard
+from krakenbot.live.trading import LiveTrading, WakeState, build_guard
 from krakenbot.portfolio.idle_bars import IdleBars
 from krakenbot.progress import progress_bar
 from krakenbot.store.journal import MemoryJournal
@@ -100,7 +100,6 @@ class Backtest:
         self.signals = PrecomputedSignals(load_strategy(cfg.strategy), data.resample(cfg.strategy.timeframe))
         guard = build_guard(cfg, list(self.futures.values()))
         self.replay = None if step_every_candle else ReplayShockFeed(guard, data, self.futures)
-        self.guard = guard
         self.loop = LiveTrading(
             cfg, clock=self.clock, market=BacktestMarket(data, self.futures, ClockNs(self.clock),
                                                          cfg.backtest.funding_rate_hourly_pct),
@@ -153,14 +152,15 @@ class Backtest:
         n = len(tl.times)
         if i + 1 >= n:
             return n
+        state = self.loop.wake_state()
         positions = self.paper.fetch_positions()
-        wake = self._next_busy_bar(i, positions)
+        wake = self._next_busy_bar(i, state)
         now_ns = int(tl.times[i])
         if self.replay is not None:
             hit = self.replay.next_hit_us(now_ns // 1000)
             if hit is not None:
                 wake = min(wake, int(np.searchsorted(tl.times, hit * 1000, side="left")))
-        if positions and self.guard.paused_until(self.clock.now()) is not None:  # shock: exposure checked each candle
+        if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
             wake = i + 1
         elif positions:
             next_hour = (now_ns // HOUR_NS + 1) * HOUR_NS
@@ -172,12 +172,12 @@ class Backtest:
         self._catch_up_bars(i, wake, positions)
         return wake
 
-    def _next_busy_bar(self, i: int, positions: list[Position]) -> int:
+    def _next_busy_bar(self, i: int, state: WakeState) -> int:
         """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
         tl = self.timeline
         k0 = int(np.searchsorted(tl.bar_index, i, side="right"))
-        held = {self._col_of[p.symbol]: p.side.sign for p in positions}
-        newest = {self._col_of[fut]: to_ns(ts) for fut, ts in self.loop.latest_signal_ts().items()
+        held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
+        newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
         k = self.idle.next_busy(k0, held, newest)
         return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1

@@ -10,8 +10,9 @@
 Both steps work on one ``PositionBook`` (positions, stops, scores, order reasons; bounded), which
 reads the account and positions at most once per tick unless an order changed them. Guard, risk
 manager, auction and shock feed are injected (built from the config when not given) and never
-swapped. A backtest drives the loop only through ``advance``, ``catch_up`` and the read-only
-views (``positions``, ``latest_signal_ts``); see ``krakenbot.backtest.engine``.
+swapped. A backtest drives the loop only through ``advance`` (a wake at the clock's now),
+``catch_up`` (what idle bars leave behind) and ``wake_state`` (when it next needs to wake); see
+``krakenbot.backtest.engine``.
 Errors of one tick or one symbol are logged and the loop goes on; ``FatalError`` halts it.
 """
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Signal
+from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import Journal
@@ -41,7 +43,7 @@ from krakenbot.risk.shock_guard import ShockGuard
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_INSTANCE_ID", "AuctionReport", "LiveTrading", "build_guard"]
+__all__ = ["DEFAULT_INSTANCE_ID", "AuctionReport", "LiveTrading", "WakeState", "build_guard"]
 
 DEFAULT_INSTANCE_ID = "kb"  # client order id prefix when the store names no instance
 FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
@@ -51,6 +53,21 @@ def build_guard(cfg: AppConfig, futures: Sequence[str]) -> ShockGuard:
     """The ShockGuard the loop uses on ``futures``, with enough history for its 1-minute baselines."""
     return ShockGuard(cfg.risk, tuple(sorted(set(futures))), stale_after_seconds=cfg.loop.stale_ticker_seconds,
                       history_seconds=max(120.0, 60.0 + cfg.loop.stale_ticker_seconds))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WakeState:
+    """The loop's answer to "when do you next need me?", in the terms a driver can combine with what it
+    knows in advance (signal bars, shock hits, stop and liquidation crossings, funding times):
+
+    - ``held``: the side held on each traded contract (the auction's idle-bar rule starts from it);
+    - ``newest_signal_ts``: the newest signal seen per contract (a held one grows stale from it);
+    - ``shock_until``: while ShockGuard's pause runs, exposure is checked at every tick (None: no pause).
+    """
+
+    held: Mapping[str, Side]
+    newest_signal_ts: Mapping[str, datetime]
+    shock_until: datetime | None
 
 
 class LiveTrading:
@@ -108,9 +125,12 @@ class LiveTrading:
         Read from the exchange at most once per tick unless an order or fill changed them."""
         return self.book.positions()
 
-    def latest_signal_ts(self) -> dict[str, datetime]:
-        """Futures symbol -> time of the newest signal the loop has seen for it (stale closes count from it)."""
-        return {fut: sig.ts for fut, sig in self.auction_step.latest_signals.items()}
+    def wake_state(self) -> WakeState:
+        """What decides when the loop next needs to wake, for a driver that sleeps between events."""
+        now = self.clock.now()
+        return WakeState(held={p.symbol: p.side for p in self.book.positions()},
+                         newest_signal_ts={fut: sig.ts for fut, sig in self.auction_step.latest_signals.items()},
+                         shock_until=self.guard.paused_until(now))
 
     # -- fast cadence ----------------------------------------------------------------------------------
     def fast_tick(self) -> None:
