@@ -104,6 +104,7 @@ def test_symbols_typer_command_repeated_spot_and_json(tickers_file):
     assert missing.exit_code == 2
 
 
+@pytest.mark.slow
 def test_run_py_symbols_on_saved_tickers_file(tickers_file):
     result = subprocess.run([sys.executable, str(REPO / "run.py"), "symbols", "--tickers-file", str(tickers_file),
                              "--spot", "BTC/USD", "--json"],
