@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from builders.kraken import futures_ticker_raw, futures_tickers_body
 from krakenbot.config.models import ExchangeConfig
 from krakenbot.data.kraken_client import KrakenClient
 from krakenbot.data.symbols import (
@@ -25,7 +26,6 @@ from krakenbot.domain.errors import MarketDataError
 from krakenbot.execution.futures_adapter import FuturesAdapter
 from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken_market import default_contracts
-from stubs import futures_ticker_raw, futures_tickers_body
 
 # Inverse and dated contracts first, so preference never depends on payload order.
 PAYLOAD = futures_tickers_body(

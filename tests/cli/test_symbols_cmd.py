@@ -9,10 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from builders.kraken import futures_ticker_raw, futures_tickers_body
 from krakenbot.cli.symbols_cmd import register, symbols_command
 from krakenbot.config.models import AppConfig, UniverseConfig
 from krakenbot.data.symbols import parse_futures_tickers_payload
-from stubs import futures_ticker_raw, futures_tickers_body
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = futures_tickers_body(
