@@ -20,13 +20,15 @@ from datetime import timedelta
 
 import pytest
 
+from builders.account import make_account, make_perp, make_position
+from builders.clock import T0
+from builders.market import make_signal
 from krakenbot.config.models import AuctionConfig, RiskConfig
 from krakenbot.domain import AccountState, Side
 from krakenbot.portfolio.auction import AuctionAllocator
 from krakenbot.portfolio.plan import AllocationPlan, CloseReason
 from krakenbot.risk.risk_manager import RiskManager
 from krakenbot.risk.trading_state import EquityMarks, TradingState
-from stubs import T0, make_account, make_perp, make_position, make_signal
 
 RISK = RiskConfig(max_positions=1, max_leverage=3, risk_per_trade_pct=0.01, max_margin_utilization_pct=0.6)
 AUCTION = AuctionConfig(replace_score_margin=0.25, min_hold_minutes=60)
@@ -125,12 +127,13 @@ def test_skip_margin_check_on_refreshed_open_does_not_bypass_reduce_only(
 import logging  # noqa: E402
 from typing import Any  # noqa: E402
 
+from builders.exchange import RecordingPaperExchange, intent  # noqa: E402
+from builders.market import ScriptedMarket, ScriptedSignals  # noqa: E402
 from krakenbot.config.models import AppConfig, LoopConfig  # noqa: E402
 from krakenbot.domain import OrderSide, OrderType, Signal, SimulatedClock  # noqa: E402
 from krakenbot.execution.executor import ExecutionResult  # noqa: E402
 from krakenbot.live.trading import LiveTrading  # noqa: E402
 from krakenbot.store.journal import MemoryJournal  # noqa: E402
-from stubs import RecordingPaperExchange, ScriptedMarket, ScriptedSignals, intent  # noqa: E402
 
 LOOP_RISK = RiskConfig(max_positions=1, max_leverage=3, risk_per_trade_pct=0.05, max_margin_utilization_pct=1.0,
                        max_total_exposure=5)

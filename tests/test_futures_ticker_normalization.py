@@ -6,10 +6,15 @@ table row so a new contract is one line.
 
 import logging
 import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from builders.kraken import futures_ticker_raw, futures_tickers_body
+from krakenbot.config.models import ExchangeConfig
 from krakenbot.domain.errors import MarketDataError
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.symbols import (
     FuturesTickers,
     futures_ticker_from_raw,
@@ -19,7 +24,8 @@ from krakenbot.exchange.kraken.symbols import (
     unified_symbol_for,
 )
 from krakenbot.live.universe import FuturesAdapter
-from stubs import futures_ticker_raw, futures_tickers_body
+from krakenbot.testing import FakeKraken
+from krakenbot.testing.fake_kraken_market import default_contracts
 
 # Inverse and dated contracts first, so preference never depends on payload order.
 PAYLOAD = futures_tickers_body(
@@ -307,3 +313,95 @@ def test_map_spot_to_futures_logs_not_found_once_per_symbol_per_adapter(tickers,
     with caplog.at_level(logging.WARNING, logger="krakenbot.live.universe"):
         FuturesAdapter().map_spot_to_futures("NOPE/USD", tickers)  # a new adapter warns again
     assert ["Futures symbol not found" in r.getMessage() for r in caplog.records] == [True]
+
+
+# --- through the real client: KrakenClient over ccxt against the loopback Kraken ------------------
+
+TICKERS_PATH = "/derivatives/api/v3/tickers"
+
+
+def loopback_client(fake: FakeKraken) -> KrakenClient:
+    config = ExchangeConfig(spot_base_url=fake.spot_url, futures_base_url=fake.futures_url)
+    return KrakenClient(config, enable_rate_limit=False)
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[FakeKraken]:
+    with FakeKraken() as fake:
+        fake.set_ticker("PF_THETAUSD", markPrice=1.2345)  # distinct from PI_THETAUSD's and the catalogue's
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def served(loopback: FakeKraken) -> tuple[FuturesTickers, dict[str, float]]:
+    """The client's tickers, and the mark of each contract in the body the fake answered them from."""
+    loopback.clear_requests()
+    tickers = loopback_client(loopback).get_futures_tickers_bulk()
+    marks = {t["symbol"]: t["markPrice"] for t in loopback.tickers_payload()["tickers"] if "markPrice" in t}
+    return tickers, marks
+
+
+def test_get_futures_tickers_bulk_one_tickers_request_through_ccxt(loopback):
+    client = loopback_client(loopback)
+    loopback.clear_requests()
+    client.get_futures_tickers_bulk()
+    assert [r.path for r in loopback.requests_to("/tickers")] == [TICKERS_PATH]  # plus ccxt's one market load
+    loopback.clear_requests()
+    client.get_futures_tickers_bulk()
+    assert [r.path for r in loopback.requests] == [TICKERS_PATH]  # markets loaded: the tickers request alone
+
+
+def test_get_futures_tickers_bulk_every_key_form_finds_the_same_contract(served):
+    tickers, marks = served
+    theta = tickers["PF_THETAUSD"]
+    assert (theta.symbol, theta.unified_symbol) == ("PF_THETAUSD", "THETA/USD:USD")
+    for key in ("THETA/USD:USD", "THETA/USD", "pf_thetausd"):
+        assert tickers[key] is theta, key
+    inverse = tickers["PI_THETAUSD"]  # the raw id of the inverse contract the fake also lists
+    assert (inverse.symbol, inverse.unified_symbol) == ("PI_THETAUSD", "THETA/USD:THETA")
+    assert tickers["THETA/USD:THETA"] is inverse
+    assert (theta.mark, inverse.mark) == (marks["PF_THETAUSD"], marks["PI_THETAUSD"]) == (1.2345, 1.851)
+
+
+@pytest.mark.parametrize(("spot", "futures"), [
+    ("BTC/USD", "PF_XBTUSD"), ("XBT/USD", "PF_XBTUSD"), ("XBTUSD", "PF_XBTUSD"), ("XXBTZUSD", "PF_XBTUSD"),
+    ("LUNA2/USD", "PF_LUNA2USD"), ("THETA/USD", "PF_THETAUSD"), ("ETH/USD", "PF_ETHUSD"),
+])
+def test_get_futures_tickers_bulk_maps_spot_pairs_to_the_linear_perpetual(served, spot, futures):
+    tickers, marks = served
+    mapping = FuturesAdapter().map_spot_to_futures(spot, tickers)
+    assert (mapping.futures, mapping.reason) == (futures, None)
+    assert mapping.ticker is tickers[futures]
+    assert mapping.ticker.mark == marks[futures]
+
+
+def test_get_futures_tickers_bulk_keys_btc_and_xbt_and_never_luna_as_luna2(served):
+    tickers, _ = served
+    btc = tickers["PF_XBTUSD"]
+    for key in ("PF_BTCUSD", "BTC/USD:USD", "BTC/USD", "XBT/USD", "XBT/USD:USD"):
+        assert tickers[key] is btc, key
+    assert tickers["LUNA2/USD"] is tickers["PF_LUNA2USD"] is tickers["LUNA2/USD:USD"]
+    assert "LUNA/USD" not in tickers
+    assert FuturesAdapter().map_spot_to_futures("LUNA/USD", tickers).futures is None
+
+
+def test_get_futures_tickers_bulk_marks_equal_what_the_fake_served(served):
+    tickers, marks = served
+    contracts = {symbol for symbol in tickers.contracts if not symbol.startswith(("IN_", "RR_"))}
+    assert contracts == set(marks)
+    for symbol, mark in marks.items():
+        assert tickers[symbol].mark == mark, symbol
+    assert tickers["PF_FTMUSD"].suspended is True
+
+
+def test_get_futures_tickers_bulk_inverse_only_asset_reachable_under_all_forms():
+    only_inverse = [c for c in default_contracts(datetime.now(UTC)) if c.symbol == "PI_THETAUSD"]
+    with FakeKraken(contracts=only_inverse) as fake:
+        tickers = loopback_client(fake).get_futures_tickers_bulk()
+        assert len(fake.requests_to("/tickers")) == 1
+        served_mark = fake.tickers_payload()["tickers"][0]["markPrice"]
+    theta = tickers["PI_THETAUSD"]
+    for key in ("PF_THETAUSD", "THETA/USD:USD", "THETA/USD:THETA", "THETA/USD"):
+        assert tickers[key] is theta, key
+    assert theta.mark == served_mark
+    assert FuturesAdapter().map_spot_to_futures("THETA/USD", tickers).futures is None  # never the inverse contract

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from builders.backtest import make_backtest_result
 from krakenbot.backtest.metrics import (
     daily_returns,
     max_drawdown,
@@ -22,7 +23,6 @@ from krakenbot.backtest.metrics import (
 )
 from krakenbot.backtest.result import BacktestResult, config_hash, empty_trades
 from krakenbot.config.models import AppConfig, RiskConfig
-from stubs import make_backtest_result
 
 REQUIRED_KEYS = {"start", "end", "symbols", "candles", "trades", "win_rate", "total_return", "max_drawdown",
                  "sharpe", "fees", "funding", "liquidations", "shock_events", "config_hash"}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from builders.backtest import make_backtest_result
 from krakenbot.backtest import report as report_module
 from krakenbot.backtest.metrics import summary_dict
 from krakenbot.backtest.report import (
@@ -24,7 +25,6 @@ from krakenbot.backtest.report import (
 from krakenbot.backtest.report_html import PLOT_IDS
 from krakenbot.backtest.result import TRADE_COLUMNS, BacktestResult
 from krakenbot.domain.errors import ConfigError
-from stubs import make_backtest_result
 
 FILES = {"summary.json", "trades.csv", "equity.csv", "events.csv", "prices.csv", "report.html"}
 

@@ -30,6 +30,8 @@ from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.live.restart import ReconcileError
 from krakenbot.testing import FakeKraken
 
+pytestmark = pytest.mark.slow  # a soak: hundreds of ticks per seed with crashes and restarts
+
 SEEDS = (11, 23, 37, 41, 53, 67)
 TICKS_PER_SEED = 150
 SYMBOLS = (BTC, ETH)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs `python run.py` as a process
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -9,10 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from builders.kraken import futures_ticker_raw, futures_tickers_body
 from krakenbot.cli.symbols_cmd import register, symbols_command
 from krakenbot.config.models import AppConfig, UniverseConfig
 from krakenbot.exchange.kraken.symbols import parse_futures_tickers_payload
-from stubs import futures_ticker_raw, futures_tickers_body
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = futures_tickers_body(
@@ -104,6 +104,7 @@ def test_symbols_typer_command_repeated_spot_and_json(tickers_file):
     assert missing.exit_code == 2
 
 
+@pytest.mark.slow
 def test_run_py_symbols_on_saved_tickers_file(tickers_file):
     result = subprocess.run([sys.executable, str(REPO / "run.py"), "symbols", "--tickers-file", str(tickers_file),
                              "--spot", "BTC/USD", "--json"],

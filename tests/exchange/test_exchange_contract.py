@@ -14,6 +14,9 @@ from decimal import Decimal
 
 import pytest
 
+from builders.account import btc_perp
+from builders.clock import T0
+from builders.exchange import intent
 from krakenbot.config import FeesConfig
 from krakenbot.config.models import ExchangeConfig
 from krakenbot.domain import OrderSide, OrderStatus, OrderType, SimulatedClock
@@ -27,7 +30,6 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.testing import FakeKraken
-from stubs import T0, btc_perp, intent
 
 
 @dataclass

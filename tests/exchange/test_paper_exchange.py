@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders.account import btc_perp
+from builders.clock import T0
+from builders.exchange import intent
 from krakenbot.config import FeesConfig
 from krakenbot.domain import OrderSide, SimulatedClock
 from krakenbot.exchange.paper import PaperExchange
-from stubs import T0, btc_perp, intent
 
 NO_SLIP = FeesConfig(taker_fee_pct=0.0005, maker_fee_pct=0.0002, slippage_pct=0.0)
 

@@ -3,9 +3,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from builders.clock import T0
+from builders.exchange import intent
 from krakenbot.domain import Fill, Order, OrderSide, OrderStatus, OrderType, Position, Side
 from krakenbot.execution.reconcile import StoreView, VenueView, in_doubt, reconcile
-from stubs import T0, intent
 
 
 def fill(trade_id: str, cid: str, side: OrderSide, size: str, symbol: str = "PF_XBTUSD") -> Fill:

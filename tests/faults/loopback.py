@@ -20,6 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from builders.market import ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, ExchangeConfig, LoopConfig, RiskConfig, StoreConfig
 from krakenbot.domain import OrderSide, OrderStatus, Side, Signal, SimulatedClock
 from krakenbot.domain.journal import Journal
@@ -32,7 +33,6 @@ from krakenbot.live.wiring import KrakenMarket
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken import RequestRecord
-from stubs import ScriptedSignals, make_signal
 
 SENTINEL_KEY = "SENTINEL-KEY-d41d8cd98f00"
 SENTINEL_SECRET_RAW = b"SENTINEL-SECRET-never-to-be-seen-0451"

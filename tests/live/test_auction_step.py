@@ -13,13 +13,16 @@ from decimal import Decimal
 
 import pytest
 
+from builders.account import make_perp
+from builders.clock import T0
+from builders.exchange import RecordingPaperExchange
+from builders.market import ScriptedMarket, ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, AuctionConfig, LoopConfig, RiskConfig
 from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderStatus, OrderType, SimulatedClock
 from krakenbot.domain.trading import Order
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.live.trading import AuctionReport, LiveTrading
 from krakenbot.store.journal import MemoryJournal
-from stubs import T0, RecordingPaperExchange, ScriptedMarket, ScriptedSignals, make_perp, make_signal
 
 BTC, ETH = "PF_XBTUSD", "PF_ETHUSD"
 MARKS = {BTC: 40_000.0, ETH: 2_000.0}

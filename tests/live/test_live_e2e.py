@@ -42,6 +42,8 @@ from live.e2e_support import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow  # runs `python run.py live` as a subprocess
+
 BTC_MARK = 97_000.0
 SHOCK_PCT = -0.06
 MAX_TICKS = 5

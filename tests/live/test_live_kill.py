@@ -40,6 +40,8 @@ from krakenbot.testing import FakeKraken
 from krakenbot.testing.fake_kraken import RequestRecord
 from live.e2e_support import BTC, ETH, PREFIX, Stderr, finish, is_reduce_only, orders, start_live, wait_until
 
+pytestmark = pytest.mark.slow  # runs `python run.py live` as a subprocess
+
 HOLD_LIMIT_S = 30.0  # a held request is let go after this even if nobody releases it
 HANG_S = 20.0  # accept_then_hang: longer than the client's 5 s timeout, so no answer arrives before the kill
 

@@ -1,7 +1,7 @@
 """LiveTrading on a simulated clock, a PaperExchange and scripted ports (run: ``python -m pytest tests/live``).
 
 The market and signal ports are small stand-ins (``ScriptedMarket``, ``ScriptedSignals`` in
-``stubs``) that answer what each test sets; the exchange is the real ``PaperExchange`` (with a
+``builders.market``) that answer what each test sets; the exchange is the real ``PaperExchange`` (with a
 thin recording layer), fed marks through the loop's market listener as in paper trading.
 """
 
@@ -16,6 +16,10 @@ from decimal import Decimal
 
 import pytest
 
+from builders.account import make_perp
+from builders.clock import T0
+from builders.exchange import RecordingPaperExchange
+from builders.market import ScriptedMarket, ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, LoopConfig, RiskConfig
 from krakenbot.domain import (
     Instrument,
@@ -33,7 +37,6 @@ from krakenbot.live.trading import LiveTrading
 from krakenbot.portfolio.plan import CloseReason
 from krakenbot.risk.risk_manager import RiskManager
 from krakenbot.store.journal import MemoryJournal
-from stubs import T0, RecordingPaperExchange, ScriptedMarket, ScriptedSignals, make_perp, make_signal
 
 BTC, ETH = "PF_XBTUSD", "PF_ETHUSD"
 SYMBOL_MAP = {"BTC/USD": BTC, "ETH/USD": ETH}

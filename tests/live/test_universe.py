@@ -5,10 +5,10 @@ The mapping table itself lives in tests/test_futures_ticker_normalization.py.
 
 import pytest
 
+from builders.kraken import futures_ticker_raw, futures_tickers_body
 from krakenbot.config.models import UniverseConfig
 from krakenbot.exchange.kraken.symbols import parse_futures_tickers_payload
 from krakenbot.live.universe import FuturesMapping, discover_universe
-from stubs import futures_ticker_raw, futures_tickers_body
 
 TICKERS = parse_futures_tickers_payload(futures_tickers_body(
     futures_ticker_raw("PF_XBTUSD", mark=60_000.0, volume_quote=900e6),

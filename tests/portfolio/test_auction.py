@@ -11,12 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders.account import make_account, make_perp, make_position
+from builders.clock import T0
+from builders.market import make_candidate, make_signal
 from krakenbot.config.models import AuctionConfig, RiskConfig
 from krakenbot.domain import AccountState, CandidateSignal, Position, Side
 from krakenbot.portfolio.auction import AuctionAllocator, build_candidates
 from krakenbot.portfolio.plan import AllocationPlan, CloseReason, RejectReason
 from krakenbot.risk.risk_manager import RiskManager
-from stubs import T0, make_account, make_candidate, make_perp, make_position, make_signal
 
 RISK = RiskConfig(max_positions=3, max_leverage=3, max_total_exposure=3, max_margin_utilization_pct=0.6)
 AUCTION = AuctionConfig(replace_score_margin=0.25, min_hold_minutes=60, stale_signal_minutes=240)

@@ -9,11 +9,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from builders.account import make_account, make_perp, make_position
+from builders.clock import T0
+from builders.market import make_signal
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain import Side, to_decimal
 from krakenbot.risk.risk_manager import RiskManager, TradeDecision
 from krakenbot.risk.trading_state import EquityMarks, TradingState
-from stubs import T0, make_account, make_perp, make_position, make_signal
 
 CFG = RiskConfig(risk_per_trade_pct=0.01, max_leverage=3, max_position_notional_usd=50_000, max_total_exposure=3,
                  max_margin_utilization_pct=0.6, min_notional_usd=10)

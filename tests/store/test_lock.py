@@ -51,6 +51,7 @@ def _try_in_another_process(url: str) -> subprocess.CompletedProcess[str]:
                           timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_second_process_is_refused_while_the_lock_is_held_and_gets_it_after_release(store_url: str) -> None:
     lock = acquire_instance_lock(store_url)
     try:
@@ -67,6 +68,7 @@ def test_second_process_is_refused_while_the_lock_is_held_and_gets_it_after_rele
     assert granted.stdout.startswith("HELD")
 
 
+@pytest.mark.slow
 def test_lock_held_by_another_process_names_its_pid_and_is_fatal(store_url: str) -> None:
     with _holder(store_url) as holder:
         with pytest.raises(InstanceLockedError, match=rf"\(pid {holder.pid}\) holds the store") as err:
@@ -75,6 +77,7 @@ def test_lock_held_by_another_process_names_its_pid_and_is_fatal(store_url: str)
         assert isinstance(err.value, FatalError)
 
 
+@pytest.mark.slow
 def test_lock_of_a_killed_holder_is_released_by_the_os_or_server(store_url: str) -> None:
     with _holder(store_url) as holder:
         holder.kill()  # SIGKILL: no cleanup code runs

@@ -14,12 +14,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from builders.account import make_position
+from builders.clock import T0
+from builders.exchange import intent, make_fill, order_of
 from krakenbot.domain import OrderSide, OrderStatus
 from krakenbot.domain.errors import FatalError, StoreError
 from krakenbot.store.engine import alembic_config, current_revision, head_revision, migrate
 from krakenbot.store.schema import metadata
 from krakenbot.store.sql import SqlStore
-from stubs import T0, intent, make_fill, make_position, order_of
 
 TABLES = {"order_intents", "orders", "order_events", "fills", "position_snapshots", "snapshot_positions",
           "auction_plans", "events", "equity"}

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from builders.clock import T0
+from builders.exchange import intent, order_of
 from krakenbot.domain import ORDER_TRANSITIONS, OrderSide, OrderStatus
 from krakenbot.domain.errors import InvalidTransitionError
 from krakenbot.store.sql import SqlStore, is_legal_transition
-from stubs import T0, intent, order_of
 
 S = OrderStatus
 

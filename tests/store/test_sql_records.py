@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 
+from builders.account import make_account, make_position
+from builders.clock import T0
+from builders.exchange import intent, make_fill
 from krakenbot.domain import OrderSide, OrderType, Position, Side
 from krakenbot.domain.errors import StoreError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.store.sql import SqlStore
-from stubs import T0, intent, make_account, make_fill, make_position
 
 EXACT = ["0.1", "0.00000001", "1E-18", "12345678901234567890.123456789012345678", "99999.99999999", "1.50",
          "0.30000000000000000000000000001"]

@@ -160,6 +160,7 @@ def test_control_endpoint_injects_faults_for_out_of_process_runs(fake: FakeKrake
     assert all(not r.path.startswith("/_fake") for r in fake.requests)
 
 
+@pytest.mark.slow
 def test_module_runs_as_a_command() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "krakenbot.testing.fake_kraken", "--port", "0"],
                             stderr=subprocess.PIPE, text=True)
