@@ -40,6 +40,7 @@ from krakenbot.domain.errors import (
     OutcomeUnknownError,
     TransientError,
 )
+from krakenbot.domain.timeconv import to_ms
 from krakenbot.exchange.base import Exchange
 from krakenbot.store.journal import Journal
 
@@ -89,7 +90,7 @@ class ClientOrderIds:
         return client_order_id.startswith(self._prefix + "-")
 
     def next(self) -> str:
-        ms = int(self._clock.now().timestamp() * 1000)
+        ms = to_ms(self._clock.now())
         return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}"
 
 
