@@ -51,19 +51,9 @@ def empty_trades() -> pd.DataFrame:
     return _empty(TRADE_COLUMNS)
 
 
-def empty_equity() -> pd.DataFrame:
-    """An equity table with no rows and the EQUITY_COLUMNS dtypes."""
-    return _empty(EQUITY_COLUMNS)
-
-
 def empty_events() -> pd.DataFrame:
     """An events table with no rows and the EVENT_COLUMNS dtypes."""
     return _empty(EVENT_COLUMNS)
-
-
-def empty_prices() -> pd.DataFrame:
-    """A prices table with no rows and the PRICE_COLUMNS dtypes."""
-    return _empty(PRICE_COLUMNS)
 
 
 def _check_table(name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -24,7 +24,6 @@ from krakenbot.data.candle_cache import (
     ParquetCandleCache,
     RawCandle,
     clean_candles,
-    empty_frame,
     find_gaps,
     merge_frames,
 )
@@ -83,7 +82,6 @@ class _Update:
     dropped_bad: int = 0
     duplicates: int = 0
     problem: str | None = None
-    requested: bool = field(default=False)
 
 
 def timeframe_delta(timeframe: str) -> timedelta:
@@ -176,7 +174,7 @@ class CandleManager:
                 rows = self._source.fetch_futures_ohlcv(symbol, timeframe, since, now, price="trade")
         except (ExchangeError, MarketDataError) as exc:
             log.warning("%s: %s candles unavailable (%s: %s)", symbol, kind, type(exc).__name__, exc)
-            return _Update(frame=frame, problem=f"{type(exc).__name__}: {exc}", requested=True)
+            return _Update(frame=frame, problem=f"{type(exc).__name__}: {exc}")
         cleaned = clean_candles(rows, step)
         fresh = cleaned.frame[cleaned.frame["ts"] + pd.Timedelta(step) <= pd.Timestamp(now)]  # drop the open candle
         merged, duplicates = merge_frames(frame, fresh)
@@ -187,7 +185,7 @@ class CandleManager:
         if not fresh.empty:
             self._frames[key] = merged
             self._cache.save(kind, symbol, timeframe, merged)
-        return _Update(frame=merged, dropped_bad=cleaned.dropped_bad, duplicates=duplicates, requested=True)
+        return _Update(frame=merged, dropped_bad=cleaned.dropped_bad, duplicates=duplicates)
 
     def _log_source(self, series: CandleSeries, now: datetime) -> None:
         key = (series.symbol, series.source)
@@ -198,7 +196,3 @@ class CandleManager:
         level = logging.INFO if series.source == "spot" else logging.WARNING
         log.log(level, "%s: candle source %s (%s%s)", series.symbol, series.source, series.market,
                 ", stale" if series.stale else "")
-
-    def cached_frame(self, kind: Literal["spot", "futures"], symbol: str, timeframe: str) -> pd.DataFrame:
-        """The in-memory frame of one raw series (spot pair or futures id), empty if none yet."""
-        return self._frames.get((kind, symbol, timeframe), empty_frame())

@@ -212,10 +212,6 @@ class Position:
     def notional_usd(self) -> float:
         return self.size * self.contract_size * self.price
 
-    @property
-    def unrealized_pnl_usd(self) -> float:
-        return self.side.sign * self.size * self.contract_size * (self.price - self.entry_price)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountState:

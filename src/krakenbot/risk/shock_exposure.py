@@ -99,14 +99,6 @@ class ShockPlan:
     def active(self) -> bool:
         return bool(self.shocked)
 
-    @property
-    def closes(self) -> tuple[ShockAction, ...]:
-        return tuple(a for a in self.actions if a.action is ShockActionKind.CLOSE)
-
-    @property
-    def trims(self) -> tuple[ShockAction, ...]:
-        return tuple(a for a in self.actions if a.action is ShockActionKind.TRIM)
-
 
 def _rate(rates: Mapping[str, float] | float, symbol: str) -> float:
     rate = rates if isinstance(rates, float | int) else rates.get(symbol, DEFAULT_MAINTENANCE_MARGIN_RATE)
