@@ -24,7 +24,8 @@ TRADE_COLUMNS = ("symbol", "side", "ts_open", "ts_close", "entry_price", "exit_p
 
 ``side``: 'long' | 'short'; ``size``: base units (> 0); ``notional_usd``: size x entry_price;
 ``pnl_usd``: net of ``fees_usd`` and ``funding_usd`` (funding paid is a positive cost);
-``close_reason``: e.g. 'stop', 'auction', 'shock_close', 'shock_trim', 'liquidation', 'end_of_data'."""
+``close_reason``: the closing order's ``OrderReason`` value, e.g. 'stop', 'auction_close_reversed',
+'shock_close', 'shock_trim', 'liquidation', 'end_of_data'."""
 
 EQUITY_COLUMNS = ("ts", "equity_usd", "exposure_usd", "margin_used_usd")
 """Account over time: equity (cash + unrealised PnL), gross open notional, initial margin in use."""
