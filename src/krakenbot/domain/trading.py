@@ -74,7 +74,8 @@ class OrderIntent:
     """What we mean to send, written to the store *before* it is sent.
 
     ``size`` is in contracts, already rounded to the instrument's lot; prices are already
-    rounded to its tick. ``reason`` says why (``auction_open``, ``shock_trim``, ...).
+    rounded to its tick. ``reason`` says why: an ``OrderReason`` for what the executor sends, a free note
+    for an order found on the exchange and adopted at restart.
     """
 
     client_order_id: str
