@@ -22,8 +22,6 @@ NS_PER_US: Final = 1_000
 NS_PER_MS: Final = 1_000_000
 NS_PER_SECOND: Final = 1_000_000_000
 US_PER_MS: Final = 1_000
-US_PER_SECOND: Final = 1_000_000
-MS_PER_SECOND: Final = 1_000
 
 _ONE_US: Final = timedelta(microseconds=1)
 
