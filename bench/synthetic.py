@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from krakenbot.backtest.market_data import NS_PER_MINUTE, MarketData
+from krakenbot.domain.timeconv import to_ns
 
 TICK_USD = 0.01
 START_PRICE_USD = 100.0
@@ -86,7 +87,7 @@ def random_walk_market(symbols: int, candles: int, *, seed: int = 20240101,
                       volume=volume, present=present, complete=present.copy())
 
 
-TS_START_NS = int(TS_START.timestamp()) * 1_000_000_000
+TS_START_NS = to_ns(TS_START)
 
 
 def describe(data: MarketData) -> str:

@@ -14,6 +14,7 @@ from builders.clock import T0
 from builders.market import make_signal
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain import Side, to_decimal
+from krakenbot.domain.vocabulary import CapReason
 from krakenbot.risk.risk_manager import RiskManager, TradeDecision
 from krakenbot.risk.trading_state import EquityMarks, TradingState
 
@@ -34,7 +35,7 @@ def test_validate_trade_sizes_notional_from_risk_per_trade_and_stop_distance() -
     assert d.approved and d.reason == "approved"
     assert d.notional_usd == pytest.approx(10_000 * 0.01 / 0.02)  # 5,000 USD: a 2 % stop loses 100 USD
     assert d.leverage == 3 and d.margin_required_usd == pytest.approx(5_000 / 3)
-    assert d.capped_by == "risk_per_trade" and d.size is None
+    assert d.capped_by is CapReason.RISK_PER_TRADE and d.size is None
 
 
 def test_validate_trade_rounds_size_down_to_the_lot_with_an_instrument() -> None:
@@ -47,7 +48,7 @@ def test_validate_trade_rounds_size_down_to_the_lot_with_an_instrument() -> None
 
 def test_validate_trade_notional_override_sizes_the_trade() -> None:
     d = decide(notional_override=1_234.5, instrument=make_perp(lot="0.0001"))
-    assert d.approved and d.capped_by == "notional_override"
+    assert d.approved and d.capped_by is CapReason.NOTIONAL_OVERRIDE
     assert d.size == Decimal("0.0617")  # 1,234.5 / 20,000 = 0.061725 -> 0.0617
     assert d.notional_usd == pytest.approx(1_234.0)
 
@@ -65,18 +66,18 @@ FULL_MARGIN = CFG.model_copy(update={"max_margin_utilization_pct": 1.0})
 
 def test_validate_trade_caps_notional_at_config_leverage_times_equity() -> None:
     d = decide(FULL_MARGIN, signal=make_signal(stop_distance_pct=0.001))  # risk sizing would say 100,000
-    assert d.approved and d.capped_by == "leverage" and d.notional_usd == pytest.approx(30_000)
+    assert d.approved and d.capped_by is CapReason.LEVERAGE and d.notional_usd == pytest.approx(30_000)
 
 
 def test_validate_trade_caps_one_positions_margin_at_max_margin_utilization() -> None:
     d = decide(signal=make_signal(stop_distance_pct=0.001))  # 60 % of 10,000 equity at 3x
-    assert d.approved and d.capped_by == "margin_utilization" and d.notional_usd == pytest.approx(18_000)
+    assert d.approved and d.capped_by is CapReason.MARGIN_UTILIZATION and d.notional_usd == pytest.approx(18_000)
     assert d.margin_required_usd == pytest.approx(6_000)
 
 
 def test_validate_trade_caps_leverage_at_the_instruments_maximum() -> None:
     d = decide(FULL_MARGIN, signal=make_signal(stop_distance_pct=0.001), instrument=make_perp(max_leverage=2))
-    assert d.approved and d.leverage == 2 and d.capped_by == "leverage"
+    assert d.approved and d.leverage == 2 and d.capped_by is CapReason.LEVERAGE
     assert d.notional_usd == pytest.approx(20_000)
     assert d.margin_required_usd == pytest.approx(10_000)
 
@@ -84,13 +85,13 @@ def test_validate_trade_caps_leverage_at_the_instruments_maximum() -> None:
 def test_validate_trade_caps_at_max_position_notional() -> None:
     cfg = CFG.model_copy(update={"max_position_notional_usd": 2_000.0})
     d = decide(cfg)
-    assert d.approved and d.capped_by == "max_position_notional" and d.notional_usd == pytest.approx(2_000)
+    assert d.approved and d.capped_by is CapReason.MAX_POSITION_NOTIONAL and d.notional_usd == pytest.approx(2_000)
 
 
 def test_validate_trade_caps_at_room_left_under_total_exposure_including_open_positions() -> None:
     held = [make_position("PF_ETHUSD", size=10, entry_price=1_400)]  # 14,000 of a 30,000 cap
     d = decide(FULL_MARGIN, signal=make_signal(stop_distance_pct=0.001), positions=held)
-    assert d.approved and d.capped_by == "total_exposure" and d.notional_usd == pytest.approx(16_000)
+    assert d.approved and d.capped_by is CapReason.TOTAL_EXPOSURE and d.notional_usd == pytest.approx(16_000)
 
 
 def test_validate_trade_refuses_when_total_exposure_is_used_up() -> None:

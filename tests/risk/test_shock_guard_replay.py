@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from krakenbot.config.models import RiskConfig
+from krakenbot.domain.timeconv import to_us
 from krakenbot.risk.shock_detect import reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 
@@ -36,7 +37,7 @@ def test_replayed_hits_give_the_same_events_and_pauses_as_every_tick(seed: int, 
     times = [T0 + timedelta(minutes=i) for i in range(n)]
     live = ShockGuard(CFG, SYMBOLS)
     replay = ShockGuard(CFG, SYMBOLS)
-    ts_us = np.array([int(t.timestamp() * 1_000_000) for t in times], dtype=np.int64)
+    ts_us = np.array([to_us(t) for t in times], dtype=np.int64)
     mags = scan_magnitudes(replay.params, ts_us, marks, None)
     hit_rows = set(np.flatnonzero(reaches(mags, replay.params.thresholds[None, None, :]).any(axis=(1, 2))).tolist())
     for i, now in enumerate(times):

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from krakenbot.strategy.indicators import (
     EMA_TAIL_WEIGHT,
     atr,
-    donchian,
     ema,
     ema_window,
     sma,
@@ -83,12 +82,6 @@ def test_atr_is_mean_true_range_over_period() -> None:
     assert np.isnan(out[:2]).all()
     assert out[2] == pytest.approx(1.5)  # TRs 1.5, 1.5
     assert out[3] == pytest.approx(1.5)
-
-
-def test_donchian_matches_rolling_max_and_min(btc: pd.DataFrame) -> None:
-    upper, lower = donchian(btc["high"].to_numpy(), btc["low"].to_numpy(), 20)
-    np.testing.assert_array_equal(upper, btc["high"].rolling(20).max().to_numpy())
-    np.testing.assert_array_equal(lower, btc["low"].rolling(20).min().to_numpy())
 
 
 def test_weighted_window_sum_is_nan_inside_a_window_holding_nan() -> None:

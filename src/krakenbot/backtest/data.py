@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from krakenbot.backtest.market_data import PRICE_FIELDS, MarketData, MarkView, resample_arrays, timeframe_ns
 from krakenbot.config.models import TIMEFRAME_MINUTES
 from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.timeconv import to_ns
 
 __all__ = ["DataError", "MarkView", "MarketData", "load_dataset", "parse_file_name"]
 
@@ -181,9 +182,9 @@ def _bound_ns(value: date | datetime | None, *, end: bool) -> int | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise DataError(f"{'end' if end else 'start'} {value.isoformat()} has no timezone: pass a UTC datetime")
-        return pd.Timestamp(value).tz_convert("UTC").as_unit("ns").value
+        return to_ns(value.astimezone(UTC))
     day = datetime(value.year, value.month, value.day, tzinfo=UTC) + (timedelta(days=1) if end else timedelta())
-    return pd.Timestamp(day).as_unit("ns").value - (1 if end else 0)
+    return to_ns(day) - (1 if end else 0)
 
 
 def _window(start: date | datetime | None, end: date | datetime | None) -> str:

@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,6 @@ from krakenbot.backtest.feeds import (
     PrecomputedSignals,
     ReplayShockFeed,
     first_crossing,
-    from_ns,
-    to_ns,
 )
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
@@ -37,6 +36,7 @@ from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, to_ns
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
@@ -47,7 +47,7 @@ from krakenbot.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
 
-HOUR_NS = 3_600_000_000_000
+HOUR_NS = duration_ns(timedelta(hours=1))
 BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
 
@@ -114,7 +114,8 @@ class Backtest:
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
         bar_times = self.timeline.times[self.timeline.bar_index]
         self._bar_sides = self.signals.sides_at(bar_times, [self._spot_of[f] for f in self._order])
-        self.idle = IdleBars(self._bar_sides, bar_times, int(cfg.auction.stale_signal_minutes * 60 * 1e9))
+        stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
+        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self.wakes = 0
 
@@ -157,9 +158,9 @@ class Backtest:
         wake = self._next_busy_bar(i, state)
         now_ns = int(tl.times[i])
         if self.replay is not None:
-            hit = self.replay.next_hit_us(now_ns // 1000)
+            hit = self.replay.next_hit_us(now_ns // NS_PER_US)
             if hit is not None:
-                wake = min(wake, int(np.searchsorted(tl.times, hit * 1000, side="left")))
+                wake = min(wake, int(np.searchsorted(tl.times, hit * NS_PER_US, side="left")))
         if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
             wake = i + 1
         elif positions:

@@ -7,26 +7,18 @@ Each port answers only from candles *closed* at the clock's now: a base candle t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.domain import Signal, Ticker
-from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
+from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
+from krakenbot.risk.shock_detect import LOOKBACK_US, ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
 CHUNK_ROWS = 100_000  # rows of (T x S x 3) magnitudes computed at once: bounds the scan's memory
-
-
-def to_ns(ts: datetime) -> int:
-    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
-def from_ns(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC)
 
 
 class BacktestMarket:
@@ -90,7 +82,7 @@ class PrecomputedSignals:
         for each symbol at each time. Lets the engine see, without calling the loop, which signal
         bars can change anything."""
         out = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
-        bar_ns = int(self.strategy.bar_duration.total_seconds()) * 1_000_000_000
+        bar_ns = duration_ns(self.strategy.bar_duration)
         for arrays, computed in self._series:
             if arrays.symbol not in symbols:
                 continue
@@ -140,9 +132,9 @@ class ReplayShockFeed:
             raise ValueError(f"guard symbols {guard.symbols} do not start with the data's futures {order}")
         close_ns = data.ts + timeframe_ns(data.base_timeframe)
         marks = np.where(data.present[:, columns], data.close[:, columns], np.nan)
-        ts_us = close_ns // 1000
+        ts_us = close_ns // NS_PER_US
         thresholds = guard.params.thresholds
-        lookback = int(60 * 1e6 + guard.params.tolerance_us + 1)
+        lookback = LOOKBACK_US + guard.params.tolerance_us + 1
         hit_ts: list[int] = []
         hit_mags: list[np.ndarray] = []
         start = 0
@@ -167,13 +159,13 @@ class ReplayShockFeed:
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
                reference: Mapping[str, float]) -> list[ShockDetected]:
         guard.observe_marks(now, marks)
-        now_us = to_ns(now) // 1000
+        now_us = to_us(now)
         events: list[ShockDetected] = []
         while self._next < len(self._hit_ts) and self._hit_ts[self._next] <= now_us:
             mags = self._hit_mags[self._next]
             padded = np.full((len(guard.symbols), 3), np.nan)
             padded[: mags.shape[0]] = mags
-            events += guard.apply_magnitudes(from_ns(int(self._hit_ts[self._next]) * 1000), padded)
+            events += guard.apply_magnitudes(from_us(int(self._hit_ts[self._next])), padded)
             self._next += 1
         return events
 

@@ -17,14 +17,15 @@ Arrays are read-only (``writeable=False``): the container is frozen through and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from krakenbot.config.models import TIMEFRAME_MINUTES
+from krakenbot.domain.timeconv import NS_PER_SECOND, from_ns
 
-NS_PER_MINUTE = 60_000_000_000
+NS_PER_MINUTE = 60 * NS_PER_SECOND
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
@@ -100,12 +101,12 @@ class MarketData:
     @property
     def ts_start(self) -> datetime:
         """Open time of the first candle on the grid (UTC)."""
-        return datetime.fromtimestamp(int(self.ts[0]) / 1e9, tz=UTC)
+        return from_ns(int(self.ts[0]))
 
     @property
     def ts_end(self) -> datetime:
         """Open time of the last candle on the grid (UTC)."""
-        return datetime.fromtimestamp(int(self.ts[-1]) / 1e9, tz=UTC)
+        return from_ns(int(self.ts[-1]))
 
     def column(self, symbol: str) -> int:
         """Index of ``symbol`` in the arrays' second axis; raises KeyError naming the known symbols."""

@@ -24,7 +24,8 @@ TRADE_COLUMNS = ("symbol", "side", "ts_open", "ts_close", "entry_price", "exit_p
 
 ``side``: 'long' | 'short'; ``size``: base units (> 0); ``notional_usd``: size x entry_price;
 ``pnl_usd``: net of ``fees_usd`` and ``funding_usd`` (funding paid is a positive cost);
-``close_reason``: e.g. 'stop', 'auction', 'shock_close', 'shock_trim', 'liquidation', 'end_of_data'."""
+``close_reason``: the closing order's ``OrderReason`` value, e.g. 'stop', 'auction_close_reversed',
+'shock_close', 'shock_trim', 'liquidation', 'end_of_data'."""
 
 EQUITY_COLUMNS = ("ts", "equity_usd", "exposure_usd", "margin_used_usd")
 """Account over time: equity (cash + unrealised PnL), gross open notional, initial margin in use."""
@@ -51,19 +52,9 @@ def empty_trades() -> pd.DataFrame:
     return _empty(TRADE_COLUMNS)
 
 
-def empty_equity() -> pd.DataFrame:
-    """An equity table with no rows and the EQUITY_COLUMNS dtypes."""
-    return _empty(EQUITY_COLUMNS)
-
-
 def empty_events() -> pd.DataFrame:
     """An events table with no rows and the EVENT_COLUMNS dtypes."""
     return _empty(EVENT_COLUMNS)
-
-
-def empty_prices() -> pd.DataFrame:
-    """A prices table with no rows and the PRICE_COLUMNS dtypes."""
-    return _empty(PRICE_COLUMNS)
 
 
 def _check_table(name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from krakenbot.backtest.result import TRADE_COLUMNS, empty_trades
 from krakenbot.domain import Fill, Instrument, OrderSide
+from krakenbot.domain.vocabulary import OrderReason
 
 
 @dataclass(slots=True)
@@ -47,8 +48,9 @@ class _FundingIndex:
 
 def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments: Mapping[str, Instrument],
                  funding: Sequence[tuple[datetime, str, float]]) -> pd.DataFrame:
-    """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason;
-    ``funding``: (ts, symbol, USD paid) payments, charged to the trade open at that time."""
+    """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason (a fill
+    of no known order closes with ``liquidation`` or ``external``); ``funding``: (ts, symbol, USD paid)
+    payments, charged to the trade open at that time."""
     rows: list[dict[str, object]] = []
     book: dict[str, _Open] = {}
     paid_between = _FundingIndex(funding)
@@ -66,8 +68,8 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
         else:
             trade.exit_value += abs(qty) * price
             trade.exit_size += abs(qty)
-            trade.reasons.append(reasons.get(fill.client_order_id, "liquidation"
-                                             if fill.client_order_id.startswith("liquidation") else "external"))
+            cid = fill.client_order_id
+            trade.reasons.append(reasons[cid] if cid in reasons else OrderReason.of_unasked_fill(cid))
         trade.size += qty
         trade.peak = max(trade.peak, abs(trade.size))
         trade.cost += qty * price * cs

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from krakenbot.cli import symbols_cmd
 from krakenbot.cli.config_cmd import config_app, load_or_exit
 
 app = typer.Typer(
@@ -91,16 +92,7 @@ def report(
     rebuild_report(run_dir)
 
 
-def _register_optional() -> None:
-    """Commands whose modules may not exist in every build of the tree yet."""
-    try:
-        from krakenbot.cli import symbols_cmd
-    except ImportError:  # pragma: no cover - present once the data layer lands
-        return
-    symbols_cmd.register(app)
-
-
-_register_optional()
+symbols_cmd.register(app)
 
 
 def main() -> None:

@@ -12,12 +12,13 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from krakenbot.domain.market import Candle
+from krakenbot.domain.timeconv import NS_PER_MS, duration_us, from_ms, to_us
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,12 @@ def _row_of(item: RawCandle) -> tuple[datetime, float, float, float, float, floa
         v = float(item[5]) if len(item) > 5 and item[5] is not None else 0.0
     except (TypeError, ValueError, IndexError):
         return None
-    if not math.isfinite(ms):
+    if not (math.isfinite(ms) and ms.is_integer()):
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC), o, h, low, c, v
+    try:
+        return from_ms(int(ms)), o, h, low, c, v
+    except OverflowError:  # a time outside datetime's years 1..9999
+        return None
 
 
 def _is_good(o: float, h: float, low: float, c: float, v: float) -> bool:
@@ -69,12 +73,12 @@ def clean_candles(items: Iterable[RawCandle], timeframe: timedelta) -> CleanResu
     a ``ts`` off the timeframe grid) are dropped and counted; order and duplicates are handled by
     :func:`merge_frames`.
     """
-    step = int(timeframe.total_seconds())
+    step_us = duration_us(timeframe)
     rows = []
     dropped = 0
     for item in items:
         row = _row_of(item)
-        if row is None or not _is_good(*row[1:]) or int(row[0].timestamp()) % step != 0:
+        if row is None or not _is_good(*row[1:]) or to_us(row[0]) % step_us != 0:
             dropped += 1
             continue
         rows.append(row)
@@ -142,7 +146,7 @@ class ParquetCandleCache:
         except Exception as exc:  # a corrupt cache costs a refetch, never the process
             log.warning("%s: candle cache %s unreadable (%s); refetching", symbol, path, exc)
             return empty_frame()
-        ms = ts.astype("int64") // 1_000_000
+        ms = ts.dt.as_unit("ns").astype("int64") // NS_PER_MS
         rows = zip(ms, raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"], strict=True)
         cleaned = clean_candles(([float(x) for x in r] for r in rows), step)
         if cleaned.dropped_bad:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -82,7 +82,6 @@ class _Update:
     dropped_bad: int = 0
     duplicates: int = 0
     problem: str | None = None
-    requested: bool = field(default=False)
 
 
 def timeframe_delta(timeframe: str) -> timedelta:
@@ -175,7 +174,7 @@ class CandleManager:
                 rows = self._source.fetch_futures_ohlcv(symbol, timeframe, since, now, price="trade")
         except (ExchangeError, MarketDataError) as exc:
             log.warning("%s: %s candles unavailable (%s: %s)", symbol, kind, type(exc).__name__, exc)
-            return _Update(frame=frame, problem=f"{type(exc).__name__}: {exc}", requested=True)
+            return _Update(frame=frame, problem=f"{type(exc).__name__}: {exc}")
         cleaned = clean_candles(rows, step)
         fresh = cleaned.frame[cleaned.frame["ts"] + pd.Timedelta(step) <= pd.Timestamp(now)]  # drop the open candle
         merged, duplicates = merge_frames(frame, fresh)
@@ -186,7 +185,7 @@ class CandleManager:
         if not fresh.empty:
             self._frames[key] = merged
             self._cache.save(kind, symbol, timeframe, merged)
-        return _Update(frame=merged, dropped_bad=cleaned.dropped_bad, duplicates=duplicates, requested=True)
+        return _Update(frame=merged, dropped_bad=cleaned.dropped_bad, duplicates=duplicates)
 
     def _log_source(self, series: CandleSeries, now: datetime) -> None:
         key = (series.symbol, series.source)

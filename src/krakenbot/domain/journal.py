@@ -18,7 +18,9 @@ from krakenbot.domain.trading import AccountState, Fill, Order, OrderIntent, Pos
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JournalEvent:
-    """Something an operator wants in the timeline: a shock, a pause, a close or trim and why."""
+    """Something an operator wants in the timeline: a shock, a pause, a close or trim and why.
+
+    ``kind`` is an ``EventKind`` value (read back from the store as the plain string)."""
 
     ts: datetime
     kind: str

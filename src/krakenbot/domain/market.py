@@ -67,12 +67,3 @@ class Ticker:
     @property
     def has_good_mark(self) -> bool:
         return is_good_price(self.mark)
-
-    @property
-    def mid(self) -> float | None:
-        """Mid of bid and ask, or None when either is missing, bad or crossed."""
-        if is_good_price(self.bid) and is_good_price(self.ask):
-            assert self.bid is not None and self.ask is not None
-            if self.bid <= self.ask:
-                return (self.bid + self.ask) / 2
-        return None

@@ -22,10 +22,6 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.LONG else -1
 
-    @property
-    def opposite(self) -> Side:
-        return Side.SHORT if self is Side.LONG else Side.LONG
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signal:

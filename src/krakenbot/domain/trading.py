@@ -74,7 +74,8 @@ class OrderIntent:
     """What we mean to send, written to the store *before* it is sent.
 
     ``size`` is in contracts, already rounded to the instrument's lot; prices are already
-    rounded to its tick. ``reason`` says why (``auction_open``, ``shock_trim``, ...).
+    rounded to its tick. ``reason`` says why: an ``OrderReason`` for what the executor sends, a free note
+    for an order found on the exchange and adopted at restart.
     """
 
     client_order_id: str
@@ -211,10 +212,6 @@ class Position:
     @property
     def notional_usd(self) -> float:
         return self.size * self.contract_size * self.price
-
-    @property
-    def unrealized_pnl_usd(self) -> float:
-        return self.side.sign * self.size * self.contract_size * (self.price - self.entry_price)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

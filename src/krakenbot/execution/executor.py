@@ -41,6 +41,8 @@ from krakenbot.domain.errors import (
     TransientError,
 )
 from krakenbot.domain.journal import Journal
+from krakenbot.domain.timeconv import to_ms
+from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionResult:
     """What happened to one request: the order as last seen (None if refused before sending),
-    the fills it produced, and a reason when nothing (or not everything) was done."""
+    the fills it produced, and why nothing (or not everything) was done (``refused``).
+
+    ``reason`` is why the order was asked for; a plain string is turned into its ``OrderReason``
+    (``ValueError`` if it is none of them).
+    """
 
     symbol: str
-    reason: str
+    reason: OrderReason | str
     order: Order | None = None
     fills: tuple[Fill, ...] = ()
     refused: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", OrderReason(self.reason))
 
     @property
     def filled_size(self) -> Decimal:
@@ -89,7 +98,7 @@ class ClientOrderIds:
         return client_order_id.startswith(self._prefix + "-")
 
     def next(self) -> str:
-        ms = int(self._clock.now().timestamp() * 1000)
+        ms = to_ms(self._clock.now())
         return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}"
 
 
@@ -107,7 +116,8 @@ class Executor:
         self.in_doubt: dict[str, OrderIntent] = {}  # client order id -> intent whose answer was lost
 
     # -- commands ---------------------------------------------------------------------------
-    def open(self, *, symbol: str, side: Side, size: Decimal, mark: float, reason: str) -> ExecutionResult:
+    def open(self, *, symbol: str, side: Side, size: Decimal, mark: float,
+             reason: OrderReason | str) -> ExecutionResult:
         """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded)."""
         instrument = self.instruments[symbol]
         order_side = OrderSide.to_open(side)
@@ -117,7 +127,8 @@ class Executor:
         return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.IOC, limit=limit,
                           reduce_only=False, reason=reason)
 
-    def reduce(self, position: Position, *, size: Decimal | None, mark: float, reason: str) -> ExecutionResult:
+    def reduce(self, position: Position, *, size: Decimal | None, mark: float,
+               reason: OrderReason | str) -> ExecutionResult:
         """Reduce-only IOC close of ``size`` contracts (all of the position when None).
 
         A trim size is rounded *up* to the lot (so the buffer it restores is reached), capped at
@@ -139,7 +150,8 @@ class Executor:
             self.cancel_stops(position.symbol)
         return result
 
-    def place_stop(self, *, symbol: str, side: Side, size: Decimal, stop_price: float, reason: str) -> ExecutionResult:
+    def place_stop(self, *, symbol: str, side: Side, size: Decimal, stop_price: float,
+                   reason: OrderReason | str) -> ExecutionResult:
         """Reduce-only stop for a ``side`` position of ``size`` contracts, triggered by the mark."""
         instrument = self.instruments[symbol]
         order_side = OrderSide.to_close(side)
@@ -189,7 +201,9 @@ class Executor:
 
     # -- the one send path ----------------------------------------------------------------------
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
-              reason: str, limit: Decimal | None = None, stop: Decimal | None = None) -> ExecutionResult:
+              reason: OrderReason | str, limit: Decimal | None = None, stop: Decimal | None = None
+              ) -> ExecutionResult:
+        reason = OrderReason(reason)  # a reason outside the vocabulary is a bug: refuse before recording anything
         instrument = self.instruments[symbol]
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(

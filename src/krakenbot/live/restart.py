@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from krakenbot.domain import Order, OrderStatus
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import JournalEvent
+from krakenbot.domain.vocabulary import EventKind
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.reconcile import ReconcilePlan, StoreView, VenueView, in_doubt, reconcile
 from krakenbot.store.sql import SqlStore
@@ -52,17 +53,17 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
     for intent in plan.never_sent if plan.ok else ():
         store.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
     for symbol in plan.closed_positions:
-        store.record_event(JournalEvent(ts=now, kind="closed_on_exchange", symbol=symbol,
+        store.record_event(JournalEvent(ts=now, kind=EventKind.CLOSED_ON_EXCHANGE, symbol=symbol,
                                         detail="position closed while we were away (stop, liquidation or manual)"))
     for position in plan.foreign_positions:
-        store.record_event(JournalEvent(ts=now, kind="foreign_position", symbol=position.symbol,
+        store.record_event(JournalEvent(ts=now, kind=EventKind.FOREIGN_POSITION, symbol=position.symbol,
                                         detail=f"{position.side.value} {position.size}: not ours; left alone"))
         log.warning("%s: foreign position (%s %s) found: left alone, the symbol is not traded",
                     position.symbol, position.side.value, position.size)
     log.info("%s", plan.summary())
     if not plan.ok:
         details = "; ".join(m.detail for m in plan.mismatches)
-        store.record_event(JournalEvent(ts=now, kind="reconcile_mismatch", symbol="", detail=details))
+        store.record_event(JournalEvent(ts=now, kind=EventKind.RECONCILE_MISMATCH, symbol="", detail=details))
         raise ReconcileError(f"refusing to trade: the store and Kraken disagree: {details}. Check the account "
                              "on Kraken, close or explain the difference, then start again")
     return plan

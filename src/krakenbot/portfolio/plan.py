@@ -59,7 +59,6 @@ class CloseReason(StrEnum):
     REVERSED = "reversed"  # the symbol's latest signal is on the other side
     STALE = "stale"  # the symbol's latest signal is older than stale_signal_minutes
     OUTRANKED = "outranked"  # a better candidate needs the slot or the margin
-    SHOCK = "shock"  # ShockGuard's exposure reduction (merged in by the loop, never planned here)
 
 
 class RejectReason(StrEnum):

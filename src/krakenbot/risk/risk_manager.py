@@ -35,6 +35,7 @@ from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.instrument import Instrument, to_decimal
 from krakenbot.domain.signals import Signal
 from krakenbot.domain.trading import AccountState, Position
+from krakenbot.domain.vocabulary import CapReason
 from krakenbot.risk.trading_state import EquityMarks, TradingState
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,10 @@ class TradeDecision:
     ``notional_usd`` is the position notional (after lot rounding when an instrument was
     given); ``leverage`` the leverage its margin is computed at; ``margin_required_usd`` its
     initial margin; ``size`` in contracts, a lot multiple (None without an instrument).
-    ``capped_by`` says what set the notional: ``risk_per_trade``, ``notional_override``,
-    ``leverage``, ``max_position_notional``, ``margin_utilization`` or ``total_exposure``. When not approved, ``reason``
-    says why and the figures are those computed before the refusal (0 when none were).
+    ``capped_by`` (a ``CapReason``) says what set the notional: ``RISK_PER_TRADE``, ``NOTIONAL_OVERRIDE``,
+    ``LEVERAGE``, ``MAX_POSITION_NOTIONAL``, ``MARGIN_UTILIZATION`` or ``TOTAL_EXPOSURE`` (``NONE`` when refused
+    before sizing). When not approved, ``reason`` says why and the figures are those computed before the
+    refusal (0 when none were).
     """
 
     approved: bool
@@ -61,7 +63,7 @@ class TradeDecision:
     margin_required_usd: float
     reason: str
     size: Decimal | None = None
-    capped_by: str = ""
+    capped_by: CapReason = CapReason.NONE
     trading_state: TradingState = TradingState.ACTIVE
 
 
@@ -117,7 +119,7 @@ class RiskManager:
         state = TradingState.ACTIVE
 
         def refuse(reason: str, notional: float = 0.0, size: Decimal | None = None,
-                   capped_by: str = "") -> TradeDecision:
+                   capped_by: CapReason = CapReason.NONE) -> TradeDecision:
             log.info("%s: trade refused: %s", symbol, reason)
             margin = notional / leverage if notional > 0 else 0.0
             return TradeDecision(approved=False, symbol=symbol, notional_usd=notional, leverage=leverage,
@@ -137,18 +139,18 @@ class RiskManager:
         if notional_override is not None:
             if not (math.isfinite(notional_override) and notional_override > 0):
                 return refuse(f"notional_override must be a finite number > 0, got {notional_override!r}")
-            notional, capped_by = notional_override, "notional_override"
+            notional, capped_by = notional_override, CapReason.NOTIONAL_OVERRIDE
         else:
-            notional, capped_by = self.risk_notional_usd(signal, equity), "risk_per_trade"
+            notional, capped_by = self.risk_notional_usd(signal, equity), CapReason.RISK_PER_TRADE
         open_notional = sum(p.notional_usd for p in positions)
         exposure_room = cfg.max_total_exposure * equity - open_notional
         if exposure_room <= 0:
             return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
-                          f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD", capped_by="total_exposure")
-        for cap_name, cap in (("leverage", leverage * equity),
-                              ("max_position_notional", cfg.max_position_notional_usd),
-                              ("margin_utilization", cfg.max_margin_utilization_pct * equity * leverage),
-                              ("total_exposure", exposure_room)):
+                          f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD", capped_by=CapReason.TOTAL_EXPOSURE)
+        for cap_name, cap in ((CapReason.LEVERAGE, leverage * equity),
+                              (CapReason.MAX_POSITION_NOTIONAL, cfg.max_position_notional_usd),
+                              (CapReason.MARGIN_UTILIZATION, cfg.max_margin_utilization_pct * equity * leverage),
+                              (CapReason.TOTAL_EXPOSURE, exposure_room)):
             if cap < notional:
                 notional, capped_by = cap, cap_name
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final, Literal
 
 import numpy as np
@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.timeconv import from_us
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -42,20 +43,6 @@ MARKETWIDE_SYMBOL: Final = "*"
 LOOKBACK_US: Final = 60_000_000  # the "1 minute" of the move and range detectors
 REL_EPS: Final = 1e-9
 NO_HIT: Final = -(2**62)  # sentinel "never hit" time, far from int64 overflow
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
-
-
-def to_us(ts: datetime) -> int:
-    """Microseconds since the epoch of a UTC ``datetime`` (exact); raises ``ValueError`` if naive."""
-    return (ensure_utc(ts) - _EPOCH) // _ONE_US
-
-
-def from_us(us: int) -> datetime:
-    """The UTC ``datetime`` of ``us`` microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=int(us))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShockDetected:

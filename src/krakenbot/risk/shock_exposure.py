@@ -37,6 +37,7 @@ from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.market import is_good_price
 from krakenbot.domain.signals import Side
 from krakenbot.domain.trading import AccountState, Position
+from krakenbot.domain.vocabulary import OrderReason
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ class ShockAction:
 
     ``reduce_size`` is in contracts, unrounded (round *up* to the lot so the buffer is restored;
     it equals ``size`` for CLOSE); ``buffer_pct`` the liquidation buffer before the action and
-    ``target_buffer_pct`` the buffer a TRIM restores (fractions of mark). ``reason`` is the order
-    intent reason (``shock_close`` / ``shock_trim``), ``detail`` a human sentence.
+    ``target_buffer_pct`` the buffer a TRIM restores (fractions of mark); ``detail`` a human sentence.
     """
 
     symbol: str
@@ -69,7 +69,6 @@ class ShockAction:
     buffer_source: BufferSource
     target_buffer_pct: float
     mark_price: float
-    reason: str
     detail: str
     ts: datetime
 
@@ -78,6 +77,11 @@ class ShockAction:
         if not (0 < self.reduce_size <= self.size):
             raise ValueError(f"ShockAction({self.symbol}).reduce_size must be in (0, size={self.size}], "
                              f"got {self.reduce_size!r}")
+
+    @property
+    def reason(self) -> OrderReason:
+        """The order's reason, also the journal event's kind: ``SHOCK_CLOSE`` or ``SHOCK_TRIM``."""
+        return OrderReason.SHOCK_CLOSE if self.action is ShockActionKind.CLOSE else OrderReason.SHOCK_TRIM
 
     @property
     def key(self) -> str:
@@ -98,14 +102,6 @@ class ShockPlan:
     @property
     def active(self) -> bool:
         return bool(self.shocked)
-
-    @property
-    def closes(self) -> tuple[ShockAction, ...]:
-        return tuple(a for a in self.actions if a.action is ShockActionKind.CLOSE)
-
-    @property
-    def trims(self) -> tuple[ShockAction, ...]:
-        return tuple(a for a in self.actions if a.action is ShockActionKind.TRIM)
 
 
 def _rate(rates: Mapping[str, float] | float, symbol: str) -> float:
@@ -199,7 +195,7 @@ def plan_exposure(*, cfg: RiskConfig, positions: Sequence[Position], account: Ac
         action = ShockAction(
             symbol=pos.symbol, action=kind, side=pos.side, size=pos.size, reduce_size=min(reduce, pos.size),
             buffer_pct=buffer, buffer_source=source, target_buffer_pct=target, mark_price=prices[pos.symbol],
-            reason=f"shock_{kind.value}", detail=detail, ts=now)
+            detail=detail, ts=now)
         log.warning("%s: shock %s %.8g of %.8g contracts: %s", pos.symbol, kind.value.upper(),
                     action.reduce_size, pos.size, detail)
         actions.append(action)

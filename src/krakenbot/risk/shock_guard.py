@@ -29,6 +29,7 @@ import numpy as np
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.errors import MarketDataError
+from krakenbot.domain.timeconv import from_us, to_us
 from krakenbot.domain.trading import AccountState, Position
 from krakenbot.risk.shock_detect import (
     MARKETWIDE_SYMBOL,
@@ -38,13 +39,11 @@ from krakenbot.risk.shock_detect import (
     FloatArray,
     IntArray,
     ShockDetected,
-    from_us,
     good_prices,
     reaches,
     scan_events,
     scan_magnitudes,
     tick_magnitudes,
-    to_us,
 )
 from krakenbot.risk.shock_exposure import DEFAULT_MAINTENANCE_MARGIN_RATE, ShockPlan, plan_exposure
 

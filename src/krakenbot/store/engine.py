@@ -40,10 +40,6 @@ def safe_url(url: str | URL) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return sa.make_url(url).get_backend_name() == "sqlite"
-
-
 def json_default(value: object) -> Any:
     """JSON for the values plans carry: Decimal and enums as text, datetimes as ISO 8601."""
     if isinstance(value, Decimal):

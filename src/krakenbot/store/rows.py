@@ -1,4 +1,7 @@
-"""Domain values to table rows and back. Exact figures stay ``Decimal``; float figures round-trip exactly."""
+"""Domain values to table rows and back. Exact figures stay ``Decimal``; float figures round-trip exactly.
+
+Enums are bound as their values (``.value``, or ``str()`` of a ``StrEnum`` such as ``OrderReason``): a
+driver may dump a bare ``Enum`` by its name."""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class AuctionPlanRecord:
 def intent_row(intent: OrderIntent, tick: int | None) -> dict[str, Any]:
     return {"client_order_id": intent.client_order_id, "symbol": intent.symbol, "side": intent.side.value,
             "size": intent.size, "order_type": intent.order_type.value, "reduce_only": intent.reduce_only,
-            "reason": intent.reason, "limit_price": intent.limit_price, "stop_price": intent.stop_price,
+            "reason": str(intent.reason), "limit_price": intent.limit_price, "stop_price": intent.stop_price,
             "ts_created": intent.ts_created, "tick": tick}
 
 
@@ -129,7 +132,7 @@ def position_from(row: Mapping[Any, Any]) -> Position:
 
 
 def event_row(event: JournalEvent) -> dict[str, Any]:
-    return {"ts": event.ts, "kind": event.kind, "symbol": event.symbol, "detail": event.detail}
+    return {"ts": event.ts, "kind": str(event.kind), "symbol": event.symbol, "detail": event.detail}
 
 
 def event_from(row: Mapping[Any, Any]) -> JournalEvent:

@@ -15,7 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
@@ -26,11 +26,11 @@ from pydantic import BaseModel
 from krakenbot.config.models import TIMEFRAME_MINUTES, Timeframe
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.signals import Side, Signal
+from krakenbot.domain.timeconv import from_ns, to_ns
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -43,17 +43,13 @@ def _frozen(values: Any, dtype: Any) -> Any:
 
 
 def ts_to_datetime(ts: np.datetime64) -> datetime:
-    """A ``datetime64[ns]`` (naive, meaning UTC) as a timezone-aware UTC ``datetime`` (microseconds)."""
-    nanos = int(np.asarray(ts, dtype="datetime64[ns]").astype(np.int64))
-    return _EPOCH + timedelta(microseconds=nanos // 1000)
+    """A ``datetime64`` (naive, meaning UTC) as a timezone-aware UTC ``datetime`` (floored to the microsecond)."""
+    return from_ns(int(np.asarray(ts, dtype="datetime64[ns]").astype(np.int64)))
 
 
 def datetime_to_ts(value: datetime) -> np.datetime64:
-    """A timezone-aware UTC ``datetime`` as ``datetime64[ns]``; raises ``ValueError`` when naive."""
-    ensure_utc(value, field="now")
-    delta = value - _EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return np.datetime64(micros * 1000, "ns")
+    """A UTC ``datetime`` as ``datetime64[ns]``; raises ``ValueError`` when naive or not UTC."""
+    return np.datetime64(to_ns(value), "ns")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

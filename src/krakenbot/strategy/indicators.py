@@ -104,19 +104,3 @@ def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArr
 def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
     """Average true range: SMA of ``true_range`` over ``period`` bars (needs ``period + 1`` bars), price units."""
     return sma(true_range(high, low, close), period)
-
-
-def donchian(high: FloatArray, low: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
-    """Highest high and lowest low of the last ``window`` bars (this bar included); NaN before a full window."""
-    if window < 1:
-        raise ValueError(f"Donchian window must be >= 1, got {window}")
-    h = np.asarray(high, dtype=np.float64)
-    lo = np.asarray(low, dtype=np.float64)
-    upper = np.full(h.size, np.nan, dtype=np.float64)
-    lower = np.full(lo.size, np.nan, dtype=np.float64)
-    if h.size >= window:
-        view_h = np.lib.stride_tricks.sliding_window_view(h, window)
-        view_l = np.lib.stride_tricks.sliding_window_view(lo, window)
-        upper[window - 1:] = view_h.max(axis=1)
-        lower[window - 1:] = view_l.min(axis=1)
-    return upper, lower

@@ -1,0 +1,27 @@
+from datetime import UTC, datetime, timedelta
+
+from krakenbot.data.candle_cache import clean_candles
+from krakenbot.domain.market import Candle
+
+T0 = datetime(2026, 1, 10, tzinfo=UTC)
+T0_MS = 1_768_003_200_000  # T0 in Unix epoch milliseconds
+
+
+def test_clean_candles_reads_epoch_milliseconds_exactly():
+    rows = [[T0_MS, 100, 101, 99, 100, 1], [T0_MS + 60_000, 100, 101, 99, 100, 1]]
+    result = clean_candles(rows, timedelta(minutes=1))
+    assert result.dropped_bad == 0
+    assert list(result.frame["ts"]) == [T0, T0 + timedelta(minutes=1)]
+
+
+def test_clean_candles_drops_times_off_the_grid_by_less_than_a_second_or_a_millisecond():
+    rows = [
+        [T0_MS + 500, 100, 101, 99, 100, 1],  # half a second after the minute
+        [T0_MS + 0.5, 100, 101, 99, 100, 1],  # not a whole millisecond
+        Candle(ts=T0 + timedelta(microseconds=1), open=100, high=101, low=99, close=100, volume=1),
+        [1e300, 100, 101, 99, 100, 1],  # beyond datetime's range
+        Candle(ts=T0, open=100, high=101, low=99, close=100, volume=1),
+    ]
+    result = clean_candles(rows, timedelta(minutes=1))
+    assert result.dropped_bad == 4
+    assert list(result.frame["ts"]) == [T0]
