@@ -449,3 +449,15 @@ def test_plan_is_deterministic_under_input_permutation(w: dict[str, Any], data: 
     shuffled_c = data.draw(st.permutations(w["candidates"]))
     shuffled_p = data.draw(st.permutations(w["positions"]))
     assert run(w, list(shuffled_c), list(shuffled_p)) == run(w)
+
+
+def test_candidates_from_signals_warns_futures_symbol_not_found_once_per_spot_symbol(
+        caplog: pytest.LogCaptureFixture) -> None:
+    auction = allocator()
+    unmapped = make_signal("DOGE/USD")
+    for _ in range(3):  # three slow ticks with the same unmapped signal
+        with caplog.at_level("WARNING", logger="krakenbot.portfolio.auction"):
+            candidates, refusals = auction.candidates_from_signals([unmapped], {}, make_account(10_000), T0)
+        assert candidates == () and [r.reason for r in refusals] == ["no futures contract mapped"]
+    warned = [r.getMessage() for r in caplog.records if "Futures symbol not found" in r.getMessage()]
+    assert warned == ["DOGE/USD: Futures symbol not found; signal not traded"]

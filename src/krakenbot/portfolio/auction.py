@@ -106,6 +106,7 @@ class AuctionAllocator:
         self.risk_cfg = risk_cfg
         self.auction_cfg = auction_cfg
         self.risk_manager = risk_manager
+        self._warned_unmapped: set[str] = set()  # spot symbols already warned about (once each, not per tick)
 
     def position_margin_usd(self, position: Position) -> float:
         """Initial margin a close of ``position`` is counted to free (USD): the smaller of the estimates."""
@@ -118,8 +119,8 @@ class AuctionAllocator:
         equity_marks: Any = None,
     ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
         """``build_candidates`` with this allocator's risk manager."""
-        return build_candidates(signals, symbol_map, self.risk_manager, account, now,
-                                instruments=instruments, positions=positions, equity_marks=equity_marks)
+        return build_candidates(signals, symbol_map, self.risk_manager, account, now, instruments=instruments,
+                                positions=positions, equity_marks=equity_marks, warned=self._warned_unmapped)
 
     def plan(
         self,
@@ -275,9 +276,12 @@ class AuctionAllocator:
 def build_candidates(
     signals: Iterable[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
     now: datetime, *, instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
-    equity_marks: Any = None,
+    equity_marks: Any = None, warned: set[str] | None = None,
 ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
     """Map spot ``signals`` to futures contracts (``symbol_map``: spot -> futures symbol) and size them.
+
+    A signal without a contract is refused and logged ``Futures symbol not found`` once per spot
+    symbol when ``warned`` (the symbols already warned about, updated here) is given, else every time.
 
     This is where a trade is sized, once: ``validator.validate_trade(..., skip_margin_check=True)``
     (the auction budgets margin across all candidates, so a single candidate is not refused for
@@ -290,7 +294,10 @@ def build_candidates(
     for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
         fut = symbol_map.get(signal.symbol, "")
         if not fut:
-            log.warning("%s: Futures symbol not found; signal not traded", signal.symbol)
+            if warned is None or signal.symbol not in warned:
+                log.warning("%s: Futures symbol not found; signal not traded", signal.symbol)
+                if warned is not None:
+                    warned.add(signal.symbol)
             refusals.append(SignalRefusal(signal=signal, futures_symbol="", reason="no futures contract mapped"))
             continue
         instrument = None if instruments is None else instruments.get(fut)
