@@ -43,9 +43,8 @@ from krakenbot.risk.shock_guard import ShockGuard
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_INSTANCE_ID", "AuctionReport", "LiveTrading", "WakeState", "build_guard"]
+__all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
 
-DEFAULT_INSTANCE_ID = "kb"  # client order id prefix when the store names no instance
 FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
 
 
@@ -71,12 +70,15 @@ class WakeState:
 
 
 class LiveTrading:
-    """Wires the ports (market, signals, exchange, journal, clock) to the policies and schedules the steps."""
+    """Wires the ports (market, signals, exchange, journal, clock) to the policies and schedules the steps.
+
+    ``instance_id`` prefixes every client order id (``store.instance_id`` of the config when not given).
+    """
 
     def __init__(self, cfg: AppConfig, *, clock: Clock, market: MarketFeed, signals: SignalFeed, exchange: Exchange,
                  journal: Journal, instruments: Mapping[str, Instrument], symbol_map: Mapping[str, str],
                  shock_feed: ShockFeed | None = None, market_listeners: Sequence[MarketListener] = (),
-                 instance_id: str = DEFAULT_INSTANCE_ID, persist_snapshots: bool = True,
+                 instance_id: str | None = None, persist_snapshots: bool = True,
                  guard: ShockGuard | None = None, risk: RiskManager | None = None,
                  auction: AuctionAllocator | None = None) -> None:
         self.cfg = cfg
@@ -96,7 +98,7 @@ class LiveTrading:
         self.risk = risk or RiskManager(cfg.risk)
         self.auction = auction or AuctionAllocator(cfg.risk, cfg.auction, self.risk)
         self.executor = Executor(exchange=exchange, instruments=self.instruments, journal=journal, clock=clock,
-                                 ids=ClientOrderIds(instance_id, clock), loop_cfg=cfg.loop)
+                                 ids=ClientOrderIds(instance_id or cfg.store.instance_id, clock), loop_cfg=cfg.loop)
         self.timeframe = timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
         self._state = MarketState(self.futures)
         self.book = PositionBook(exchange, self._traded, self._state.marks)

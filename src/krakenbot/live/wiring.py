@@ -103,5 +103,4 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
         exchange, listeners = sim, [sim.update_market]
     return LiveTrading(cfg, clock=clock, market=KrakenMarket(client), signals=signals, exchange=exchange,
                        journal=journal, instruments=instruments,
-                       symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners,
-                       instance_id=cfg.store.instance_id)
+                       symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners)
