@@ -7,13 +7,15 @@ from collections.abc import Mapping
 
 import pytest
 
+from builders.account import make_perp
+from builders.clock import T0
+from builders.exchange import intent, order_of
 from krakenbot.config import FeesConfig
 from krakenbot.domain import AccountState, Fill, Order, OrderIntent, OrderSide, OrderStatus, Position, SimulatedClock
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.execution.executor import ExecutionResult
 from krakenbot.execution.position_book import PositionBook
-from stubs import T0, intent, make_perp, order_of
 
 BTC, ETH = "PF_XBTUSD", "PF_ETHUSD"
 
@@ -173,7 +175,8 @@ def test_an_unknown_order_is_a_liquidation_or_external_by_its_id(exchange: Count
     assert book.reason_of(client_order_id) is reason
 
 
-def test_a_remembered_plain_string_reason_is_returned_as_given(exchange: CountingPaper) -> None:
+def test_a_remembered_reason_spelled_as_its_stored_string_comes_back_as_the_vocabulary_member(
+        exchange: CountingPaper) -> None:
     book = PositionBook(exchange, frozenset({BTC}), {})
-    book.remember(sent("kb-1", "operator_flatten"))
-    assert book.reason_of("kb-1") == "operator_flatten"
+    book.remember(sent("kb-1", "operator_stop"))
+    assert book.reason_of("kb-1") is OrderReason.OPERATOR_STOP

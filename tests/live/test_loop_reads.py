@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from builders.account import make_perp
+from builders.clock import T0
+from builders.exchange import RecordingPaperExchange
+from builders.market import ScriptedMarket, ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, LoopConfig, RiskConfig
 from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderType, Position, Side, Signal, SimulatedClock
 from krakenbot.live.trading import LiveTrading
 from krakenbot.portfolio.plan import CloseReason
 from krakenbot.store.journal import MemoryJournal
-from stubs import T0, RecordingPaperExchange, ScriptedMarket, ScriptedSignals, make_perp, make_signal
 
 BTC, ETH = "PF_XBTUSD", "PF_ETHUSD"
 MARKS = {BTC: 40_000.0, ETH: 2_000.0}

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders.account import make_account
+from builders.market import make_candidate
 from krakenbot.config.models import RiskConfig
 from krakenbot.portfolio.budget import OpenBudget
-from stubs import make_account, make_candidate
 
 
 # -- refreshed ---------------------------------------------------------------------------------------------
