@@ -18,7 +18,7 @@ from builders.clock import T0
 from builders.exchange import RecordingPaperExchange
 from builders.market import ScriptedMarket, ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, AuctionConfig, LoopConfig, RiskConfig
-from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderStatus, OrderType, SimulatedClock
+from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderStatus, OrderType, Side, SimulatedClock
 from krakenbot.domain.trading import Order
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.live.trading import AuctionReport, LiveTrading
@@ -179,3 +179,21 @@ def test_opens_never_plan_more_margin_than_the_refreshed_account_holds(fraction:
     assert report.refreshed is not None
     assert eth_position_notional(exchange) / 3 <= report.refreshed.available_margin_usd
     assert exchange.fetch_account().available_margin_usd >= 0
+
+
+def test_reversal_whose_close_fills_only_in_part_opens_nothing_on_that_contract() -> None:
+    loop, exchange, signals, journal = make_loop()
+    exchange.close_fill_fraction = Decimal("0.5")
+    exchange.create_order(OrderIntent(client_order_id="manual-1", symbol=BTC, side=OrderSide.BUY,
+                                      size=Decimal("0.1"), order_type=OrderType.MARKET, reduce_only=False,
+                                      reason="manual", ts_created=T0))
+    loop.fast_tick()
+    signals.next = [make_signal("BTC/USD", Side.SHORT, score=2.0, ref_price=MARKS[BTC], ts=loop.clock.now())]
+    report = loop.slow_tick()
+
+    assert [c.symbol for c in report.plan.closes] == [BTC] and [o.futures_symbol for o in report.plan.opens] == [BTC]
+    [btc] = [p for p in exchange.fetch_positions() if p.symbol == BTC]
+    assert btc.side is Side.LONG and btc.size == pytest.approx(0.05)  # half the long is still there, no short
+    assert [i for i in journal.intents if i.reason == "auction_open"] == []
+    [skipped] = events(journal, EventKind.OPEN_SKIPPED)
+    assert "did not fill" in skipped
