@@ -24,7 +24,7 @@ from krakenbot.execution.executor import ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.market_step import MarketState
 from krakenbot.portfolio.auction import AuctionAllocator
-from krakenbot.portfolio.budget import OpenBudget
+from krakenbot.portfolio.budget import OpenBudget, OpenFit
 from krakenbot.portfolio.plan import AllocationPlan
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.risk.trading_state import EquityMarks
@@ -110,9 +110,8 @@ class AuctionStep:
                                       taker_fee_pct=self.cfg.fees.taker_fee_pct)
         for cand in plan.opens:
             fut = cand.futures_symbol
-            fit = budget.fit(cand)
-            if fut in unclosed:
-                fit = type(fit)(skip="the close of the position it reverses did not fill")
+            fit = (OpenFit(skip="the close of the position it reverses did not fill") if fut in unclosed
+                   else budget.fit(cand))
             if fit.skip is not None:
                 results.append(ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=fit.skip))
                 self._record(now, EventKind.OPEN_SKIPPED, fut, fit.skip)
