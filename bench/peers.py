@@ -72,11 +72,16 @@ class PeerRun:
     trade_table: pd.DataFrame  # columns: entry_price, exit_price, size (signed units), pnl_usd
     note: str = ""
     seconds_first_call: float | None = None
+    wakes: int | None = None  # times the engine ran its per-step code (None: vectorised, no steps)
 
     def summary(self, candles: int) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.engine, "seconds": round(self.seconds, 4),
-                               "candles_per_s": round(candles / self.seconds), "trades": self.trades,
+                               "candles_per_s": round(candles / self.seconds),
+                               "us_per_candle": round(self.seconds / candles * 1e6, 3), "trades": self.trades,
                                "net_pnl_usd": round(self.net_pnl_usd, 6), "fees_usd": round(self.fees_usd, 6)}
+        if self.wakes:
+            out["wakes"] = self.wakes
+            out["us_per_wake"] = round(self.seconds / self.wakes * 1e6, 1)
         if self.seconds_first_call is not None:
             out["seconds_first_call_incl_jit"] = round(self.seconds_first_call, 3)
         if self.note:
@@ -125,6 +130,7 @@ def run_backtesting_py(frame: pd.DataFrame, *, notional_usd: float, lot: Decimal
     fees = float((trades["Commission"]).sum()) if "Commission" in trades else float("nan")
     return PeerRun(engine="backtesting.py", seconds=seconds, trades=len(trades),
                    net_pnl_usd=float(stats["Equity Final [$]"]) - cash_usd, fees_usd=fees, trade_table=table,
+                   wakes=len(data),  # Strategy.next runs on (about) every bar, settlement bars included
                    note=f"FractionalBacktest(fractional_unit={lot}), exclusive_orders, finalize_trades")
 
 
