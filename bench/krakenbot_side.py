@@ -18,6 +18,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -108,13 +109,18 @@ def ema_cross_config(symbols: list[str], *, notional_usd: float, initial_equity_
 
 
 # -- timed runs -----------------------------------------------------------------------------------
-def timed_backtest(cfg: AppConfig, data: MarketData) -> tuple[Backtest, BacktestResult, float]:
-    """Build and run one backtest; returns it, its result and the wall-clock seconds of both."""
+def timed_backtest(cfg: AppConfig, data: MarketData) -> tuple[Backtest, BacktestResult, float, float]:
+    """Build and run one backtest; returns it, its result, and the wall-clock and CPU seconds of both.
+
+    CPU seconds (this process's, ``time.process_time``) are the figure to trust when other work
+    shares the machine: the wall clock then counts the time this process waited for a core.
+    """
     gc.collect()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     backtest = Backtest(cfg, data, progress=False)
     result = backtest.run()
-    return backtest, result, time.perf_counter() - started
+    return backtest, result, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, seconds_data: float) -> dict[str, Any]:
@@ -122,7 +128,8 @@ def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, se
     gc.collect()
     reset_ok = reset_peak_rss()
     rss_start = rss_mb()
-    backtest, result, seconds = timed_backtest(cfg, data)
+    load_before = _load_1m()
+    backtest, result, seconds, cpu_seconds = timed_backtest(cfg, data)
     peak = peak_rss_mb()
     net = float(result.trades["pnl_usd"].sum()) if len(result.trades) else 0.0
     return {
@@ -130,6 +137,7 @@ def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, se
         "candles": int(result.candles), "strategy": cfg.strategy.class_path,
         "signal_timeframe": cfg.strategy.timeframe, "base_timeframe": data.base_timeframe,
         "seconds_data": round(seconds_data, 3), "seconds_backtest": round(seconds, 3),
+        "cpu_seconds_backtest": round(cpu_seconds, 3), "load_1m": [load_before, _load_1m()],
         "candles_per_s": round(result.candles / seconds), "wakes": backtest.wakes, "trades": len(result.trades),
         "fills": len(backtest.paper.fetch_fills()),
         "us_per_wake": round(seconds / backtest.wakes * 1e6, 1) if backtest.wakes else None,
@@ -138,6 +146,14 @@ def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, se
         "backtest_rss_rise_mb": _round(peak - rss_start) if peak is not None and rss_start is not None else None,
         "peak_reset_after_data": reset_ok,
     }
+
+
+def _load_1m() -> float | None:
+    """The machine's one-minute load average (other work competing for the cores), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def _round(value: float | None) -> float | None:

@@ -102,13 +102,14 @@ def print_peers(peers: dict[str, Any]) -> None:
     print(f"\nSide by side, one process: EMA(20)/EMA(50) always in the market, {peers['candles']:,} candles")
     print(f"  data: {peers['data']}")
     print(f"  sizing: {peers['sizing']}")
-    print(f"  {'engine':<16} {'seconds':>8} {'candles/s':>11} {'KB speed x':>10} {'wakes':>9} {'us/wake':>8} "
-          f"{'trades':>7} {'net PnL USD':>14} {'|dPnL| USD':>11} {'rel dPnL':>9}")
+    print(f"  {'engine':<16} {'seconds':>8} {'CPU s':>8} {'candles/s':>11} {'KB speed x':>10} {'wakes':>9} "
+          f"{'us/wake':>8} {'trades':>7} {'net PnL USD':>14} {'|dPnL| USD':>11} {'rel dPnL':>9}")
     agree = peers.get("agreement", {})
     for name, e in peers["engines"].items():
         a = agree.get(name, {})
         ratio = e.get("krakenbot_speed_ratio")
-        print(f"  {name:<16} {e['seconds']:>8.3f} {e['candles_per_s']:>11,} {_fmt(ratio, '.3f'):>10} "
+        print(f"  {name:<16} {e['seconds']:>8.3f} {_fmt(e.get('cpu_seconds'), '.3f'):>8} {e['candles_per_s']:>11,} "
+              f"{_fmt(ratio, '.3f'):>10} "
               f"{_fmt(e.get('wakes'), ','):>9} {_fmt(e.get('us_per_wake'), ',.1f'):>8} "
               f"{e['trades']:>7,} {e['net_pnl_usd']:>14,.4f} {_fmt(a.get('net_pnl_abs_diff_usd'), '.4f'):>11} "
               f"{_fmt(a.get('net_pnl_rel_diff'), '.2e'):>9}")
