@@ -13,15 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.krakenbot_side import ema_cross_config, timed_backtest
+from bench.krakenbot_side import INITIAL_EQUITY_USD, NOTIONAL_USD, TAKER_FEE, ema_cross_config, timed_backtest
 from bench.peers import PeerRun, run_backtesting_py, run_vectorbt
 from bench.synthetic import describe, random_walk_market
 from krakenbot.backtest.instruments import synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData
-
-NOTIONAL_USD = 10_000.0
-INITIAL_EQUITY_USD = 1_000_000.0
-TAKER_FEE = 0.0005
 
 
 def peer_frame(data: MarketData, symbol: str) -> pd.DataFrame:
@@ -36,7 +32,7 @@ def krakenbot_run(data: MarketData) -> PeerRun:
     """Krakenbot with ``EmaCrossStrategy`` (see ``ema_cross_config`` for the sizing)."""
     cfg = ema_cross_config(list(data.symbols), notional_usd=NOTIONAL_USD, initial_equity_usd=INITIAL_EQUITY_USD,
                            taker_fee_pct=TAKER_FEE)
-    backtest, result, seconds = timed_backtest(cfg, data)
+    backtest, result, seconds, cpu_seconds = timed_backtest(cfg, data)
     trades = result.trades
     sign = np.where(trades["side"].to_numpy() == "long", 1.0, -1.0)
     table = pd.DataFrame({"entry_price": trades["entry_price"].to_numpy(dtype=float),
@@ -44,8 +40,9 @@ def krakenbot_run(data: MarketData) -> PeerRun:
                           "size": sign * trades["size"].to_numpy(dtype=float),
                           "pnl_usd": trades["pnl_usd"].to_numpy(dtype=float)})
     equity = backtest.paper.fetch_account().equity_usd
-    return PeerRun(engine="krakenbot", seconds=seconds, trades=len(trades), net_pnl_usd=equity - INITIAL_EQUITY_USD,
-                   fees_usd=float(result.fees_usd), trade_table=table,
+    return PeerRun(engine="krakenbot", seconds=seconds, cpu_seconds=cpu_seconds, trades=len(trades),
+                   net_pnl_usd=equity - INITIAL_EQUITY_USD,
+                   fees_usd=float(result.fees_usd), trade_table=table, wakes=backtest.wakes,
                    note=f"EmaCrossStrategy, strategy.timeframe 1m, {backtest.wakes:,} loop wakes")
 
 

@@ -18,7 +18,9 @@ import argparse
 import gc
 import json
 import logging
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +36,10 @@ from krakenbot.config.models import AppConfig
 
 REPO = Path(__file__).resolve().parents[1]
 EMA_CROSS_CLASS = "krakenbot.strategy.ema_cross:EmaCrossStrategy"
+# The EMA cross's sizing and costs, shared by the side-by-side comparison and the growth case.
+NOTIONAL_USD = 10_000.0
+INITIAL_EQUITY_USD = 1_000_000.0
+TAKER_FEE = 0.0005
 
 
 def quiet_logs() -> None:
@@ -103,13 +109,18 @@ def ema_cross_config(symbols: list[str], *, notional_usd: float, initial_equity_
 
 
 # -- timed runs -----------------------------------------------------------------------------------
-def timed_backtest(cfg: AppConfig, data: MarketData) -> tuple[Backtest, BacktestResult, float]:
-    """Build and run one backtest; returns it, its result and the wall-clock seconds of both."""
+def timed_backtest(cfg: AppConfig, data: MarketData) -> tuple[Backtest, BacktestResult, float, float]:
+    """Build and run one backtest; returns it, its result, and the wall-clock and CPU seconds of both.
+
+    CPU seconds (this process's, ``time.process_time``) are the figure to trust when other work
+    shares the machine: the wall clock then counts the time this process waited for a core.
+    """
     gc.collect()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     backtest = Backtest(cfg, data, progress=False)
     result = backtest.run()
-    return backtest, result, time.perf_counter() - started
+    return backtest, result, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, seconds_data: float) -> dict[str, Any]:
@@ -117,7 +128,8 @@ def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, se
     gc.collect()
     reset_ok = reset_peak_rss()
     rss_start = rss_mb()
-    backtest, result, seconds = timed_backtest(cfg, data)
+    load_before = _load_1m()
+    backtest, result, seconds, cpu_seconds = timed_backtest(cfg, data)
     peak = peak_rss_mb()
     net = float(result.trades["pnl_usd"].sum()) if len(result.trades) else 0.0
     return {
@@ -125,11 +137,23 @@ def run_case(cfg: AppConfig, data: MarketData, *, label: str, data_note: str, se
         "candles": int(result.candles), "strategy": cfg.strategy.class_path,
         "signal_timeframe": cfg.strategy.timeframe, "base_timeframe": data.base_timeframe,
         "seconds_data": round(seconds_data, 3), "seconds_backtest": round(seconds, 3),
+        "cpu_seconds_backtest": round(cpu_seconds, 3), "load_1m": [load_before, _load_1m()],
         "candles_per_s": round(result.candles / seconds), "wakes": backtest.wakes, "trades": len(result.trades),
+        "fills": len(backtest.paper.fetch_fills()),
+        "us_per_wake": round(seconds / backtest.wakes * 1e6, 1) if backtest.wakes else None,
+        "ms_per_trade": round(seconds / len(result.trades) * 1e3, 3) if len(result.trades) else None,
         "net_pnl_usd": round(net, 2), "rss_mb_before_backtest": _round(rss_start), "peak_rss_mb": _round(peak),
         "backtest_rss_rise_mb": _round(peak - rss_start) if peak is not None and rss_start is not None else None,
         "peak_reset_after_data": reset_ok,
     }
+
+
+def _load_1m() -> float | None:
+    """The machine's one-minute load average (other work competing for the cores), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def _round(value: float | None) -> float | None:
@@ -145,6 +169,17 @@ def synthetic_case(symbols: int, candles: int, seed: int) -> dict[str, Any]:
                     data_note=describe(data), seconds_data=seconds_data)
 
 
+def ema_cross_case(candles: int, seed: int) -> dict[str, Any]:
+    """Growth case: the always-in EMA(20)/EMA(50) cross of the comparison, 1 SYNTHETIC symbol x ``candles`` minutes."""
+    started = time.perf_counter()
+    data = random_walk_market(1, candles, seed=seed)
+    seconds_data = time.perf_counter() - started
+    cfg = ema_cross_config(list(data.symbols), notional_usd=NOTIONAL_USD, initial_equity_usd=INITIAL_EQUITY_USD,
+                           taker_fee_pct=TAKER_FEE)
+    return run_case(cfg, data, label=f"EMA cross, 1 x {candles:,} 1m (synthetic)", data_note=describe(data),
+                    seconds_data=seconds_data)
+
+
 def demo_case() -> dict[str, Any]:
     """The shipped demo: ``config/default.yaml`` over ``data/demo`` (real recorded candles)."""
     cfg = load_config(REPO / "config" / "default.yaml")
@@ -157,6 +192,22 @@ def demo_case() -> dict[str, Any]:
                     seconds_data=seconds_data)
 
 
+def fresh_process_case(args: list[str], *, timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m bench.krakenbot_side *args`` in a fresh process; its JSON line as a dict.
+
+    The child inherits this environment (``PYTHONPATH`` included), so it measures the same sources.
+    Raises ``RuntimeError`` when the child fails, ``subprocess.TimeoutExpired`` after ``timeout_s``.
+    """
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.krakenbot_side", *args], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.krakenbot_side {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["seconds_process"] = round(time.perf_counter() - started, 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Subprocess entry: run one case and print its JSON on one line."""
     parser = argparse.ArgumentParser(description="One Krakenbot benchmark case, as JSON (used by bench.run).")
@@ -165,10 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--symbols", type=int, required=True)
     scale.add_argument("--candles", type=int, required=True)
     scale.add_argument("--seed", type=int, default=20240101)
+    ema_case = sub.add_parser("ema", help="SYNTHETIC random walk, 1 symbol, always-in EMA(20)/EMA(50) cross on 1m")
+    ema_case.add_argument("--candles", type=int, required=True)
+    ema_case.add_argument("--seed", type=int, default=20240101)
     sub.add_parser("demo", help="the shipped demo data and config")
     args = parser.parse_args(argv)
     quiet_logs()
-    out = synthetic_case(args.symbols, args.candles, args.seed) if args.case == "scale" else demo_case()
+    if args.case == "scale":
+        out = synthetic_case(args.symbols, args.candles, args.seed)
+    elif args.case == "ema":
+        out = ema_cross_case(args.candles, args.seed)
+    else:
+        out = demo_case()
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 

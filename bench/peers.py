@@ -72,11 +72,19 @@ class PeerRun:
     trade_table: pd.DataFrame  # columns: entry_price, exit_price, size (signed units), pnl_usd
     note: str = ""
     seconds_first_call: float | None = None
+    wakes: int | None = None  # times the engine ran its per-step code (None: vectorised, no steps)
+    cpu_seconds: float | None = None  # this process's CPU time over the timed run
 
     def summary(self, candles: int) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.engine, "seconds": round(self.seconds, 4),
-                               "candles_per_s": round(candles / self.seconds), "trades": self.trades,
+                               "candles_per_s": round(candles / self.seconds),
+                               "us_per_candle": round(self.seconds / candles * 1e6, 3), "trades": self.trades,
                                "net_pnl_usd": round(self.net_pnl_usd, 6), "fees_usd": round(self.fees_usd, 6)}
+        if self.cpu_seconds is not None:
+            out["cpu_seconds"] = round(self.cpu_seconds, 4)
+        if self.wakes:
+            out["wakes"] = self.wakes
+            out["us_per_wake"] = round(self.seconds / self.wakes * 1e6, 1)
         if self.seconds_first_call is not None:
             out["seconds_first_call_incl_jit"] = round(self.seconds_first_call, 3)
         if self.note:
@@ -113,18 +121,21 @@ def run_backtesting_py(frame: pd.DataFrame, *, notional_usd: float, lot: Decimal
 
     data = with_settlement_bars(frame)
     data["RawClose"] = data["Close"]
+    cpu_started = time.process_time()
     started = time.perf_counter()
     backtest = FractionalBacktest(data, EmaCross, cash=cash_usd, commission=fee, margin=1.0, trade_on_close=False,
                                   hedging=False, exclusive_orders=True, finalize_trades=True,
                                   fractional_unit=lot_float)
     stats = backtest.run()
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     trades = stats["_trades"]
     table = pd.DataFrame({"entry_price": trades["EntryPrice"].to_numpy(), "exit_price": trades["ExitPrice"].to_numpy(),
                           "size": trades["Size"].to_numpy(), "pnl_usd": trades["PnL"].to_numpy()})
     fees = float((trades["Commission"]).sum()) if "Commission" in trades else float("nan")
-    return PeerRun(engine="backtesting.py", seconds=seconds, trades=len(trades),
+    return PeerRun(engine="backtesting.py", seconds=seconds, cpu_seconds=cpu_seconds, trades=len(trades),
                    net_pnl_usd=float(stats["Equity Final [$]"]) - cash_usd, fees_usd=fees, trade_table=table,
+                   wakes=len(data),  # Strategy.next runs on (about) every bar, settlement bars included
                    note=f"FractionalBacktest(fractional_unit={lot}), exclusive_orders, finalize_trades")
 
 
@@ -162,15 +173,18 @@ def run_vectorbt(frame: pd.DataFrame, *, notional_usd: float, lot: Decimal, cash
         started = time.perf_counter()
         once(frame.iloc[:1000])
         first = time.perf_counter() - started
+    cpu_started = time.process_time()
     started = time.perf_counter()
     final_value, records = once(frame)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     table = pd.DataFrame({
         "entry_price": records["Avg Entry Price"].to_numpy(), "exit_price": records["Avg Exit Price"].to_numpy(),
         "size": np.where(records["Direction"].astype(str).str.lower() == "short", -1.0, 1.0)
         * records["Size"].to_numpy(),
         "pnl_usd": records["PnL"].to_numpy()})
     fees = float(records["Entry Fees"].sum() + records["Exit Fees"].sum())
-    return PeerRun(engine="vectorbt", seconds=seconds, trades=len(records), net_pnl_usd=final_value - cash_usd,
+    return PeerRun(engine="vectorbt", seconds=seconds, cpu_seconds=cpu_seconds, trades=len(records),
+                   net_pnl_usd=final_value - cash_usd,
                    fees_usd=fees, trade_table=table, seconds_first_call=first,
                    note="Portfolio.from_orders(size_type='targetamount', price=next open); first call compiles (numba)")

@@ -1,6 +1,6 @@
 """PaperExchange accounting: fees, PnL, funding and liquidation as a Kraken flex account would."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -79,3 +79,64 @@ def test_equity_equals_cash_flows_whatever_the_order_sequence(steps):
         ex.create_order(intent(f"o{i}", side, f"{qty:.3f}", limit="60000" if side is OrderSide.BUY else "10000"))
     # Equity = cash flows + value of what is held at the mark (a futures account's mark-to-market).
     assert ex.fetch_account().equity_usd == pytest.approx(expected_cash + size * ex.mark("PF_XBTUSD"), rel=1e-9)
+
+
+class _SettableClock:
+    """A clock a test moves at will, backwards too (a wall clock can be set back)."""
+
+    def __init__(self, ts: datetime) -> None:
+        self.ts = ts
+
+    def now(self) -> datetime:
+        return self.ts
+
+
+def _filled_at(gaps_ms: list[int]) -> PaperExchange:
+    """A paper account with one market fill per gap: each at the previous fill's time + gap (ms, may be 0 or < 0)."""
+    clock = _SettableClock(T0)
+    ex = PaperExchange(instruments={"PF_XBTUSD": btc_perp()}, fees=NO_SLIP, clock=clock, initial_equity_usd=10_000)
+    ex.update_market({"PF_XBTUSD": 30_000.0})
+    for i, gap in enumerate(gaps_ms):
+        clock.ts += timedelta(milliseconds=gap)
+        ex.create_order(intent(f"o{i}", OrderSide.BUY if i % 2 == 0 else OrderSide.SELL, "0.001"))
+    return ex
+
+
+def _probes(ex: PaperExchange, extra_ms: list[int]) -> list[datetime]:
+    """Every fill's time and 1 microsecond either side (the boundaries), before and after all, and ``extra_ms``."""
+    one = timedelta(microseconds=1)
+    stamps = [f.ts for f in ex.fetch_fills()]
+    return ([t + d for t in stamps for d in (-one, timedelta(0), one)] + [T0 - timedelta(days=1), T0 - one, T0]
+            + [max(stamps, default=T0) + timedelta(days=1)] + [T0 + timedelta(milliseconds=m) for m in extra_ms])
+
+
+@settings(max_examples=80, deadline=None)
+@given(gaps=st.lists(st.integers(min_value=0, max_value=3), max_size=30),
+       extra=st.lists(st.integers(min_value=-5, max_value=100), max_size=10))
+def test_fetch_fills_since_equals_filtering_every_fill_by_ts_at_or_after_since(gaps, extra):
+    # Repeated timestamps (gap 0) are common: many fills at one wake.
+    ex = _filled_at(gaps)
+    every = list(ex.fetch_fills())
+    assert [f.client_order_id for f in every] == [f"o{i}" for i in range(len(gaps))]
+    assert list(ex.fetch_fills(None)) == every
+    for since in _probes(ex, extra):
+        assert list(ex.fetch_fills(since)) == [f for f in every if f.ts >= since], since
+
+
+@settings(max_examples=40, deadline=None)
+@given(gaps=st.lists(st.integers(min_value=-3, max_value=3), max_size=20),
+       extra=st.lists(st.integers(min_value=-50, max_value=50), max_size=10))
+def test_fetch_fills_since_still_filters_exactly_after_the_clock_went_back(gaps, extra):
+    ex = _filled_at(gaps)
+    every = list(ex.fetch_fills())
+    for since in _probes(ex, extra):
+        assert list(ex.fetch_fills(since)) == [f for f in every if f.ts >= since], since
+
+
+def test_fetch_fills_returns_a_new_list_each_call():
+    ex = _filled_at([0, 1, 1])
+    first = ex.fetch_fills(T0)
+    assert isinstance(first, list)
+    first.clear()  # type: ignore[attr-defined]
+    assert len(ex.fetch_fills(T0)) == 3
+    assert len(ex.fetch_fills()) == 3

@@ -17,6 +17,7 @@ Fill assumptions, each restated where it is made:
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +79,8 @@ class PaperExchange:
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}  # the resting subset of _orders
         self._fills: list[Fill] = []
+        self._fill_ts: list[datetime] = []  # parallel to _fills: their timestamps, bisected by fetch_fills
+        self._fills_in_time_order = True  # False once a fill is older than the one before (a clock set back)
         self._next_funding: datetime | None = None
         self._trade_seq = 0
         self.fees_paid_usd = 0.0
@@ -240,7 +243,16 @@ class PaperExchange:
         return self._orders.get(client_order_id)
 
     def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:
-        return [f for f in self._fills if since is None or f.ts >= since]
+        """Fills with ``ts >= since`` (every fill when None), in the order they happened.
+
+        O(log fills + answer): fills are appended in time order, so a bisection on their
+        timestamps finds the first one. Should a clock ever go back, it falls back to a scan.
+        """
+        if since is None:
+            return list(self._fills)
+        if not self._fills_in_time_order:
+            return [f for f in self._fills if f.ts >= since]
+        return self._fills[bisect_left(self._fill_ts, since):]
 
     # -- internals -----------------------------------------------------------------------
     def _put(self, order: Order) -> None:
@@ -303,7 +315,10 @@ class PaperExchange:
         fill = Fill(trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol, side=side,
                     size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
                     exchange_order_id=exchange_order_id, is_maker=maker)
+        if self._fill_ts and fill.ts < self._fill_ts[-1]:
+            self._fills_in_time_order = False
         self._fills.append(fill)
+        self._fill_ts.append(fill.ts)
         return fill
 
     def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
