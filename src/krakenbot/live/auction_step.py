@@ -66,10 +66,14 @@ class AuctionStep:
     # -- what the loop learns between auctions (a backtest's idle bars) ------------------------------
     def note_equity(self, path: Iterable[tuple[datetime, float]]) -> None:
         """Move the loss limits' day-start and peak marks along an equity ``path`` of (ts, USD)."""
-        marks = self.equity_marks
         for ts, equity in path:
-            marks = EquityMarks.start(equity, ts) if marks is None else marks.update(equity, ts)
+            self._mark_equity(ts, equity)
+
+    def _mark_equity(self, ts: datetime, equity_usd: float) -> EquityMarks:
+        marks = (EquityMarks.start(equity_usd, ts) if self.equity_marks is None
+                 else self.equity_marks.update(equity_usd, ts))
         self.equity_marks = marks
+        return marks
 
     def note_signals(self, signals: Iterable[Signal]) -> None:
         """Remember ``signals`` as the newest word of the strategy on their contracts."""
@@ -82,8 +86,7 @@ class AuctionStep:
         """Plan, close, refresh, open. ``open_signal`` is the loop's ``_handle_signal``."""
         account = self.book.account()
         positions = self.book.positions()
-        self.note_equity([(now, account.equity_usd)])
-        state = self.equity_marks.assess(account.equity_usd, self.cfg.risk)  # type: ignore[union-attr]
+        state = self._mark_equity(now, account.equity_usd).assess(account.equity_usd, self.cfg.risk)
         # Size candidates without the positions their signals reverse: those close before any open.
         reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
         staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
