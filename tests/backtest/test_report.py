@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from builders.backtest import make_backtest_result
 from krakenbot.backtest import report as report_module
-from krakenbot.backtest.metrics import summary_dict
+from krakenbot.backtest.metrics import SUMMARY_KEYS, summary_dict
 from krakenbot.backtest.report import (
     build_report_from_dir,
     downsample_prices,
@@ -54,7 +55,7 @@ def test_summary_json_is_byte_identical_across_writes(result: BacktestResult, tm
     text = first.decode()
     assert text.endswith("}\n") and json.loads(text) == summary_dict(result)
     keys = re.findall(r'^  "(\w+)":', text, flags=re.MULTILINE)
-    assert keys == sorted(keys)
+    assert tuple(keys) == SUMMARY_KEYS  # the fixed, documented order (README), not alphabetical
 
 
 def test_trades_csv_has_fixed_columns_and_utc_timestamps(result: BacktestResult, tmp_path: Path) -> None:
@@ -130,6 +131,20 @@ def test_build_report_from_dir_rebuilds_page(result: BacktestResult, tmp_path: P
         assert f'id="{div_id}"' in rebuilt
     assert rebuilt == original  # the CSVs carry everything the page shows
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_rebuilt_report_html_keeps_normal_permissions(result: BacktestResult, tmp_path: Path, umask: int,
+                                                      mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        write_report(result, tmp_path / "run")
+        written = (tmp_path / "run" / "report.html").stat().st_mode & 0o777
+        rebuilt = build_report_from_dir(tmp_path / "run").stat().st_mode & 0o777
+    finally:
+        os.umask(old)
+    assert written == rebuilt == mode  # mkstemp alone would leave the rebuilt page 0600
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_build_report_from_dir_names_missing_summary(tmp_path: Path) -> None:
