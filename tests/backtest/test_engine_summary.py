@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from krakenbot.backtest.data import load_dataset
-from krakenbot.backtest.engine import DETECTION_KINDS, run_backtest
-from krakenbot.backtest.metrics import SUMMARY_KEYS, summary_dict
+from krakenbot.backtest.engine import run_backtest
+from krakenbot.backtest.metrics import DETECTION_KINDS, SUMMARY_KEYS, summary_dict
 from krakenbot.backtest.result import BacktestResult
 from krakenbot.config import load_config
 from krakenbot.domain.vocabulary import EventKind

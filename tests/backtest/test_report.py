@@ -74,7 +74,7 @@ def test_report_html_has_plots_and_no_external_scripts(result: BacktestResult, t
     assert not re.search(r"<script[^>]+src=", page, flags=re.IGNORECASE)  # no external script at all
     assert not re.search(r"<link[^>]+href=[\"']?https?:", page, flags=re.IGNORECASE)
     assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js is inline
-    assert "shock_market_wide" in page  # shock events are marked on the price plot
+    assert "shock_marketwide" in page  # shock events are marked on the price plot
 
 
 def test_downsample_prices_caps_points_and_keeps_extremes() -> None:

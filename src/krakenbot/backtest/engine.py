@@ -31,6 +31,7 @@ from krakenbot.backtest.feeds import (
 )
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
+from krakenbot.backtest.metrics import DETECTION_KINDS
 from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 HOUR_NS = duration_ns(timedelta(hours=1))
 BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
-DETECTION_KINDS = frozenset(kind.value for kind in EventKind if kind.is_shock_detection)  # journal kinds are str
 
 
 @dataclass(slots=True)

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 
 from krakenbot.backtest.result import BacktestResult
+from krakenbot.domain.vocabulary import EventKind
 
+DETECTION_KINDS = frozenset(kind.value for kind in EventKind if kind.is_shock_detection)
+"""Event kinds (journal strings) of ShockGuard detections: ``shock_events`` counts these and nothing else."""
 SIGNIFICANT_DIGITS = 10
 DAYS_PER_YEAR = 365
 
