@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,14 +16,14 @@ from rich.console import Console
 
 from builders.backtest import make_backtest_result
 from krakenbot.backtest import report as report_module
-from krakenbot.backtest.metrics import summary_dict
+from krakenbot.backtest.metrics import SUMMARY_KEYS, buy_and_hold_curve, buy_and_hold_return, summary_dict
 from krakenbot.backtest.report import (
     build_report_from_dir,
     downsample_prices,
     print_summary,
     write_report,
 )
-from krakenbot.backtest.report_html import PLOT_IDS
+from krakenbot.backtest.report_html import PLOT_IDS, per_symbol_table
 from krakenbot.backtest.result import TRADE_COLUMNS, BacktestResult
 from krakenbot.domain.errors import ConfigError
 
@@ -54,7 +55,7 @@ def test_summary_json_is_byte_identical_across_writes(result: BacktestResult, tm
     text = first.decode()
     assert text.endswith("}\n") and json.loads(text) == summary_dict(result)
     keys = re.findall(r'^  "(\w+)":', text, flags=re.MULTILINE)
-    assert keys == sorted(keys)
+    assert tuple(keys) == SUMMARY_KEYS  # the fixed, documented order (README), not alphabetical
 
 
 def test_trades_csv_has_fixed_columns_and_utc_timestamps(result: BacktestResult, tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_report_html_has_plots_and_no_external_scripts(result: BacktestResult, t
     assert not re.search(r"<script[^>]+src=", page, flags=re.IGNORECASE)  # no external script at all
     assert not re.search(r"<link[^>]+href=[\"']?https?:", page, flags=re.IGNORECASE)
     assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js is inline
-    assert "shock_market_wide" in page  # shock events are marked on the price plot
+    assert "shock_marketwide" in page  # shock events are marked on the price plot
 
 
 def test_downsample_prices_caps_points_and_keeps_extremes() -> None:
@@ -132,6 +133,20 @@ def test_build_report_from_dir_rebuilds_page(result: BacktestResult, tmp_path: P
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES)
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_rebuilt_report_html_keeps_normal_permissions(result: BacktestResult, tmp_path: Path, umask: int,
+                                                      mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        write_report(result, tmp_path / "run")
+        written = (tmp_path / "run" / "report.html").stat().st_mode & 0o777
+        rebuilt = build_report_from_dir(tmp_path / "run").stat().st_mode & 0o777
+    finally:
+        os.umask(old)
+    assert written == rebuilt == mode  # mkstemp alone would leave the rebuilt page 0600
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
 def test_build_report_from_dir_names_missing_summary(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"summary\.json: missing"):
         build_report_from_dir(tmp_path)
@@ -171,3 +186,31 @@ def test_report_puts_futures_contracts_on_their_spot_pair(tmp_path: Path) -> Non
     write_report(unmapped, tmp_path / "unmapped")
     unmapped_page = (tmp_path / "unmapped" / "report.html").read_text()
     assert '"x":["BTC\\u002fUSD","ETH\\u002fUSD","PF_ETHUSD","PF_XBTUSD"]' in unmapped_page
+
+
+def test_per_symbol_table_sums_to_the_trades(result: BacktestResult) -> None:
+    table = per_symbol_table(result.trades, list(result.symbols))
+    assert list(table["symbol"]) == list(result.symbols)
+    assert table["trades"].sum() == len(result.trades)
+    for column in ("pnl_usd", "fees_usd", "funding_usd"):
+        assert table[column].sum() == pytest.approx(result.trades[column].sum())
+    btc = result.trades[result.trades["symbol"] == "BTC/USD"]
+    assert table.set_index("symbol").loc["BTC/USD", "win_rate"] == pytest.approx((btc["pnl_usd"] > 0).mean())
+
+
+def test_report_page_shows_warmup_trades_per_symbol_and_buy_and_hold(result: BacktestResult, tmp_path: Path) -> None:
+    warm = dataclasses.replace(result, warmup_bars=96, warmup_end=result.start + pd.Timedelta(days=1))
+    write_report(warm, tmp_path / "run")
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "warm-up ends" in page and "id='per-symbol'" in page
+    assert "buy-and-hold (equal weight, gross of fees)" in page
+    assert "long entry" in page and "short exit: stop" in page  # markers per trade, exit reason in the hover
+
+
+def test_buy_and_hold_is_equal_weight_from_each_first_close() -> None:
+    ts = pd.date_range("2024-01-01", periods=3, freq="1h", tz="UTC")
+    prices = pd.DataFrame({"ts": [*ts, *ts], "symbol": ["A"] * 3 + ["B"] * 3,
+                           "close": [100.0, 110.0, 120.0, 50.0, 25.0, 50.0]})
+    curve = buy_and_hold_curve(prices, 1_000.0)
+    assert curve.tolist() == pytest.approx([1_000.0, 500.0 * 1.1 + 250.0, 500.0 * 1.2 + 500.0])
+    assert buy_and_hold_return(prices) == pytest.approx(0.1)

@@ -51,7 +51,7 @@ def make_backtest_result(*, symbols: Sequence[str] = ("BTC/USD", "ETH/USD"), min
                                          "close_reason"])
     trades[["ts_open", "ts_close"]] = trades[["ts_open", "ts_close"]].astype("datetime64[ns, UTC]")
     events = pd.DataFrame(
-        [{"ts": at[3], "kind": "shock_market_wide", "symbol": "", "detail": "4 symbols fell > 3 % in 5 min"}]
+        [{"ts": at[3], "kind": "shock_marketwide", "symbol": "", "detail": "4 symbols fell > 3 % in 5 min"}]
         + [{"ts": at[2], "kind": "shock_move", "symbol": s, "detail": "move -4.1 % in 1 min"} for s in symbols]
         + [{"ts": at[4], "kind": "entries_paused", "symbol": "", "detail": "ShockGuard cooldown 30 min"},
            {"ts": at[5], "kind": "close", "symbol": symbols[0], "detail": "shock_close: near liquidation"}])

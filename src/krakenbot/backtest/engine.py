@@ -31,13 +31,14 @@ from krakenbot.backtest.feeds import (
 )
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
+from krakenbot.backtest.metrics import DETECTION_KINDS
 from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, to_ns
-from krakenbot.domain.vocabulary import OrderReason
+from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
 from krakenbot.portfolio.idle_bars import IdleBars
@@ -246,9 +247,14 @@ class Backtest:
 
     # -- result ---------------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
+        """The result after the end-of-data flatten: a last equity row records the account after every
+        close, so the summary's final equity is what the trades leave (their PnL sums to its change)."""
         reasons = {i.client_order_id: i.reason for i in self.journal.intents}
         trades = build_trades(self.journal.fills, reasons, self.instruments, self.paper.funding_payments)
-        equity = pd.DataFrame(self.journal.equity, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
+        final = self.paper.fetch_account()
+        left = sum(p.notional_usd for p in self.paper.fetch_positions())  # 0 unless a close failed
+        rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
+        equity = pd.DataFrame(rows, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
         equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
         events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
                                 for e in self.journal.events], columns=list(EVENT_COLUMNS))
@@ -257,15 +263,19 @@ class Backtest:
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
         prices = pd.concat([signal_data.frame(s)[["ts", "close"]].assign(symbol=s) for s in signal_data.symbols],
                            ignore_index=True)[["ts", "symbol", "close"]]
+        strategy = self.signals.strategy
+        warmup_end = from_ns(int(self.data.ts[0])) + strategy.warmup_bars * strategy.bar_duration
+        end = from_ns(int(self.timeline.times[-1]))
+        kinds = [e.kind for e in self.journal.events]
         return BacktestResult(
-            start=from_ns(int(self.data.ts[0])), end=from_ns(int(self.timeline.times[-1])),
+            start=from_ns(int(self.data.ts[0])), end=end,
             symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
             events=events, prices=prices, fees_usd=self.paper.fees_paid_usd, funding_usd=self.paper.funding_paid_usd,
             liquidations=self.paper.liquidations,
-            shock_events=sum(e.kind.startswith("shock_") for e in self.journal.events),
+            shock_events=sum(kind in DETECTION_KINDS for kind in kinds),
+            shock_trims=kinds.count(EventKind.SHOCK_TRIM), shock_closes=kinds.count(EventKind.SHOCK_CLOSE),
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
-            futures_symbols=dict(self.futures))
-
+            futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end))
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:

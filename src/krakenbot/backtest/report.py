@@ -1,6 +1,6 @@
 """Write a backtest's outputs to a folder, atomically, and print its summary.
 
-Files: ``summary.json`` (``summary_dict``; ``json.dumps(sort_keys=True, indent=2)`` plus a newline),
+Files: ``summary.json`` (``summary_dict``, keys in ``SUMMARY_KEYS`` order, ``indent=2`` plus a newline),
 ``trades.csv``, ``equity.csv``, ``events.csv``, ``prices.csv`` (closes thinned to at most
 ``MAX_PLOT_POINTS`` rows per symbol, kept so ``report`` can rebuild the page) and ``report.html``.
 CSV format: the ``*_COLUMNS`` order, ``\\n`` line ends, timestamps ``YYYY-MM-DDTHH:MM:SSZ`` (UTC,
@@ -41,8 +41,9 @@ _TEXT_COLUMNS = ("symbol", "side", "kind", "detail", "close_reason")
 
 
 def summary_json(summary: Mapping[str, Any]) -> str:
-    """The exact text of ``summary.json``: sorted keys, indent 2, trailing newline, no NaN."""
-    return json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The exact text of ``summary.json``: keys in the given order (``SUMMARY_KEYS``), indent 2, trailing
+    newline, no NaN."""
+    return json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def table_csv(frame: pd.DataFrame, columns: tuple[str, ...]) -> str:
@@ -64,6 +65,13 @@ def downsample_prices(prices: pd.DataFrame, max_points: int = MAX_PLOT_POINTS) -
     return pd.concat(parts, ignore_index=True).loc[:, list(PRICE_COLUMNS)]
 
 
+def _umask_mode(mode: int) -> int:
+    """``mode`` less the process umask: what ``open()`` would give a new file (0o666 -> 0o644 under 022)."""
+    current = os.umask(0)
+    os.umask(current)
+    return mode & ~current
+
+
 def _write_dir_atomically(out_dir: Path, writers: Mapping[str, Callable[[Path], str]]) -> dict[str, Path]:
     """Write each name's text (made from the temp folder, in order) beside ``out_dir``, then swap it into place."""
     out_dir = Path(out_dir)
@@ -74,7 +82,7 @@ def _write_dir_atomically(out_dir: Path, writers: Mapping[str, Callable[[Path], 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the report is an ordinary folder
+        tmp.chmod(_umask_mode(0o777))  # mkdtemp makes it private; the report is an ordinary folder
         for name, make_text in writers.items():
             with open(tmp / name, "w", encoding="utf-8", newline="") as handle:
                 handle.write(make_text(tmp))
@@ -158,7 +166,8 @@ def build_report_from_dir(run_dir: Path) -> Path:
     """Rebuild ``report.html`` in ``run_dir`` from its summary.json and CSV files; return its path.
 
     ``prices.csv`` is optional (without it the price plot is empty). The page is written to a temp
-    file and renamed over the old one. Raises ConfigError naming a missing or malformed file.
+    file and renamed over the old one, with the mode a new file gets (0644 under umask 022; ``mkstemp``
+    alone would leave it 0600). Raises ConfigError naming a missing or malformed file.
     """
     run_dir = Path(run_dir)
     page = _render_from_dir(run_dir)
@@ -167,6 +176,7 @@ def build_report_from_dir(run_dir: Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(page)
+        os.chmod(tmp_name, _umask_mode(0o666))
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -75,8 +75,13 @@ class BacktestResult:
     ``events.symbol`` may name either the spot pair or its futures contract: ``futures_symbols``
     (spot pair -> contract, e.g. 'BTC/USD' -> 'PF_XBTUSD') lets the report put both on one line.
     ``fees_usd`` and ``funding_usd`` are account totals (funding paid > 0 is a cost; received < 0);
-    ``liquidations`` and ``shock_events`` are counts; ``config_hash`` identifies the config
-    (:func:`config_hash`). Raises ValueError if a table lacks a column or a time is not UTC.
+    ``liquidations`` is a count; ``shock_events`` counts ShockGuard detections only (move, range,
+    basis, market-wide), ``shock_trims`` and ``shock_closes`` the reduce-only orders they caused.
+    ``equity``'s last row is the account after every close, the end-of-data flatten included, so
+    ``final_equity_usd - initial_equity_usd`` is the sum of the trades' ``pnl_usd``. ``warmup_end``:
+    when the strategy's first ``warmup_bars`` bars have closed (no signal before; None if unknown).
+    ``config_hash`` identifies the config (:func:`config_hash`). Raises ValueError if a table lacks a
+    column or a time is not UTC.
     """
 
     start: datetime
@@ -94,10 +99,23 @@ class BacktestResult:
     config_hash: str
     initial_equity_usd: float
     futures_symbols: Mapping[str, str] = field(default_factory=dict)
+    shock_trims: int = 0
+    shock_closes: int = 0
+    warmup_bars: int = 0
+    warmup_end: datetime | None = None
+
+    @property
+    def final_equity_usd(self) -> float:
+        """Equity after every close (the last equity row); the initial equity with no rows."""
+        if self.equity.empty:
+            return self.initial_equity_usd
+        return float(self.equity["equity_usd"].iloc[-1])
 
     def __post_init__(self) -> None:
         ensure_utc(self.start, field="BacktestResult.start")
         ensure_utc(self.end, field="BacktestResult.end")
+        if self.warmup_end is not None:
+            ensure_utc(self.warmup_end, field="BacktestResult.warmup_end")
         if self.end < self.start:
             raise ValueError(f"BacktestResult: end {self.end.isoformat()} is before start {self.start.isoformat()}")
         if self.initial_equity_usd <= 0:
