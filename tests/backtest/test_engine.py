@@ -13,6 +13,7 @@ from krakenbot.backtest.data import load_dataset
 from krakenbot.backtest.engine import Backtest, run_backtest
 from krakenbot.backtest.metrics import summary_dict
 from krakenbot.backtest.report import summary_json
+from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,9 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def demo(cfg):
-    return load_dataset(REPO / cfg.backtest.data)
+    chosen = select_backtest_data(cfg, REPO / cfg.backtest.data)  # what `python run.py backtest` replays
+    assert chosen.start is None and not chosen.warnings
+    return chosen.data
 
 
 @pytest.fixture(scope="module")

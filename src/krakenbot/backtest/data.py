@@ -28,7 +28,7 @@ from krakenbot.config.models import TIMEFRAME_MINUTES
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import to_ns
 
-__all__ = ["DataError", "MarkView", "MarketData", "load_dataset", "parse_file_name"]
+__all__ = ["CandleFile", "DataError", "MarkView", "MarketData", "load_dataset", "parse_file_name", "scan_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ class DataError(ConfigError, ValueError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _File:
+class CandleFile:
+    """One candle file of a data folder: its path, spot pair ('BTC/USD') and timeframe ('1m')."""
+
     path: Path
     symbol: str
     timeframe: str
@@ -58,13 +60,14 @@ def parse_file_name(path: Path) -> tuple[str, str]:
     return f"{match['base'].upper()}/{match['quote'].upper()}", match["tf"]
 
 
-def _scan(folder: Path) -> dict[str, list[_File]]:
+def scan_folder(folder: Path) -> dict[str, list[CandleFile]]:
+    """The candle files of ``folder`` by spot pair (names only, nothing read). Raises DataError."""
     if not folder.exists():
         raise DataError(f"{folder}: data folder does not exist: pass --data with a folder of candle files "
                         "(e.g. data/demo)")
     if not folder.is_dir():
         raise DataError(f"{folder}: is not a folder: pass --data with a folder of candle files")
-    by_symbol: dict[str, list[_File]] = {}
+    by_symbol: dict[str, list[CandleFile]] = {}
     seen: dict[tuple[str, str], Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
@@ -73,7 +76,7 @@ def _scan(folder: Path) -> dict[str, list[_File]]:
         if (symbol, timeframe) in seen:
             raise DataError(f"{path}: {symbol} {timeframe} is also in {seen[symbol, timeframe].name}: keep one of them")
         seen[symbol, timeframe] = path
-        by_symbol.setdefault(symbol, []).append(_File(path=path, symbol=symbol, timeframe=timeframe))
+        by_symbol.setdefault(symbol, []).append(CandleFile(path=path, symbol=symbol, timeframe=timeframe))
     if not by_symbol:
         raise DataError(f"{folder}: no candle files: expected files named BASE-QUOTE-TF.parquet or .csv "
                         "(e.g. BTC-USD-1m.parquet)")
@@ -129,7 +132,7 @@ def _where(ts: np.ndarray, bad: np.ndarray) -> str:
     return f"rows/ts {shown}{more}"
 
 
-def _validate(file: _File, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def _validate(file: CandleFile, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Checked arrays of one file: ts (int64 ns) and the five float64 fields."""
     path = file.path
     if frame.empty:
@@ -192,7 +195,7 @@ def _window(start: date | datetime | None, end: date | datetime | None) -> str:
     return f"{first} .. {'end of data' if end is None else end.isoformat()}"
 
 
-def _pick(files: list[_File], base_tf: str) -> _File:
+def _pick(files: list[CandleFile], base_tf: str) -> CandleFile:
     exact = [f for f in files if f.timeframe == base_tf]
     if exact:
         return exact[0]
@@ -205,18 +208,20 @@ def _pick(files: list[_File], base_tf: str) -> _File:
 
 
 def load_dataset(path: Path, *, symbols: Sequence[str] | None = None, start: date | datetime | None = None,
-                 end: date | datetime | None = None, timeframe: str | None = None) -> MarketData:
+                 end: date | datetime | None = None, timeframe: str | None = None,
+                 one_resolution: bool = False) -> MarketData:
     """Load, check and align the candles in folder ``path``.
 
     ``symbols``: spot pairs ('BTC/USD'); default every symbol in the folder. ``start``/``end``: UTC day
     (``end`` inclusive: the whole day) or aware datetime (inclusive instant); default the whole data.
     ``timeframe``: base resolution; default the finest available per symbol, and where symbols
     differ, the coarsest of those (finer files are resampled to it, complete bars only). A symbol with
-    several files uses the one at the base timeframe, else its finest. Raises DataError (a ConfigError
+    several files uses the one at the base timeframe, else its finest. ``one_resolution`` refuses,
+    instead of resampling, chosen files at different timeframes (naming them). Raises DataError (a ConfigError
     and a ValueError) naming the file and the problem; nothing is returned half-loaded.
     """
     folder = Path(path)
-    by_symbol = _scan(folder)
+    by_symbol = scan_folder(folder)
     if symbols is not None:
         wanted = [s.replace("-", "/").upper() for s in symbols]
         unknown = [s for s in wanted if s not in by_symbol]
@@ -236,6 +241,10 @@ def load_dataset(path: Path, *, symbols: Sequence[str] | None = None, start: dat
                         ", ".join(sorted(s for s, tf in finest.items() if tf == base_tf)), min(finest.values(),
                         key=timeframe_ns), base_tf)
     chosen = {s: _pick(fs, base_tf) for s, fs in by_symbol.items()}
+    if one_resolution and len({f.timeframe for f in chosen.values()}) > 1:
+        named = ", ".join(f"{f.path.name} ({f.timeframe})" for f in chosen.values())
+        raise DataError(f"{folder}: the chosen files mix base resolutions: {named}: record every symbol at one "
+                        f"timeframe (e.g. add {base_tf} files for all), or deny the odd ones in universe.deny")
     checked = {s: _validate(f, _read(f.path)) for s, f in chosen.items()}
 
     lo, hi = _bound_ns(start, end=False), _bound_ns(end, end=True)

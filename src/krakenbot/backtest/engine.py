@@ -17,7 +17,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -74,14 +74,17 @@ def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
 
 
 class Backtest:
-    """One backtest run over ``data`` with ``cfg``. Call ``run()`` once."""
+    """One backtest run over ``data`` with ``cfg``, trading from ``start`` (default: the data's start; earlier
+    candles only warm the strategy up). Call ``run()`` once."""
 
-    def __init__(self, cfg: AppConfig, data: MarketData, *, step_every_candle: bool = False,
-                 progress: bool = True) -> None:
+    def __init__(self, cfg: AppConfig, data: MarketData, *, start: datetime | None = None,
+                 step_every_candle: bool = False, progress: bool = True) -> None:
         base_ns, tf_ns = timeframe_ns(data.base_timeframe), timeframe_ns(cfg.strategy.timeframe)
         if tf_ns < base_ns or tf_ns % base_ns:
             raise ConfigError(f"strategy.timeframe: {cfg.strategy.timeframe} must be a multiple of the data's "
                               f"{data.base_timeframe} candles")
+        history = data  # candles before ``start`` warm the strategy up and are never traded
+        data = data if start is None else data.since(to_ns(start))
         if len(data.ts) == 0:
             raise ConfigError("backtest: the data holds no candles in the chosen window")
         self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
@@ -98,7 +101,7 @@ class Backtest:
         self.paper = PaperExchange(instruments=self.instruments, fees=cfg.fees, clock=self.clock,
                                    initial_equity_usd=cfg.backtest.initial_equity_usd)
         self.journal = MemoryJournal()
-        self.signals = PrecomputedSignals(load_strategy(cfg.strategy), data.resample(cfg.strategy.timeframe))
+        self.signals = PrecomputedSignals(load_strategy(cfg.strategy), history.resample(cfg.strategy.timeframe))
         guard = build_guard(cfg, list(self.futures.values()))
         self.replay = None if step_every_candle else ReplayShockFeed(guard, data, self.futures)
         self.loop = LiveTrading(
@@ -277,7 +280,8 @@ class Backtest:
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
             futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end))
 
-def run_backtest(cfg: AppConfig, data: MarketData, *, step_every_candle: bool = False,
+def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:
-    """Run one backtest (see the module docstring). Raises ``ConfigError`` on a timeframe mismatch."""
-    return Backtest(cfg, data, step_every_candle=step_every_candle, progress=progress).run()
+    """Run one backtest (see the module docstring); candles before ``start`` (UTC) only warm the strategy up.
+    Raises ``ConfigError`` on a timeframe mismatch or an empty window."""
+    return Backtest(cfg, data, start=start, step_every_candle=step_every_candle, progress=progress).run()

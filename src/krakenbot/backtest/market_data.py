@@ -135,6 +135,21 @@ class MarketData:
         carried = has & ~self.present
         return MarkView(ts=self.ts, close=_frozen(close), carried=_frozen(carried), source_ts=_frozen(source_ts))
 
+    def since(self, ts_ns: int) -> MarketData:
+        """The candles that open at or after ``ts_ns`` (int64 UTC nanoseconds); the same symbols."""
+        first = int(np.searchsorted(self.ts, ts_ns, side="left"))
+        if first == 0:
+            return self
+        return MarketData(symbols=self.symbols, base_timeframe=self.base_timeframe, ts=self.ts[first:],
+                          **{f: getattr(self, f)[first:] for f in (*PRICE_FIELDS, "present", "complete")})
+
+    def subset(self, symbols: tuple[str, ...]) -> MarketData:
+        """Only ``symbols`` (in that order); grid rows none of them has are dropped."""
+        cols = [self.column(s) for s in symbols]
+        rows = self.present[:, cols].any(axis=1)
+        return MarketData(symbols=tuple(symbols), base_timeframe=self.base_timeframe, ts=self.ts[rows],
+                          **{f: getattr(self, f)[rows][:, cols] for f in (*PRICE_FIELDS, "present", "complete")})
+
     # --- resampling --------------------------------------------------------------------------
 
     def resample(self, timeframe: str, *, keep_incomplete: bool = False) -> MarketData:

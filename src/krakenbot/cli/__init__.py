@@ -37,12 +37,15 @@ def backtest(
     step_every_candle: Annotated[bool, typer.Option(
         "--step-every-candle", help="Wake the loop at every candle (slow reference mode).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the loop's events to the console.")] = False,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Skip, with a warning, a configured symbol without data or a contract, "
+        "or one that cannot warm up (default: refuse).")] = False,
 ) -> None:
     """Replay recorded candles through the trading loop with a simulated clock and paper fills."""
     from krakenbot.cli.backtest_cmd import run_backtest_command
 
     run_backtest_command(load_or_exit(config), data=data, start=start, end=end, out=out, step=step_every_candle,
-                         verbose=verbose)
+                         verbose=verbose, allow_missing=allow_missing)
 
 
 MaxTicks = Annotated[int | None, typer.Option("--max-ticks", help="Stop after this many fast ticks (rehearsals).")]

@@ -24,12 +24,15 @@ def _day(value: str | None, option: str) -> date | None:
 
 
 def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None, end: str | None,
-                         out: Path | None, step: bool, verbose: bool = False) -> None:
-    """Load data, run, write the report, print the summary. Exits 2 on bad input."""
-    from krakenbot.backtest.data import load_dataset
+                         out: Path | None, step: bool, verbose: bool = False, allow_missing: bool = False) -> None:
+    """Load what the config trades (``backtest.selection``), run, write the report, print the summary.
+
+    Exits 2 on bad input (nothing written); warnings (skipped symbols, a short warm-up) go to stderr.
+    """
     from krakenbot.backtest.engine import run_backtest
     from krakenbot.backtest.metrics import summary_dict
     from krakenbot.backtest.report import print_summary, write_report
+    from krakenbot.backtest.selection import select_backtest_data
     from krakenbot.logs import setup_logging
 
     # A backtest's shocks, closes and trims go to events.csv; the console shows errors unless --verbose.
@@ -38,8 +41,11 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
     first = _day(start, "--start") or cfg.backtest.start
     last = _day(end, "--end") or cfg.backtest.end
     try:
-        dataset = load_dataset(folder, start=first, end=last)
-        result = run_backtest(cfg, dataset, step_every_candle=step, progress=sys.stderr.isatty())
+        chosen = select_backtest_data(cfg, folder, start=first, end=last, allow_missing=allow_missing)
+        for warning in chosen.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        result = run_backtest(cfg, chosen.data, start=chosen.start, step_every_candle=step,
+                              progress=sys.stderr.isatty())
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
