@@ -24,6 +24,7 @@ import pandas as pd
 
 from krakenbot.backtest.feeds import (
     BacktestMarket,
+    CandleShockFeed,
     ClockNs,
     PrecomputedSignals,
     ReplayShockFeed,
@@ -37,12 +38,13 @@ from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
-from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, to_ns
+from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
 from krakenbot.portfolio.idle_bars import IdleBars
 from krakenbot.progress import progress_bar
+from krakenbot.risk.shock_guard import config_warnings
 from krakenbot.store.journal import MemoryJournal
 from krakenbot.strategy.loader import load_strategy
 
@@ -102,14 +104,18 @@ class Backtest:
                                    initial_equity_usd=cfg.backtest.initial_equity_usd)
         self.journal = MemoryJournal()
         self.signals = PrecomputedSignals(load_strategy(cfg.strategy), history.resample(cfg.strategy.timeframe))
-        guard = build_guard(cfg, list(self.futures.values()))
+        base_seconds = base_ns / NS_PER_SECOND
+        guard = build_guard(cfg, list(self.futures.values()), base_seconds=base_seconds)
+        for warning in config_warnings(cfg.risk, list(self.futures.values()), base_seconds):
+            log.warning("%s", warning)
         self.replay = None if step_every_candle else ReplayShockFeed(guard, data, self.futures)
+        shock_feed = CandleShockFeed(guard, data, self.futures) if self.replay is None else self.replay
         self.loop = LiveTrading(
             cfg, clock=self.clock, market=BacktestMarket(data, self.futures, ClockNs(self.clock),
                                                          cfg.backtest.funding_rate_hourly_pct),
             signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
-            persist_snapshots=False, guard=guard, shock_feed=self.replay)
+            persist_snapshots=False, guard=guard, shock_feed=shock_feed)
         self._marks = np.where(data.present, data.close, np.nan)
         self._carried_close = data.mark_view().close
         self._row = -1

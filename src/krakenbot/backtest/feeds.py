@@ -14,7 +14,7 @@ import numpy as np
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.domain import Signal, Ticker
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
-from krakenbot.risk.shock_detect import LOOKBACK_US, ShockDetected, reaches, scan_magnitudes
+from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
@@ -117,31 +117,67 @@ class PrecomputedSignals:
         return sorted(out, key=lambda s: s.symbol)
 
 
-class ReplayShockFeed:
-    """Shock detection precomputed over the whole history and replayed into the loop's guard.
-
-    Magnitudes come from the same vectorised scan that ``ShockGuard.scan_history`` uses (proven
-    equal to tick-by-tick feeding); only ticks that reach a threshold are kept and gated by the
-    guard itself, so pauses, episodes and market-wide counts match a live guard tick for tick.
-    """
+class CandleShocks:
+    """The guard's inputs from base candles, one tick per candle close: mark = close, and the candle's
+    high and low for the range detector (NaN where the candle is missing). Columns follow the guard's
+    symbol order (the data's futures, sorted)."""
 
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         columns = [data.column(spot) for spot in sorted(futures, key=lambda s: futures[s])]
         order = [futures[data.symbols[c]] for c in columns]
         if tuple(order) != guard.symbols[: len(order)]:
             raise ValueError(f"guard symbols {guard.symbols} do not start with the data's futures {order}")
-        close_ns = data.ts + timeframe_ns(data.base_timeframe)
-        marks = np.where(data.present[:, columns], data.close[:, columns], np.nan)
-        ts_us = close_ns // NS_PER_US
+        present = data.present[:, columns]
+        self.ts_us: np.ndarray = (data.ts + timeframe_ns(data.base_timeframe)) // NS_PER_US
+        self.marks, self.high, self.low = (np.where(present, getattr(data, f)[:, columns], np.nan)
+                                           for f in ("close", "high", "low"))
+
+
+class CandleShockFeed:
+    """Detection fed candle by candle into the guard (the reference the replay must equal): at each
+    wake, every base candle closed since the last one is fed with its close, high and low."""
+
+    def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
+        self._candles = CandleShocks(guard, data, futures)
+        self._next = 0
+
+    def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
+               reference: Mapping[str, float]) -> list[ShockDetected]:
+        c = self._candles
+        now_us = to_us(now)
+        events: list[ShockDetected] = []
+        pad = len(guard.symbols) - c.marks.shape[1]
+        while self._next < len(c.ts_us) and c.ts_us[self._next] <= now_us:
+            row = self._next
+            mark, high, low = (np.pad(a[row], (0, pad), constant_values=np.nan) for a in (c.marks, c.high, c.low))
+            events += guard.update_mark_arrays(from_us(int(c.ts_us[row])), mark, high=high, low=low)
+            self._next += 1
+        guard.observe_marks(now, marks)
+        return events
+
+
+class ReplayShockFeed:
+    """Shock detection precomputed over the whole history and replayed into the loop's guard.
+
+    Magnitudes come from the same vectorised scan that ``ShockGuard.scan_history`` uses (proven
+    equal to tick-by-tick feeding), on the candles' closes, highs and lows; only ticks that reach a
+    threshold are kept and gated by the guard itself, so pauses, episodes and market-wide counts
+    match feeding every candle (``CandleShockFeed``).
+    """
+
+    def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
+        candles = CandleShocks(guard, data, futures)
+        marks, high, low, ts_us = candles.marks, candles.high, candles.low, candles.ts_us
         thresholds = guard.params.thresholds
-        lookback = LOOKBACK_US + guard.params.tolerance_us + 1
+        lookback = guard.params.lookback_us + guard.params.tolerance_us + 1
         hit_ts: list[int] = []
         hit_mags: list[np.ndarray] = []
         start = 0
         while start < len(ts_us):
             stop = min(start + CHUNK_ROWS, len(ts_us))
             lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
-            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop], None)[start - lead:]
+            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop], None, high=high[lead:stop],
+                                   low=low[lead:stop])[start - lead:]
             rows = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
             hit_ts.extend(int(ts_us[start + r]) for r in rows)
             hit_mags.extend(mags[r] for r in rows)

@@ -91,9 +91,9 @@ class RiskConfig(StrictModel):
         0.2, gt=0, lt=1, description="Drop from peak equity, as a fraction, that switches to reduce-only.")
     shock_guard_enabled: bool = Field(True, description="Run the ShockGuard (flash-move detection and exposure reduction).")
     shock_move_pct: float = Field(
-        0.025, gt=0, lt=1, description="ShockGuard: |1-minute mark move| that counts as a shock, fraction.")
+        0.025, gt=0, lt=1, description="ShockGuard: |mark move| over 1 minute (over one base candle when candles are coarser) that counts as a shock, fraction.")
     shock_range_pct: float = Field(
-        0.04, gt=0, lt=1, description="ShockGuard: 1-minute (high - low) / low of the mark that counts as a shock, fraction.")
+        0.04, gt=0, lt=1, description="ShockGuard: (high - low) / low of the mark over 1 minute (a base candle's own when coarser) that counts as a shock, fraction.")
     basis_shock_pct: float = Field(
         0.015, gt=0, lt=1, description="ShockGuard: |futures mark / spot (or index) - 1| that counts as a shock, fraction.")
     shock_cooldown_minutes: float = Field(

@@ -48,10 +48,14 @@ __all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
 FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
 
 
-def build_guard(cfg: AppConfig, futures: Sequence[str]) -> ShockGuard:
-    """The ShockGuard the loop uses on ``futures``, with enough history for its 1-minute baselines."""
+def build_guard(cfg: AppConfig, futures: Sequence[str], *, base_seconds: float = 60.0) -> ShockGuard:
+    """The ShockGuard the loop uses on ``futures``, with enough history for its move baselines
+    (``max(60 s, base_seconds)`` old; ``base_seconds`` is a backtest's base candle, 60 live). On
+    coarser candles one stored tick per candle suffices, so the history ring stays a few columns."""
+    lookback = max(60.0, base_seconds)
     return ShockGuard(cfg.risk, tuple(sorted(set(futures))), stale_after_seconds=cfg.loop.stale_ticker_seconds,
-                      history_seconds=max(120.0, 60.0 + cfg.loop.stale_ticker_seconds))
+                      history_seconds=max(120.0, lookback + cfg.loop.stale_ticker_seconds), base_seconds=base_seconds,
+                      min_tick_seconds=1.0 if base_seconds <= 60 else base_seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from krakenbot.live.ports import MarketListener, StrategySignalFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.universe import FuturesAdapter, FuturesMapping, discover_universe
+from krakenbot.risk.shock_guard import config_warnings
 from krakenbot.store.journal import MemoryJournal
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
@@ -92,6 +93,8 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
     instruments = client.load_futures_instruments()
     for m in mappings:
         log.info("%s: trading on %s", m.spot, m.futures)
+    for warning in config_warnings(cfg.risk, [str(m.futures) for m in mappings], cfg.loop.fast_tick_seconds):
+        log.warning("%s", warning)
     candles = CandleManager.from_config(client, cache_dir, cfg)
     signals = StrategySignalFeed(load_strategy(cfg.strategy), candles,
                                  {m.spot: (str(m.futures), m.multiplier) for m in mappings})

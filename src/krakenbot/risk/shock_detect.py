@@ -1,4 +1,4 @@
-"""ShockGuard detectors, vectorised over symbols: 1-minute move, 1-minute range, basis, market-wide.
+"""ShockGuard detectors, vectorised over symbols: move, range, basis, market-wide.
 
 Everything here is a pure function of arrays. Times are int64 *microseconds* since the epoch,
 so the 60-second lookback and the window boundaries are exact (no float time).
@@ -6,8 +6,12 @@ so the 60-second lookback and the window boundaries are exact (no float time).
 Definitions (``now`` is the tick being evaluated, history is the *stored* ticks before it):
 
 - move: ``|mark_now / baseline - 1|`` where the baseline is the latest good stored mark with
-  ``now - 60 s - tolerance <= ts <= now - 60 s``. A baseline older than that is stale and ignored.
-- range: ``max / min - 1`` of the good stored marks with ``ts >= now - 60 s`` plus the current mark.
+  ``now - L - tolerance <= ts <= now - L``, ``L = max(60 s, base candle)`` (``lookback_us``): 60 s on
+  live marks and 1-minute candles, the previous candle's close on coarser candles. A baseline older
+  than that is stale and ignored.
+- range: ``max / min - 1`` of the good stored marks with ``ts >= now - 60 s``, the current mark and,
+  when given (candles), the current candle's high and low. On candles coarser than a minute the
+  window holds no earlier close, so the range is the candle's own ``(high - low) / low``.
 - basis: ``|mark_now / reference_now - 1|`` (reference: spot or index price at the same tick).
 - A symbol is evaluated at a tick only if its current mark is good (finite, > 0); bad history
   values are stored as NaN and skipped, so they neither produce nor hide a shock.
@@ -40,7 +44,7 @@ BoolArray = npt.NDArray[np.bool_]
 ShockKind = Literal["move", "range", "basis", "marketwide"]
 SYMBOL_KINDS: Final[tuple[ShockKind, ShockKind, ShockKind]] = ("move", "range", "basis")
 MARKETWIDE_SYMBOL: Final = "*"
-LOOKBACK_US: Final = 60_000_000  # the "1 minute" of the move and range detectors
+LOOKBACK_US: Final = 60_000_000  # the "1 minute" of the move and range detectors (range window; move at least this)
 REL_EPS: Final = 1e-9
 NO_HIT: Final = -(2**62)  # sentinel "never hit" time, far from int64 overflow
 
@@ -77,20 +81,24 @@ class DetectorParams:
     marketwide_count: int
     marketwide_window_us: int
     min_tick_us: int
+    lookback_us: int = LOOKBACK_US  # move baseline age: max(60 s, base candle length)
 
     @property
     def thresholds(self) -> FloatArray:
         return np.array([self.move_pct, self.range_pct, self.basis_pct], dtype=np.float64)
 
     @classmethod
-    def from_config(cls, cfg: RiskConfig, *, stale_after_seconds: float, min_tick_seconds: float) -> DetectorParams:
-        """Build from ``RiskConfig``; ``stale_after_seconds`` is the baseline age tolerance beyond 60 s."""
+    def from_config(cls, cfg: RiskConfig, *, stale_after_seconds: float, min_tick_seconds: float,
+                    base_seconds: float = 60.0) -> DetectorParams:
+        """Build from ``RiskConfig``; ``stale_after_seconds`` is the baseline age tolerance beyond the
+        lookback; ``base_seconds`` the length of a base candle (60 on live marks): the move lookback
+        is ``max(60 s, base_seconds)``."""
         return cls(
             move_pct=cfg.shock_move_pct, range_pct=cfg.shock_range_pct, basis_pct=cfg.basis_shock_pct,
             tolerance_us=round(stale_after_seconds * 1e6), cooldown_us=round(cfg.shock_cooldown_minutes * 60e6),
             marketwide_count=cfg.shock_marketwide_count,
             marketwide_window_us=round(cfg.shock_marketwide_window_sec * 1e6),
-            min_tick_us=round(min_tick_seconds * 1e6))
+            min_tick_us=round(min_tick_seconds * 1e6), lookback_us=max(LOOKBACK_US, round(base_seconds * 1e6)))
 
 
 def reaches(magnitude: FloatArray, threshold: FloatArray | float) -> BoolArray:
@@ -107,19 +115,31 @@ def good_prices(values: FloatArray) -> BoolArray:
     return result
 
 
+def _extremes(top: FloatArray, bottom: FloatArray, high: FloatArray | None,
+              low: FloatArray | None) -> tuple[FloatArray, FloatArray]:
+    """Widen the range extremes by the candle's good high and low (bad or missing ones are ignored)."""
+    if high is not None:
+        top = np.where(good_prices(high), np.fmax(top, high), top)
+    if low is not None:
+        bottom = np.where(good_prices(low), np.fmin(bottom, low), bottom)
+    return top, bottom
+
+
 def tick_magnitudes(params: DetectorParams, now_us: int, *, cur: FloatArray, ref: FloatArray | None,
-                    hist_ts: IntArray, hist_px: FloatArray) -> FloatArray:
+                    hist_ts: IntArray, hist_px: FloatArray, high: FloatArray | None = None,
+                    low: FloatArray | None = None) -> FloatArray:
     """Move, range and basis magnitudes (S x 3, NaN where not evaluable) of one tick.
 
-    ``cur``/``ref`` are this tick's marks and references (S,), NaN when missing; ``hist_ts`` (n,)
-    and ``hist_px`` (S x n) are the stored ticks before this one, oldest first, bad values NaN.
+    ``cur``/``ref`` are this tick's marks and references (S,), NaN when missing; ``high``/``low``
+    (S,) the tick's candle extremes (None on live marks); ``hist_ts`` (n,) and ``hist_px`` (S x n)
+    are the stored ticks before this one, oldest first, bad values NaN.
     """
     n_sym = cur.shape[0]
     mags = np.full((n_sym, 3), np.nan)
     good = good_prices(cur)
-    # move: latest good baseline in [now - 60 s - tolerance, now - 60 s]
-    lo = int(np.searchsorted(hist_ts, now_us - LOOKBACK_US - params.tolerance_us, side="left"))
-    hi = int(np.searchsorted(hist_ts, now_us - LOOKBACK_US, side="right"))
+    # move: latest good baseline in [now - L - tolerance, now - L]
+    lo = int(np.searchsorted(hist_ts, now_us - params.lookback_us - params.tolerance_us, side="left"))
+    hi = int(np.searchsorted(hist_ts, now_us - params.lookback_us, side="right"))
     if hi > lo:
         sub = hist_px[:, lo:hi]
         ok = ~np.isnan(sub)
@@ -133,6 +153,7 @@ def tick_magnitudes(params: DetectorParams, now_us: int, *, cur: FloatArray, ref
     present = ~np.isnan(win)
     top = np.maximum(np.max(win, axis=1, initial=-np.inf, where=present), cur)
     bottom = np.minimum(np.min(win, axis=1, initial=np.inf, where=present), cur)
+    top, bottom = _extremes(top, bottom, high, low)
     mags[good, 1] = top[good] / bottom[good] - 1.0
     if ref is not None:
         both = good & good_prices(ref)
@@ -155,10 +176,12 @@ def stored_mask(ts_us: IntArray, min_tick_us: int, last_stored_us: int = NO_HIT)
 
 
 def scan_magnitudes(params: DetectorParams, ts_us: IntArray, marks: FloatArray,
-                    reference: FloatArray | None) -> FloatArray:
+                    reference: FloatArray | None, *, high: FloatArray | None = None,
+                    low: FloatArray | None = None) -> FloatArray:
     """Move, range and basis magnitudes (T x S x 3) of a whole history at once.
 
-    Gives, tick for tick, what ``tick_magnitudes`` gives when the ticks are fed one by one.
+    ``high``/``low`` (T x S) are the candles' extremes (None: marks only). Gives, tick for tick,
+    what ``tick_magnitudes`` gives when the ticks are fed one by one.
     """
     n_t, n_sym = marks.shape
     mags = np.full((n_t, n_sym, 3), np.nan)
@@ -171,15 +194,15 @@ def scan_magnitudes(params: DetectorParams, ts_us: IntArray, marks: FloatArray,
     st_px = np.where(good[st_idx], marks[st_idx], np.nan)  # stored values, bad as NaN
     # number of stored ticks strictly before each tick (history at evaluation time)
     n_before: IntArray = np.cumsum(stored, dtype=np.int64) - stored
-    # move: latest good stored tick with ts in [t - 60 s - tol, t - 60 s]
-    hi = np.searchsorted(st_ts, ts_us - LOOKBACK_US, side="right") - 1  # stored position, -1 if none
+    # move: latest good stored tick with ts in [t - L - tol, t - L]
+    hi = np.searchsorted(st_ts, ts_us - params.lookback_us, side="right") - 1  # stored position, -1 if none
     hi = np.minimum(hi, n_before - 1)
     st_ok = ~np.isnan(st_px)
     last_good = np.maximum.accumulate(np.where(st_ok, np.arange(st_idx.size)[:, None], -1), axis=0)
     base_pos = np.where((hi >= 0)[:, None], last_good[np.maximum(hi, 0)], -1)
     has_base = base_pos >= 0
     base_ts = st_ts[np.maximum(base_pos, 0)]
-    valid = good & has_base & (base_ts >= (ts_us - LOOKBACK_US - params.tolerance_us)[:, None])
+    valid = good & has_base & (base_ts >= (ts_us - params.lookback_us - params.tolerance_us)[:, None])
     base_px = st_px[np.maximum(base_pos, 0), np.arange(n_sym)[None, :]]
     with np.errstate(invalid="ignore", divide="ignore"):
         mags[..., 0] = np.where(valid, np.abs(marks / base_px - 1.0), np.nan)
@@ -195,6 +218,7 @@ def scan_magnitudes(params: DetectorParams, ts_us: IntArray, marks: FloatArray,
         use = inside & ~np.isnan(vals)
         top = np.where(use, np.maximum(top, vals), top)
         bottom = np.where(use, np.minimum(bottom, vals), bottom)
+    top, bottom = _extremes(top, bottom, high, low)
     with np.errstate(invalid="ignore"):
         mags[..., 1] = np.where(good, top / bottom - 1.0, np.nan)
     if reference is not None:

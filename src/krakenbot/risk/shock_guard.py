@@ -49,7 +49,31 @@ from krakenbot.risk.shock_exposure import DEFAULT_MAINTENANCE_MARGIN_RATE, Shock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MARKETWIDE_SYMBOL", "ShockDetected", "ShockGuard"]
+__all__ = ["MARKETWIDE_SYMBOL", "ShockDetected", "ShockGuard", "config_warnings"]
+
+
+def config_warnings(cfg: RiskConfig, symbols: Sequence[str], base_seconds: float) -> list[str]:
+    """What in ``cfg`` cannot work as its name says on ``symbols`` sampled every ``base_seconds``
+    (a backtest's base candle; live, the fast tick). Each message starts with the YAML key path.
+    Pure: the caller logs them (WARNING) at start. Empty when the guard is off."""
+    if not cfg.shock_guard_enabled:
+        return []
+    out: list[str] = []
+    n_sym = len(set(symbols))
+    if cfg.shock_marketwide_count > n_sym:
+        out.append(f"risk.shock_marketwide_count: {cfg.shock_marketwide_count} is above the {n_sym} traded "
+                   "symbol(s): market-wide detection can never fire")
+    if cfg.shock_marketwide_window_sec < base_seconds:
+        out.append(f"risk.shock_marketwide_window_sec: {cfg.shock_marketwide_window_sec:g} s is shorter than one "
+                   f"{base_seconds:g} s tick or candle: only symbols hitting at the same tick count as market-wide")
+    if cfg.shock_cooldown_minutes * 60.0 < base_seconds:
+        out.append(f"risk.shock_cooldown_minutes: {cfg.shock_cooldown_minutes:g} min is shorter than one "
+                   f"{base_seconds:g} s tick or candle: a pause ends before the next one is seen")
+    return out
+
+
+def _floats(values: np.ndarray | None) -> FloatArray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 class ShockGuard:
@@ -62,18 +86,22 @@ class ShockGuard:
 
     def __init__(self, cfg: RiskConfig, symbols: Sequence[str] | None = None, *,
                  stale_after_seconds: float = 30.0, history_seconds: float = 120.0,
-                 min_tick_seconds: float = 1.0) -> None:
+                 min_tick_seconds: float = 1.0, base_seconds: float = 60.0) -> None:
         if not (math.isfinite(stale_after_seconds) and stale_after_seconds >= 0):
             raise ValueError(f"stale_after_seconds must be >= 0, got {stale_after_seconds!r}")
         if not (math.isfinite(min_tick_seconds) and min_tick_seconds > 0):
             raise ValueError(f"min_tick_seconds must be > 0, got {min_tick_seconds!r}")
-        if not history_seconds >= 60.0 + stale_after_seconds:
-            raise ValueError(f"history_seconds ({history_seconds}) must be >= 60 + stale_after_seconds "
-                             f"({stale_after_seconds}) so the oldest usable baseline is kept")
+        if not (math.isfinite(base_seconds) and base_seconds > 0):
+            raise ValueError(f"base_seconds must be > 0, got {base_seconds!r}")
+        lookback = max(60.0, base_seconds)
+        if not history_seconds >= lookback + stale_after_seconds:
+            raise ValueError(f"history_seconds ({history_seconds}) must be >= max(60, base_seconds) + "
+                             f"stale_after_seconds ({lookback} + {stale_after_seconds}) so the oldest usable "
+                             "baseline is kept")
         self.cfg = cfg
         self.stale_after_seconds = stale_after_seconds
         self.params = DetectorParams.from_config(cfg, stale_after_seconds=stale_after_seconds,
-                                                 min_tick_seconds=min_tick_seconds)
+                                                 min_tick_seconds=min_tick_seconds, base_seconds=base_seconds)
         self.capacity = math.ceil(history_seconds / min_tick_seconds) + 1
         self._index: dict[str, int] = {}
         self._symbols: list[str] = []
@@ -140,19 +168,22 @@ class ShockGuard:
         ref = self._column(reference) if reference is not None else None
         return self._update(now, ts, cur, ref)
 
-    def update_mark_arrays(self, ts: datetime, marks: FloatArray,
-                           reference: FloatArray | None = None) -> list[ShockDetected]:
-        """Like ``update_mark_prices`` with (S,) arrays aligned to ``symbols`` (NaN = missing).
-        Raises ``ValueError`` on a wrong shape, ``MarketDataError`` on a tick earlier than the last."""
+    def update_mark_arrays(self, ts: datetime, marks: FloatArray, reference: FloatArray | None = None, *,
+                           high: FloatArray | None = None, low: FloatArray | None = None) -> list[ShockDetected]:
+        """Like ``update_mark_prices`` with (S,) arrays aligned to ``symbols`` (NaN = missing); a candle
+        feed also passes the candle's ``high`` and ``low`` (the range detector uses them; only the
+        mark is stored). Raises ``ValueError`` on a wrong shape, ``MarketDataError`` on a tick earlier
+        than the last."""
         now = to_us(ts)
         if not self.cfg.shock_guard_enabled:
             return []
-        return self._update(now, ts, np.asarray(marks, dtype=np.float64),
-                            None if reference is None else np.asarray(reference, dtype=np.float64))
+        return self._update(now, ts, np.asarray(marks, dtype=np.float64), _floats(reference), _floats(high),
+                            _floats(low))
 
-    def _update(self, now: int, ts: datetime, marks: FloatArray, reference: FloatArray | None) -> list[ShockDetected]:
+    def _update(self, now: int, ts: datetime, marks: FloatArray, reference: FloatArray | None,
+                high: FloatArray | None = None, low: FloatArray | None = None) -> list[ShockDetected]:
         n_sym = len(self._symbols)
-        if marks.shape != (n_sym,) or (reference is not None and reference.shape != (n_sym,)):
+        if any(a is not None and a.shape != (n_sym,) for a in (marks, reference, high, low)):
             raise ValueError(f"mark arrays must have shape ({n_sym},) aligned to ShockGuard.symbols")
         if now < self._last_tick_us:
             raise MarketDataError(f"ShockGuard: tick {ts.isoformat()} is earlier than the previous tick "
@@ -160,7 +191,7 @@ class ShockGuard:
         self._last_tick_us = now
         order = (self._head - self._count + np.arange(self._count)) % self.capacity
         mags = tick_magnitudes(self.params, now, cur=marks, ref=reference, hist_ts=self._ring_ts[order],
-                               hist_px=self._ring_px[:, order])
+                               hist_px=self._ring_px[:, order], high=high, low=low)
         events = self._gate(now, ts, mags)
         good = good_prices(marks)
         self._last_mark[good] = marks[good]
@@ -200,10 +231,11 @@ class ShockGuard:
         return events
 
     def scan_history(self, ts: np.ndarray, marks: np.ndarray, reference: np.ndarray | None,
-                     symbols: Sequence[str]) -> list[ShockDetected]:
+                     symbols: Sequence[str], *, high: np.ndarray | None = None,
+                     low: np.ndarray | None = None) -> list[ShockDetected]:
         """Events of a whole history at once (backtests), identical to feeding it tick by tick to a
         fresh guard with the same settings. ``ts``: (T,) ``datetime64`` (UTC, non-decreasing);
-        ``marks``/``reference``: (T x S) float, NaN where missing; ``symbols``: (S,) names.
+        ``marks``/``reference``/``high``/``low``: (T x S) float, NaN where missing; ``symbols``: (S,) names.
         Does not change this guard's state and logs nothing. Raises ``ValueError`` on bad shapes,
         ``MarketDataError`` if ``ts`` goes backwards.
         """
@@ -211,14 +243,17 @@ class ShockGuard:
             raise ValueError(f"ts must be a datetime64 array, got dtype {ts.dtype}")
         ts_us: IntArray = ts.astype("datetime64[us]").astype(np.int64)
         px = np.asarray(marks, dtype=np.float64)
-        ref = None if reference is None else np.asarray(reference, dtype=np.float64)
-        if px.ndim != 2 or px.shape != (ts_us.shape[0], len(symbols)) or (ref is not None and ref.shape != px.shape):
-            raise ValueError(f"marks (and reference) must be (T={ts_us.shape[0]}, S={len(symbols)}), got {px.shape}")
+        ref, hi, lo = _floats(reference), _floats(high), _floats(low)
+        if px.ndim != 2 or px.shape != (ts_us.shape[0], len(symbols)) or any(
+                a is not None and a.shape != px.shape for a in (ref, hi, lo)):
+            raise ValueError(f"marks (and reference, high, low) must be (T={ts_us.shape[0]}, S={len(symbols)}), "
+                             f"got {px.shape}")
         if ts_us.size and bool((np.diff(ts_us) < 0).any()):
             raise MarketDataError("scan_history: ts must be non-decreasing")
         if not self.cfg.shock_guard_enabled:
             return []
-        return scan_events(self.params, ts_us, scan_magnitudes(self.params, ts_us, px, ref), tuple(symbols))
+        mags = scan_magnitudes(self.params, ts_us, px, ref, high=hi, low=lo)
+        return scan_events(self.params, ts_us, mags, tuple(symbols))
 
     # -- replay (backtests) -------------------------------------------------------------------------
     def apply_magnitudes(self, ts: datetime, mags: FloatArray) -> list[ShockDetected]:
