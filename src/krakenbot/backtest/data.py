@@ -61,7 +61,7 @@ def parse_file_name(path: Path) -> tuple[str, str]:
 def _scan(folder: Path) -> dict[str, list[_File]]:
     if not folder.exists():
         raise DataError(f"{folder}: data folder does not exist: pass --data with a folder of candle files "
-                        "(e.g. data/demo)")
+                        "(e.g. src/krakenbot/defaults/demo)")
     if not folder.is_dir():
         raise DataError(f"{folder}: is not a folder: pass --data with a folder of candle files")
     by_symbol: dict[str, list[_File]] = {}
