@@ -2,13 +2,14 @@
 
 Usage (from the repo root, venv active)::
 
-    python scripts/make_demo_data.py [--source /work/shared/data/events/2021-05-crash.parquet] [--out src/krakenbot/defaults/demo]
+    python scripts/make_demo_data.py [--source /work/shared/data/events/2021-05-crash.parquet]
+        [--out src/krakenbot/defaults/demo]
 
 Takes the Binance spot 1-minute USDT candles of eight liquid majors that Kraken Futures also lists as
 PF_ perpetuals, over the whole recorded window (2021-05-12 00:00 to 2021-05-20 ~20:40 UTC, holding the
 19 May crash), and writes one Parquet (zstd) file per symbol in the repo's layout:
-``src/krakenbot/defaults/demo/BTC-USD-1m.parquet`` with columns ``ts`` (UTC, ``datetime64[ns, UTC]``), ``open``, ``high``,
-``low``, ``close``, ``volume``, sorted by ``ts`` with unique timestamps.
+``src/krakenbot/defaults/demo/BTC-USD-1m.parquet`` with columns ``ts`` (UTC, ``datetime64[ns, UTC]``),
+``open``, ``high``, ``low``, ``close``, ``volume``, sorted by ``ts`` with unique timestamps.
 
 The USDT quote is relabelled USD (``BTC_USDT`` -> ``BTC/USD``): Binance USDT candles stand in for
 Kraken USD prices in the demo (see ``src/krakenbot/defaults/demo/PROVENANCE.md``). Candles are copied as recorded:
