@@ -116,3 +116,27 @@ def test_ctrl_c_while_writing_says_where_the_report_is_and_exits_130(runner, in_
     assert result.exit_code == 130
     assert "out holds either its previous report or the complete new one" in result.output
     assert (in_tmp / "out" / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_sigint_to_a_running_backtest_process_exits_130_with_nothing_written(tmp_path):
+    """A real Ctrl-C: SIGINT once the loop is logging (so the run is under way, not importing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "backtest", "-v", "--step-every-candle",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        assert "Auction:" in proc.stderr.readline()  # the loop is running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "no output written" in err
+    assert not (tmp_path / "out").exists()
