@@ -33,6 +33,7 @@ from krakenbot.backtest.market_data import MarketData
 from krakenbot.backtest.result import BacktestResult
 from krakenbot.config.loader import load_config
 from krakenbot.config.models import AppConfig
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH, DEMO_DATA_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 EMA_CROSS_CLASS = "krakenbot.strategy.ema_cross:EmaCrossStrategy"
@@ -185,13 +186,13 @@ def ema_cross_case(candles: int, seed: int) -> dict[str, Any]:
 
 
 def demo_case() -> dict[str, Any]:
-    """The shipped demo: ``config/default.yaml`` over ``data/demo`` (real recorded candles)."""
-    cfg = load_config(REPO / "config" / "default.yaml")
+    """The shipped demo: the embedded default config over the shipped demo candles (real recorded candles)."""
+    cfg = load_config(DEFAULT_CONFIG_PATH)
     started = time.perf_counter()
-    folder = cfg.backtest.data if cfg.backtest.data.is_absolute() else REPO / cfg.backtest.data
+    folder = cfg.backtest.data or DEMO_DATA_DIR
     data = load_dataset(folder, start=cfg.backtest.start, end=cfg.backtest.end)
     seconds_data = time.perf_counter() - started
-    note = f"REAL recorded candles, data/demo ({len(data.symbols)} symbols, Binance spot May 2021, see PROVENANCE.md)"
+    note = f"REAL recorded candles, shipped demo ({len(data.symbols)} symbols, Binance May 2021, see PROVENANCE.md)"
     return run_case(cfg, data, label="shipped demo (config/default.yaml)", data_note=note,
                     seconds_data=seconds_data)
 

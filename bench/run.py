@@ -3,7 +3,7 @@
 1. Scale: throughput (candles/s) and peak memory of Krakenbot's backtest with the default
    TrendStrategy on 1h signal candles over SYNTHETIC one-minute random walks, (a) 1 symbol x
    1,000,000 candles and (b) 50 symbols x 525,600 (one year), plus the shipped demo (real
-   recorded candles, ``config/default.yaml``). Each case runs in a fresh process.
+   recorded candles, the embedded default config). Each case runs in a fresh process.
 2. Peers: Krakenbot, backtesting.py and vectorbt side by side in this process on 1 SYNTHETIC
    symbol x 200,000 one-minute candles with the same EMA(20)/EMA(50) always-in-the-market
    strategy, next-open fills and the same fee: throughput, Krakenbot's ratio to each, and

@@ -1,17 +1,18 @@
-"""Extract the shipped demo dataset (``data/demo/``) from the shared recorded crash window.
+"""Extract the shipped demo dataset (``src/krakenbot/defaults/demo/``) from the shared recorded crash window.
 
 Usage (from the repo root, venv active)::
 
-    python scripts/make_demo_data.py [--source /work/shared/data/events/2021-05-crash.parquet] [--out data/demo]
+    python scripts/make_demo_data.py [--source /work/shared/data/events/2021-05-crash.parquet]
+        [--out src/krakenbot/defaults/demo]
 
 Takes the Binance spot 1-minute USDT candles of eight liquid majors that Kraken Futures also lists as
 PF_ perpetuals, over the whole recorded window (2021-05-12 00:00 to 2021-05-20 ~20:40 UTC, holding the
 19 May crash), and writes one Parquet (zstd) file per symbol in the repo's layout:
-``data/demo/BTC-USD-1m.parquet`` with columns ``ts`` (UTC, ``datetime64[ns, UTC]``), ``open``, ``high``,
-``low``, ``close``, ``volume``, sorted by ``ts`` with unique timestamps.
+``src/krakenbot/defaults/demo/BTC-USD-1m.parquet`` with columns ``ts`` (UTC, ``datetime64[ns, UTC]``),
+``open``, ``high``, ``low``, ``close``, ``volume``, sorted by ``ts`` with unique timestamps.
 
 The USDT quote is relabelled USD (``BTC_USDT`` -> ``BTC/USD``): Binance USDT candles stand in for
-Kraken USD prices in the demo (see ``data/demo/PROVENANCE.md``). Candles are copied as recorded:
+Kraken USD prices in the demo (see ``src/krakenbot/defaults/demo/PROVENANCE.md``). Candles are copied as recorded:
 nothing is filled, resampled or invented; the script fails if a series has duplicates or NaN.
 """
 
@@ -52,7 +53,7 @@ def extract(source: Path, out: Path) -> list[tuple[str, int, str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path("/work/shared/data/events/2021-05-crash.parquet"))
-    parser.add_argument("--out", type=Path, default=Path("data/demo"))
+    parser.add_argument("--out", type=Path, default=Path("src/krakenbot/defaults/demo"))
     args = parser.parse_args(argv)
     for name, n_rows, first, last in extract(args.source, args.out):
         sys.stdout.write(f"{name}: {n_rows} rows, {first} .. {last}\n")

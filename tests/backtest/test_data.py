@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from krakenbot.backtest.data import DataError, load_dataset
+from krakenbot.config.paths import DEMO_DATA_DIR
 from krakenbot.domain.errors import ConfigError
 
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+DEMO = DEMO_DATA_DIR
 DEMO_ROWS = {"ADA/USD": 12761, "BTC/USD": 12761, "DOGE/USD": 12760, "DOT/USD": 12760, "ETH/USD": 12759,
              "LINK/USD": 12759, "LTC/USD": 12759, "XRP/USD": 12760}
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")

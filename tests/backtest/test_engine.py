@@ -15,18 +15,19 @@ from krakenbot.backtest.metrics import summary_dict
 from krakenbot.backtest.report import summary_json
 from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config import load_config
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(REPO / "config" / "default.yaml")
+    return load_config(DEFAULT_CONFIG_PATH)
 
 
 @pytest.fixture(scope="module")
 def demo(cfg):
-    chosen = select_backtest_data(cfg, REPO / cfg.backtest.data)  # what `python run.py backtest` replays
+    chosen = select_backtest_data(cfg, cfg.backtest.data)  # what `python run.py backtest` replays
     assert chosen.start is None and not chosen.warnings
     return chosen.data
 
@@ -59,7 +60,7 @@ def test_same_input_gives_byte_identical_summary(cfg, demo, skipping):
 def test_no_look_ahead_trades_before_a_cut_do_not_change(cfg, skipping):
     _, full = skipping
     cut = datetime(2021, 5, 17, tzinfo=UTC)
-    short = run_backtest(cfg, load_dataset(REPO / cfg.backtest.data, end=datetime(2021, 5, 16, 23, 59, tzinfo=UTC)),
+    short = run_backtest(cfg, load_dataset(cfg.backtest.data, end=datetime(2021, 5, 16, 23, 59, tzinfo=UTC)),
                          progress=False)
     closed_before = full.trades[full.trades["ts_close"] < pd.Timestamp(cut) - pd.Timedelta(hours=1)]
     # The truncated run flattens at its end; every trade closed well before the cut must be identical.

@@ -14,6 +14,7 @@ from krakenbot.backtest.engine import run_backtest
 from krakenbot.backtest.metrics import DETECTION_KINDS, SUMMARY_KEYS, summary_dict
 from krakenbot.backtest.result import BacktestResult
 from krakenbot.config import load_config
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 from krakenbot.domain.vocabulary import EventKind
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(REPO / "config" / "default.yaml")
+    return load_config(DEFAULT_CONFIG_PATH)
 
 
 @pytest.fixture(scope="module")

@@ -131,3 +131,13 @@ def test_config_hash_is_stable_and_sensitive() -> None:
     assert first == second and len(first) == 16 and int(first, 16) >= 0
     changed = AppConfig(risk=RiskConfig(max_positions=6))
     assert config_hash(changed) != first
+
+
+def test_config_hash_ignores_where_files_are(tmp_path) -> None:
+    from pathlib import Path
+
+    from krakenbot.config.models import BacktestConfig, LoggingConfig, StoreConfig
+
+    moved = AppConfig(backtest=BacktestConfig(data=tmp_path / "d", out=tmp_path / "o"),
+                      store=StoreConfig(url=f"sqlite:///{tmp_path}/k.db"), logging=LoggingConfig(file=Path("k.log")))
+    assert config_hash(moved) == config_hash(AppConfig())

@@ -15,9 +15,10 @@ from krakenbot.backtest.engine import run_backtest
 from krakenbot.backtest.selection import choose_symbols, select_backtest_data
 from krakenbot.config import load_config
 from krakenbot.config.models import AppConfig, UniverseConfig
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH, DEMO_DATA_DIR
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "data" / "demo"
+DEMO = DEMO_DATA_DIR
 
 
 def write(folder: Path, name: str, n: int, minutes: int = 1) -> None:
@@ -30,7 +31,7 @@ def write(folder: Path, name: str, n: int, minutes: int = 1) -> None:
 
 @pytest.fixture(scope="module")
 def cfg() -> AppConfig:
-    return load_config(REPO / "config" / "default.yaml")
+    return load_config(DEFAULT_CONFIG_PATH)
 
 
 def test_known_perpetual_uses_krakens_list() -> None:

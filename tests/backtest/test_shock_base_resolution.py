@@ -15,6 +15,7 @@ from krakenbot.backtest.engine import Backtest
 from krakenbot.backtest.market_data import MarketData
 from krakenbot.config import load_config
 from krakenbot.config.models import RiskConfig
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 from krakenbot.risk.shock_guard import ShockGuard
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ FIVE_MIN_NS = 300 * 10**9
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(REPO / "config" / "default.yaml")
+    return load_config(DEFAULT_CONFIG_PATH)
 
 
 def planted() -> MarketData:

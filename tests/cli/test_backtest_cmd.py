@@ -1,162 +1,142 @@
-"""`backtest` runs what the configuration names: the universe, known contracts, one resolution, a real warm-up.
-
-Each case calls the CLI in-process (typer's CliRunner) on a small folder of planted candles and checks
-the exit code, the message and that nothing was written on a refusal.
-"""
-
-from __future__ import annotations
+"""A user's habits with ``backtest``: any working directory, --version, flags in --help, a timestamped
+output folder, Ctrl-C."""
 
 import json
 import logging
-from collections.abc import Iterator
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from krakenbot import __version__
 from krakenbot.cli import app
+from krakenbot.cli.backtest_cmd import stamped
 
-T0 = pd.Timestamp("2024-01-01T00:00:00Z")
-STRATEGY = "krakenbot.strategy.ema_cross:EmaCrossStrategy"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """The command configures the root logger (on CliRunner's stderr); later tests must not inherit it."""
+def _restore_root_logger():
+    """The command configures the root logger (level ERROR); later tests expect it as it was."""
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level
+              for name in ("", "urllib3", "ccxt.base.exchange", "asyncio", "alembic")}
     yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
+    root.handlers[:] = handlers
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
-def candles(n: int, *, minutes: int = 60, start: pd.Timestamp = T0, price: float = 100.0) -> pd.DataFrame:
-    ts = pd.date_range(start, periods=n, freq=f"{minutes}min")
-    close = price * (1 + 0.05 * np.sin(np.arange(n) / 7.0))
-    return pd.DataFrame({"ts": ts, "open": close, "high": close * 1.001, "low": close * 0.999, "close": close,
-                         "volume": np.full(n, 5.0)})
+@pytest.fixture
+def runner():
+    return CliRunner()
 
 
-def folder(tmp_path: Path, files: dict[str, pd.DataFrame]) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, frame in files.items():
-        frame.to_parquet(data / name, index=False)
-    return data
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
-def config(tmp_path: Path, *, symbols: list[str], deny: list[str] | None = None, timeframe: str = "1h") -> Path:
-    path = tmp_path / "cfg.yaml"
-    path.write_text(f"universe:\n  symbols: {json.dumps(symbols)}\n  deny: {json.dumps(deny or [])}\n"
-                    f"strategy:\n  class_path: {STRATEGY}\n  timeframe: {timeframe}\n"
-                    "  params: {fast_span: 3, slow_span: 8}\n")
-    return path
-
-
-def run(tmp_path: Path, cfg: Path, data: Path, *extra: str):
-    out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["backtest", "--config", str(cfg), "--data", str(data), "--out", str(out),
-                                      *extra])
-    return result, out
-
-
-def summary(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text())
-
-
-def test_backtest_trades_universe_symbols_minus_deny(tmp_path: Path) -> None:
-    data = folder(tmp_path, {f"{b}-USD-1h.parquet": candles(200) for b in ("BTC", "ETH", "SOL")})
-    result, out = run(tmp_path, config(tmp_path, symbols=["BTC/USD", "ETH/USD"], deny=["ETH"]), data)
+def test_embedded_default_backtest_runs_from_another_directory(runner, in_tmp):
+    result = runner.invoke(app, ["backtest", "--end", "2021-05-15"])
     assert result.exit_code == 0, result.output
-    assert summary(out)["symbols"] == ["BTC/USD"]
+    summary = json.loads((in_tmp / "reports" / "latest" / "summary.json").read_text())
+    assert summary["candles"] > 0
+    assert len(summary["futures_symbols"]) == 8  # the eight shipped demo files
 
 
-def test_backtest_empty_universe_means_every_file_in_the_folder(tmp_path: Path) -> None:
-    data = folder(tmp_path, {f"{b}-USD-1h.parquet": candles(200) for b in ("BTC", "ETH", "SOL")})
-    result, out = run(tmp_path, config(tmp_path, symbols=[], deny=["XBT"]), data)  # XBT is BTC
-    assert result.exit_code == 0, result.output
-    assert summary(out)["symbols"] == ["ETH/USD", "SOL/USD"]
+def test_version_prints_the_package_version(runner):
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"krakenbot {__version__}"
 
 
-def test_backtest_configured_symbol_without_data_exits_2_naming_it_and_the_folder(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(200)})
-    result, out = run(tmp_path, config(tmp_path, symbols=["BTC/USD", "ETH/USD"]), data)
-    assert result.exit_code == 2
-    assert "universe.symbols: ETH/USD has no candle file in" in result.output
-    assert str(data) in result.output and "--allow-missing" in result.output
-    assert not out.exists()
+def test_version_matches_pyproject():
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'version = {attr = "krakenbot.__version__"}' in text  # one source for the version
 
 
-def test_backtest_allow_missing_skips_the_symbol_with_a_warning(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(200)})
-    result, out = run(tmp_path, config(tmp_path, symbols=["BTC/USD", "ETH/USD"]), data, "--allow-missing")
-    assert result.exit_code == 0, result.output
-    assert "warning: skipped: universe.symbols: ETH/USD has no candle file" in result.output
-    assert summary(out)["symbols"] == ["BTC/USD"]
+@pytest.mark.parametrize(("command", "flags"), [
+    (["backtest"], ["--step-every-candle", "--verbose"]),
+    (["live"], ["--force"]),
+    (["symbols"], ["--json"]),
+    ([], ["--version"]),
+])
+def test_boolean_options_are_shown_as_flags_in_help(runner, command, flags):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output
+    for flag in flags:
+        line = next(line for line in result.output.splitlines() if flag in line)
+        assert re.search(rf"{flag}\s{{2,}}\S", line), line  # the help text follows, no value placeholder
 
 
-def test_backtest_data_without_a_known_contract_exits_2_naming_the_file(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(200), "FOO-USD-1h.parquet": candles(200)})
-    result, out = run(tmp_path, config(tmp_path, symbols=[]), data)
-    assert result.exit_code == 2
-    assert "FOO-USD-1h.parquet: FOO/USD has no known Kraken perpetual (PF_FOOUSD" in result.output
-    assert not out.exists()
-    allowed, out = run(tmp_path, config(tmp_path, symbols=[]), data, "--allow-missing")
-    assert allowed.exit_code == 0, allowed.output
-    assert "warning: skipped:" in allowed.output and summary(out)["symbols"] == ["BTC/USD"]
+def test_stamped_out_replaces_ts_and_never_reuses_a_folder(tmp_path):
+    now = datetime(2026, 1, 5, 14, 30, 0, tzinfo=UTC)
+    first = stamped(tmp_path / "reports" / "{ts}", now)
+    assert first == tmp_path / "reports" / "20260105-143000"
+    first.mkdir(parents=True)
+    assert stamped(tmp_path / "reports" / "{ts}", now) == tmp_path / "reports" / "20260105-143000-2"
+    assert stamped(tmp_path / "plain", now) == tmp_path / "plain"
 
 
-def test_backtest_mixed_base_resolutions_are_refused_naming_the_files(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1m.parquet": candles(3000, minutes=1),
-                             "ETH-USD-5m.parquet": candles(600, minutes=5)})
-    result, out = run(tmp_path, config(tmp_path, symbols=[]), data)
-    assert result.exit_code == 2
-    assert "mix base resolutions" in result.output
-    assert "BTC-USD-1m.parquet (1m)" in result.output and "ETH-USD-5m.parquet (5m)" in result.output
-    assert not out.exists()
+def test_timestamped_out_keeps_earlier_runs(runner, in_tmp):
+    args = ["backtest", "--start", "2021-05-14", "--end", "2021-05-14", "--out", "runs/{ts}"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0
+    runs = sorted((in_tmp / "runs").iterdir())
+    assert len(runs) == 2
+    assert all((run / "summary.json").exists() for run in runs)
 
 
-def test_backtest_warm_up_uses_data_before_start_and_trades_only_from_start(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(24 * 20)})  # 2024-01-01 .. 2024-01-20
-    cfg = config(tmp_path, symbols=["BTC/USD"])
-    result, out = run(tmp_path, cfg, data, "--start", "2024-01-10")
-    assert result.exit_code == 0, result.output
-    assert "warning" not in result.output
-    start = pd.Timestamp("2024-01-10T00:00:00Z")
-    assert summary(out)["start"] == "2024-01-10T00:00:00Z"
-    equity = pd.read_csv(out / "equity.csv", parse_dates=["ts"])
-    assert equity["ts"].min() >= start and equity["ts"].min() <= start + pd.Timedelta(hours=1)
-    trades = pd.read_csv(out / "trades.csv", parse_dates=["ts_open"])
-    assert len(trades) and (trades["ts_open"] >= start).all()
-    # Warmed up on history: the first entry is as early as the signal allows, not warmup_bars later.
-    assert trades["ts_open"].min() < start + pd.Timedelta(hours=8)
+def test_ctrl_c_during_the_run_says_nothing_was_written_and_exits_130(runner, in_tmp, monkeypatch):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("krakenbot.backtest.engine.run_backtest", interrupted)
+    result = runner.invoke(app, ["backtest", "--out", "out"])
+    assert result.exit_code == 130
+    assert "no output written (out untouched)" in result.output
+    assert not (in_tmp / "out").exists()
 
 
-def test_backtest_that_cannot_warm_up_exits_2_naming_the_need_and_the_data(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(6)})
-    result, out = run(tmp_path, config(tmp_path, symbols=["BTC/USD"]), data)
-    assert result.exit_code == 2
-    assert "BTC/USD: cannot warm up" in result.output
-    assert "warmup_bars=" in result.output and "the data has 6 complete 1h bars" in result.output
-    assert not out.exists()
+def test_ctrl_c_while_writing_says_where_the_report_is_and_exits_130(runner, in_tmp, monkeypatch):
+    args = ["backtest", "--start", "2021-05-14", "--end", "2021-05-14", "--out", "out"]
+    assert runner.invoke(app, args).exit_code == 0
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("krakenbot.backtest.report.write_report", interrupted)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 130
+    assert "out holds either its previous report or the complete new one" in result.output
+    assert (in_tmp / "out" / "summary.json").exists()
 
 
-def test_backtest_short_history_before_start_warns_when_the_first_signal_can_come(tmp_path: Path) -> None:
-    data = folder(tmp_path, {"BTC-USD-1h.parquet": candles(48, start=pd.Timestamp("2024-01-09T21:00:00Z"))})
-    result, _ = run(tmp_path, config(tmp_path, symbols=["BTC/USD"]), data, "--start", "2024-01-10")
-    assert result.exit_code == 0, result.output
-    assert "warning: BTC/USD: warm-up ends after the start" in result.output
-    assert "the data has 3 before 2024-01-10T00:00:00+00:00" in result.output
+@pytest.mark.slow
+def test_sigint_to_a_running_backtest_process_exits_130_with_nothing_written(tmp_path):
+    """A real Ctrl-C: SIGINT once the loop is logging (so the run is under way, not importing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
 
-
-@pytest.mark.parametrize("flag", ["--allow-missing"])
-def test_backtest_help_shows_the_flag(flag: str) -> None:
-    assert flag in CliRunner().invoke(app, ["backtest", "--help"]).output
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "backtest", "-v", "--step-every-candle",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        assert "Auction:" in proc.stderr.readline()  # the loop is running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "no output written" in err
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
+
 pytestmark = pytest.mark.slow  # each test runs `python run.py` as a process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,17 +39,18 @@ def test_config_check_missing_file_exits_2(tmp_path):
     result = run_check(tmp_path / "missing.yaml")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"{tmp_path / 'missing.yaml'}: cannot read config (no such file); pass a YAML file such as config/default.yaml"]
+        f"{tmp_path / 'missing.yaml'}: cannot read config (no such file); "
+        "pass a YAML file such as config/live.example.yaml"]
 
 
 def test_config_check_good_file_prints_ok():
-    result = run_check(REPO / "config" / "default.yaml")
+    result = run_check(DEFAULT_CONFIG_PATH)
     assert result.returncode == 0
     assert result.stdout.strip() == "OK"
 
 
 def test_live_without_tty_or_force_refuses():
-    result = subprocess.run([sys.executable, str(REPO / "run.py"), "live", "--config", "config/default.yaml"],
+    result = subprocess.run([sys.executable, str(REPO / "run.py"), "live", "--config", str(DEFAULT_CONFIG_PATH)],
                             capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120,
                             check=False)
     assert result.returncode == 2

@@ -1,10 +1,12 @@
 """YAML loading: every problem is reported once, with its YAML path and line; nothing half-applied."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from krakenbot.config import load_config, parse_config
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 from krakenbot.domain.errors import ConfigError
 
 
@@ -76,5 +78,5 @@ def test_empty_file_gives_defaults(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    for name in ("config/default.yaml", "config/live.example.yaml"):
-        load_config(name)
+    for path in (DEFAULT_CONFIG_PATH, Path(__file__).resolve().parents[2] / "config" / "live.example.yaml"):
+        load_config(path)

@@ -64,7 +64,7 @@ def scan_folder(folder: Path) -> dict[str, list[CandleFile]]:
     """The candle files of ``folder`` by spot pair (names only, nothing read). Raises DataError."""
     if not folder.exists():
         raise DataError(f"{folder}: data folder does not exist: pass --data with a folder of candle files "
-                        "(e.g. data/demo)")
+                        "(e.g. src/krakenbot/defaults/demo)")
     if not folder.is_dir():
         raise DataError(f"{folder}: is not a folder: pass --data with a folder of candle files")
     by_symbol: dict[str, list[CandleFile]] = {}

@@ -128,7 +128,14 @@ class BacktestResult:
         _check_table("prices", self.prices, PRICE_COLUMNS)
 
 
+# Where files are, not what runs: config paths are absolute once loaded (relative to the config file),
+# so they would make the same config hash differently in every clone or install.
+_PATH_FIELDS = {"backtest": {"data", "out"}, "store": {"url"}, "logging": {"file"}}
+
+
 def config_hash(cfg: AppConfig) -> str:
-    """First 16 hex chars of the sha256 of the config's canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """First 16 hex chars of the sha256 of the config's canonical JSON (sorted keys, no spaces),
+    leaving out the file locations (data, out, store URL, log file)."""
+    canonical = json.dumps(cfg.model_dump(mode="json", exclude=_PATH_FIELDS), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -11,29 +11,59 @@ from typing import Annotated
 
 import typer
 
+from krakenbot import __version__
 from krakenbot.cli import symbols_cmd
 from krakenbot.cli.config_cmd import config_app, load_or_exit
+from krakenbot.config import AppConfig
+from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 
+# rich_markup_mode=None: click's plain help, which shows boolean options as flags (typer's rich
+# panels print them as `--verbose <bool>`, as if they took a value).
 app = typer.Typer(
     name="krakenbot",
     help="Kraken spot signals, held on Kraken Futures perpetuals. Backtest, paper and live from one loop.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(config_app, name="config")
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
-DEFAULT_CONFIG = Path("config/default.yaml")
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"krakenbot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print krakenbot's version and exit.")] = False,
+) -> None:
+    """Kraken spot signals, held on Kraken Futures perpetuals. Backtest, paper and live from one loop."""
+
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="YAML config file; default: the embedded default (krakenbot/defaults/default.yaml).",
+    show_default=False)]
+
+
+def _load(config: Path | None) -> AppConfig:
+    return load_or_exit(config if config is not None else DEFAULT_CONFIG_PATH)
 
 
 @app.command()
 def backtest(
-    config: ConfigOption = DEFAULT_CONFIG,
-    data: Annotated[Path | None, typer.Option(help="Folder of recorded candles; default: backtest.data.")] = None,
+    config: ConfigOption = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Folder of recorded candles; default: backtest.data, else the shipped demo.")] = None,
     start: Annotated[str | None, typer.Option(help="First UTC day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Report folder; default: backtest.out.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Report folder; default: backtest.out. '{ts}' in it becomes the UTC start time "
+             "(--out 'reports/{ts}' -> reports/20260105-143000), so runs do not overwrite each other.")] = None,
     step_every_candle: Annotated[bool, typer.Option(
         "--step-every-candle", help="Wake the loop at every candle (slow reference mode).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the loop's events to the console.")] = False,
@@ -41,10 +71,12 @@ def backtest(
         "--allow-missing", help="Skip, with a warning, a configured symbol without data or a contract, "
         "or one that cannot warm up (default: refuse).")] = False,
 ) -> None:
-    """Replay recorded candles through the trading loop with a simulated clock and paper fills."""
+    """Replay recorded candles through the trading loop with a simulated clock and paper fills.
+
+    Ctrl-C stops it, says what was written, and exits 130."""
     from krakenbot.cli.backtest_cmd import run_backtest_command
 
-    run_backtest_command(load_or_exit(config), data=data, start=start, end=end, out=out, step=step_every_candle,
+    run_backtest_command(_load(config), data=data, start=start, end=end, out=out, step=step_every_candle,
                          verbose=verbose, allow_missing=allow_missing)
 
 
@@ -52,17 +84,18 @@ MaxTicks = Annotated[int | None, typer.Option("--max-ticks", help="Stop after th
 
 
 @app.command()
-def paper(config: ConfigOption = DEFAULT_CONFIG, max_ticks: MaxTicks = None) -> None:
+def paper(config: ConfigOption = None, max_ticks: MaxTicks = None) -> None:
     """Trade on live Kraken market data with simulated fills (no keys needed)."""
     from krakenbot.cli.live_cmd import run_loop
 
-    run_loop(load_or_exit(config), paper=True, max_ticks=max_ticks)
+    run_loop(_load(config), paper=True, max_ticks=max_ticks)
 
 
 @app.command()
 def live(
-    config: ConfigOption = Path("config/live.yaml"),
-    force: Annotated[bool, typer.Option("--force", help="Skip the confirmation that real money is at stake.")] = False,
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")] = Path("config/live.yaml"),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Skip the confirmation that real money is at stake.")] = False,
     max_ticks: MaxTicks = None,
 ) -> None:
     """Trade with real money on Kraken Futures (keys from the environment)."""

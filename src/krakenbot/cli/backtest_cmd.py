@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 from krakenbot.config import AppConfig
+from krakenbot.config.paths import DEMO_DATA_DIR
 from krakenbot.domain.errors import ConfigError
+
+TS_PLACEHOLDER = "{ts}"
+INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT (128 + 2)
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -37,9 +42,10 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
 
     # A backtest's shocks, closes and trims go to events.csv; the console shows errors unless --verbose.
     setup_logging(cfg.logging.level if verbose else "ERROR", file=cfg.logging.file)
-    folder = data or cfg.backtest.data
+    folder = data or cfg.backtest.data or DEMO_DATA_DIR
     first = _day(start, "--start") or cfg.backtest.start
     last = _day(end, "--end") or cfg.backtest.end
+    target = stamped(out or cfg.backtest.out, datetime.now(UTC))
     try:
         chosen = select_backtest_data(cfg, folder, start=first, end=last, allow_missing=allow_missing)
         for warning in chosen.warnings:
@@ -50,11 +56,41 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
-    target = out or cfg.backtest.out
-    paths = write_report(result, target)
+    except KeyboardInterrupt:
+        _interrupted(f"interrupted before the report was written: no output written ({target} untouched)", cfg)
+    try:
+        paths = write_report(result, target)
+    except KeyboardInterrupt:
+        where = (f"{target} holds either its previous report or the complete new one (the swap is atomic)"
+                 if target.exists() else f"no output written ({target} not created)")
+        _interrupted(f"interrupted while writing the report: {where}", cfg)
     print_summary(summary_dict(result))
     typer.echo(f"report: {paths['report.html']}")
     logging.getLogger(__name__).info("backtest written to %s", target)
+
+
+def stamped(out: Path, now: datetime) -> Path:
+    """``out`` with ``{ts}`` replaced by ``now`` as UTC ``YYYYMMDD-HHMMSS`` (``-2``, ``-3``... if taken).
+
+    Without the placeholder ``out`` is returned as is (a rerun replaces its report)."""
+    text = str(out)
+    if TS_PLACEHOLDER not in text:
+        return out
+    stamp = now.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    candidate, n = Path(text.replace(TS_PLACEHOLDER, stamp)), 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(text.replace(TS_PLACEHOLDER, f"{stamp}-{n}"))
+    return candidate
+
+
+def _interrupted(message: str, cfg: AppConfig) -> NoReturn:
+    """Ctrl-C: say what is on disk, then exit 130."""
+    typer.echo("", err=True)  # end a progress line
+    typer.echo(message, err=True)
+    if cfg.logging.file is not None:
+        typer.echo(f"log so far: {cfg.logging.file}", err=True)
+    raise typer.Exit(INTERRUPTED)
 
 
 def rebuild_report(run_dir: Path) -> None:

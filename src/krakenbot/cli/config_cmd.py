@@ -12,7 +12,7 @@ from krakenbot.config.reference import reference_markdown
 from krakenbot.domain.errors import ConfigError
 
 config_app = typer.Typer(help="Check a configuration file or print the configuration reference.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
 
 
 def load_or_exit(path: Path) -> AppConfig:

@@ -113,8 +113,10 @@ def register(app: typer.Typer) -> None:
             "--tickers-file",
             help="Saved JSON body of Kraken's /derivatives/api/v3/tickers; default: fetch live.")] = None,
         spot: Annotated[list[str] | None, typer.Option(
-            "--spot", help="Spot pair to map (repeatable); default: universe.symbols of the config.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+            "--spot", metavar="PAIR",
+            help="Spot pair to map (repeatable); default: universe.symbols of the config.")] = None,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="Print a JSON list instead of a table.")] = False,
         config: Annotated[Path | None, typer.Option(
             "--config", "-c", help="YAML config file; default: built-in defaults.")] = None,
     ) -> None:

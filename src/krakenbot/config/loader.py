@@ -18,22 +18,25 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from krakenbot.config.models import AppConfig
+from krakenbot.config.paths import anchor_paths
 from krakenbot.domain.errors import ConfigError
 
 Loc = tuple[int | str, ...]
 
 
 def load_config(path: Path | str) -> AppConfig:
-    """Read and validate ``path``. Raise ``ConfigError`` listing every problem found."""
+    """Read and validate ``path``; relative paths written in it are relative to its folder.
+
+    Raise ``ConfigError`` listing every problem found."""
     path = Path(path)
     if not path.is_file():
         hint = "it is a directory" if path.is_dir() else "no such file"
-        raise ConfigError(f"{path}: cannot read config ({hint}); pass a YAML file such as config/default.yaml")
+        raise ConfigError(f"{path}: cannot read config ({hint}); pass a YAML file such as config/live.example.yaml")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    return parse_config(text, source=str(path))
+    return anchor_paths(parse_config(text, source=str(path)), path.parent)
 
 
 def parse_config(text: str, *, source: str = "<config>") -> AppConfig:

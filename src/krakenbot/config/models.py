@@ -154,11 +154,11 @@ class FeesConfig(StrictModel):
 class BacktestConfig(StrictModel):
     """Defaults of ``python run.py backtest``; each may be overridden on the command line."""
 
-    data: Path = Field(Path("data/demo"), description="Folder of recorded candles (Parquet or CSV), relative to the repo.")
+    data: Path | None = Field(None, description="Folder of recorded candles (Parquet or CSV), relative to the config file; default: the demo candles shipped with Krakenbot.")
     start: date | None = Field(None, description="First day replayed (UTC); default: start of the data.")
     end: date | None = Field(None, description="Last day replayed (UTC, inclusive); default: end of the data.")
     initial_equity_usd: float = Field(10_000.0, gt=0, description="Starting account equity, USD.")
-    out: Path = Field(Path("reports/latest"), description="Folder the report is written to.")
+    out: Path = Field(Path("reports/latest"), description="Folder the report is written to, relative to the config file (default: to the working directory).")
     funding_rate_hourly_pct: float = Field(
         0.0000125, ge=-0.01, le=0.01, description="Funding rate per hour assumed in backtests, fraction of notional; longs pay when > 0 (0.0000125 = 0.01 % per 8 h).")
 
@@ -174,7 +174,7 @@ class StoreConfig(StrictModel):
 
     url: str = Field(
         "sqlite:///krakenbot.db", min_length=1,
-        description="SQLAlchemy URL: sqlite:///FILE (default) or postgresql+psycopg://user@host/db.")
+        description="SQLAlchemy URL: sqlite:///FILE (default; a relative FILE is relative to the config file, or to the working directory when the key is left out) or postgresql+psycopg://user@host/db.")
     instance_id: str = Field(
         "kb", pattern=r"^[a-z0-9]{1,12}$",
         description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
@@ -184,7 +184,7 @@ class LoggingConfig(StrictModel):
     """Operator log output."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
-    file: Path | None = Field(None, description="Also write the log to this file.")
+    file: Path | None = Field(None, description="Also write the log to this file, relative to the config file.")
     candle_source_log_minutes: float = Field(
         60, gt=0, description="Log a symbol's candle source (spot / futures_fallback) at most once per this many minutes.")
 
