@@ -193,7 +193,7 @@ def demo_case() -> dict[str, Any]:
     data = load_dataset(folder, start=cfg.backtest.start, end=cfg.backtest.end)
     seconds_data = time.perf_counter() - started
     note = f"REAL recorded candles, shipped demo ({len(data.symbols)} symbols, Binance May 2021, see PROVENANCE.md)"
-    return run_case(cfg, data, label="shipped demo (config/default.yaml)", data_note=note,
+    return run_case(cfg, data, label="shipped demo (the embedded default config)", data_note=note,
                     seconds_data=seconds_data)
 
 
