@@ -13,3 +13,39 @@ def test_execution_result_carries_its_reason_as_an_order_reason() -> None:
 def test_execution_result_refuses_a_reason_outside_the_vocabulary() -> None:
     with pytest.raises(ValueError, match="auction-open"):
         ExecutionResult(symbol="PF_XBTUSD", reason="auction-open")
+
+
+# -- prices below one tick (an asset that fell by orders of magnitude) --------------------------------
+from datetime import timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from builders.account import make_perp  # noqa: E402
+from builders.clock import T0  # noqa: E402
+from builders.exchange import RecordingPaperExchange  # noqa: E402
+from krakenbot.config.models import LoopConfig  # noqa: E402
+from krakenbot.domain import OrderIntent, OrderSide, OrderType, SimulatedClock  # noqa: E402
+from krakenbot.execution.executor import ClientOrderIds, Executor  # noqa: E402
+from krakenbot.store.journal import MemoryJournal  # noqa: E402
+
+
+def test_close_of_a_short_whose_mark_fell_below_one_tick_is_sent_at_one_tick_not_refused() -> None:
+    """LUNA, May 2022: a short opened at 62.587 on a 0.001-tick contract; the mark is now 0.00032. The buy
+    close's limit must stay a valid price (one tick, still marketable), never 0.000 (which raised)."""
+    luna = make_perp("PF_LUNAUSD", base="LUNA", lot="1", tick="0.001", max_leverage=10)
+    clock = SimulatedClock(T0)
+    journal = MemoryJournal()
+    paper = RecordingPaperExchange(instruments={luna.symbol: luna}, clock=clock, journal=journal)
+    paper.update_market({luna.symbol: 62.587})
+    paper.create_order(OrderIntent(client_order_id="manual-1", symbol=luna.symbol, side=OrderSide.SELL,
+                                   size=Decimal("10"), order_type=OrderType.MARKET, reduce_only=False,
+                                   reason="manual", ts_created=T0))
+    clock.advance(timedelta(days=3))
+    paper.update_market({luna.symbol: 0.00032})
+    executor = Executor(exchange=paper, instruments={luna.symbol: luna}, journal=journal, clock=clock,
+                        ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    [short] = paper.fetch_positions()
+    result = executor.reduce(short, size=None, mark=0.00032, reason=OrderReason.END_OF_DATA)
+    [intent] = [i for i in journal.intents if i.reason == "end_of_data"]
+    assert intent.limit_price == Decimal("0.001") and intent.reduce_only
+    assert result.refused is None and result.filled_size == Decimal("10")
+    assert paper.fetch_positions() == []

@@ -121,9 +121,7 @@ class Executor:
         """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded)."""
         instrument = self.instruments[symbol]
         order_side = OrderSide.to_open(side)
-        cap = self.cfg.entry_slippage_cap_pct
-        limit = instrument.round_price(mark * (1 + cap) if side is Side.LONG else mark * (1 - cap),
-                                       "down" if side is Side.LONG else "up")
+        limit = _ioc_limit(instrument, order_side, mark, self.cfg.entry_slippage_cap_pct)
         return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.IOC, limit=limit,
                           reduce_only=False, reason=reason)
 
@@ -140,10 +138,9 @@ class Executor:
         amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
         if amount <= 0:
             return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
-        cap = self.cfg.entry_slippage_cap_pct * 3  # an exit must get done: a wider cap than entries
         side = OrderSide.to_close(position.side)
-        limit = instrument.round_price(mark * (1 - cap) if side is OrderSide.SELL else mark * (1 + cap),
-                                       "up" if side is OrderSide.SELL else "down")
+        # an exit must get done: a wider cap than entries
+        limit = _ioc_limit(instrument, side, mark, self.cfg.entry_slippage_cap_pct * 3)
         result = self._send(symbol=position.symbol, side=side, size=amount, order_type=OrderType.IOC, limit=limit,
                             reduce_only=True, reason=reason)
         if amount == full and result.filled_size == full:  # a failed close keeps its position's stop
@@ -280,6 +277,17 @@ class Executor:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+
+
+def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: float) -> Decimal:
+    """The IOC limit ``cap_pct`` through ``mark``: a buy pays at most mark x (1 + cap), rounded down to
+    the tick, a sell takes at least mark x (1 - cap), rounded up; never below one tick, which stays a
+    valid price when the mark has fallen under it (a buy there is still marketable)."""
+    if side is OrderSide.BUY:
+        limit = instrument.round_price(mark * (1 + cap_pct), "down")
+    else:
+        limit = instrument.round_price(mark * (1 - cap_pct), "up")
+    return max(limit, instrument.tick_size)
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:
