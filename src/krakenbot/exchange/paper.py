@@ -184,6 +184,10 @@ class PaperExchange:
         account = self.fetch_account()
         if not self._books or account.equity_usd >= account.maintenance_margin_usd:
             return []
+        return self._liquidate(now)
+
+    def _liquidate(self, now: datetime) -> list[Fill]:
+        """Close every position at its mark with the taker fee, cancel every resting order, floor equity."""
         self.liquidations += 1
         fills: list[Fill] = []
         for symbol in sorted(self._books):
@@ -217,9 +221,9 @@ class PaperExchange:
             maker = order.order_type is OrderType.LIMIT
             fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
         liquidation = self._liquidation_level(symbol, here, end)
-        if liquidation is not None:
+        if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
             self._marks[symbol] = liquidation
-            fills += self._liquidate_if_needed(now)
+            fills += self._liquidate(now)
         return fills
 
     def _liquidation_level(self, symbol: str, start: float, end: float) -> float | None:
