@@ -300,7 +300,7 @@ class Backtest:
             start=from_ns(int(self.data.ts[0])), end=end,
             symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
             events=events, prices=prices, fees_usd=self.paper.fees_paid_usd, funding_usd=self.paper.funding_paid_usd,
-            liquidations=self.paper.liquidations,
+            liquidations=self.paper.liquidations, insurance_deficit_usd=self.paper.insurance_fund_usd,
             shock_events=sum(kind in DETECTION_KINDS for kind in kinds),
             shock_trims=kinds.count(EventKind.SHOCK_TRIM), shock_closes=kinds.count(EventKind.SHOCK_CLOSE),
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
