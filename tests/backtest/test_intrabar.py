@@ -85,3 +85,16 @@ def test_a_gap_through_liquidation_in_the_backtest_floors_equity_and_reports_the
     assert [f.client_order_id for f in fills] == ["liquidation-1"] and float(fills[0].price) == 28_200
     assert bt.paper.liquidations == 1 and bt.paper.fetch_account().equity_usd == 0.0
     assert bt.paper.insurance_fund_usd > 0
+
+
+def test_mark_view_carries_the_whole_candle_and_flags_it():
+    data = planted()
+    present = np.ones((len(data.ts), 1), dtype=bool)
+    present[1] = False
+    md = MarketData(symbols=data.symbols, base_timeframe="1m", ts=data.ts,
+                    **{f: np.where(present, getattr(data, f), np.nan) for f in ("open", "high", "low", "close")},
+                    volume=data.volume, present=present, complete=present)
+    view = md.mark_view()
+    for field in ("open", "high", "low", "close"):
+        assert getattr(view, field)[1, 0] == getattr(md, field)[0, 0], field
+    assert view.carried[:3, 0].tolist() == [False, True, False] and not view.carried[3:].any()
