@@ -5,8 +5,13 @@ The loop is the live one; only its ports differ (``backtest.feeds``). Two ways t
 - ``step_every_candle=True`` wakes the loop at every base candle (the reference);
 - the default wakes it only when something can change: a signal candle closes (auction,
   stops, equity), a shock threshold is reached (precomputed over the whole history), funding
-  falls due on an open position, a stop order's level is crossed, a mark moves far enough that
-  liquidation becomes possible, and every candle while a shock is active on open positions.
+  falls due on an open position, a candle's low (high) reaches a sell (buy) stop, a candle's
+  adverse extreme moves far enough that liquidation becomes possible, and every candle while a
+  shock is active on open positions.
+
+At each wake the paper exchange walks the newest base candle's intrabar path (open -> high/low ->
+close; the conventions are stated once, in ``krakenbot.exchange.intrabar``). The wake rules use
+the same highs and lows, so no skipped candle held a stop or liquidation level.
 
 Both give the same trades (``tests/backtest/test_engine.py`` pins it on the shipped data).
 """
@@ -116,9 +121,12 @@ class Backtest:
             signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
             persist_snapshots=False, guard=guard, shock_feed=shock_feed)
-        self._marks = np.where(data.present, data.close, np.nan)
-        self._carried_close = data.mark_view().close
+        self._lows = np.where(data.present, data.low, np.nan)
+        self._highs = np.where(data.present, data.high, np.nan)
+        self._view = data.mark_view()
+        self._carried_close = self._view.close
         self._row = -1
+        self._walked = -1  # the newest row whose candles the paper exchange walked
         self._order = sorted(self.futures.values())  # futures symbols, the columns of the bar sides
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
@@ -148,14 +156,24 @@ class Backtest:
     def _carried(self) -> dict[str, float]:
         """Every symbol's latest recorded close at the current row. Live, each of these marks reached
         the loop and the paper exchange when it was fresh; a run that skipped those candles catches up
-        here (no stop or liquidation level lies between: the wake rules below guarantee it)."""
+        here (no stop or liquidation level lay on their paths: the wake rules below guarantee it)."""
         if self._row < 0:
             return {}
         row = self._carried_close[self._row]
         return {fut: float(row[col]) for fut, col in self._column.items() if row[col] > 0}
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
-        return self.paper.update_market({**self._carried(), **marks}, funding)
+        """The paper exchange walks the current row's recorded candles (once per row; a symbol without
+        a candle there only takes its carried close), at the candles' close time."""
+        carried = {**self._carried(), **marks}
+        if self._row < 0 or self._row == self._walked:
+            return self.paper.update_market(carried, funding)
+        self._walked, view = self._row, self._view
+        candles = {fut: (float(view.open[self._row, col]), float(view.high[self._row, col]),
+                         float(view.low[self._row, col]), float(view.close[self._row, col]))
+                   for fut, col in self._column.items() if not view.carried[self._row, col]
+                   and view.close[self._row, col] > 0}
+        return self.paper.update_candles(candles, carried, funding)
 
     # -- event skipping -------------------------------------------------------------------------
     def _next_wake(self, i: int) -> int:
@@ -229,15 +247,17 @@ class Backtest:
         for order in self.paper.fetch_open_orders():
             if order.order_type is not OrderType.STOP or order.stop_price is None:
                 continue
-            window = self._marks[r0:r1, self._column[order.symbol]]
-            hit = first_crossing(window, float(order.stop_price), below=order.side is OrderSide.SELL)
+            below = order.side is OrderSide.SELL  # a sell stop is reached by a candle's low, a buy stop by its high
+            window = (self._lows if below else self._highs)[r0:r1, self._column[order.symbol]]
+            hit = first_crossing(window, float(order.stop_price), below=below)
             if hit is not None:
                 wake = min(wake, self._to_index(r0 + hit))
         return wake
 
     def _liquidation_wake(self, r0: int, r1: int, positions: list[Position]) -> int:
-        """Equity falls below maintenance only after some mark moves by more than
-        (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake before that."""
+        """Equity falls below maintenance only after some mark moves against its position by more than
+        (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake at the first candle whose
+        adverse extreme (a long's low, a short's high) comes near that."""
         account = self.paper.fetch_account()
         exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate) for p in positions)
         room = (account.equity_usd - account.maintenance_margin_usd) / exposure if exposure > 0 else math.inf
@@ -247,7 +267,7 @@ class Backtest:
             ref = self.paper.mark(p.symbol)
             if ref is None:
                 continue
-            window = self._marks[r0:r1, self._column[p.symbol]]
+            window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
             with np.errstate(invalid="ignore"):
                 moved = np.abs(window / ref - 1.0) >= safe
             if moved.any():
@@ -280,7 +300,7 @@ class Backtest:
             start=from_ns(int(self.data.ts[0])), end=end,
             symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
             events=events, prices=prices, fees_usd=self.paper.fees_paid_usd, funding_usd=self.paper.funding_paid_usd,
-            liquidations=self.paper.liquidations,
+            liquidations=self.paper.liquidations, insurance_deficit_usd=self.paper.insurance_fund_usd,
             shock_events=sum(kind in DETECTION_KINDS for kind in kinds),
             shock_trims=kinds.count(EventKind.SHOCK_TRIM), shock_closes=kinds.count(EventKind.SHOCK_CLOSE),
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,

@@ -8,8 +8,9 @@
 - ``open, high, low, close, volume``: float64 arrays of shape (T, S). A missing candle (no trade
   recorded, or the symbol's data has not started or has ended) is NaN in all five, and ``False``
   in the boolean ``present`` mask. Prices are never forward-filled: nothing is invented for trading.
-- ``mark_view()`` gives the one deliberately carried view: the last recorded close carried over
-  gaps, with a ``carried`` mask and the age of the value, for marking positions to market only.
+- ``mark_view()`` gives the one deliberately carried view: the last recorded candle (open, high,
+  low, close) carried over gaps, with a ``carried`` mask and the age of the value, for marking
+  positions to market and walking the paper exchange's intrabar path only.
 
 Arrays are read-only (``writeable=False``): the container is frozen through and through.
 """
@@ -47,15 +48,20 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarkView:
-    """Last recorded close per symbol, carried forward over missing candles (for marking only).
+    """Last recorded candle per symbol, carried forward over missing candles (for marking only).
 
     ``close[t, s]`` is the close of the newest present candle at or before ``ts[t]`` (NaN before the
-    symbol's first candle); ``carried[t, s]`` is True where that value is stale (no candle at ``ts[t]``);
-    ``source_ts[t, s]`` is the open time (int64 ns) of the candle it came from (-1 where none), so
-    staleness in time is ``ts[t] - source_ts[t, s]``. Never use it to fill orders.
+    symbol's first candle); ``open``, ``high`` and ``low`` are that same candle's (the intrabar mark
+    path, ``exchange/intrabar.py``: walk a row only where it is not carried); ``carried[t, s]`` is
+    True where the values are stale (no candle at ``ts[t]``); ``source_ts[t, s]`` is the open time
+    (int64 ns) of the candle they came from (-1 where none), so staleness in time is
+    ``ts[t] - source_ts[t, s]``. It feeds the paper exchange's mark path, never a strategy.
     """
 
     ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
     close: np.ndarray
     carried: np.ndarray
     source_ts: np.ndarray
@@ -124,16 +130,17 @@ class MarketData:
         return frame
 
     def mark_view(self) -> MarkView:
-        """Closes carried forward over missing candles, explicitly flagged as carried (see MarkView)."""
+        """Candles carried forward over missing ones, explicitly flagged as carried (see MarkView)."""
         n_ts = len(self.ts)
         rows = np.where(self.present, np.arange(n_ts)[:, None], -1)
         last_row = np.maximum.accumulate(rows, axis=0) if n_ts else rows
         has = last_row >= 0
         safe = np.where(has, last_row, 0)
-        close = np.where(has, np.take_along_axis(self.close, safe, axis=0), np.nan)
+        ohlc = {f: _frozen(np.where(has, np.take_along_axis(getattr(self, f), safe, axis=0), np.nan))
+                for f in ("open", "high", "low", "close")}
         source_ts = np.where(has, self.ts[safe], -1)
         carried = has & ~self.present
-        return MarkView(ts=self.ts, close=_frozen(close), carried=_frozen(carried), source_ts=_frozen(source_ts))
+        return MarkView(ts=self.ts, **ohlc, carried=_frozen(carried), source_ts=_frozen(source_ts))
 
     def since(self, ts_ns: int) -> MarketData:
         """The candles that open at or after ``ts_ns`` (int64 UTC nanoseconds); the same symbols."""

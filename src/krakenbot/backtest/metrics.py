@@ -122,8 +122,9 @@ def buy_and_hold_return(prices: pd.DataFrame) -> float | None:
 
 SUMMARY_KEYS = ("start", "end", "symbols", "candles", "warmup_bars", "warmup_end", "trades", "win_rate",
                 "initial_equity_usd", "final_equity_usd", "net_pnl_usd", "total_return", "buy_and_hold_return",
-                "max_drawdown", "sharpe", "fees", "funding", "max_exposure_usd", "liquidations", "shock_events",
-                "shock_trims", "shock_closes", "config_hash", "futures_symbols")
+                "max_drawdown", "sharpe", "fees", "funding", "max_exposure_usd", "liquidations",
+                "insurance_deficit_usd", "shock_events", "shock_trims", "shock_closes", "config_hash",
+                "futures_symbols")
 """The keys of ``summary.json``, in the order they are written (README, "The backtest")."""
 
 
@@ -154,6 +155,7 @@ def summary_dict(result: BacktestResult) -> dict[str, Any]:
         "funding": round_sig(float(result.funding_usd)),
         "max_exposure_usd": round_sig(float(exposure.max()) if exposure.size else 0.0),
         "liquidations": int(result.liquidations),
+        "insurance_deficit_usd": round_sig(float(result.insurance_deficit_usd)),
         "shock_events": int(result.shock_events),
         "shock_trims": int(result.shock_trims),
         "shock_closes": int(result.shock_closes),

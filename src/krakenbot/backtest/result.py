@@ -75,11 +75,13 @@ class BacktestResult:
     ``events.symbol`` may name either the spot pair or its futures contract: ``futures_symbols``
     (spot pair -> contract, e.g. 'BTC/USD' -> 'PF_XBTUSD') lets the report put both on one line.
     ``fees_usd`` and ``funding_usd`` are account totals (funding paid > 0 is a cost; received < 0);
-    ``liquidations`` is a count; ``shock_events`` counts ShockGuard detections only (move, range,
-    basis, market-wide), ``shock_trims`` and ``shock_closes`` the reduce-only orders they caused.
-    ``equity``'s last row is the account after every close, the end-of-data flatten included, so
-    ``final_equity_usd - initial_equity_usd`` is the sum of the trades' ``pnl_usd``. ``warmup_end``:
-    when the strategy's first ``warmup_bars`` bars have closed (no signal before; None if unknown).
+    ``liquidations`` is a count; ``insurance_deficit_usd`` is what they lost beyond the account's
+    equity (the insurance fund's: equity is floored at 0, ``exchange/intrabar.py``); ``shock_events``
+    counts ShockGuard detections only (move, range, basis, market-wide), ``shock_trims`` and
+    ``shock_closes`` the reduce-only orders they caused. ``equity``'s last row is the account after
+    every close, the end-of-data flatten included, so ``final_equity_usd - initial_equity_usd`` is the
+    sum of the trades' ``pnl_usd`` plus ``insurance_deficit_usd``. ``warmup_end``: when the strategy's
+    first ``warmup_bars`` bars have closed (no signal before; None if unknown).
     ``config_hash`` identifies the config (:func:`config_hash`). Raises ValueError if a table lacks a
     column or a time is not UTC.
     """
@@ -103,6 +105,7 @@ class BacktestResult:
     shock_closes: int = 0
     warmup_bars: int = 0
     warmup_end: datetime | None = None
+    insurance_deficit_usd: float = 0.0
 
     @property
     def final_equity_usd(self) -> float:

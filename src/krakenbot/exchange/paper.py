@@ -1,17 +1,14 @@
 """A simulated Kraken Futures multi-collateral (flex) account, for paper trading and backtests.
 
 It implements the same ``Exchange`` port as the Kraken adapter and passes the same contract
-tests. Prices arrive through ``update_market`` (mark prices, optional hourly funding rates);
-time comes from the injected clock. Internals are float64 for speed; fills leave as exact
-``Decimal`` figures rounded to the instrument's tick.
+tests. Prices arrive through ``update_market`` (live ticks: mark prices, optional hourly funding
+rates) or ``update_candles`` (a backtest's base candles, walked open -> high/low -> close); time
+comes from the injected clock. Internals are float64 for speed; fills leave as exact ``Decimal``
+figures rounded to the instrument's tick.
 
-Fill assumptions, each restated where it is made:
-- market and IOC orders fill in full at the mark, moved against us by ``slippage_pct``;
-- resting limit orders fill at their limit once the mark trades through it, as maker;
-- stop orders trigger when the mark crosses the stop and fill at that mark less slippage
-  (a gap through the stop costs what it costs);
-- liquidation closes every position at the mark, with the taker fee, as soon as margin
-  equity falls below maintenance margin (cross margin over the whole account).
+Every fill convention (the intrabar path, gaps, stops, limits, liquidation before stops, the
+zero equity floor and the insurance fund) is stated once, in ``krakenbot.exchange.intrabar``.
+Market and IOC orders fill in full at the mark, moved against us by ``slippage_pct``.
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from krakenbot.config.models import FeesConfig
@@ -45,6 +43,7 @@ from krakenbot.domain.errors import (
     OrderRejectedError,
 )
 from krakenbot.exchange.base import ExchangeCapabilities
+from krakenbot.exchange.intrabar import OHLC, candle_path, reached
 
 FUNDING_INTERVAL = timedelta(hours=1)
 
@@ -87,27 +86,62 @@ class PaperExchange:
         self.funding_paid_usd = 0.0
         self.funding_payments: list[tuple[datetime, str, float]] = []  # (ts, symbol, USD paid; < 0 received)
         self.liquidations = 0
+        self.insurance_fund_usd = 0.0  # deficits the insurance fund covered (equity floored at 0)
 
     # -- market --------------------------------------------------------------------------
     def update_market(self, marks: Mapping[str, float], funding_rates: Mapping[str, float] | None = None) -> list[Fill]:
         """Take new mark prices (and relative funding rates per hour, fractions) at the clock's now.
 
-        Bad prices (NaN, zero, negative) are ignored: the last good mark stands. Returns the
-        fills this update caused (stops, resting limits, liquidations) in the order they happened.
+        A tick is a gap (``exchange/intrabar.py``): liquidation is checked first at the new marks,
+        then the resting orders they reached. Bad prices (NaN, zero, negative) are ignored: the last
+        good mark stands. Returns the fills this update caused, in the order they happened.
         """
-        for symbol, mark in marks.items():
-            if math.isfinite(mark) and mark > 0:
-                self._marks[symbol] = float(mark)
+        self._set_marks(marks)
         if funding_rates:
             self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
         now = self._clock.now()
         self._accrue_funding(now)
-        fills = self._trigger_resting(now)
+        fills = self._liquidate_if_needed(now)
+        fills += self._trigger_resting(now)
+        self._floor_equity()
+        return fills
+
+    def update_candles(self, candles: Mapping[str, OHLC], marks: Mapping[str, float] | None = None,
+                       funding_rates: Mapping[str, float] | None = None) -> list[Fill]:
+        """Walk each symbol's base candle (open, high, low, close) along the intrabar path, at the
+        clock's now (the candles' close time); ``marks`` move symbols without a candle (no path).
+
+        The conventions are ``exchange/intrabar.py``'s. Funding falls due after the walk, at the
+        closes. Returns the fills (stops, limits, liquidations) in the order they happened.
+        """
+        self._set_marks({s: m for s, m in (marks or {}).items() if s not in candles})
+        if funding_rates:
+            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+        now = self._clock.now()
+        fills: list[Fill] = []
+        for symbol in sorted(candles):
+            book = self._books.get(symbol)
+            path = candle_path(candles[symbol], 0 if book is None else (1 if book.size > 0 else -1))
+            if path is None:
+                continue
+            self._marks[symbol] = path[0]  # the gap to the open: liquidation first, then what it passed
+            fills += self._liquidate_if_needed(now)
+            fills += self._trigger_resting(now, symbol)
+            for start, end in pairwise(path):
+                fills += self._walk(symbol, start, end, now)
+            self._marks[symbol] = path[-1]
+        self._accrue_funding(now)
         fills += self._liquidate_if_needed(now)
+        self._floor_equity()
         return fills
 
     def mark(self, symbol: str) -> float | None:
         return self._marks.get(symbol)
+
+    def _set_marks(self, marks: Mapping[str, float]) -> None:
+        for symbol, mark in marks.items():
+            if math.isfinite(mark) and mark > 0:
+                self._marks[symbol] = float(mark)
 
     def _accrue_funding(self, now: datetime) -> None:
         boundary = now.replace(minute=0, second=0, microsecond=0)
@@ -126,22 +160,23 @@ class PaperExchange:
                     self.funding_payments.append((self._next_funding, symbol, payment))
             self._next_funding += FUNDING_INTERVAL
 
-    def _trigger_resting(self, now: datetime) -> list[Fill]:
+    def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
+        """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
         fills: list[Fill] = []
         for order in sorted(self._open.values(), key=lambda o: o.client_order_id):
-            if order.is_done or order.symbol not in self._marks:
+            if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
                 continue
             mark = self._marks[order.symbol]
             buy = order.side is OrderSide.BUY
             if order.order_type is OrderType.STOP and order.stop_price is not None:
                 stop = float(order.stop_price)
                 if (buy and mark >= stop) or (not buy and mark <= stop):
-                    # Triggered: fill at the mark that crossed the stop, less slippage.
+                    # Triggered by a gap: fill at the mark (the open) that passed the stop, less slippage.
                     fills += self._execute(order, self._slipped(mark, order.side), now, maker=False)
             elif order.order_type is OrderType.LIMIT and order.limit_price is not None:
                 limit = float(order.limit_price)
                 if (buy and mark <= limit) or (not buy and mark >= limit):
-                    # A resting limit fills at its own price once the mark trades through it.
+                    # A resting limit fills at its own price once the mark reaches it.
                     fills += self._execute(order, limit, now, maker=True)
         return fills
 
@@ -149,6 +184,10 @@ class PaperExchange:
         account = self.fetch_account()
         if not self._books or account.equity_usd >= account.maintenance_margin_usd:
             return []
+        return self._liquidate(now)
+
+    def _liquidate(self, now: datetime) -> list[Fill]:
+        """Close every position at its mark with the taker fee, cancel every resting order, floor equity."""
         self.liquidations += 1
         fills: list[Fill] = []
         for symbol in sorted(self._books):
@@ -158,7 +197,56 @@ class PaperExchange:
                                     self._marks[symbol], now, maker=False))
         for order in list(self._open.values()):
             self._put(order.transition(OrderStatus.CANCELLED, ts=now))
+        self._floor_equity()
         return fills
+
+    def _walk(self, symbol: str, start: float, end: float, now: datetime) -> list[Fill]:
+        """Move ``symbol``'s mark in a straight line ``start -> end``: fill the resting orders and the
+        liquidation it reaches, in the order it reaches them (liquidation first at a tie)."""
+        fills: list[Fill] = []
+        reachable = []
+        for order in self._open.values():
+            level = _resting_level(order)
+            if order.symbol == symbol and level is not None and reached(level, start, end, below=_below(order)):
+                reachable.append((abs(level - start), order.client_order_id, level))
+        here = start
+        for _, client_order_id, level in sorted(reachable):
+            liquidation = self._liquidation_level(symbol, here, end)
+            if liquidation is not None and abs(liquidation - start) <= abs(level - start):
+                break
+            order = self._orders[client_order_id]
+            if order.is_done:
+                continue
+            self._marks[symbol] = here = level
+            maker = order.order_type is OrderType.LIMIT
+            fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
+        liquidation = self._liquidation_level(symbol, here, end)
+        if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
+            self._marks[symbol] = liquidation
+            fills += self._liquidate(now)
+        return fills
+
+    def _liquidation_level(self, symbol: str, start: float, end: float) -> float | None:
+        """Where on ``start -> end`` (``symbol``'s mark; the others held) equity first falls below
+        maintenance margin, or None. Equity minus maintenance is linear in one mark: interpolate."""
+        if symbol not in self._books:
+            return None
+        def room(mark: float) -> float:
+            equity, initial, _ = self.figures_at({**self._marks, symbol: mark})
+            return float(equity - initial * self._maintenance_ratio)
+        at_end = room(end)
+        if at_end >= 0:
+            return None
+        at_start = room(start)
+        if at_start < 0:
+            return start
+        return start + (end - start) * at_start / (at_start - at_end)
+
+    def _floor_equity(self) -> None:
+        """Equity never goes below zero: with no position left, a negative balance is the insurance fund's."""
+        if not self._books and self.cash_usd < 0:
+            self.insurance_fund_usd -= self.cash_usd
+            self.cash_usd = 0.0
 
     # -- the Exchange port ---------------------------------------------------------------
     def fetch_account(self) -> AccountState:
@@ -347,3 +435,17 @@ class PaperExchange:
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
     return price <= limit if side is OrderSide.BUY else price >= limit
+
+
+def _resting_level(order: Order) -> float | None:
+    """The price at which a resting order acts: a stop's trigger, a limit's limit."""
+    if order.order_type is OrderType.STOP and order.stop_price is not None:
+        return float(order.stop_price)
+    if order.order_type is OrderType.LIMIT and order.limit_price is not None:
+        return float(order.limit_price)
+    return None
+
+
+def _below(order: Order) -> bool:
+    """True when the order acts on a falling mark (a sell stop, a buy limit)."""
+    return (order.side is OrderSide.SELL) == (order.order_type is OrderType.STOP)
