@@ -116,8 +116,9 @@ class Backtest:
             signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
             persist_snapshots=False, guard=guard, shock_feed=shock_feed)
-        self._marks = np.where(data.present, data.close, np.nan)
-        self._carried_close = data.mark_view().close
+        view = data.mark_view()  # the recorded mark where the data has one, else the spot close
+        self._marks = np.where(view.carried, np.nan, view.close)  # fresh marks only (stop and liquidation wakes)
+        self._carried_close = view.close
         self._row = -1
         self._order = sorted(self.futures.values())  # futures symbols, the columns of the bar sides
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
