@@ -30,6 +30,7 @@ from krakenbot.backtest.feeds import (
     ReplayShockFeed,
     first_crossing,
 )
+from krakenbot.backtest.futures_series import series_sources
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
@@ -285,7 +286,10 @@ class Backtest:
             shock_events=sum(kind in DETECTION_KINDS for kind in kinds),
             shock_trims=kinds.count(EventKind.SHOCK_TRIM), shock_closes=kinds.count(EventKind.SHOCK_CLOSE),
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
-            futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end))
+            futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end),
+            series_sources=series_sources(self.data.futures, tuple(perpetual_for(s) for s in self.data.symbols),
+                                          start_ns=int(self.data.ts[0]), end_ns=int(self.timeline.times[-1]),
+                                          assumed_funding=self.cfg.backtest.funding_rate_hourly_pct))
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:

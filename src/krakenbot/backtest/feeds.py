@@ -132,8 +132,8 @@ class CandleShocks:
     """The guard's inputs from base candles, one tick per candle close: mark = close, and the candle's
     high and low for the range detector (NaN where the candle is missing). Columns follow the guard's
     symbol order (the data's futures, sorted). Where the data has a recorded mark series, marks, highs and
-    lows are the mark candles' and ``reference`` (the basis detector's index) is the spot close; None
-    (no basis) when no mark was recorded."""
+    lows are the mark candles' and ``reference`` (the basis detector's index) comes from the spot candles
+    (``candle_basis_reference``); None (no basis) when no mark was recorded."""
 
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         columns = [data.column(spot) for spot in sorted(futures, key=lambda s: futures[s])]
@@ -144,11 +144,30 @@ class CandleShocks:
         present, fields = data.present, {f: getattr(data, f) for f in ("close", "high", "low")}
         self.reference: np.ndarray | None = None
         if data.futures is not None and data.futures.has_mark.any():
-            spot = np.where(data.present, data.close, np.nan)
-            self.reference = np.where(data.futures.has_mark[None, :], spot, np.nan)[:, columns]
             present, fields = data.futures.mark_source(present, fields)
         self.marks, self.high, self.low = (np.where(present[:, columns], fields[f][:, columns], np.nan)
                                            for f in ("close", "high", "low"))
+        if data.futures is not None and data.futures.has_mark.any():
+            index = {f: np.where(data.present & data.futures.has_mark[None, :], getattr(data, f), np.nan)[:, columns]
+                     for f in ("close", "high", "low")}
+            self.reference = candle_basis_reference(self.marks, self.high, self.low, index)
+
+
+def candle_basis_reference(close: np.ndarray, high: np.ndarray, low: np.ndarray,
+                           index: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The index price to hand the basis detector (|mark / reference - 1|) for whole mark and index candles.
+
+    Within one period, |mark_low / index_low - 1| never exceeds the largest basis inside it (at the
+    moment of the lower of the two lows the other price is at or above its own low), and the same holds
+    for the highs; so the candle's basis is the largest of the close, low and high ratios: a proven lower
+    bound of its intrabar basis. Returned as close / (1 + basis), with basis signed, so the detector's
+    close / reference - 1 equals it; NaN where the candles are missing.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signed = np.stack([close / index["close"] - 1.0, low / index["low"] - 1.0, high / index["high"] - 1.0])
+    widest = np.argmax(np.where(np.isnan(signed), -1.0, np.abs(signed)), axis=0)
+    basis = np.take_along_axis(signed, widest[None], axis=0)[0]
+    return np.asarray(close / (1.0 + basis))
 
 
 class CandleShockFeed:

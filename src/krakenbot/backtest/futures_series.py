@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from krakenbot.domain.timeconv import from_ns
+
 HOUR_NS = 3_600 * 1_000_000_000
 MARK_FIELDS = ("open", "high", "low", "close")
 
@@ -78,3 +80,36 @@ class RecordedFutures:
         if i < 0 or now_ns > int(ts[-1]) + HOUR_NS:
             return None
         return float(rate[i]) if now_ns - int(ts[i]) <= HOUR_NS else 0.0
+
+
+def _joined(groups: dict[str, list[str]]) -> str:
+    """'recorded: a, b; assumed: spot close (PF_ETHUSD)': each label once, the contracts named only when mixed."""
+    if len(groups) <= 1:
+        return next(iter(groups), "none")
+    return "; ".join(f"{label} ({', '.join(names)})" for label, names in groups.items())
+
+
+def series_sources(futures: RecordedFutures | None, contracts: tuple[str, ...], *, start_ns: int, end_ns: int,
+                   assumed_funding: float) -> dict[str, str]:
+    """Which series a backtest over [start_ns, end_ns] recorded and which it assumed, per kind ('mark',
+    'index', 'funding'), aggregated over ``contracts`` (one per column of ``futures``), e.g.
+    {'mark': 'recorded: PF_XBTUSD-mark-1m', 'index': 'recorded: spot close', 'funding': 'assumed: 1.25e-05/h'}."""
+    mark: dict[str, list[str]] = {}
+    index: dict[str, list[str]] = {}
+    funding: dict[str, list[str]] = {}
+    for col, contract in enumerate(contracts):
+        mark_file = None if futures is None else futures.mark_files[col]
+        mark.setdefault("assumed: spot close" if mark_file is None else f"recorded: {mark_file}", []).append(contract)
+        index.setdefault("assumed: = mark (no basis)" if mark_file is None else "recorded: spot close",
+                         []).append(contract)
+        ts = None if futures is None else futures.funding_ts[col]
+        if futures is None or ts is None or futures.funding_files[col] is None:
+            label = f"assumed: {assumed_funding:g}/h"
+        else:
+            label = f"recorded: {futures.funding_files[col]}"
+            first, last = int(ts[0]), int(ts[-1]) + HOUR_NS
+            if start_ns < first or end_ns > last:
+                label += (f" (assumed {assumed_funding:g}/h outside {from_ns(first):%Y-%m-%dT%H:%MZ}"
+                          f"..{from_ns(last):%Y-%m-%dT%H:%MZ})")
+        funding.setdefault(label, []).append(contract)
+    return {"mark": _joined(mark), "index": _joined(index), "funding": _joined(funding)}
