@@ -22,6 +22,7 @@ from krakenbot.backtest.feeds import BacktestMarket, ClockNs
 from krakenbot.backtest.futures_files import attach_recorded_futures
 from krakenbot.backtest.instruments import synthetic_perpetual
 from krakenbot.backtest.metrics import summary_dict
+from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config import load_config
 from krakenbot.config.models import FeesConfig
 from krakenbot.config.paths import DEFAULT_CONFIG_PATH
@@ -196,3 +197,13 @@ def test_malformed_mark_files_are_refused_naming_the_file_and_the_fix(tmp_path):
     _write(tmp_path, "PF_XBTUSD-mark-4h.parquet", mark.iloc[::4].dropna())
     with pytest.raises(DataError, match="4h marks cannot mark 1h candles"):
         recorded(tmp_path)
+
+
+def test_the_backtest_selection_attaches_the_series_and_keeps_them_through_start_and_subset(cfg):
+    btc = cfg.model_copy(update={"universe": cfg.universe.model_copy(update={"symbols": ["BTC/USD"]})})
+    chosen = select_backtest_data(btc, KF, start=datetime(2025, 10, 10, tzinfo=UTC))
+    assert chosen.data.futures is not None and chosen.data.futures.mark_files == ("PF_XBTUSD-mark-1h",)
+    assert chosen.data.subset(("BTC/USD",)).futures.funding_files == ("PF_XBTUSD-funding-1h",)
+    result = Backtest(btc, chosen.data, start=chosen.start, progress=False).run()
+    assert shocks(result, "shock_basis") == [("2025-10-10 22:00", pytest.approx(0.0607, abs=1e-4))]
+    assert summary_dict(result)["mark_source"] == "recorded: PF_XBTUSD-mark-1h"
