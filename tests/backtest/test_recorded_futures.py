@@ -207,3 +207,15 @@ def test_the_backtest_selection_attaches_the_series_and_keeps_them_through_start
     result = Backtest(btc, chosen.data, start=chosen.start, progress=False).run()
     assert shocks(result, "shock_basis") == [("2025-10-10 22:00", pytest.approx(0.0607, abs=1e-4))]
     assert summary_dict(result)["mark_source"] == "recorded: PF_XBTUSD-mark-1h"
+
+
+def test_finer_mark_candles_are_resampled_to_the_base_candles(tmp_path):
+    shutil.copy(KF / "BTC-USD-1h.parquet", tmp_path)
+    hourly = pd.read_parquet(KF / "PF_XBTUSD-mark-1h.parquet")
+    second = hourly.assign(ts=hourly["ts"] + pd.Timedelta(minutes=30), open=hourly["close"], high=hourly["close"],
+                           low=hourly["close"])  # each hour as two 30m candles: its own, then a flat one at the close
+    pd.concat([hourly, second]).sort_values("ts").to_parquet(tmp_path / "PF_XBTUSD-mark-30m.parquet")
+    got, want = recorded(tmp_path).futures, recorded().futures
+    for name in ("open", "high", "low", "close", "present"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert got.mark_files == ("PF_XBTUSD-mark-30m",)

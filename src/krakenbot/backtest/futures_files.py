@@ -15,6 +15,7 @@ contracts the data does not trade are ignored.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from krakenbot.backtest.data import FUTURES_NAME, SUFFIXES, DataError, _fmt, _ts
 from krakenbot.backtest.futures_series import HOUR_NS, MARK_FIELDS, RecordedFutures
 from krakenbot.backtest.instruments import perpetual_for
 from krakenbot.backtest.market_data import MarketData, resample_arrays, timeframe_ns
+
+log = logging.getLogger(__name__)
 
 MAX_RELATIVE_RATE = 0.01  # |fraction per hour| above this is a unit mistake (Kraken caps at 0.005)
 FUNDING_COLUMNS = ("ts", "relative_funding_rate")
@@ -140,6 +143,9 @@ def attach_recorded_futures(folder: Path, data: MarketData) -> MarketData:
     folder has none). Raises DataError on a malformed file or a mark timeframe coarser than the candles."""
     found = _files(Path(folder))
     contracts = [perpetual_for(s) for s in data.symbols]
+    for contract, kind in sorted(set(found) - {(c, k) for c in contracts for k in ("mark", "funding")}):
+        log.info("%s: not used: %s is not the contract of a replayed pair (%s); name files by perpetual_for(pair), "
+                 "e.g. PF_XBTUSD for BTC/USD", found[contract, kind][0], contract, ", ".join(data.symbols))
     if not any((c, kind) in found for c in contracts for kind in ("mark", "funding")):
         return data
     shape = (len(data.ts), len(data.symbols))
