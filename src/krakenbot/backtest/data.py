@@ -2,9 +2,11 @@
 
 Layout: one file per symbol and timeframe, named ``BASE-QUOTE-TF.parquet`` or ``BASE-QUOTE-TF.csv``
 (``BTC-USD-1m.parquet`` holds the spot pair 'BTC/USD' at 1 minute; TF in 1m, 5m, 15m, 30m, 1h, 4h, 1d).
-Other files (README, PROVENANCE.md, ...) are ignored. Columns: ``ts`` (candle open time), ``open``,
-``high``, ``low``, ``close``, ``volume``; extra columns are ignored. ``ts`` may be a timestamp (a naive
-one is read as UTC), an ISO-8601 string, or an integer of Unix epoch *milliseconds*.
+Other files (README, PROVENANCE.md, ...) are ignored, and so are recorded futures series
+(``PF_XBTUSD-mark-1m.parquet``, ``PF_XBTUSD-funding-1h.parquet``: futures_files.py reads them).
+Columns: ``ts`` (candle open time), ``open``, ``high``, ``low``, ``close``, ``volume``; extra columns
+are ignored. ``ts`` may be a timestamp (a naive one is read as UTC), an ISO-8601 string, or an integer
+of Unix epoch *milliseconds*.
 
 Every file that is used is checked in full before anything is returned; a problem raises
 :class:`DataError` naming the file, the problem and how to fix it.
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", *PRICE_FIELDS)
 SUFFIXES = (".parquet", ".csv")
 _NAME = re.compile(r"^(?P<base>[A-Za-z0-9]+)-(?P<quote>[A-Za-z0-9]+)-(?P<tf>[0-9]+[mhd])$")
+FUTURES_NAME = re.compile(r"^(?P<contract>P[FI]_[A-Za-z0-9]+)-(?P<kind>mark|funding)-(?P<tf>[0-9]+[mhd])$")
+"""A recorded futures series (``PF_XBTUSD-mark-1m``, ``PF_XBTUSD-funding-1h``): read by futures_files.py."""
 _SHOWN = 5  # offending rows named in a message
 
 
@@ -70,7 +75,7 @@ def scan_folder(folder: Path) -> dict[str, list[CandleFile]]:
     by_symbol: dict[str, list[CandleFile]] = {}
     seen: dict[tuple[str, str], Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+        if path.suffix.lower() not in SUFFIXES or path.name.startswith(".") or FUTURES_NAME.match(path.stem):
             continue
         symbol, timeframe = parse_file_name(path)
         if (symbol, timeframe) in seen:
@@ -283,7 +288,7 @@ def _resampled(arrays: dict[str, np.ndarray], timeframe: str, base_tf: str) -> d
 def _align(symbols: tuple[str, ...], base_tf: str, columns: dict[str, dict[str, np.ndarray]]) -> MarketData:
     grid = np.unique(np.concatenate([c["ts"] for c in columns.values()]))
     shape = (len(grid), len(symbols))
-    fields = {f: np.full(shape, np.nan) for f in PRICE_FIELDS}
+    fields: dict[str, Any] = {f: np.full(shape, np.nan) for f in PRICE_FIELDS}
     present = np.zeros(shape, dtype=bool)
     for col, symbol in enumerate(symbols):
         rows = np.searchsorted(grid, columns[symbol]["ts"])

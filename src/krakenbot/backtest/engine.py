@@ -35,6 +35,7 @@ from krakenbot.backtest.feeds import (
     ReplayShockFeed,
     first_crossing,
 )
+from krakenbot.backtest.futures_series import series_sources
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
@@ -121,9 +122,10 @@ class Backtest:
             signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
             persist_snapshots=False, guard=guard, shock_feed=shock_feed)
-        self._lows = np.where(data.present, data.low, np.nan)
-        self._highs = np.where(data.present, data.high, np.nan)
-        self._view = data.mark_view()
+        self._view = data.mark_view()  # the recorded mark where the data has one, else the spot candles
+        fresh = ~self._view.carried  # stop and liquidation wakes look at fresh candles only
+        self._lows = np.where(fresh, self._view.low, np.nan)
+        self._highs = np.where(fresh, self._view.high, np.nan)
         self._carried_close = self._view.close
         self._row = -1
         self._walked = -1  # the newest row whose candles the paper exchange walked
@@ -304,7 +306,10 @@ class Backtest:
             shock_events=sum(kind in DETECTION_KINDS for kind in kinds),
             shock_trims=kinds.count(EventKind.SHOCK_TRIM), shock_closes=kinds.count(EventKind.SHOCK_CLOSE),
             config_hash=config_hash(self.cfg), initial_equity_usd=self.cfg.backtest.initial_equity_usd,
-            futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end))
+            futures_symbols=dict(self.futures), warmup_bars=strategy.warmup_bars, warmup_end=min(warmup_end, end),
+            series_sources=series_sources(self.data.futures, tuple(perpetual_for(s) for s in self.data.symbols),
+                                          start_ns=int(self.data.ts[0]), end_ns=int(self.timeline.times[-1]),
+                                          assumed_funding=self.cfg.backtest.funding_rate_hourly_pct))
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:

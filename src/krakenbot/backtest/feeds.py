@@ -22,16 +22,20 @@ CHUNK_ROWS = 100_000  # rows of (T x S x 3) magnitudes computed at once: bounds 
 
 
 class BacktestMarket:
-    """Futures tickers from recorded candles: mark = index = last = the latest closed candle's close.
+    """Futures tickers from recorded candles at the latest closed candle: mark = last = the recorded mark's
+    close where the data has a mark series for the contract (``MarketData.futures``), index = the spot close;
+    without one, mark = index = last = the spot close.
 
     A symbol whose latest candle is missing carries its previous close with that candle's time,
-    so the loop sees it as stale (as Kraken's quiet markets are). ``funding_rate_hourly_pct`` is
-    quoted Kraken's way: USD per contract per hour = rate x mark.
+    so the loop sees it as stale (as Kraken's quiet markets are). Funding is quoted Kraken's way, USD
+    per contract per hour = relative rate x mark: the recorded hourly rate where a funding series covers
+    now (``RecordedFutures.funding_at``), else ``funding_rate_hourly_pct`` (a fraction per hour).
     """
 
     def __init__(self, data: MarketData, futures: Mapping[str, str], clock_ns: ClockNs,
                  funding_rate_hourly_pct: float) -> None:
         self._view = data.mark_view()
+        self._recorded = data.futures
         self._close_ns = data.ts + timeframe_ns(data.base_timeframe)
         self._base_ns = timeframe_ns(data.base_timeframe)
         self._columns = [(futures[spot], i) for i, spot in enumerate(data.symbols)]
@@ -39,7 +43,8 @@ class BacktestMarket:
         self._funding = funding_rate_hourly_pct
 
     def futures_tickers(self) -> Mapping[str, Ticker]:
-        row = int(np.searchsorted(self._close_ns, self._clock_ns(), side="right")) - 1
+        now_ns = self._clock_ns()
+        row = int(np.searchsorted(self._close_ns, now_ns, side="right")) - 1
         if row < 0:
             return {}
         out: dict[str, Ticker] = {}
@@ -47,9 +52,15 @@ class BacktestMarket:
             mark = float(self._view.close[row, col])
             if not mark > 0:
                 continue
+            index = float(self._view.index[row, col])
             ts = from_ns(int(self._view.source_ts[row, col]) + self._base_ns)
-            out[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=mark, last=mark, funding_rate=self._funding * mark)
+            out[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None, last=mark,
+                              funding_rate=self._funding_rate(col, now_ns) * mark)
         return out
+
+    def _funding_rate(self, col: int, now_ns: int) -> float:
+        recorded = None if self._recorded is None else self._recorded.funding_at(col, now_ns)
+        return self._funding if recorded is None else recorded
 
 
 class ClockNs:
@@ -120,17 +131,43 @@ class PrecomputedSignals:
 class CandleShocks:
     """The guard's inputs from base candles, one tick per candle close: mark = close, and the candle's
     high and low for the range detector (NaN where the candle is missing). Columns follow the guard's
-    symbol order (the data's futures, sorted)."""
+    symbol order (the data's futures, sorted). Where the data has a recorded mark series, marks, highs and
+    lows are the mark candles' and ``reference`` (the basis detector's index) comes from the spot candles
+    (``candle_basis_reference``); None (no basis) when no mark was recorded."""
 
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         columns = [data.column(spot) for spot in sorted(futures, key=lambda s: futures[s])]
         order = [futures[data.symbols[c]] for c in columns]
         if tuple(order) != guard.symbols[: len(order)]:
             raise ValueError(f"guard symbols {guard.symbols} do not start with the data's futures {order}")
-        present = data.present[:, columns]
         self.ts_us: np.ndarray = (data.ts + timeframe_ns(data.base_timeframe)) // NS_PER_US
-        self.marks, self.high, self.low = (np.where(present, getattr(data, f)[:, columns], np.nan)
+        present, fields = data.present, {f: getattr(data, f) for f in ("close", "high", "low")}
+        self.reference: np.ndarray | None = None
+        if data.futures is not None and data.futures.has_mark.any():
+            present, fields = data.futures.mark_source(present, fields)
+        self.marks, self.high, self.low = (np.where(present[:, columns], fields[f][:, columns], np.nan)
                                            for f in ("close", "high", "low"))
+        if data.futures is not None and data.futures.has_mark.any():
+            index = {f: np.where(data.present & data.futures.has_mark[None, :], getattr(data, f), np.nan)[:, columns]
+                     for f in ("close", "high", "low")}
+            self.reference = candle_basis_reference(self.marks, self.high, self.low, index)
+
+
+def candle_basis_reference(close: np.ndarray, high: np.ndarray, low: np.ndarray,
+                           index: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The index price to hand the basis detector (|mark / reference - 1|) for whole mark and index candles.
+
+    Within one period, |mark_low / index_low - 1| never exceeds the largest basis inside it (at the
+    moment of the lower of the two lows the other price is at or above its own low), and the same holds
+    for the highs; so the candle's basis is the largest of the close, low and high ratios: a proven lower
+    bound of its intrabar basis. Returned as close / (1 + basis), with basis signed, so the detector's
+    close / reference - 1 equals it; NaN where the candles are missing.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signed = np.stack([close / index["close"] - 1.0, low / index["low"] - 1.0, high / index["high"] - 1.0])
+    widest = np.argmax(np.where(np.isnan(signed), -1.0, np.abs(signed)), axis=0)
+    basis = np.take_along_axis(signed, widest[None], axis=0)[0]
+    return np.asarray(close / (1.0 + basis))
 
 
 class CandleShockFeed:
@@ -150,7 +187,8 @@ class CandleShockFeed:
         while self._next < len(c.ts_us) and c.ts_us[self._next] <= now_us:
             row = self._next
             mark, high, low = (np.pad(a[row], (0, pad), constant_values=np.nan) for a in (c.marks, c.high, c.low))
-            events += guard.update_mark_arrays(from_us(int(c.ts_us[row])), mark, high=high, low=low)
+            ref = None if c.reference is None else np.pad(c.reference[row], (0, pad), constant_values=np.nan)
+            events += guard.update_mark_arrays(from_us(int(c.ts_us[row])), mark, ref, high=high, low=low)
             self._next += 1
         guard.observe_marks(now, marks)
         return events
@@ -160,14 +198,15 @@ class ReplayShockFeed:
     """Shock detection precomputed over the whole history and replayed into the loop's guard.
 
     Magnitudes come from the same vectorised scan that ``ShockGuard.scan_history`` uses (proven
-    equal to tick-by-tick feeding), on the candles' closes, highs and lows; only ticks that reach a
+    equal to tick-by-tick feeding), on the candles' closes, highs and lows (and the basis to the index
+    where a mark series was recorded, ``CandleShocks``); only ticks that reach a
     threshold are kept and gated by the guard itself, so pauses, episodes and market-wide counts
     match feeding every candle (``CandleShockFeed``).
     """
 
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         candles = CandleShocks(guard, data, futures)
-        marks, high, low, ts_us = candles.marks, candles.high, candles.low, candles.ts_us
+        marks, high, low, ts_us, ref = candles.marks, candles.high, candles.low, candles.ts_us, candles.reference
         thresholds = guard.params.thresholds
         lookback = guard.params.lookback_us + guard.params.tolerance_us + 1
         hit_ts: list[int] = []
@@ -176,7 +215,8 @@ class ReplayShockFeed:
         while start < len(ts_us):
             stop = min(start + CHUNK_ROWS, len(ts_us))
             lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
-            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop], None, high=high[lead:stop],
+            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop],
+                                   None if ref is None else ref[lead:stop], high=high[lead:stop],
                                    low=low[lead:stop])[start - lead:]
             rows = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
             hit_ts.extend(int(ts_us[start + r]) for r in rows)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from krakenbot.backtest.futures_series import RecordedFutures
 from krakenbot.config.models import TIMEFRAME_MINUTES
 from krakenbot.domain.timeconv import NS_PER_SECOND, from_ns
 
@@ -55,7 +57,9 @@ class MarkView:
     path, ``exchange/intrabar.py``: walk a row only where it is not carried); ``carried[t, s]`` is
     True where the values are stale (no candle at ``ts[t]``); ``source_ts[t, s]`` is the open time
     (int64 ns) of the candle they came from (-1 where none), so staleness in time is
-    ``ts[t] - source_ts[t, s]``. It feeds the paper exchange's mark path, never a strategy.
+    ``ts[t] - source_ts[t, s]``. It feeds the paper exchange's mark path, never a strategy. Where the
+    data has a recorded mark series (``MarketData.futures``) these come from it; ``index`` is then the
+    spot close carried the same way (equal to ``close`` where no mark was recorded).
     """
 
     ts: np.ndarray
@@ -65,6 +69,7 @@ class MarkView:
     close: np.ndarray
     carried: np.ndarray
     source_ts: np.ndarray
+    index: np.ndarray
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +77,8 @@ class MarketData:
     """Aligned candles of ``symbols`` (spot pairs such as 'BTC/USD') at ``base_timeframe``.
 
     ``complete[t, s]`` is False for a present bar built by :meth:`resample` that does not cover its
-    whole period (see there); for candles as recorded it equals ``present``.
+    whole period (see there); for candles as recorded it equals ``present``. ``futures``: recorded mark
+    candles and funding of the symbols' contracts on the same grid (None: none recorded; see futures_series).
     """
 
     symbols: tuple[str, ...]
@@ -85,6 +91,7 @@ class MarketData:
     volume: np.ndarray
     present: np.ndarray
     complete: np.ndarray
+    futures: RecordedFutures | None = None
 
     def __post_init__(self) -> None:
         timeframe_ns(self.base_timeframe)
@@ -101,6 +108,8 @@ class MarketData:
                 raise ValueError(f"MarketData.{name} has shape {array.shape}, expected {(n_ts, n_sym)}")
             object.__setattr__(self, name, _frozen(array))
         object.__setattr__(self, "ts", _frozen(self.ts))
+        if self.futures is not None and self.futures.present.shape != (n_ts, n_sym):
+            raise ValueError(f"MarketData.futures has shape {self.futures.present.shape}, expected {(n_ts, n_sym)}")
 
     # --- views -------------------------------------------------------------------------------
 
@@ -131,30 +140,28 @@ class MarketData:
 
     def mark_view(self) -> MarkView:
         """Candles carried forward over missing ones, explicitly flagged as carried (see MarkView)."""
-        n_ts = len(self.ts)
-        rows = np.where(self.present, np.arange(n_ts)[:, None], -1)
-        last_row = np.maximum.accumulate(rows, axis=0) if n_ts else rows
-        has = last_row >= 0
-        safe = np.where(has, last_row, 0)
-        ohlc = {f: _frozen(np.where(has, np.take_along_axis(getattr(self, f), safe, axis=0), np.nan))
-                for f in ("open", "high", "low", "close")}
-        source_ts = np.where(has, self.ts[safe], -1)
-        carried = has & ~self.present
-        return MarkView(ts=self.ts, **ohlc, carried=_frozen(carried), source_ts=_frozen(source_ts))
+        index = _carried(self.ts, self.present, {"close": self.close})[0]["close"]
+        present, fields = self.present, {f: getattr(self, f) for f in ("open", "high", "low", "close")}
+        if self.futures is not None:
+            present, fields = self.futures.mark_source(present, fields)
+        ohlc, carried, source_ts = _carried(self.ts, present, fields)
+        return MarkView(ts=self.ts, **ohlc, carried=carried, source_ts=source_ts, index=index)
 
     def since(self, ts_ns: int) -> MarketData:
         """The candles that open at or after ``ts_ns`` (int64 UTC nanoseconds); the same symbols."""
         first = int(np.searchsorted(self.ts, ts_ns, side="left"))
         if first == 0:
             return self
-        return MarketData(symbols=self.symbols, base_timeframe=self.base_timeframe, ts=self.ts[first:],
+        futures = None if self.futures is None else self.futures.rows(slice(first, None))
+        return MarketData(symbols=self.symbols, base_timeframe=self.base_timeframe, ts=self.ts[first:], futures=futures,
                           **{f: getattr(self, f)[first:] for f in (*PRICE_FIELDS, "present", "complete")})
 
     def subset(self, symbols: tuple[str, ...]) -> MarketData:
         """Only ``symbols`` (in that order); grid rows none of them has are dropped."""
         cols = [self.column(s) for s in symbols]
         rows = self.present[:, cols].any(axis=1)
-        return MarketData(symbols=tuple(symbols), base_timeframe=self.base_timeframe, ts=self.ts[rows],
+        futures = None if self.futures is None else self.futures.columns(cols).rows(rows)
+        return MarketData(symbols=tuple(symbols), base_timeframe=self.base_timeframe, ts=self.ts[rows], futures=futures,
                           **{f: getattr(self, f)[rows][:, cols] for f in (*PRICE_FIELDS, "present", "complete")})
 
     # --- resampling --------------------------------------------------------------------------
@@ -178,9 +185,23 @@ class MarketData:
                              f"the target must be a multiple of {self.base_timeframe}")
         if step_ns == base_ns:
             return self
-        arrays = resample_arrays(self.ts, {f: getattr(self, f) for f in PRICE_FIELDS}, self.present,
-                                 step_ns=step_ns, base_ns=base_ns, keep_incomplete=keep_incomplete)
+        arrays: dict[str, Any] = resample_arrays(self.ts, {f: getattr(self, f) for f in PRICE_FIELDS},
+                                                 self.present, step_ns=step_ns, base_ns=base_ns,
+                                                 keep_incomplete=keep_incomplete)
         return MarketData(symbols=self.symbols, base_timeframe=timeframe, **arrays)
+
+
+def _carried(ts: np.ndarray, present: np.ndarray,
+             fields: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(each of ``fields`` carried over missing rows, carried mask, source candle's open time or -1), frozen."""
+    n_ts = len(ts)
+    rows = np.where(present, np.arange(n_ts)[:, None], -1)
+    last_row = np.maximum.accumulate(rows, axis=0) if n_ts else rows
+    has = last_row >= 0
+    safe = np.where(has, last_row, 0)
+    carried = {name: _frozen(np.where(has, np.take_along_axis(values, safe, axis=0), np.nan))
+               for name, values in fields.items()}
+    return carried, _frozen(has & ~present), _frozen(np.where(has, ts[safe], -1))
 
 
 def resample_arrays(ts: np.ndarray, fields: dict[str, np.ndarray], present: np.ndarray, *, step_ns: int,

@@ -124,14 +124,15 @@ SUMMARY_KEYS = ("start", "end", "symbols", "candles", "warmup_bars", "warmup_end
                 "initial_equity_usd", "final_equity_usd", "net_pnl_usd", "total_return", "buy_and_hold_return",
                 "max_drawdown", "sharpe", "fees", "funding", "max_exposure_usd", "liquidations",
                 "insurance_deficit_usd", "shock_events", "shock_trims", "shock_closes", "config_hash",
-                "futures_symbols")
+                "futures_symbols", "mark_source", "index_source", "funding_source")
 """The keys of ``summary.json``, in the order they are written (README, "The backtest")."""
 
 
 def summary_dict(result: BacktestResult) -> dict[str, Any]:
     """The ``summary.json`` content, keys in ``SUMMARY_KEYS`` order: snake_case, fractions as fractions,
     money in USD, times ISO-8601 UTC (``warmup_end`` null when unknown), counts as ints, floats rounded
-    (see ``round_sig``). ``fees`` and ``funding`` are USD paid (funding received < 0)."""
+    (see ``round_sig``). ``fees`` and ``funding`` are USD paid (funding received < 0). ``*_source``: which
+    futures series were recorded and which assumed (null when the result does not say)."""
     equity = _equity_values(result)
     final = result.final_equity_usd
     exposure = result.equity["exposure_usd"].to_numpy(dtype="float64")
@@ -161,5 +162,8 @@ def summary_dict(result: BacktestResult) -> dict[str, Any]:
         "shock_closes": int(result.shock_closes),
         "config_hash": result.config_hash,
         "futures_symbols": dict(sorted(result.futures_symbols.items())),
+        "mark_source": result.series_sources.get("mark"),
+        "index_source": result.series_sources.get("index"),
+        "funding_source": result.series_sources.get("funding"),
     }
     return summary

@@ -82,7 +82,9 @@ class BacktestResult:
     every close, the end-of-data flatten included, so ``final_equity_usd - initial_equity_usd`` is the
     sum of the trades' ``pnl_usd`` plus ``insurance_deficit_usd``. ``warmup_end``: when the strategy's
     first ``warmup_bars`` bars have closed (no signal before; None if unknown).
-    ``config_hash`` identifies the config (:func:`config_hash`). Raises ValueError if a table lacks a
+    ``config_hash`` identifies the config (:func:`config_hash`). ``series_sources``: which futures series
+    were recorded and which assumed, by kind ('mark', 'index', 'funding'; ``futures_series.series_sources``).
+    Raises ValueError if a table lacks a
     column or a time is not UTC.
     """
 
@@ -106,6 +108,7 @@ class BacktestResult:
     warmup_bars: int = 0
     warmup_end: datetime | None = None
     insurance_deficit_usd: float = 0.0
+    series_sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def final_equity_usd(self) -> float:

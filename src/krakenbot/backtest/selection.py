@@ -20,6 +20,7 @@ import numpy as np
 
 from krakenbot.backtest.contracts import LISTED_AS_OF, known_perpetual
 from krakenbot.backtest.data import DataError, load_dataset, scan_folder
+from krakenbot.backtest.futures_files import attach_recorded_futures
 from krakenbot.backtest.instruments import perpetual_for
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
@@ -128,7 +129,8 @@ def select_backtest_data(cfg: AppConfig, folder: Path, *, start: date | datetime
                          end: date | datetime | None = None, allow_missing: bool = False) -> BacktestInput:
     """Load what the configuration trades from ``folder`` over [start, end] plus the warm-up before ``start``.
 
-    ``start``/``end`` as in :func:`load_dataset` (a day is the whole UTC day). Raises DataError (a
+    ``start``/``end`` as in :func:`load_dataset` (a day is the whole UTC day); the folder's recorded mark
+    and funding series are attached (``attach_recorded_futures``). Raises DataError (a
     ConfigError: exit code 2) naming each problem and its fix; nothing is half-loaded.
     """
     symbols, warnings = choose_symbols(cfg, folder, allow_missing=allow_missing)
@@ -137,7 +139,8 @@ def select_backtest_data(cfg: AppConfig, folder: Path, *, start: date | datetime
         raise DataError(f"start {first.isoformat()} has no timezone: pass a UTC datetime")
     bar = timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
     warm = None if first is None else first - load_strategy(cfg.strategy).warmup_bars * bar
-    data = load_dataset(folder, symbols=symbols, start=warm, end=end, one_resolution=True)
+    data = attach_recorded_futures(folder, load_dataset(folder, symbols=symbols, start=warm, end=end,
+                                                        one_resolution=True))
     if first is not None and not bool((data.ts >= to_ns(first)).any()):
         raise DataError(f"{folder}: no candles from the start {first.isoformat()} to the end (the data runs "
                         f"{data.ts_start.isoformat()} .. {data.ts_end.isoformat()}): move --start/--end into it")
