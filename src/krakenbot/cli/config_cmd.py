@@ -10,15 +10,16 @@ import typer
 from krakenbot.config import AppConfig, load_config
 from krakenbot.config.reference import reference_markdown
 from krakenbot.domain.errors import ConfigError
+from krakenbot.strategy.loader import strategy_params_model
 
 config_app = typer.Typer(help="Check a configuration file or print the configuration reference.",
                          no_args_is_help=True, rich_markup_mode=None)
 
 
 def load_or_exit(path: Path) -> AppConfig:
-    """Load ``path`` or print every problem and exit with code 2."""
+    """Load ``path`` (strategy params checked by the strategy's own model) or print every problem and exit 2."""
     try:
-        return load_config(path)
+        return load_config(path, strategy_params=strategy_params_model)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)

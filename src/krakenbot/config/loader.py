@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+import reprlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -17,14 +18,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from krakenbot.config.models import AppConfig
+from krakenbot.config.models import AppConfig, StrategyConfig
 from krakenbot.config.paths import anchor_paths
 from krakenbot.domain.errors import ConfigError
 
 Loc = tuple[int | str, ...]
+ParamsModelOf = Callable[[str], type[BaseModel]]
 
 
-def load_config(path: Path | str) -> AppConfig:
+def load_config(path: Path | str, *, strategy_params: ParamsModelOf | None = None) -> AppConfig:
     """Read and validate ``path``; relative paths written in it are relative to its folder.
 
     Raise ``ConfigError`` listing every problem found."""
@@ -36,13 +38,17 @@ def load_config(path: Path | str) -> AppConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    return anchor_paths(parse_config(text, source=str(path)), path.parent)
+    return anchor_paths(parse_config(text, source=str(path), strategy_params=strategy_params), path.parent)
 
 
-def parse_config(text: str, *, source: str = "<config>") -> AppConfig:
-    """Validate YAML ``text``; ``source`` names it in error messages."""
+def parse_config(text: str, *, source: str = "<config>", strategy_params: ParamsModelOf | None = None) -> AppConfig:
+    """Validate YAML ``text``; ``source`` names it in error messages.
+
+    ``strategy_params`` maps ``strategy.class_path`` to the strategy's params model (raising ``ConfigError``
+    naming ``strategy.class_path``); when given, ``strategy.params`` is validated by that model too."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _refuse_alias_bombs(root, source)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -54,41 +60,114 @@ def parse_config(text: str, *, source: str = "<config>") -> AppConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections (risk:, strategy:, ...), "
                           f"got {type(data).__name__}")
+    problems: list[tuple[int, str]] = []
+    cfg: AppConfig | None = None
     try:
-        return AppConfig.model_validate(data)
+        cfg = AppConfig.model_validate(data)
     except ValidationError as exc:
-        problems = sorted((_describe(err, root, source) for err in exc.errors()), key=_line_key)
-        raise ConfigError([text for _, text in problems]) from exc
+        problems += [_describe(err, root, source) for err in exc.errors()]
+    if strategy_params is not None:
+        problems += _strategy_problems(data.get("strategy"), strategy_params, root, source)
+    if problems or cfg is None:
+        raise ConfigError([text for _, text in sorted(problems, key=_line_key)])
+    return cfg
+
+
+def _strategy_problems(section: Any, params_model_of: ParamsModelOf, root: yaml.Node | None,
+                       source: str) -> list[tuple[int, str]]:
+    """Problems of ``strategy.class_path`` and ``strategy.params`` (checked by the strategy's params model)."""
+    try:
+        strategy = StrategyConfig.model_validate(section if isinstance(section, dict) else {})
+    except ValidationError:
+        return []  # already reported by AppConfig's validation
+    try:
+        model = params_model_of(strategy.class_path)
+    except ConfigError as exc:
+        line = _line_of(root, ("strategy", "class_path"), key=False)
+        return [(line or 0, f"{problem}{_where(source, line)}") for problem in exc.problems]
+    try:
+        model.model_validate(strategy.params)
+    except ValidationError as exc:
+        return [_describe(err, root, source, model=model, prefix=("strategy", "params")) for err in exc.errors()]
+    return []
+
+
+MAX_YAML_NODES = 10_000  # a config file has a few hundred; aliases must not expand beyond this
+
+
+def _refuse_alias_bombs(root: yaml.Node | None, source: str) -> None:
+    """Raise ``ConfigError`` if aliases expand the document beyond ``MAX_YAML_NODES`` nodes or refer to themselves.
+
+    Sizes are memoised per node, so the check is linear in the written file, not in the expansion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise ConfigError(f"{source}, line {node.start_mark.line + 1}: a YAML alias refers to itself")
+        open_nodes.add(id(node))
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total = min(total, MAX_YAML_NODES + 1)
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"{source}, line {node.start_mark.line + 1}: YAML aliases expand this value to more "
+                              f"than {MAX_YAML_NODES} nodes; write the values out instead of nesting aliases")
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def _line_key(problem: tuple[int, str]) -> int:
     return problem[0]
 
 
-def _describe(err: ErrorDetails, root: yaml.Node | None, source: str) -> tuple[int, str]:
+def _where(source: str, line: int | None) -> str:
+    return f"  ({source}, line {line})" if line is not None else f"  ({source})"
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr`` of ``value``, bounded in work and cut to ``limit`` characters."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel = 3
+
+
+def _describe(err: ErrorDetails, root: yaml.Node | None, source: str, *,
+              model: type[BaseModel] = AppConfig, prefix: Loc = ()) -> tuple[int, str]:
+    """One line for ``err``; its ``loc`` is inside ``model``, which sits at ``prefix`` in the file."""
     loc: Loc = tuple(err["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = ".".join(str(p) for p in prefix + loc) or "(top level)"
     kind = err["type"]
-    value = err.get("input")
+    value = short_repr(err.get("input"))
     if kind == "extra_forbidden":
         message = f"unknown key '{loc[-1]}'"
-        fields = _fields_at(loc[:-1])
+        fields = _fields_at(loc[:-1], model)
         close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
         if close:
             message += f"; did you mean '{close[0]}'?"
         elif fields:
             message += f"; valid keys here: {', '.join(sorted(fields))}"
     elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        message = f"{bounds_text(loc, kind)}, got {value!r}"
+        message = f"{bounds_text(loc, kind, model)}, got {value}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind in {"value_error", "assertion_error"}:
         message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     else:
-        message = err["msg"].replace("Input should be", "must be") + f", got {value!r}"
-    line = _line_of(root, loc, key=kind == "extra_forbidden")
-    where = f"  ({source}, line {line})" if line is not None else f"  ({source})"
-    return (line or 0), f"{path}: {message}{where}"
+        message = err["msg"].replace("Input should be", "must be") + f", got {value}"
+    line = _line_of(root, prefix + loc, key=kind == "extra_forbidden")
+    return (line or 0), f"{path}: {message}{_where(source, line)}"
 
 
 def model_for(annotation: Any) -> type[BaseModel] | None:
@@ -101,9 +180,9 @@ def model_for(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _field_at(loc: Loc) -> tuple[type[BaseModel] | None, Any]:
-    """Walk ``AppConfig`` along ``loc``; return (model holding the last key, its FieldInfo)."""
-    model: type[BaseModel] | None = AppConfig
+def _field_at(loc: Loc, root: type[BaseModel] = AppConfig) -> tuple[type[BaseModel] | None, Any]:
+    """Walk ``root`` along ``loc``; return (model holding the last key, its FieldInfo)."""
+    model: type[BaseModel] | None = root
     info: Any = None
     for part in loc:
         if model is None or not isinstance(part, str) or part not in model.model_fields:
@@ -114,10 +193,10 @@ def _field_at(loc: Loc) -> tuple[type[BaseModel] | None, Any]:
     return holder if loc else None, info
 
 
-def _fields_at(loc: Loc) -> list[str]:
+def _fields_at(loc: Loc, root: type[BaseModel] = AppConfig) -> list[str]:
     if not loc:
-        return list(AppConfig.model_fields)
-    _, info = _field_at(loc)
+        return list(root.model_fields)
+    _, info = _field_at(loc, root)
     model = model_for(info.annotation) if info is not None else None
     return list(model.model_fields) if model is not None else []
 
@@ -125,8 +204,8 @@ def _fields_at(loc: Loc) -> list[str]:
 _SYMBOLS = {annotated_types.Gt: ">", annotated_types.Ge: ">=", annotated_types.Lt: "<", annotated_types.Le: "<="}
 
 
-def bounds_text(loc: Loc, kind: str) -> str:
-    _, info = _field_at(loc)
+def bounds_text(loc: Loc, kind: str, root: type[BaseModel] = AppConfig) -> str:
+    _, info = _field_at(loc, root)
     parts: list[str] = []
     for meta in getattr(info, "metadata", []):
         for cls, symbol in _SYMBOLS.items():

@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 TIMEFRAME_MINUTES: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
+YEAR_MINUTES = 525_600  # upper bound of durations in minutes: larger ones overflow datetime arithmetic
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: frozen, unknown keys forbidden, defaults validated."""
+    """Base of every config model: frozen, unknown keys forbidden, defaults validated, floats finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 class ExchangeConfig(StrictModel):
@@ -122,9 +123,9 @@ class AuctionConfig(StrictModel):
     replace_score_margin: float = Field(
         0.25, ge=0, description="A candidate replaces a held position only if its score beats the held one's by this much.")
     min_hold_minutes: float = Field(
-        60, ge=0, description="A position is not closed for a better candidate before it has been held this long, minutes.")
+        60, ge=0, le=YEAR_MINUTES, description="A position is not closed for a better candidate before it has been held this long, minutes.")
     stale_signal_minutes: float = Field(
-        240, gt=0, description="A held position whose latest signal is older than this is closed as stale, minutes.")
+        240, gt=0, le=YEAR_MINUTES, description="A held position whose latest signal is older than this is closed as stale, minutes.")
 
 
 class LoopConfig(StrictModel):
@@ -186,7 +187,7 @@ class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
     file: Path | None = Field(None, description="Also write the log to this file, relative to the config file.")
     candle_source_log_minutes: float = Field(
-        60, gt=0, description="Log a symbol's candle source (spot / futures_fallback) at most once per this many minutes.")
+        60, gt=0, le=YEAR_MINUTES, description="Log a symbol's candle source (spot / futures_fallback) at most once per this many minutes.")
 
 
 class AppConfig(StrictModel):
