@@ -102,3 +102,14 @@ def test_error_messages_truncate_long_values(tmp_path):
     got = line.split(", got ", 1)[1].split("  (", 1)[0]
     assert len(got) <= 80, line
     assert "..." in got, line
+
+
+def test_self_referring_alias_is_refused(tmp_path):
+    result = check(tmp_path, "risk:\n  max_positions: &a [*a]\n")
+    assert result.exit_code == 2, result.output
+    assert "a YAML alias refers to itself" in result.output
+
+
+def test_small_aliases_still_work(tmp_path):
+    assert check(tmp_path, "universe:\n  deny: &none []\n  allow: *none\n").exit_code == 0
+    assert check(tmp_path, "risk:\n  <<: &r {max_positions: 4}\nloop: {}\n").exit_code == 0
