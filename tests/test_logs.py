@@ -49,7 +49,7 @@ def test_operator_format_is_utc_one_line():
     assert "\n" not in line
 
 
-def test_log_file_and_its_directory_are_created_private(tmp_path, monkeypatch):
+def test_log_file_and_its_directory_are_created_private(tmp_path):
     import os
     import stat
     old = os.umask(0o022)
