@@ -47,3 +47,45 @@ def test_operator_format_is_utc_one_line():
     line = OperatorFormatter().format(record)
     assert line.startswith("1970-01-01T00:00:00.000Z INFO    PF_XBTUSD: hello")
     assert "\n" not in line
+
+
+def test_log_file_and_its_directory_are_created_private(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        log_file = tmp_path / "logs" / "bot.log"
+        setup_logging("INFO", file=log_file)
+        logging.getLogger("krakenbot.test").info("hello")
+    finally:
+        os.umask(old)
+        setup_logging("WARNING")
+    assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(log_file.parent).st_mode) == 0o700
+
+
+def test_ccxt_debug_logging_of_an_embedding_application_never_shows_the_headers(caplog):
+    from krakenbot.config.models import ExchangeConfig
+    from krakenbot.exchange.kraken.client import KrakenClient
+
+    key, secret = "SENTINEL-embed-key-55aa", "U0VOVElORUwtZW1iZWQ="
+    root = logging.getLogger()
+    old_level = root.level
+    ours = [h for h in root.handlers if any(isinstance(f, SecretRedactingFilter) for f in h.filters)]
+    for handler in ours:  # an embedding application has no Krakenbot handler on its root logger
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG)  # the user's own DEBUG root logging
+    try:
+        KrakenClient(ExchangeConfig(), api_key=key, api_secret=secret, enable_rate_limit=False)
+        with caplog.at_level(logging.DEBUG):
+            ccxt_log = logging.getLogger("ccxt.base.exchange")
+            ccxt_log.setLevel(logging.DEBUG)
+            ccxt_log.debug("%s %s, Request: %s %s", "POST", "https://futures.kraken.com/derivatives/api/v3/sendorder",
+                           {"APIKey": key, "Authent": "c2lnbmF0dXJlLXZhbHVl", "Nonce": "17"}, f"secret={secret}")
+    finally:
+        root.setLevel(old_level)
+        for handler in ours:
+            root.addHandler(handler)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Request:" in text
+    assert key not in text and secret not in text and "c2lnbmF0dXJlLXZhbHVl" not in text

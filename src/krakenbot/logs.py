@@ -2,7 +2,11 @@
 
 Messages name the symbol first by convention (``"%s: Futures symbol not found ..."``).
 The ``SecretRedactingFilter`` sits on every handler, so no record reaches a sink
-before its message, arguments and traceback have been scrubbed.
+before its message, arguments and traceback have been scrubbed. ``redact`` is the one
+scrubbing function: the store passes every stored message through it too. The process's
+known secrets are registered once (``register_secrets``); ``protect_library_loggers`` puts
+the filter on ccxt's own loggers, so an embedding application's DEBUG logging cannot print
+request headers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from io import TextIOWrapper
 from pathlib import Path
+
+from krakenbot.files import private_file
 
 REDACTED = "***"
 
@@ -23,21 +30,34 @@ _KEYED_SECRET = re.compile(
        \s*[:=]\s*["']?)
     (?P<value>[^\s"',}]{4,})""")
 
+_MIN_SECRET = 4
+_registered: set[str] = set()
 
-class SecretRedactingFilter(logging.Filter):
-    """Replace known secret values, and values of credential-like keys, with ``***``.
+
+def register_secrets(secrets: Iterable[str | None]) -> None:
+    """Remember the process's known secrets (API key and secret); ``redact`` replaces them everywhere."""
+    _registered.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
+
+
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """``text`` with registered (and ``extra``) secret values and credential-like ``key=value`` values as ``***``.
 
     Known secrets shorter than 4 characters are ignored (they would redact ordinary words).
     """
+    for secret in sorted(_registered.union(s for s in extra if len(s) >= _MIN_SECRET), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _KEYED_SECRET.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Scrub each record with ``redact`` (registered secrets, plus ``secrets`` given here)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _KEYED_SECRET.sub(lambda m: m.group("key") + REDACTED, text)
+        return redact(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
@@ -50,6 +70,20 @@ class SecretRedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+_LIBRARY_FILTER = SecretRedactingFilter()
+
+
+def protect_library_loggers(prefix: str = "ccxt") -> None:
+    """Put the redaction filter on ``prefix``'s logger and every child logger known now (idempotent).
+
+    A logger's filters see only records logged on that very logger, so each child gets its own.
+    """
+    names = {prefix, f"{prefix}.base.exchange", f"{prefix}.async_support.base.exchange"}
+    names.update(n for n in logging.Logger.manager.loggerDict if n.startswith(prefix + "."))
+    for name in sorted(names):
+        logging.getLogger(name).addFilter(_LIBRARY_FILTER)
 
 
 class OperatorFormatter(logging.Formatter):
@@ -70,16 +104,24 @@ class OperatorFormatter(logging.Formatter):
         return head + "\n" + "\n".join("    " + line for line in tail.splitlines())
 
 
+class PrivateFileHandler(logging.FileHandler):
+    """A ``FileHandler`` whose file (each time it is opened) is created 0600 in a 0700 directory."""
+
+    def _open(self) -> TextIOWrapper:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 def setup_logging(level: str = "INFO", *, file: Path | None = None, secrets: Iterable[str] = ()) -> None:
     """Configure the root logger for operators; idempotent (replaces earlier handlers)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    redactor = SecretRedactingFilter(secrets)
+    register_secrets(secrets)
+    redactor = SecretRedactingFilter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(PrivateFileHandler(file, encoding="utf-8"))
     for handler in handlers:
         handler.addFilter(redactor)
         handler.setFormatter(OperatorFormatter())

@@ -25,3 +25,23 @@ def test_clean_candles_drops_times_off_the_grid_by_less_than_a_second_or_a_milli
     result = clean_candles(rows, timedelta(minutes=1))
     assert result.dropped_bad == 4
     assert list(result.frame["ts"]) == [T0]
+
+
+def test_candle_cache_files_and_directories_are_private(tmp_path):
+    import os
+    import stat
+
+    from krakenbot.data.candle_cache import ParquetCandleCache
+
+    old = os.umask(0o022)
+    try:
+        cache = ParquetCandleCache(tmp_path / "cache")
+        frame = clean_candles([[1_700_000_040_000, 1.0, 2.0, 0.5, 1.5, 3.0]], timedelta(minutes=1)).frame
+        cache.save("spot", "BTC/USD", "1m", frame)
+        cache.save("spot", "BTC/USD", "1m", frame)  # a rewrite keeps the mode
+    finally:
+        os.umask(old)
+    path = cache.path("spot", "BTC/USD", "1m")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "cache").st_mode) == 0o700

@@ -19,6 +19,7 @@ import pandas as pd
 
 from krakenbot.domain.market import Candle
 from krakenbot.domain.timeconv import NS_PER_MS, duration_us, from_ms, to_us
+from krakenbot.files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ class ParquetCandleCache:
 
     def save(self, kind: str, symbol: str, timeframe: str, frame: pd.DataFrame) -> None:
         path = self.path(kind, symbol, timeframe)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
+        tmp.unlink(missing_ok=True)
+        private_file(tmp)  # 0600 in 0700 directories; the rename keeps the mode
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from krakenbot.domain.errors import StoreError
+from krakenbot.files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,27 @@ def _dumps(value: object) -> str:
     return json.dumps(value, default=json_default, allow_nan=False)
 
 
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = url.database
+    if database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+        if database in ("", ":memory:"):
+            return None
+    return Path(database).expanduser()
+
+
 def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s}, json_serializer=_dumps)
     busy_ms = int(busy_timeout_s * 1000)
-    in_memory = url.database in (None, "", ":memory:")
+    path = sqlite_path(url)
+    in_memory = path is None
+    if path is not None:
+        # SQLite gives its -wal and -shm files the database file's mode: create that one 0600.
+        with translate_errors_os(url):
+            private_file(path)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -98,6 +117,15 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def translate_errors_os(url: str | URL) -> Iterator[None]:
+    """Turn an ``OSError`` creating the database file into ``StoreError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"store {safe_url(url)}: cannot create the database file: {exc}") from exc
 
 
 @contextmanager

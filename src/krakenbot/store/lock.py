@@ -23,7 +23,8 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from krakenbot.domain.errors import StoreError
-from krakenbot.store.engine import safe_url, translate_errors
+from krakenbot.files import FILE_MODE, private_dir
+from krakenbot.store.engine import safe_url, sqlite_path, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class InstanceLock:
     # -- SQLite ------------------------------------------------------------------------------
     def _acquire_file(self, path: Path) -> None:
         self.path = path
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -159,12 +161,9 @@ def _acquire(url: str) -> InstanceLock:
     parsed = sa.make_url(url)
     lock = InstanceLock(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
+        path = sqlite_path(parsed)
+        if path is None:
             return lock
-        database = parsed.database
-        if parsed.query.get("uri") == "true" and database.startswith("file:"):
-            database = database.removeprefix("file:").split("?", 1)[0]
-        path = Path(database).expanduser()
         try:
             lock._acquire_file(path.with_name(path.name + ".lock"))
         except OSError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from krakenbot.domain import AccountState, Fill, Order, OrderIntent, OrderSide, OrderStatus, OrderType, Position, Side
 from krakenbot.domain.journal import JournalEvent
+from krakenbot.logs import redact
 from krakenbot.store.schema import float_to_decimal
 
 
@@ -131,8 +132,20 @@ def position_from(row: Mapping[Any, Any]) -> Position:
                     score=_opt_float(row["score"]))
 
 
+def redacted(value: Any) -> Any:
+    """``value`` (plain JSON types) with every string passed through ``krakenbot.logs.redact``: exchange
+    messages echo request headers, and the store must not keep the credentials the log hides."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redacted(k): redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
 def event_row(event: JournalEvent) -> dict[str, Any]:
-    return {"ts": event.ts, "kind": str(event.kind), "symbol": event.symbol, "detail": event.detail}
+    return {"ts": event.ts, "kind": str(event.kind), "symbol": event.symbol, "detail": redact(event.detail)}
 
 
 def event_from(row: Mapping[Any, Any]) -> JournalEvent:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from krakenbot.domain import ORDER_TRANSITIONS, AccountState, Fill, Order, OrderIntent, OrderStatus, Position
 from krakenbot.domain.errors import InvalidTransitionError, StoreError
 from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.logs import redact
 from krakenbot.store import rows
 from krakenbot.store import schema as t
 from krakenbot.store.engine import create_store_engine, migrate, read_transaction, safe_url, to_json, write_transaction
@@ -135,7 +136,7 @@ class SqlStore:
         return inserted
 
     def record_event(self, event: JournalEvent) -> None:
-        """Store a timeline event (shock, pause, close, trim)."""
+        """Store a timeline event (shock, pause, close, trim), its detail redacted like the log."""
         with self._write(f"recording event {event.kind}") as conn:
             conn.execute(sa.insert(t.events).values(rows.event_row(event)))
 
@@ -174,16 +175,17 @@ class SqlStore:
                 conn.execute(sa.insert(t.snapshot_positions), [rows.position_row(snapshot_id, p) for p in positions])
 
     def record_plan(self, ts: datetime, summary: str, details: dict[str, Any]) -> None:
-        """Store an auction plan: a one-line ``summary`` and JSON ``details`` (Decimals and enums as text).
+        """Store an auction plan: a one-line ``summary`` and JSON ``details`` (Decimals and enums as text),
+        their text redacted like the log.
 
         Raises ``ValueError`` when ``details`` holds NaN or values JSON cannot carry.
         """
         try:
-            payload = to_json(details)
+            payload = rows.redacted(to_json(details))
         except TypeError as exc:
             raise ValueError(f"plan details are not JSON: {exc}") from exc
         with self._write("recording auction plan") as conn:
-            conn.execute(sa.insert(t.auction_plans).values(ts=ts, summary=summary, details=payload))
+            conn.execute(sa.insert(t.auction_plans).values(ts=ts, summary=redact(summary), details=payload))
 
     # -- reads -------------------------------------------------------------------------------
     def intents(self) -> list[OrderIntent]:

@@ -60,6 +60,7 @@ from krakenbot.exchange.kraken.parse import (
     position_from_ccxt,
 )
 from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_ticker_from_raw, normalize_futures_tickers
+from krakenbot.logs import protect_library_loggers, register_secrets
 
 if TYPE_CHECKING:
     from krakenbot.exchange.base import Exchange
@@ -93,6 +94,8 @@ class KrakenClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock or WallClock()
+        register_secrets((api_key, api_secret))
+        protect_library_loggers("ccxt")  # ccxt logs request headers (APIKey, Authent) at DEBUG
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
