@@ -65,6 +65,7 @@ class MarketStep:
         # Kraken flex: maintenance margin is half the initial margin of the tier (1 / max leverage).
         self.maintenance_rates = {f: instruments[f].maintenance_margin_rate for f in state.futures}
         self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
+        self._unconfirmed: dict[str, float] = {}  # per contract: a first mark awaiting a second consistent tick
         self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
@@ -102,10 +103,13 @@ class MarketStep:
         for fut in state.futures:
             # state.marks holds the last good mark: a 50 % jump the index does not confirm is refused
             verdict = check_ticker(tickers.get(fut), symbol=fut, now=now, max_age=max_age,
-                                   previous_mark=state.marks.get(fut))
+                                   previous_mark=state.marks.get(fut), unconfirmed_mark=self._unconfirmed.get(fut))
             if verdict.mark is None:
                 refused[fut] = verdict.reason or "refused"
+                if verdict.candidate is not None:  # a first mark nothing confirms: the next tick may
+                    self._unconfirmed[fut] = verdict.candidate
                 continue
+            self._unconfirmed.pop(fut, None)
             ticker = tickers[fut]
             marks[fut] = verdict.mark
             if ticker.index is not None and ticker.index > 0:
