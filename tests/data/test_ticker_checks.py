@@ -58,3 +58,26 @@ def test_move_just_below_the_jump_bound_needs_no_confirmation():
 def test_good_ticker_passes_at_the_age_bound():
     verdict = check_ticker(ticker(ts=NOW - AGE), symbol="PF_XBTUSD", now=NOW, max_age=AGE)
     assert verdict.ok and verdict.mark == 30_000.0
+
+
+# -- the first mark after a start (issue 11 item 10): no previous mark to compare with --------------------
+def test_first_mark_without_index_is_not_believed_until_a_second_consistent_tick():
+    first = check_ticker(ticker(mark=54_000.0, index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE)
+    assert not first.ok and "confirm" in first.reason and first.candidate == 54_000.0
+    # a second tick far from the first: still unconfirmed, and it becomes the candidate
+    second = check_ticker(ticker(mark=30_000.0, index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE,
+                          unconfirmed_mark=first.candidate)
+    assert not second.ok and second.candidate == 30_000.0
+    third = check_ticker(ticker(mark=30_100.0, index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE,
+                         unconfirmed_mark=second.candidate)
+    assert third.ok and third.mark == 30_100.0
+
+
+def test_first_mark_is_believed_when_the_index_confirms_it_and_refused_when_it_disagrees():
+    assert check_ticker(ticker(), symbol="PF_XBTUSD", now=NOW, max_age=AGE).ok
+    verdict = check_ticker(ticker(mark=54_000.0, index=30_000.0), symbol="PF_XBTUSD", now=NOW, max_age=AGE)
+    assert not verdict.ok and "index" in verdict.reason
+
+
+def test_mark_with_a_previous_mark_needs_no_index():
+    assert check_ticker(ticker(index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE, previous_mark=30_050.0).ok

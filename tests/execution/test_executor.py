@@ -23,7 +23,7 @@ from builders.account import make_perp  # noqa: E402
 from builders.clock import T0  # noqa: E402
 from builders.exchange import RecordingPaperExchange  # noqa: E402
 from krakenbot.config.models import LoopConfig  # noqa: E402
-from krakenbot.domain import OrderIntent, OrderSide, OrderType, SimulatedClock  # noqa: E402
+from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, SimulatedClock  # noqa: E402
 from krakenbot.execution.executor import ClientOrderIds, Executor  # noqa: E402
 from krakenbot.store.journal import MemoryJournal  # noqa: E402
 
@@ -49,3 +49,32 @@ def test_close_of_a_short_whose_mark_fell_below_one_tick_is_sent_at_one_tick_not
     assert intent.limit_price == Decimal("0.001") and intent.reduce_only
     assert result.refused is None and result.filled_size == Decimal("10")
     assert paper.fetch_positions() == []
+
+
+# -- giving up on an order whose answer was lost (issue 11 item 9) -------------------------------------
+class _LaggingLookups(RecordingPaperExchange):
+    """Lookups by client id never find the order; its fills are reported."""
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> None:  # type: ignore[override]
+        return None
+
+
+def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_never_placed() -> None:
+    btc = make_perp("PF_XBTUSD", base="XBT", lot="0.0001", tick="0.5", max_leverage=50)
+    clock = SimulatedClock(T0)
+    journal = MemoryJournal()
+    paper = _LaggingLookups(instruments={btc.symbol: btc}, clock=clock, journal=journal)
+    paper.update_market({btc.symbol: 97_000.0})
+    executor = Executor(exchange=paper, instruments={btc.symbol: btc}, journal=journal, clock=clock,
+                        ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    intent = OrderIntent(client_order_id=executor.ids.next(), symbol=btc.symbol, side=OrderSide.BUY,
+                         size=Decimal("0.01"), order_type=OrderType.MARKET, reduce_only=False,
+                         reason=OrderReason.AUCTION_OPEN, ts_created=T0)
+    journal.record_intent(intent)
+    paper.create_order(intent)  # accepted and filled; the answer is lost
+    executor.in_doubt[intent.client_order_id] = intent
+    clock.advance(timedelta(seconds=61))
+    [result] = executor.poll_in_doubt(give_up_after=timedelta(seconds=60))
+    assert result.filled_size == Decimal("0.01")
+    assert journal.orders[intent.client_order_id].status is OrderStatus.FILLED
+    assert intent.client_order_id not in executor.in_doubt and intent.client_order_id not in executor.given_up

@@ -52,6 +52,25 @@ def test_bad_ticker_never_reaches_sizing_while_it_lasts(bot: Bot, fake: FakeKrak
     bot.check()
 
 
+def test_first_mark_after_a_start_with_a_null_index_sizes_nothing_until_a_second_tick_confirms_it(
+        bot: Bot, fake: FakeKraken) -> None:
+    """Issue 11 item 10: no previous mark, a null index and a mark 1.8x the real price: no entry is sized
+    or priced from it; a second consistent tick (or the index) confirms the mark and entries resume."""
+    fake.set_ticker(BTC, markPrice=97_000.0 * 1.8, indexPrice=None)
+    bot.start()
+    assert BTC in bot.live.stale and BTC not in bot.live.marks
+    bot.auction(bot.signal(BTC, score=2.0), bot.signal(ETH))
+    assert bot.sent(BTC) == [] and entries(bot, ETH)
+    fake.set_ticker(BTC, markPrice=97_000.0)  # the index is still null: a first real tick is a candidate
+    bot.tick()
+    assert BTC in bot.live.stale
+    bot.tick()  # a second consistent one confirms it
+    assert BTC not in bot.live.stale and bot.live.marks[BTC] == 97_000.0
+    bot.auction(bot.signal(BTC))
+    assert entries(bot, BTC)
+    bot.check()
+
+
 def test_fifty_percent_move_confirmed_by_the_index_is_believed(bot: Bot, fake: FakeKraken) -> None:
     bot.start()
     fake.set_mark(BTC, 145_500.0)  # the fake's index follows its mark

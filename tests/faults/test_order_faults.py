@@ -178,3 +178,39 @@ def test_suspended_market_is_not_entered_while_the_others_trade(bot: Bot, fake: 
     assert bot.status(refused) is OrderStatus.REJECTED and held(bot, BTC) == 0
     assert bot.open_stops(ETH) == [held(bot, ETH)]
     bot.check()
+
+
+def test_order_invisible_to_lookups_past_give_up_but_filled_is_recorded_filled_not_rejected(
+        bot: Bot, fake: FakeKraken) -> None:
+    """Issue 11 item 9: give-up checks the fills by client id before calling an order never placed."""
+    bot.start()
+    fake.hide_next_order(reads=10_000, fills=False)  # lookups lag far past the give-up; fills do not
+    fake.inject("accept_then_drop", path="sendorder", times=1)
+    bot.auction(bot.signal(BTC))
+    [cid] = entries(bot, BTC)
+    for _ in range(20):  # 100 s: past the 60 s give-up
+        bot.tick()
+    assert cid not in bot.live.executor.in_doubt
+    assert bot.status(cid) is OrderStatus.FILLED
+    assert bot.open_stops(BTC) == [held(bot, BTC)]
+    assert entries(bot, BTC) == [cid]
+    bot.check()
+
+
+def test_fill_of_an_order_given_up_arrives_later_and_corrects_it_to_filled(bot: Bot, fake: FakeKraken) -> None:
+    """A fill found after the give-up moves the stored REJECTED order to FILLED (a documented transition)."""
+    bot.start()
+    fake.hide_next_order(reads=40)  # order and fills invisible past the give-up, then seen by the fill poll
+    fake.inject("accept_then_drop", path="sendorder", times=1)
+    bot.auction(bot.signal(BTC))
+    [cid] = entries(bot, BTC)
+    for _ in range(40):
+        bot.tick()
+        if bot.status(cid) is OrderStatus.FILLED:
+            break
+    assert bot.status(cid) is OrderStatus.FILLED
+    assert bot.stored_positions().get(BTC) == held(bot, BTC)
+    bot.tick()
+    assert bot.open_stops(BTC) == [held(bot, BTC)]
+    assert entries(bot, BTC) == [cid]
+    bot.check()

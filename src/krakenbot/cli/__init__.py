@@ -1,6 +1,7 @@
 """The command line: ``python run.py COMMAND`` or ``krakenbot COMMAND``.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, refused live start).
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, refused live start),
+3 Kraken unreachable at the start of ``live``/``paper`` (see ``cli/live_cmd.py``).
 """
 
 from __future__ import annotations

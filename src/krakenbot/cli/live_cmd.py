@@ -1,4 +1,9 @@
-"""``live`` and ``paper``: the wall-clock loop, stopped cleanly by SIGINT/SIGTERM."""
+"""``live`` and ``paper``: the wall-clock loop, stopped cleanly by SIGINT/SIGTERM.
+
+Exit codes (the README's table): 0 stopped (signal or ``--max-ticks``); 1 halted by a fatal error
+(store, reconciliation, credentials); 2 refused to start (a config problem, or another instance
+holds the store); 3 Kraken unreachable at start after the retries (nothing traded).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,13 @@ if TYPE_CHECKING:
     from krakenbot.live.trading import LiveTrading
 
 
+EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3
+
+
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
-    from krakenbot.live.wiring import open_loop
+    from krakenbot.live.wiring import KrakenUnreachableError, open_loop
     from krakenbot.logs import setup_logging
+    from krakenbot.store.lock import InstanceLockedError
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
     try:
@@ -27,10 +36,16 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_REFUSED) from None
+    except InstanceLockedError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except KrakenUnreachableError as exc:
+        typer.echo(f"not started: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
     except FatalError as exc:
         typer.echo(f"halted: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_HALTED) from None
 
 
 def _run(loop: LiveTrading, max_ticks: int | None) -> None:

@@ -2,6 +2,8 @@
 
 Pure functions: a ticker, the previous good mark and ``now`` in; a verdict out. The loop drops a
 ticker that fails (its symbol is then stale: entries pause, positions keep their exchange stops).
+A first mark (no previous good mark, e.g. after a start) is believed only when the index confirms
+it or, without an index, when the next tick's mark agrees with it (the verdict's ``candidate``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ INDEX_CONFIRMS_PCT = 0.1
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TickerVerdict:
-    """``mark`` is the usable mark (None when the ticker is refused); ``reason`` says why not."""
+    """``mark`` is the usable mark (None when the ticker is refused); ``reason`` says why not;
+    ``candidate``: a first mark nothing confirmed yet, to pass back as ``unconfirmed_mark`` next tick."""
 
     symbol: str
     mark: float | None
     reason: str | None = None
+    candidate: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -31,10 +35,12 @@ class TickerVerdict:
 
 
 def check_ticker(ticker: Ticker | None, *, symbol: str, now: datetime, max_age: timedelta,
-                 previous_mark: float | None = None) -> TickerVerdict:
+                 previous_mark: float | None = None, unconfirmed_mark: float | None = None) -> TickerVerdict:
     """Refuse a missing, suspended, stale, non-positive or NaN mark, a crossed book (bid > ask),
     a timestamp from the future, and a mark that jumped ``UNCONFIRMED_JUMP_PCT`` or more from the
-    previous good mark without the index within ``INDEX_CONFIRMS_PCT`` of it."""
+    previous good mark without the index within ``INDEX_CONFIRMS_PCT`` of it. Without a previous
+    good mark, the index must be within ``INDEX_CONFIRMS_PCT`` of the mark, or, with no index, the
+    previous tick's ``unconfirmed_mark`` must be."""
 
     def refuse(reason: str) -> TickerVerdict:
         return TickerVerdict(symbol=symbol, mark=None, reason=reason)
@@ -53,7 +59,9 @@ def check_ticker(ticker: Ticker | None, *, symbol: str, now: datetime, max_age: 
         return refuse(f"ticker timestamp {ticker.ts.isoformat()} is in the future")
     if is_good_price(ticker.bid) and is_good_price(ticker.ask) and ticker.bid > ticker.ask:  # type: ignore[operator]
         return refuse(f"crossed book: bid {ticker.bid} > ask {ticker.ask}")
-    if previous_mark is not None and math.isfinite(previous_mark) and previous_mark > 0:
+    if not _good(previous_mark):
+        return _first_mark(ticker, symbol=symbol, mark=ticker.mark, unconfirmed_mark=unconfirmed_mark)
+    if previous_mark is not None:
         jump = abs(ticker.mark / previous_mark - 1.0)
         if jump >= UNCONFIRMED_JUMP_PCT:
             index = ticker.index
@@ -62,3 +70,27 @@ def check_ticker(ticker: Ticker | None, *, symbol: str, now: datetime, max_age: 
                 return refuse(f"mark {ticker.mark} is {jump:.0%} from the previous {previous_mark} and the index "
                               f"({index}) does not confirm it")
     return TickerVerdict(symbol=symbol, mark=ticker.mark)
+
+
+def _good(price: float | None) -> bool:
+    return price is not None and math.isfinite(price) and price > 0
+
+
+def _near(a: float, b: float) -> bool:
+    return abs(a / b - 1.0) <= INDEX_CONFIRMS_PCT
+
+
+def _first_mark(ticker: Ticker, *, symbol: str, mark: float, unconfirmed_mark: float | None) -> TickerVerdict:
+    """A mark with no previous good mark to compare with: the index, or a second consistent tick, confirms it."""
+    index = ticker.index
+    if is_good_price(index):
+        assert index is not None
+        if _near(index, mark):
+            return TickerVerdict(symbol=symbol, mark=mark)
+        return TickerVerdict(symbol=symbol, mark=None,
+                             reason=f"first mark {mark} is more than {INDEX_CONFIRMS_PCT:.0%} from the index {index}")
+    if unconfirmed_mark is not None and _good(unconfirmed_mark) and _near(mark, unconfirmed_mark):
+        return TickerVerdict(symbol=symbol, mark=mark)
+    return TickerVerdict(symbol=symbol, mark=None, candidate=mark,
+                         reason=f"first mark {mark} has no index and no previous mark to confirm it; "
+                                f"waiting for a second consistent tick")

@@ -48,7 +48,9 @@ class OrderStatus(StrEnum):
 
 
 # The one table of legal order-state moves. A cancelled (or expired) order may still turn
-# out filled: Kraken can match it in the same instant the cancel lands.
+# out filled: Kraken can match it in the same instant the cancel lands. A REJECTED order may
+# too: an order whose answer was lost and that lookups could not find before the give-up is
+# recorded REJECTED (never placed); its fill, found later, corrects it.
 ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = MappingProxyType({
     OrderStatus.INTENDED: frozenset({OrderStatus.SUBMITTED, OrderStatus.REJECTED}),
     OrderStatus.SUBMITTED: frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
@@ -60,7 +62,7 @@ ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = Mappi
     OrderStatus.CANCELLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}),
     OrderStatus.EXPIRED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}),
     OrderStatus.FILLED: frozenset(),
-    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.REJECTED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED}),
 })
 
 

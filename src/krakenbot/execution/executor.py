@@ -15,9 +15,10 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import LoopConfig
@@ -46,6 +47,8 @@ from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 
 log = logging.getLogger(__name__)
+
+MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +117,8 @@ class Executor:
         self.ids = ids
         self.cfg = loop_cfg
         self.in_doubt: dict[str, OrderIntent] = {}  # client order id -> intent whose answer was lost
+        # client order id -> (intent, filled so far) of orders given up as never placed: a late fill corrects them
+        self.given_up: OrderedDict[str, tuple[OrderIntent, Decimal]] = OrderedDict()
 
     # -- commands ---------------------------------------------------------------------------
     def open(self, *, symbol: str, side: Side, size: Decimal, mark: float,
@@ -175,7 +180,8 @@ class Executor:
     # -- orders whose outcome is unknown --------------------------------------------------------
     def poll_in_doubt(self, *, give_up_after: timedelta) -> list[ExecutionResult]:
         """Look up every order whose answer was lost. Found: recorded with its fills. Still unknown
-        after ``give_up_after``: recorded as never placed (REJECTED), and the symbol trades again.
+        after ``give_up_after``: its fills are asked for by client id; none: recorded as never placed
+        (REJECTED), and the symbol trades again (a fill found later corrects it: ``late_fill``).
         Until then the symbol gets no new order (at most one live order per symbol and intent)."""
         results = []
         now = self.clock.now()
@@ -190,11 +196,42 @@ class Executor:
                 log.warning("%s: order %s found after a lost answer: %s", intent.symbol, cid, found.status.value)
                 results.append(self._record_outcome(intent, found))
             elif now - intent.ts_created >= give_up_after:
+                try:
+                    fills = [f for f in self.exchange.fetch_fills(since=intent.ts_created)
+                             if f.client_order_id == cid]
+                except TransientError as exc:  # never give up without having seen the fills
+                    log.warning("%s: fills of order %s unavailable (%s); trying again next tick",
+                                intent.symbol, cid, exc)
+                    continue
                 del self.in_doubt[cid]
+                if fills:
+                    log.warning("%s: order %s not found by lookup, yet it has fills: recorded as filled",
+                                intent.symbol, cid)
+                    results.append(self._record_outcome(intent, _filled_order(intent, fills, now)))
+                    continue
                 log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
                             intent.symbol, cid, int(give_up_after.total_seconds()))
                 self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
+                self.given_up[cid] = (intent, Decimal(0))
+                while len(self.given_up) > MAX_GIVEN_UP:
+                    self.given_up.popitem(last=False)
         return results
+
+    def late_fill(self, fill: Fill) -> ExecutionResult | None:
+        """``fill`` (already recorded) belongs to an order given up as never placed: move the stored order
+        to PARTIALLY_FILLED or FILLED. None when ``fill`` is not of such an order."""
+        if fill.client_order_id not in self.given_up:
+            return None
+        intent, filled = self.given_up[fill.client_order_id]
+        filled = min(intent.size, filled + fill.size)
+        self.given_up[fill.client_order_id] = (intent, filled)
+        status = OrderStatus.FILLED if filled >= intent.size else OrderStatus.PARTIALLY_FILLED
+        order = replace(Order.from_intent(intent, status=status, ts=fill.ts), filled_size=filled,
+                        avg_fill_price=fill.price, exchange_order_id=fill.exchange_order_id)
+        log.warning("%s: order %s, given up as never placed, filled %s: recorded as %s",
+                    intent.symbol, intent.client_order_id, fill.size, status.value)
+        self.journal.record_order(order)
+        return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=(fill,))
 
     # -- the one send path ----------------------------------------------------------------------
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
@@ -288,6 +325,15 @@ def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: fl
     else:
         limit = instrument.round_price(mark * (1 - cap_pct), "up")
     return max(limit, instrument.tick_size)
+
+
+def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> Order:
+    """The order ``intent`` stands for, as its ``fills`` show it (lookups could not find it)."""
+    size = min(intent.size, sum((f.size for f in fills), Decimal(0)))
+    avg = sum((f.size * f.price for f in fills), Decimal(0)) / size
+    status = OrderStatus.FILLED if size >= intent.size else OrderStatus.PARTIALLY_FILLED
+    return replace(Order.from_intent(intent, status=status, ts=ts), filled_size=size, avg_fill_price=avg,
+                   exchange_order_id=fills[0].exchange_order_id)
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:

@@ -65,6 +65,7 @@ class MarketStep:
         # Kraken flex: maintenance margin is half the initial margin of the tier (1 / max leverage).
         self.maintenance_rates = {f: instruments[f].maintenance_margin_rate for f in state.futures}
         self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
+        self._unconfirmed: dict[str, float] = {}  # per contract: a first mark awaiting a second consistent tick
         self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
@@ -102,10 +103,13 @@ class MarketStep:
         for fut in state.futures:
             # state.marks holds the last good mark: a 50 % jump the index does not confirm is refused
             verdict = check_ticker(tickers.get(fut), symbol=fut, now=now, max_age=max_age,
-                                   previous_mark=state.marks.get(fut))
+                                   previous_mark=state.marks.get(fut), unconfirmed_mark=self._unconfirmed.get(fut))
             if verdict.mark is None:
                 refused[fut] = verdict.reason or "refused"
+                if verdict.candidate is not None:  # a first mark nothing confirms: the next tick may
+                    self._unconfirmed[fut] = verdict.candidate
                 continue
+            self._unconfirmed.pop(fut, None)
             ticker = tickers[fut]
             marks[fut] = verdict.mark
             if ticker.index is not None and ticker.index > 0:
@@ -154,26 +158,34 @@ class MarketStep:
         return bool(plan.actions)
 
     # -- fills nobody asked for at that moment ---------------------------------------------------
-    def poll_fills(self, now: datetime) -> None:
+    def poll_fills(self, now: datetime) -> bool:
         """Live: record fills the exchange reports on our symbols that no order call of ours returned
-        (stops, liquidations, manual trades), as they happen."""
+        (stops, liquidations, manual trades), as they happen. True when one filled an order of ours
+        given up as never placed: its position needs a stop now."""
+        upkeep = False
         since = self._fills_since or now - FILLS_POLL_LOOKBACK
         for fill in self.executor.exchange.fetch_fills(since=since):
             if fill.trade_id in self._seen_trade_ids:
                 continue
             if self.executor.ids.is_ours(fill.client_order_id) or fill.symbol in self.state.futures:
-                self.record_unasked_fill(fill)
+                upkeep = self.record_unasked_fill(fill) or upkeep
             self._seen_trade_ids[fill.trade_id] = fill.ts
             self._fills_since = max(self._fills_since or fill.ts, fill.ts)
         if self._fills_since is not None:  # older fills are never asked for again
             self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items() if ts >= self._fills_since}
+        return upkeep
 
-    def record_unasked_fill(self, fill: Fill) -> None:
-        """A fill we did not just ask for: a stop, a resting order, or a liquidation."""
+    def record_unasked_fill(self, fill: Fill) -> bool:
+        """A fill we did not just ask for: a stop, a resting order, a liquidation, or an order given up
+        as never placed (True: that one's position needs a stop)."""
         if not self.journal.record_fill(fill):
-            return
+            return False
+        late = self.executor.late_fill(fill)  # an order given up as never placed that did fill
+        if late is not None:
+            self.book.remember(late)
         self.book.changed()
         reason = self.book.reason_of(fill.client_order_id)
         self.journal.record_event(JournalEvent(ts=fill.ts, kind=reason, symbol=fill.symbol,
                                                detail=f"{fill.side.value} {fill.size} @ {fill.price}"))
         log.warning("%s: %s filled %s %s @ %s", fill.symbol, reason, fill.side.value, fill.size, fill.price)
+        return late is not None

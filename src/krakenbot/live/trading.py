@@ -150,8 +150,9 @@ class LiveTrading:
         try:
             if self.market_step.run(now):  # a late-found fill or a shock trim: protect now, not at the next bar
                 self.sync_stops()
-            if self.exchange.capabilities.polls_fills:  # live: stop, liquidation and manual fills as they happen
-                self.market_step.poll_fills(now)
+            # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
+            if self.exchange.capabilities.polls_fills and self.market_step.poll_fills(now):
+                self.sync_stops()
         finally:
             self._refresh_dead_man_switch(now)
 

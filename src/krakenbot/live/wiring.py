@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from krakenbot.config import AppConfig, Secrets
 from krakenbot.data.candles import CandleManager
 from krakenbot.domain import Ticker, WallClock
-from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.errors import ConfigError, FatalError, KrakenbotError
 from krakenbot.domain.journal import Journal
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
@@ -27,6 +28,10 @@ from krakenbot.store.sql import SqlStore
 from krakenbot.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
+
+
+class KrakenUnreachableError(KrakenbotError):
+    """Kraken stayed unreachable (or kept answering errors) through every start-up attempt: nothing was traded."""
 
 
 class KrakenMarket:
@@ -66,7 +71,32 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     ``InstanceLockedError`` when another instance holds the store.
     """
     with acquire_instance_lock(cfg.store.url), SqlStore(cfg.store.url) as store:
-        yield build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store)
+        yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store))
+
+
+def build_with_retries(cfg: AppConfig, build: Callable[[], LiveTrading], *,
+                       sleep: Callable[[float], None] = time.sleep) -> LiveTrading:
+    """``build()``, tried again after a transient failure (network, 5xx, rate limit, a garbled answer):
+    ``exchange.max_retries`` more times, waiting ``exchange.retry_base_delay_seconds`` doubled each
+    time (each try's reads retry inside the client as well). Raises ``KrakenUnreachableError`` once
+    they are spent; a ``FatalError`` or ``ConfigError`` is raised at once."""
+    attempts = cfg.exchange.max_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return build()
+        except (FatalError, ConfigError):
+            raise
+        except KrakenbotError as exc:
+            if attempt == attempts:
+                raise KrakenUnreachableError(
+                    f"Kraken unreachable at start after {attempts} attempts ({type(exc).__name__}: {exc}); "
+                    "nothing was traded: check the network and https://status.kraken.com, then start again"
+                ) from exc
+            delay = cfg.exchange.retry_base_delay_seconds * 2 ** (attempt - 1)
+            log.warning("start-up attempt %d of %d failed (%s: %s); trying again in %.1fs",
+                        attempt, attempts, type(exc).__name__, exc, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles"),

@@ -257,11 +257,13 @@ class FakeKraken:
         with self._lock:
             self.book.cancel_races_fill = times
 
-    def hide_next_order(self, reads: int, *, orders: int = 1) -> None:
-        """The next ``orders`` accepted orders stay out of ``orders/status``, ``openorders`` and ``fills``
-        for ``reads`` reads of those endpoints (Kraken's lookups lagging its matching engine)."""
+    def hide_next_order(self, reads: int, *, orders: int = 1, fills: bool = True) -> None:
+        """The next ``orders`` accepted orders stay out of ``orders/status``, ``openorders`` and (unless
+        ``fills`` is False) ``fills`` for ``reads`` reads of those endpoints (Kraken's lookups lagging
+        its matching engine)."""
         with self._lock:
             self.book.hide_next_orders, self.book.hide_reads = orders, reads
+            self.book.hide_fills = fills
 
     def close_position(self, symbol: str, *, kind: str = "liquidation", size: float | None = None) -> bool:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange without the

@@ -121,6 +121,8 @@ class FuturesBook:
     hide_next_orders: int = 0  # the next N accepted orders get hidden for ``hide_reads`` reads
     hide_reads: int = 0
     hidden: dict[str, int] = field(default_factory=dict)  # cliOrdId -> reads it stays invisible
+    hide_fills: bool = True  # False: a hidden order's fills still show in ``fills`` (only lookups lag)
+    fills_shown: set[str] = field(default_factory=set)  # hidden cliOrdIds whose fills are visible
 
     # ---- fault behaviours --------------------------------------------------------------------
     def visible(self, cli_ord_id: str | None) -> bool:
@@ -291,6 +293,8 @@ class FuturesBook:
             if self.hide_next_orders > 0:
                 self.hide_next_orders -= 1
                 self.hidden[order.cli_ord_id] = self.hide_reads
+                if not self.hide_fills:
+                    self.fills_shown.add(order.cli_ord_id)
 
     def _reducible(self, symbol: str, side: str) -> Decimal:
         pos = self.positions.get(symbol)
@@ -462,7 +466,7 @@ class FuturesBook:
     def fills_body(self, last_fill_time: datetime | None, now: datetime) -> dict[str, Any]:
         """``/fills``: the 100 most recent fills before ``lastFillTime`` (newest first)."""
         rows = [f for f in self.fills if (last_fill_time is None or f.ts < last_fill_time)
-                and self.visible(f.order.cli_ord_id)]
+                and (self.visible(f.order.cli_ord_id) or f.order.cli_ord_id in self.fills_shown)]
         rows.sort(key=lambda f: f.ts, reverse=True)
         out = []
         for f in rows[:100]:

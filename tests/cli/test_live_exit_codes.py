@@ -1,0 +1,91 @@
+"""``paper``/``live`` start-up against the loopback Kraken: each documented exit code, one clear line, no traceback.
+
+Issue 11 item 10. In-process (``CliRunner``); the operator logging set-up is skipped so the test's own
+log capture stays intact. Exit codes: 0 stopped, 1 halted, 2 refused to start, 3 Kraken unreachable.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from krakenbot.cli import app
+from krakenbot.store.lock import acquire_instance_lock
+from krakenbot.testing import FakeKraken
+from live.e2e_support import warm_candle_cache
+
+CONFIG = """\
+exchange:
+  spot_base_url: {url}
+  futures_base_url: {url}
+  timeout_seconds: 2
+  max_retries: {retries}
+  retry_base_delay_seconds: 0.01
+  client_rate_limit: false
+universe:
+  symbols: [BTC/USD, ETH/USD]
+strategy:
+  class_path: live.always_long:AlwaysLong
+  timeframe: 1m
+  params: {{stop_distance_pct: 0.08, score: 1.0, side: 1}}
+store:
+  url: sqlite:///{db}
+loop:
+  fast_tick_seconds: 0.05
+"""
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKraken]:
+    with FakeKraken() as fk:
+        yield fk
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("krakenbot.logs.setup_logging", lambda *args, **kwargs: None)
+    monkeypatch.chdir(tmp_path)  # the candle cache (.cache/candles) lives here
+
+
+def _config(tmp_path: Path, url: str, *, retries: int = 1) -> Path:
+    path = tmp_path / "paper.yaml"
+    path.write_text(CONFIG.format(url=url, retries=retries, db=tmp_path / "krakenbot.db"))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_500s_on_tickers_at_start_are_retried_and_the_run_starts(tmp_path: Path, fake: FakeKraken) -> None:
+    warm_candle_cache(fake, tmp_path)
+    fake.inject("status", path="tickers", times=2, status=500)  # one client retry each: the first try fails
+    result = CliRunner().invoke(app, ["paper", "--config", str(_config(tmp_path, fake.url)), "--max-ticks", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+
+
+def test_kraken_unreachable_at_start_prints_one_line_and_exits_3(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    result = CliRunner().invoke(app, ["paper", "--config", str(_config(tmp_path, url, retries=2)), "--max-ticks", "1"])
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)  # a clean exit
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("not started: Kraken unreachable at start after 3 attempts")
+    assert sum("not started" in line for line in lines) == 1
+
+
+def test_a_second_instance_on_the_same_store_is_refused_with_exit_2(tmp_path: Path, fake: FakeKraken) -> None:
+    config = _config(tmp_path, fake.url)
+    with acquire_instance_lock(f"sqlite:///{tmp_path / 'krakenbot.db'}"):
+        result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("refused: another Krakenbot instance")
+    assert fake.requests_to("tickers") == []  # refused before asking Kraken anything
