@@ -10,6 +10,7 @@ import pytest
 from faults.loopback import BTC, ETH, Bot
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.vocabulary import EventKind
+from krakenbot.live.market_step import TickStepsFailedError
 from krakenbot.testing import FakeKraken
 
 MALFORMED_TIME = "0001-01-01T00:00:00+01:00"  # Kraken's "never traded", in a zone that overflows UTC
@@ -83,8 +84,8 @@ def test_a_failing_step_is_contained_and_the_others_run(
     else:
         market.listeners = (boom,)
     fake.set_mark(BTC, bot.mark(BTC) * 0.9)
-    with caplog.at_level(logging.ERROR):
-        bot.tick()
+    with caplog.at_level(logging.ERROR), pytest.raises(TickStepsFailedError, match=step):
+        bot.tick()  # every step ran; the tick is reported failed (no auction on it)
     assert stop_fills(bot) == [BTC]  # fill polling ran after the failed step
     assert any(step in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
     assert fake.requests_to("cancelallordersafter")

@@ -31,15 +31,26 @@ T = TypeVar("T")
 _Marks = tuple[dict[str, float], dict[str, float], dict[str, float]]  # marks, index prices, funding
 
 
-def run_step(name: str, step: Callable[[], T], default: T) -> T:
-    """Run one step of a tick; an exception other than ``FatalError`` is logged with the step's name
-    and ``default`` is returned, so the tick's other steps (stops, fills, ShockGuard) still run."""
+class TickStepsFailedError(RuntimeError):
+    """Raised at the end of a fast tick whose steps all ran but some failed (named): the loop logs the
+    tick as failed and runs no auction on it."""
+
+    def __init__(self, steps: Sequence[str]) -> None:
+        super().__init__(f"tick steps failed: {', '.join(steps)}")
+        self.steps = tuple(steps)
+
+
+def run_step(name: str, step: Callable[[], T], default: T, failed: list[str]) -> T:
+    """Run one step of a tick; an exception other than ``FatalError`` is logged with the step's name,
+    the name is appended to ``failed`` and ``default`` is returned, so the tick's other steps (stops,
+    fills, ShockGuard) still run."""
     try:
         return step()
     except FatalError:
         raise
     except Exception as exc:  # one failing step never takes the rest of the tick with it
         log.exception("tick step %s failed (%s: %s); the rest of the tick runs", name, type(exc).__name__, exc)
+        failed.append(name)
         return default
 
 FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
@@ -84,20 +95,21 @@ class MarketStep:
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
 
-    def run(self, now: datetime) -> bool:
+    def run(self, now: datetime, failed: list[str]) -> bool:
         """Tickers, checks, fills, ShockGuard, exposure reduction. True when something changed our
         positions so that their stops need upkeep now (a late-found fill, a shock close or trim).
-        Each step is contained (:func:`run_step`): one that fails is logged and the others run."""
-        read = run_step("tickers", lambda: self._read_tickers(now), None)
+        Each step is contained (:func:`run_step`): one that fails is logged, named in ``failed``, and
+        the others run."""
+        read = run_step("tickers", lambda: self._read_tickers(now), None, failed)
         if read is None:
             self.state.stale = set(self.state.futures)
         else:
             marks, index, funding = read
-            run_step("listeners", lambda: self._run_listeners(marks, funding), None)
-            run_step("shock_feed", lambda: self._detect_shocks(now, marks, index), None)
-        upkeep = bool(run_step("in_doubt", self._poll_in_doubt, False))
+            run_step("listeners", lambda: self._run_listeners(marks, funding), None, failed)
+            run_step("shock_feed", lambda: self._detect_shocks(now, marks, index), None, failed)
+        upkeep = bool(run_step("in_doubt", self._poll_in_doubt, False, failed))
         if read is not None and self.guard.active(now):
-            upkeep = bool(run_step("exposure", lambda: self._reduce_exposure(now), False)) or upkeep
+            upkeep = bool(run_step("exposure", lambda: self._reduce_exposure(now), False, failed)) or upkeep
         return upkeep
 
     def _poll_in_doubt(self) -> bool:

@@ -35,7 +35,7 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
-from krakenbot.live.market_step import MarketState, MarketStep, run_step
+from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
 from krakenbot.portfolio.auction import AuctionAllocator
 from krakenbot.risk.risk_manager import RiskManager
@@ -143,18 +143,22 @@ class LiveTrading:
         """Tickers, checks, fills, ShockGuard, exposure reduction (once per tick), stop upkeep when needed.
 
         Each step is contained: one that raises (other than ``FatalError``) is logged with its name and
-        the others still run. Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
+        the others still run; then ``TickStepsFailedError`` names the failed steps (``run`` skips the auction).
+        Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
         exchange while the bot runs, also when market data is unavailable.
         """
         now = self.clock.now()
         self.book.begin_tick()
+        failed: list[str] = []
         try:
-            if self.market_step.run(now):  # a late-found fill or a shock trim: protect now, not at the next bar
-                run_step("stop_upkeep", self.sync_stops, None)
+            if self.market_step.run(now, failed):  # a late-found fill or a shock trim: protect now
+                run_step("stop_upkeep", self.sync_stops, None, failed)
             if self.exchange.capabilities.polls_fills:  # live: stop, liquidation and manual fills as they happen
-                run_step("fill_poll", lambda: self.market_step.poll_fills(now), None)
+                run_step("fill_poll", lambda: self.market_step.poll_fills(now), None, failed)
         finally:
-            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(now), None)
+            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(now), None, failed)
+        if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
+            raise TickStepsFailedError(failed)
 
     def _refresh_dead_man_switch(self, now: datetime) -> None:
         """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""
