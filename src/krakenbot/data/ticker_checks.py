@@ -17,6 +17,10 @@ from krakenbot.domain import Ticker, is_good_price
 # A mark this far from the previous good mark is believed only when the index agrees with it.
 UNCONFIRMED_JUMP_PCT = 0.5
 INDEX_CONFIRMS_PCT = 0.1
+# No Kraken contract trades outside these (USD per contract); beyond them a price is a bad print, and
+# Decimal rounding to the tick (a quotient of 1e308 / 0.5) could not even be computed.
+MIN_PLAUSIBLE_PRICE = 1e-12
+MAX_PLAUSIBLE_PRICE = 1e12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,7 +40,8 @@ class TickerVerdict:
 
 def check_ticker(ticker: Ticker | None, *, symbol: str, now: datetime, max_age: timedelta,
                  previous_mark: float | None = None, unconfirmed_mark: float | None = None) -> TickerVerdict:
-    """Refuse a missing, suspended, stale, non-positive or NaN mark, a crossed book (bid > ask),
+    """Refuse a missing, suspended, stale, non-positive or NaN mark, a mark outside
+    [``MIN_PLAUSIBLE_PRICE``, ``MAX_PLAUSIBLE_PRICE``], a crossed book (bid > ask),
     a timestamp from the future, and a mark that jumped ``UNCONFIRMED_JUMP_PCT`` or more from the
     previous good mark without the index within ``INDEX_CONFIRMS_PCT`` of it. Without a previous
     good mark, the index must be within ``INDEX_CONFIRMS_PCT`` of the mark, or, with no index, the
@@ -52,6 +57,8 @@ def check_ticker(ticker: Ticker | None, *, symbol: str, now: datetime, max_age: 
     if not is_good_price(ticker.mark):
         return refuse(f"mark {ticker.mark!r} is missing, zero, negative or NaN")
     assert ticker.mark is not None
+    if not MIN_PLAUSIBLE_PRICE <= ticker.mark <= MAX_PLAUSIBLE_PRICE:
+        return refuse(f"mark {ticker.mark!r} is outside the plausible {MIN_PLAUSIBLE_PRICE:g}..{MAX_PLAUSIBLE_PRICE:g}")
     age = now - ticker.ts
     if age > max_age:
         return refuse(f"ticker is {age.total_seconds():.0f}s old (max {max_age.total_seconds():.0f}s)")

@@ -94,7 +94,10 @@ class Instrument:
     def is_tradable_size(self, size: Decimal) -> bool:
         """True when ``|size|`` is a positive lot multiple at or above ``min_size``."""
         magnitude = abs(size)
-        return magnitude > 0 and magnitude >= self.min_size and magnitude % self.lot_size == 0
+        try:
+            return magnitude > 0 and magnitude >= self.min_size and magnitude % self.lot_size == 0
+        except ArithmeticError:  # a size with more digits than Decimal's context holds is no lot multiple
+            return False
 
     def order_problem(self, size: Decimal, *prices: Decimal | None) -> str | None:
         """Why an order of ``size`` at ``prices`` (limit, stop; None skipped) cannot be sent as it is,
@@ -103,7 +106,13 @@ class Instrument:
             return (f"{self.symbol}: size {size} is not a multiple of lot {self.lot_size} "
                     f"at or above min {self.min_size}")
         for level in prices:
-            if level is not None and (level <= 0 or level % self.tick_size != 0):
+            if level is None:
+                continue
+            try:
+                off_tick = level <= 0 or level % self.tick_size != 0
+            except ArithmeticError:  # e.g. DivisionImpossible: 1e308 / tick has too many digits
+                return f"{self.symbol}: price {level} cannot be checked against tick {self.tick_size}"
+            if off_tick:
                 return f"{self.symbol}: price {level} is not a multiple of tick {self.tick_size}"
         return None
 

@@ -8,10 +8,11 @@ on that contract only; a failed ticker read pauses them all for the tick. Exposu
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
@@ -26,6 +27,31 @@ from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
 
 log = logging.getLogger("krakenbot.live.trading.market")  # a child of the loop's logger: one name to watch
+T = TypeVar("T")
+_Marks = tuple[dict[str, float], dict[str, float], dict[str, float]]  # marks, index prices, funding
+
+
+class TickStepsFailedError(RuntimeError):
+    """Raised at the end of a fast tick whose steps all ran but some failed (named): the loop logs the
+    tick as failed and runs no auction on it."""
+
+    def __init__(self, steps: Sequence[str]) -> None:
+        super().__init__(f"tick steps failed: {', '.join(steps)}")
+        self.steps = tuple(steps)
+
+
+def run_step(name: str, step: Callable[[], T], default: T, failed: list[str]) -> T:
+    """Run one step of a tick; an exception other than ``FatalError`` is logged with the step's name,
+    the name is appended to ``failed`` and ``default`` is returned, so the tick's other steps (stops,
+    fills, ShockGuard) still run."""
+    try:
+        return step()
+    except FatalError:
+        raise
+    except Exception as exc:  # one failing step never takes the rest of the tick with it
+        log.exception("tick step %s failed (%s: %s); the rest of the tick runs", name, type(exc).__name__, exc)
+        failed.append(name)
+        return default
 
 FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
 
@@ -70,22 +96,35 @@ class MarketStep:
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
 
-    def run(self, now: datetime) -> bool:
+    def run(self, now: datetime, failed: list[str]) -> bool:
         """Tickers, checks, fills, ShockGuard, exposure reduction. True when something changed our
-        positions so that their stops need upkeep now (a late-found fill, a shock close or trim)."""
-        if not self._read_tickers(now):
-            return False
+        positions so that their stops need upkeep now (a late-found fill, a shock close or trim).
+        Each step is contained (:func:`run_step`): one that fails is logged, named in ``failed``, and
+        the others run."""
+        read = run_step("tickers", lambda: self._read_tickers(now), None, failed)
+        if read is None:
+            self.state.stale = set(self.state.futures)
+        else:
+            marks, index, funding = read
+            run_step("listeners", lambda: self._run_listeners(marks, funding), None, failed)
+            run_step("shock_feed", lambda: self._detect_shocks(now, marks, index), None, failed)
+        upkeep = bool(run_step("in_doubt", self._poll_in_doubt, False, failed))
+        if read is not None and self.guard.active(now):
+            upkeep = bool(run_step("exposure", lambda: self._reduce_exposure(now), False, failed)) or upkeep
+        return upkeep
+
+    def _poll_in_doubt(self) -> bool:
         upkeep = False
         if self.executor.in_doubt:
             for result in self.executor.poll_in_doubt(
                     give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
                 self.book.remember(result)
                 upkeep = upkeep or result.filled_size > 0
-        if self.guard.active(now):
-            upkeep = self._reduce_exposure(now) or upkeep
         return upkeep
 
-    def _read_tickers(self, now: datetime) -> bool:
+    def _read_tickers(self, now: datetime) -> _Marks | None:
+        """The checked marks, index prices and funding (per unit of mark) of our contracts, or None
+        when the tickers are unavailable (every symbol is then stale)."""
         state = self.state
         try:
             tickers = self.market.futures_tickers()
@@ -93,8 +132,7 @@ class MarketStep:
             if isinstance(exc, FatalError):
                 raise
             log.warning("tickers unavailable (%s: %s): entries paused this tick", type(exc).__name__, exc)
-            state.stale = set(state.futures)
-            return False
+            return None
         marks: dict[str, float] = {}
         index: dict[str, float] = {}
         funding: dict[str, float] = {}
@@ -124,14 +162,18 @@ class MarketStep:
                 log.info("%s: ticker refused (%s): entries paused", fut, refused.get(fut, "missing"))
         state.stale = stale
         state.marks.update(marks)
+        return marks, index, funding
+
+    def _run_listeners(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> None:
         for listener in self.listeners:
             for fill in listener(marks, funding):
                 self.record_unasked_fill(fill)
+
+    def _detect_shocks(self, now: datetime, marks: Mapping[str, float], index: Mapping[str, float]) -> None:
         for event in self.shock_feed.detect(self.guard, now, marks, index):
             self.journal.record_event(JournalEvent(ts=event.ts, kind=EventKind.shock(event.kind), symbol=event.symbol,
                                                    detail=f"magnitude={event.magnitude:.6g} "
                                                           f"threshold={event.threshold:.6g}"))
-        return True
 
     def _reduce_exposure(self, now: datetime) -> bool:
         """ShockGuard's CLOSE/TRIM on positions whose liquidation buffer is thin; each action once."""

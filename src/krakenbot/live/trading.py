@@ -35,7 +35,7 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
-from krakenbot.live.market_step import MarketState, MarketStep
+from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
 from krakenbot.portfolio.auction import AuctionAllocator
 from krakenbot.risk.risk_manager import RiskManager
@@ -142,19 +142,25 @@ class LiveTrading:
     def fast_tick(self) -> None:
         """Tickers, checks, fills, ShockGuard, exposure reduction (once per tick), stop upkeep when needed.
 
+        Each step is contained: one that raises (other than ``FatalError``) is logged with its name and
+        the others still run; then ``TickStepsFailedError`` names the failed steps (``run`` skips the auction).
         Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
         exchange while the bot runs, also when market data is unavailable.
         """
         now = self.clock.now()
         self.book.begin_tick()
+        failed: list[str] = []
         try:
-            if self.market_step.run(now):  # a late-found fill or a shock trim: protect now, not at the next bar
-                self.sync_stops()
+            if self.market_step.run(now, failed):  # a late-found fill or a shock trim: protect now
+                run_step("stop_upkeep", self.sync_stops, None, failed)
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
-            if self.exchange.capabilities.polls_fills and self.market_step.poll_fills(now):
-                self.sync_stops()
+            if self.exchange.capabilities.polls_fills and run_step(
+                    "fill_poll", lambda: self.market_step.poll_fills(now), False, failed):
+                run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
-            self._refresh_dead_man_switch(now)
+            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(now), None, failed)
+        if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
+            raise TickStepsFailedError(failed)
 
     def _refresh_dead_man_switch(self, now: datetime) -> None:
         """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""

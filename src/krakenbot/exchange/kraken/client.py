@@ -48,6 +48,7 @@ from krakenbot.domain.errors import (
     TransientError,
 )
 from krakenbot.exchange.base import ExchangeCapabilities
+from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import translate_ccxt_error
 from krakenbot.exchange.kraken.parse import (
     account_from_balance,
@@ -59,7 +60,7 @@ from krakenbot.exchange.kraken.parse import (
     order_from_ccxt,
     position_from_ccxt,
 )
-from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_ticker_from_raw, normalize_futures_tickers
+from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_tickers_from_raws, normalize_futures_tickers
 from krakenbot.logs import protect_library_loggers, register_secrets
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class KrakenClient:
         self._clock = clock or WallClock()
         register_secrets((api_key, api_secret))
         protect_library_loggers("ccxt")  # ccxt logs request headers (APIKey, Authent) at DEBUG
+        self._dropped_tickers = DroppedContracts(log, "krakenfutures: tickers", self._clock.now)
+        self._dropped_markets = DroppedContracts(log, "load_markets", self._clock.now)
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
@@ -162,15 +165,14 @@ class KrakenClient:
         """All futures tickers in ONE request, reachable by raw id, PF_ form, unified and BASE/USD.
 
         Raises ``TransientError``/``RateLimitError`` after retries, ``MarketDataError`` when the
-        answer holds no usable ticker.
+        answer holds no usable ticker. A malformed contract is left out (logged once an hour), never
+        fails the others.
         """
         raw = self._read(self.futures, "krakenfutures: fetch_tickers", self.futures.fetch_tickers)
-        tickers = []
-        for unified, ticker in raw.items():
-            info = ticker.get("info") or {}
-            parsed = futures_ticker_from_raw(info, unified_symbol=unified if "/" in unified else None)
-            if parsed is not None:
-                tickers.append(parsed)
+        tickers, dropped = futures_tickers_from_raws(
+            ((ticker.get("info") or {}) if isinstance(ticker, dict) else ticker, unified if "/" in unified else None)
+            for unified, ticker in raw.items())
+        self._dropped_tickers.report(dropped)
         if not tickers:
             raise MarketDataError("krakenfutures: tickers answer held no usable ticker")
         return normalize_futures_tickers(tickers)
@@ -178,12 +180,16 @@ class KrakenClient:
     def load_futures_instruments(self) -> dict[str, Instrument]:
         """Futures contracts keyed by Kraken id; max leverage from the first margin tier."""
         markets = self._read(self.futures, "krakenfutures: load_markets", self.futures.load_markets)
-        return instruments_from_markets(markets.values(), spot=False)
+        instruments, dropped = instruments_from_markets(markets.values(), spot=False)
+        self._dropped_markets.report(dropped)
+        return instruments
 
     def load_spot_instruments(self) -> dict[str, Instrument]:
         """Spot pairs keyed by ccxt unified pair (``BTC/USD``)."""
         markets = self._read(self.spot, "kraken: load_markets", self.spot.load_markets)
-        return instruments_from_markets(markets.values(), spot=True)
+        instruments, dropped = instruments_from_markets(markets.values(), spot=True)
+        self._dropped_markets.report(dropped)
+        return instruments
 
     def fetch_spot_ohlcv(self, pair: str, timeframe: str, since: datetime,
                          until: datetime | None = None) -> list[Candle]:

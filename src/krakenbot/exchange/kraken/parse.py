@@ -85,16 +85,27 @@ def instrument_from_market(market: Mapping[str, Any]) -> Instrument | None:
                       unified_symbol=str(market["symbol"]))
 
 
-def instruments_from_markets(markets: Iterable[Mapping[str, Any]], *, spot: bool) -> dict[str, Instrument]:
-    """Instruments keyed by ``Instrument.symbol`` (raw id for futures, unified pair for spot)."""
+def instruments_from_markets(markets: Iterable[Mapping[str, Any]], *,
+                             spot: bool) -> tuple[dict[str, Instrument], dict[str, str]]:
+    """Instruments keyed by ``Instrument.symbol`` (raw id for futures, unified pair for spot), and the
+    markets left out because they could not be read, ``{id: reason}``: one malformed market never
+    fails the others."""
     out: dict[str, Instrument] = {}
-    for market in markets:
+    dropped: dict[str, str] = {}
+    for position, market in enumerate(markets):
+        if not isinstance(market, Mapping):
+            dropped[f"#{position}"] = f"not an object ({type(market).__name__})"
+            continue
         if bool(market.get("spot")) != spot:
             continue
-        instrument = instrument_from_market(market)
+        try:
+            instrument = instrument_from_market(market)
+        except Exception as exc:  # one market's bad data must not fail the rest
+            dropped[str(market.get("id") or f"#{position}")[:40]] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            continue
         if instrument is not None:
             out[instrument.symbol] = instrument
-    return out
+    return out, dropped
 
 
 def candles_from_ohlcv(symbol: str, rows: Iterable[list[Any]]) -> list[Candle]:

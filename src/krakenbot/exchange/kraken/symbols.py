@@ -249,14 +249,14 @@ def _flag(value: Any) -> bool:
 def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)  # epoch milliseconds
-    if isinstance(value, str) and value.strip():
-        try:
+    try:  # a time that does not fit a datetime (0001-01-01T00:00:00+01:00 is before year 1 in UTC) is no time
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return datetime.fromtimestamp(value / 1000, tz=UTC)  # epoch milliseconds
+        if isinstance(value, str) and value.strip():
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed.astimezone(UTC) if parsed.tzinfo else None
+            return parsed.astimezone(UTC) if parsed.tzinfo else None
+    except (ValueError, OverflowError, OSError):
+        return None
     return None
 
 
@@ -268,13 +268,15 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
     None; volumes and open interest become None when missing, NaN or negative (zero is kept: it is
     true); ``fundingRate`` keeps its sign (negative funding is normal) and is None only when missing
     or not finite. ``ts`` is ``lastTime`` (Kraken's last trade time), else ``ts_fallback`` (the
-    payload's ``serverTime``). Returns None for a dict without a symbol or without any usable time.
+    payload's ``serverTime``) when ``lastTime`` is absent. Returns None for a dict without a symbol,
+    with a ``lastTime`` that is not a time, or without any usable time.
     ``unified_symbol`` defaults to :func:`unified_symbol_for` of the symbol.
     """
     symbol = raw.get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
         return None
-    ts = _parse_time(raw.get("lastTime")) or ts_fallback
+    last_time = raw.get("lastTime")
+    ts = _parse_time(last_time) if last_time not in (None, "") else ts_fallback
     if ts is None:
         return None
     return Ticker(
@@ -412,5 +414,38 @@ def parse_futures_tickers_payload(body: Mapping[str, Any]) -> FuturesTickers:
         keys = sorted(str(k) for k in body)[:8]
         raise MarketDataError(f"futures tickers payload has no 'tickers' list (keys: {keys})")
     server_ts = _parse_time(body.get("serverTime"))
-    parsed = (futures_ticker_from_raw(raw, ts_fallback=server_ts) for raw in raw_tickers if isinstance(raw, Mapping))
-    return FuturesTickers(t for t in parsed if t is not None)
+    tickers, _dropped = futures_tickers_from_raws(((raw, None) for raw in raw_tickers), ts_fallback=server_ts)
+    return FuturesTickers(tickers)
+
+
+def _why_unusable(raw: Mapping[str, Any]) -> str:
+    symbol = raw.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        return "no symbol"
+    return f"lastTime {str(raw.get('lastTime'))[:40]!r} is not a usable time"
+
+
+def futures_tickers_from_raws(raws: Iterable[tuple[Any, str | None]], *, ts_fallback: datetime | None = None,
+                              ) -> tuple[list[Ticker], dict[str, str]]:
+    """Parse many raw tickers (each with its unified symbol, or None) one contract at a time.
+
+    A malformed element never fails the others: it is left out and named in the second value,
+    ``{symbol or "#<position>": reason}``, for the caller to log.
+    """
+    tickers: list[Ticker] = []
+    dropped: dict[str, str] = {}
+    for position, (raw, unified) in enumerate(raws):
+        if not isinstance(raw, Mapping):
+            dropped[f"#{position}"] = f"not an object ({type(raw).__name__})"
+            continue
+        name = str(raw.get("symbol") or f"#{position}")[:40]
+        try:
+            ticker = futures_ticker_from_raw(raw, unified_symbol=unified, ts_fallback=ts_fallback)
+        except Exception as exc:  # one contract's bad data must not fail the rest
+            dropped[name] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            continue
+        if ticker is None:
+            dropped[name] = _why_unusable(raw)
+        else:
+            tickers.append(ticker)
+    return tickers, dropped
