@@ -42,6 +42,7 @@ from krakenbot.domain.errors import (
     OrderNotFoundError,
     OrderRejectedError,
 )
+from krakenbot.domain.instrument import MAINTENANCE_TO_INITIAL
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.intrabar import OHLC, candle_path, reached
 
@@ -64,7 +65,7 @@ class PaperExchange:
     capabilities = ExchangeCapabilities(polls_fills=False)
 
     def __init__(self, *, instruments: Mapping[str, Instrument], fees: FeesConfig, clock: Clock,
-                 initial_equity_usd: float, maintenance_ratio: float = 0.5) -> None:
+                 initial_equity_usd: float, maintenance_ratio: float = MAINTENANCE_TO_INITIAL) -> None:
         if not math.isfinite(initial_equity_usd) or initial_equity_usd <= 0:
             raise ValueError(f"initial_equity_usd must be > 0, got {initial_equity_usd!r}")
         self._instruments = dict(instruments)

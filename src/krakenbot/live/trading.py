@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Side, Signal
+from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import Journal
@@ -125,11 +125,6 @@ class LiveTrading:
     def stale(self) -> frozenset[str]:
         """Contracts whose ticker was refused this tick: entries on them are paused."""
         return frozenset(self._state.stale)
-
-    def positions(self) -> list[Position]:
-        """Open positions on the symbols we trade, with our latest marks and the scores they were opened on.
-        Read from the exchange at most once per tick unless an order or fill changed them."""
-        return self.book.positions()
 
     def wake_state(self) -> WakeState:
         """What decides when the loop next needs to wake, for a driver that sleeps between events."""
