@@ -59,6 +59,6 @@ class ScriptedSignals:
         self.next: list[Signal] = []
         self.asked: list[datetime] = []
 
-    def signals(self, now: datetime) -> list[Signal]:
+    def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         self.asked.append(now)
         return list(self.next)

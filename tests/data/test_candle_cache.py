@@ -1,4 +1,8 @@
+import logging
+import math
 from datetime import UTC, datetime, timedelta
+
+import pandas as pd
 
 from krakenbot.data.candle_cache import clean_candles
 from krakenbot.domain.market import Candle
@@ -45,3 +49,34 @@ def test_candle_cache_files_and_directories_are_private(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "cache").st_mode) == 0o700
+
+
+def test_clean_candles_drops_implausible_prices_with_a_reason():
+    """Issue 11 item 3: the cache kept a close of 1e308 (finite, positive, bracketed by its high)."""
+    rows = [
+        [T0_MS, 100, 1e308, 99, 1e308, 1],  # close 1e308, high to match
+        [T0_MS + 60_000, 100, 101, 99, math.inf, 1],
+        [T0_MS + 120_000, 100, 101, 99, 100, math.inf],  # volume not finite
+        [T0_MS + 180_000, 100, 101, 99, 100, 1],
+    ]
+    result = clean_candles(rows, timedelta(minutes=1))
+    assert result.dropped_bad == 3
+    assert list(result.frame["close"]) == [100.0]
+    assert "1e+308" in str(getattr(result, "reason", "")) and "plausible" in str(getattr(result, "reason", ""))
+
+
+def test_candle_cache_file_holding_bad_rows_is_cleaned_on_load_with_a_warning(tmp_path, caplog):
+    """A cache written before the checks (or by hand) with bad rows: they are dropped on load, not a crash."""
+    from krakenbot.data.candle_cache import COLUMNS, ParquetCandleCache
+
+    cache = ParquetCandleCache(tmp_path / "cache")
+    path = cache.path("spot", "BTC/USD", "1m")
+    path.parent.mkdir(parents=True)
+    ts = pd.to_datetime([T0 + timedelta(minutes=i) for i in range(5)], utc=True)
+    pd.DataFrame({"ts": ts, "open": [100.0, 100, 100, 100, -1], "high": [101.0, 1e308, 101, 101, 101],
+                  "low": [99.0, 99, 99, 102, 99], "close": [100.0, 1e308, math.nan, 100, 100],
+                  "volume": [1.0, 1, 1, 1, 1]}, columns=list(COLUMNS)).to_parquet(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        frame = cache.load("spot", "BTC/USD", "1m", timedelta(minutes=1))
+    assert list(frame["ts"]) == [T0] and list(frame["close"]) == [100.0]
+    assert any("dropped 4 bad candles from cache" in r.getMessage() for r in caplog.records)

@@ -179,3 +179,36 @@ def test_corrupt_cache_file_is_refetched_not_fatal(tmp_path):
     source = RecordingSource(spot={"BTC/USD": hourly(T0, 30)})
     series = manager(source, tmp_path).get_candles("BTC/USD", "1h", T0 + 24 * H)
     assert len(series.frame) == 24 and len(source.calls) == 1
+
+
+def test_get_candles_drops_an_implausible_candle_and_logs_bad_candles_once_an_hour_per_symbol(tmp_path, caplog):
+    """Issue 11 item 3: a close of 1e308 is never kept nor stored; the drops are logged once an hour."""
+    ms, minute_ms, m = int(T0.timestamp() * 1000), 60_000, timedelta(minutes=1)
+    rows = [[ms + i * minute_ms, 100, 101, 99, 100, 1] for i in range(40)]
+    for i in (20, 26, 28, 30):
+        rows[i] = [ms + i * minute_ms, 100, 1e308, 99, 1e308, 1]
+    source = RecordingSource(spot={"BTC/USD": rows})
+    candles = manager(source, tmp_path)
+    with caplog.at_level(logging.WARNING):
+        for minutes in range(25, 36):  # a new bad row every other minute
+            series = candles.get_candles("BTC/USD", "1m", T0 + minutes * m + timedelta(seconds=1))
+    assert len(source.calls) == 11 and series.frame["close"].max() == 100.0
+    restarted = manager(RecordingSource(spot={"BTC/USD": rows}), tmp_path).get_candles("BTC/USD", "1m", T0 + 35 * m)
+    assert restarted.frame["close"].max() == 100.0  # the cache never stored it
+    dropped = [r for r in caplog.records if "bad spot candles" in r.getMessage()]
+    assert len(dropped) == 1 and "1e+308" in dropped[0].getMessage()
+
+
+def test_discarded_candle_is_removed_from_memory_and_cache_and_refused_when_fetched_again(tmp_path):
+    source = RecordingSource(spot={"BTC/USD": hourly(T0, 30)})
+    candles = manager(source, tmp_path)
+    now = T0 + 25 * H + timedelta(minutes=1)
+    series = candles.get_candles("BTC/USD", "1h", now)
+    assert series.ts_last == T0 + 24 * H
+    candles.discard(series, T0 + 24 * H)
+    again = candles.get_candles("BTC/USD", "1h", now + timedelta(minutes=10))  # refetches 24:00, refuses it
+    assert again.ts_last == T0 + 23 * H
+    later = candles.get_candles("BTC/USD", "1h", now + H)
+    assert later.ts_last == T0 + 25 * H and pd.Timestamp(T0 + 24 * H) not in set(later.frame["ts"])
+    restarted = manager(RecordingSource(spot={"BTC/USD": hourly(T0, 30)}), tmp_path)
+    assert pd.Timestamp(T0 + 24 * H) not in set(restarted.get_candles("BTC/USD", "1h", now + H).frame["ts"])

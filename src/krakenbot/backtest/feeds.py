@@ -116,7 +116,7 @@ class PrecomputedSignals:
                     return self.strategy.signal_at(arrays, computed, last)
         return None
 
-    def signals(self, now: datetime) -> list[Signal]:
+    def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         out = []
         for arrays, computed in self._series:
             last = self.strategy.last_closed_index(arrays, now)

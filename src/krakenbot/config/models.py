@@ -107,6 +107,8 @@ class RiskConfig(StrictModel):
         3, ge=1, le=1000, description="ShockGuard: this many symbols shocking within the window is a market-wide shock.")
     shock_marketwide_window_sec: float = Field(
         60, gt=0, le=3600, description="ShockGuard: window of the market-wide count, seconds.")
+    spot_mark_max_deviation_pct: float = Field(
+        0.2, ge=0.01, le=1, description="A signal candle whose close is further than this from its futures contract's current mark, fraction (0.2 = 20 %), is a bad print: quarantined (the strategy never sees it; no entry or reversal on that symbol until a candle within it arrives). Far beyond the normal spot/futures basis (well under 1 %; 1.5 % is already a ShockGuard basis shock) plus the move since the candle closed (up to stale_candle_factor timeframes ago), so a real move pauses entries at worst; it catches 0.1x or 10x closes.")
 
     @model_validator(mode="after")
     def _buffers_ordered(self) -> RiskConfig:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from krakenbot.data.candle_checks import candle_problem
 from krakenbot.domain.market import Candle
 from krakenbot.domain.timeconv import NS_PER_MS, duration_us, from_ms, to_us
 from krakenbot.files import private_file
@@ -36,10 +37,12 @@ def empty_frame() -> pd.DataFrame:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CleanResult:
-    """Rows that survived cleaning, and how many were dropped as bad (NaN, zero, inconsistent, off-grid)."""
+    """Rows that survived cleaning, how many were dropped as bad (NaN, zero, implausible, inconsistent,
+    off-grid), and why the first of them was (``reason``, None when none was dropped)."""
 
     frame: pd.DataFrame
     dropped_bad: int
+    reason: str | None = None
 
 
 def _row_of(item: RawCandle) -> tuple[datetime, float, float, float, float, float] | None:
@@ -58,36 +61,37 @@ def _row_of(item: RawCandle) -> tuple[datetime, float, float, float, float, floa
         return None
 
 
-def _is_good(o: float, h: float, low: float, c: float, v: float) -> bool:
-    prices = (o, h, low, c)
-    if not all(math.isfinite(p) and p > 0 for p in prices):
-        return False
-    if h < max(o, c, low) or low > min(o, c):
-        return False
-    return math.isfinite(v) and v >= 0
-
-
 def clean_candles(items: Iterable[RawCandle], timeframe: timedelta) -> CleanResult:
     """Turn exchange rows (``Candle`` or CCXT ``[ms, o, h, l, c, v]``) into a clean frame.
 
-    Bad rows (NaN, zero or negative prices, high/low not bracketing open/close, negative volume,
-    a ``ts`` off the timeframe grid) are dropped and counted; order and duplicates are handled by
+    Bad rows (see :func:`~krakenbot.data.candle_checks.candle_problem`: NaN, zero, negative or
+    implausible prices such as 1e308, high/low not bracketing open/close, negative volume; a ``ts``
+    off the timeframe grid) are dropped and counted; order and duplicates are handled by
     :func:`merge_frames`.
     """
     step_us = duration_us(timeframe)
     rows = []
     dropped = 0
+    first_reason: str | None = None
     for item in items:
         row = _row_of(item)
-        if row is None or not _is_good(*row[1:]) or to_us(row[0]) % step_us != 0:
+        if row is None:
+            problem: str | None = "unreadable row"
+        elif to_us(row[0]) % step_us != 0:
+            problem = f"open time {row[0].isoformat()} is off the {timeframe} grid"
+        else:
+            problem = candle_problem(*row[1:])
+        if problem is not None:
             dropped += 1
+            first_reason = first_reason or (problem if row is None else f"{row[0].isoformat()}: {problem}")
             continue
         rows.append(row)
     if not rows:
-        return CleanResult(frame=empty_frame(), dropped_bad=dropped)
+        return CleanResult(frame=empty_frame(), dropped_bad=dropped, reason=first_reason)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
-    return CleanResult(frame=frame.astype(dict.fromkeys(COLUMNS[1:], "float64")), dropped_bad=dropped)
+    return CleanResult(frame=frame.astype(dict.fromkeys(COLUMNS[1:], "float64")), dropped_bad=dropped,
+                       reason=first_reason)
 
 
 def merge_frames(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -151,7 +155,8 @@ class ParquetCandleCache:
         rows = zip(ms, raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"], strict=True)
         cleaned = clean_candles(([float(x) for x in r] for r in rows), step)
         if cleaned.dropped_bad:
-            log.warning("%s: dropped %d bad candles from cache %s", symbol, cleaned.dropped_bad, path)
+            log.warning("%s: dropped %d bad candles from cache %s (first: %s)", symbol, cleaned.dropped_bad, path,
+                        cleaned.reason)
         merged, _ = merge_frames(empty_frame(), cleaned.frame)
         return merged
 

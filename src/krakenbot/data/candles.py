@@ -33,6 +33,7 @@ from krakenbot.domain.errors import ExchangeError, MarketDataError
 log = logging.getLogger(__name__)
 
 CandleSourceName = Literal["spot", "futures_fallback"]
+DROP_LOG_INTERVAL = timedelta(hours=1)  # bad candles of one symbol are logged at most this often
 _SPOT, _FUTURES = "spot", "futures"
 
 
@@ -114,6 +115,8 @@ class CandleManager:
         self._max = max_candles
         self._frames: dict[tuple[str, str, str], pd.DataFrame] = {}
         self._last_source_log: dict[tuple[str, str], datetime] = {}
+        self._last_drop_log: dict[str, datetime] = {}  # per symbol: bad candles are logged once an hour
+        self._discarded: dict[tuple[str, str, str], set[pd.Timestamp]] = {}  # refused by the caller: never kept
 
     @classmethod
     def from_config(cls, source: CandleSource, cache_dir: Path, config: AppConfig) -> CandleManager:
@@ -142,6 +145,19 @@ class CandleManager:
                 chosen = fut_series
         self._log_source(chosen, now)
         return chosen
+
+    def discard(self, series: CandleSeries, ts: datetime) -> None:
+        """Drop the candle opened at ``ts`` from ``series``'s market, in memory and in the cache, and refuse
+        it when a later fetch returns it again (a candle the caller found implausible, e.g. far from the
+        futures mark). Remembered until newer candles make a refetch of it impossible."""
+        key = (_SPOT if series.source == "spot" else _FUTURES, series.market, series.timeframe)
+        stamp = pd.Timestamp(ts)
+        self._discarded.setdefault(key, set()).add(stamp)
+        frame = self._frames.get(key)
+        if frame is not None and bool((frame["ts"] == stamp).any()):
+            kept = frame[frame["ts"] != stamp].reset_index(drop=True)
+            self._frames[key] = kept
+            self._cache.save(key[0], series.market, series.timeframe, kept)
 
     def _series(self, update: _Update, *, pair: str, timeframe: str, source: CandleSourceName, market: str,
                 step: timedelta, now: datetime, multiplier: int) -> CandleSeries:
@@ -177,15 +193,29 @@ class CandleManager:
             return _Update(frame=frame, problem=f"{type(exc).__name__}: {exc}")
         cleaned = clean_candles(rows, step)
         fresh = cleaned.frame[cleaned.frame["ts"] + pd.Timedelta(step) <= pd.Timestamp(now)]  # drop the open candle
+        discarded = self._discarded.get(key)
+        if discarded:
+            fresh = fresh[~fresh["ts"].isin(list(discarded))]
         merged, duplicates = merge_frames(frame, fresh)
         if len(merged) > self._max:
             merged = merged.iloc[-self._max:].reset_index(drop=True)
         if cleaned.dropped_bad:
-            log.warning("%s: dropped %d bad %s candles", symbol, cleaned.dropped_bad, kind)
+            self._log_dropped(symbol, kind, cleaned.dropped_bad, cleaned.reason, now)
         if not fresh.empty:
             self._frames[key] = merged
             self._cache.save(kind, symbol, timeframe, merged)
+            if discarded:  # a candle before the newest one is never asked for again
+                newest = merged["ts"].iloc[-1]
+                self._discarded[key] = {t for t in discarded if t > newest}
         return _Update(frame=merged, dropped_bad=cleaned.dropped_bad, duplicates=duplicates)
+
+    def _log_dropped(self, symbol: str, kind: str, count: int, reason: str | None, now: datetime) -> None:
+        last = self._last_drop_log.get(symbol)
+        if last is not None and now - last < DROP_LOG_INTERVAL:
+            return
+        self._last_drop_log[symbol] = now
+        log.warning("%s: dropped %d bad %s candles (first: %s); they are never stored nor used (logged once "
+                    "an hour per symbol)", symbol, count, kind, reason)
 
     def _log_source(self, series: CandleSeries, now: datetime) -> None:
         key = (series.symbol, series.source)

@@ -58,6 +58,8 @@ class EventKind(StrEnum):
     CLOSED_ON_EXCHANGE = "closed_on_exchange"
     FOREIGN_POSITION = "foreign_position"
     RECONCILE_MISMATCH = "reconcile_mismatch"
+    CANDLE_QUARANTINED = "candle_quarantined"  # a signal candle far from the futures mark: its symbol paused
+    CANDLE_RELEASED = "candle_released"  # a newer candle within the bound ended that quarantine
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

@@ -11,13 +11,18 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from krakenbot.data.candles import CandleManager
+from krakenbot.config.models import RiskConfig
+from krakenbot.data.candle_checks import check_spot_vs_mark
+from krakenbot.data.candles import CandleManager, CandleSeries
 from krakenbot.domain import Fill, Signal, Ticker
+from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.vocabulary import EventKind
 from krakenbot.risk.shock_detect import ShockDetected
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, Strategy
 
 log = logging.getLogger(__name__)
+DEFAULT_SPOT_MARK_MAX_DEVIATION_PCT: float = RiskConfig.model_fields["spot_mark_max_deviation_pct"].default
 
 # Paper fills happen when prices move: the paper exchange listens to every tick's marks and
 # hourly funding rates and answers with the fills that caused (stops, liquidations).
@@ -34,8 +39,12 @@ class MarketFeed(Protocol):
 
 
 class SignalFeed(Protocol):
-    def signals(self, now: datetime) -> list[Signal]:
-        """The strategy's signals on the newest candles closed at ``now``, one per symbol at most."""
+    def signals(self, now: datetime, marks: Mapping[str, float]) -> list[Signal]:
+        """The strategy's signals on the newest candles closed at ``now``, one per symbol at most.
+
+        ``marks`` are this tick's fresh futures marks (USD per contract, refused tickers left out): a
+        feed may check its candles against them (the live feed does; a backtest's recorded one does not).
+        """
         ...
 
 
@@ -59,20 +68,70 @@ class StrategySignalFeed:
 
     ``symbols`` maps each spot pair to its futures contract (for the fallback) and multiplier.
     A symbol whose candles are stale or missing gives no signal this tick (logged by the manager).
+    Each symbol's newest candle is checked against its contract's fresh futures mark
+    (:func:`~krakenbot.data.candle_checks.check_spot_vs_mark`, ``max_deviation_pct``): a candle beyond
+    it is quarantined: discarded from the candles (the strategy never sees it), logged once and
+    journaled (``candle_quarantined``); the symbol gives no signal (no entry, no reversal; positions
+    keep their stops and ShockGuard) until a newer candle within the bound arrives (``candle_released``).
+    Without a fresh mark the candle cannot be checked and the symbol gives no signal this tick.
     """
 
     def __init__(self, strategy: Strategy[object], candles: CandleManager,  # type: ignore[type-var]
-                 symbols: Mapping[str, tuple[str, int]]) -> None:
+                 symbols: Mapping[str, tuple[str, int]], *, journal: Journal | None = None,
+                 max_deviation_pct: float = DEFAULT_SPOT_MARK_MAX_DEVIATION_PCT) -> None:
         self.strategy = strategy
         self.candles = candles
         self.symbols = dict(symbols)
+        self.journal = journal
+        self.max_deviation_pct = max_deviation_pct
+        self.quarantined: dict[str, datetime] = {}  # spot pair -> open time of its quarantined candle
 
-    def signals(self, now: datetime) -> list[Signal]:
+    def signals(self, now: datetime, marks: Mapping[str, float]) -> list[Signal]:
         arrays: dict[str, CandleArrays] = {}
         for spot, (futures, multiplier) in sorted(self.symbols.items()):
             series = self.candles.get_candles(spot, self.strategy.timeframe, now, futures_symbol=futures,
                                               futures_multiplier=multiplier)
-            if series.stale or series.frame.empty:
+            if series.stale or series.frame.empty or not self._checked(series, futures, marks, now):
                 continue
             arrays[spot] = CandleArrays.from_frame(spot, series.frame)
         return self.strategy.signals(arrays, now)
+
+    def _checked(self, series: CandleSeries, futures: str, marks: Mapping[str, float], now: datetime) -> bool:
+        """True when ``series``'s newest candle is fit for the strategy (see the class docstring)."""
+        spot = series.symbol
+        mark = marks.get(futures)
+        if mark is None:
+            log.debug("%s: no fresh mark of %s to check the candles against: no signal this tick", spot, futures)
+            return False
+        last = series.frame.iloc[-1]
+        ts_last = last["ts"].to_pydatetime()
+        held = self.quarantined.get(spot)
+        if held is not None and ts_last <= held:
+            return False  # still the candles before the quarantined one: wait for a newer candle
+        # the series is in spot units already (futures prices divided by the multiplier)
+        verdict = check_spot_vs_mark(close=float(last["close"]), mark=mark / series.multiplier,
+                                     max_deviation_pct=self.max_deviation_pct)
+        if not verdict.ok:
+            self.candles.discard(series, ts_last)
+            if held is None:
+                log.warning("%s: candle %s quarantined: close %.10g vs futures mark %.10g of %s: deviation %.1f%% "
+                            "over the threshold %.1f%%; entries and reversals on %s paused until a candle within "
+                            "it arrives (stops and ShockGuard stay)", spot, ts_last.isoformat(), verdict.close,
+                            verdict.reference, futures, verdict.deviation * 100, self.max_deviation_pct * 100,
+                            futures)
+                self._record(now, EventKind.CANDLE_QUARANTINED, futures, f"{spot} candle {ts_last.isoformat()}: "
+                             f"{verdict.reason}")
+            self.quarantined[spot] = ts_last
+            return False
+        if held is not None:
+            del self.quarantined[spot]
+            log.warning("%s: candle quarantine released: candle %s closes at %.10g, %.1f%% from the futures mark "
+                        "%.10g of %s", spot, ts_last.isoformat(), verdict.close, verdict.deviation * 100,
+                        verdict.reference, futures)
+            self._record(now, EventKind.CANDLE_RELEASED, futures, f"{spot} candle {ts_last.isoformat()} closes at "
+                         f"{verdict.close:.10g}, {verdict.deviation:.1%} from the mark {verdict.reference:.10g}")
+        return True
+
+    def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
+        if self.journal is not None:
+            self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))

@@ -171,7 +171,8 @@ class LiveTrading:
         """On a closed signal candle: signals, auction, execution, stops, equity."""
         now = self.clock.now()
         self.book.begin_tick()
-        report = self._run_auction_allocation(self.signal_feed.signals(now))
+        fresh = {fut: mark for fut, mark in self._state.marks.items() if fut not in self._state.stale}
+        report = self._run_auction_allocation(self.signal_feed.signals(now, fresh))
         self.sync_stops()
         positions = self.book.positions()
         self.journal.record_equity(self.book.account(), sum(p.notional_usd for p in positions))

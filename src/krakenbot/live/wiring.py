@@ -127,7 +127,8 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
         log.warning("%s", warning)
     candles = CandleManager.from_config(client, cache_dir, cfg)
     signals = StrategySignalFeed(load_strategy(cfg.strategy), candles,
-                                 {m.spot: (str(m.futures), m.multiplier) for m in mappings})
+                                 {m.spot: (str(m.futures), m.multiplier) for m in mappings}, journal=journal,
+                                 max_deviation_pct=cfg.risk.spot_mark_max_deviation_pct)
     exchange: Exchange = client
     listeners: list[MarketListener] = []
     if paper:

@@ -283,6 +283,10 @@ class CandleStore:
     seed: int = 7
     _recorded: dict[tuple[str, int], list[Bar]] = field(default_factory=dict)
 
+    def record(self, name: str, minutes: int, bars: list[Bar]) -> None:
+        """Serve ``bars`` (ascending) as the recorded series ``name`` (e.g. a spot altname ``XBTUSD``)."""
+        self._recorded[(name, minutes)] = sorted(bars, key=lambda b: b.ts_s)
+
     def _load(self, name: str, minutes: int) -> list[Bar] | None:
         key = (name, minutes)
         if key in self._recorded:
