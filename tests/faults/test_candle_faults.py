@@ -51,7 +51,7 @@ def orders_but_stops(b: Bot) -> list[str]:
     return [str(r.param("cliOrdId")) for r in b.sent() if r.param("orderType") != "stp"]
 
 
-def trend_bot(bot: Bot, fake: FakeKraken, tmp_path: Path, *, max_deviation_pct: float) -> list[Bar]:
+def trend_bot(bot: Bot, fake: FakeKraken, tmp_path: Path, *, max_deviation_pct: float, opens: bool = True) -> list[Bar]:
     """Start ``bot`` on BTC/USD with the trend strategy over candles from the loopback Kraken; the recorded
     hourly series runs through the next three hours (index -3 is the bar that opens at the start)."""
     now_s = int(bot.clock.now().timestamp())
@@ -64,8 +64,9 @@ def trend_bot(bot: Bot, fake: FakeKraken, tmp_path: Path, *, max_deviation_pct: 
     bot.live.signal_feed = StrategySignalFeed(strategy, CandleManager(bot.client, tmp_path / "candles"),  # type: ignore[arg-type]
                                               {"BTC/USD": (BTC, 1)}, journal=bot.store,
                                               max_deviation_pct=max_deviation_pct)
-    bot.live.slow_tick()
-    assert bot.exchange_positions()[BTC] > 0, "the uptrend opens a long"
+    if opens:
+        bot.live.slow_tick()
+        assert bot.exchange_positions()[BTC] > 0, "the uptrend opens a long"
     return bars
 
 
@@ -113,4 +114,21 @@ def test_one_spot_candle_at_a_tenth_with_the_mark_unchanged_is_quarantined_not_t
     cached = ParquetCandleCache(tmp_path / "candles").load("spot", "BTC/USD", "1h", timedelta(hours=1))
     opened = set(cached["ts"].map(lambda ts: int(ts.timestamp())))
     assert bars[-3].ts_s not in opened and bars[-2].ts_s in opened, "the bad candle is never stored"
+    bot.check()
+
+
+def test_a_wrong_first_mark_without_index_confirmed_by_a_second_tick_sizes_no_entry_the_candles_disagree(
+        bot: Bot, fake: FakeKraken, tmp_path: Path) -> None:
+    """Issue 11 item 10's first-mark rule believes a null-index mark once a second tick agrees with it; a
+    wrong mark (1.8x) that persists is believed that way, and the spot candles (at 97,000) catch it."""
+    fake.set_ticker(BTC, markPrice=97_000.0 * 1.8, indexPrice=None)
+    trend_bot(bot, fake, tmp_path, max_deviation_pct=0.2, opens=False)
+    bot.tick()  # the second consistent tick: the first-mark rule now believes 174,600
+    assert BTC not in bot.live.stale and bot.live.marks[BTC] == 97_000.0 * 1.8
+    bot.live.slow_tick()
+    assert bot.sent(BTC) == [] and [e.symbol for e in bot.store.events("candle_quarantined")] == [BTC]
+    fake.clear_ticker(BTC)  # the real mark (the fake's index follows it)
+    next_bar(bot)
+    assert BTC not in bot.live.stale and bot.exchange_positions()[BTC] > 0  # a candle in range: released, long
+    assert [e.symbol for e in bot.store.events("candle_released")] == [BTC]
     bot.check()

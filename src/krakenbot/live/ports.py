@@ -91,12 +91,13 @@ class StrategySignalFeed:
         for spot, (futures, multiplier) in sorted(self.symbols.items()):
             series = self.candles.get_candles(spot, self.strategy.timeframe, now, futures_symbol=futures,
                                               futures_multiplier=multiplier)
-            if series.stale or series.frame.empty or not self._checked(series, futures, marks, now):
+            if series.stale or series.frame.empty or not self._checked(series, futures, multiplier, marks, now):
                 continue
             arrays[spot] = CandleArrays.from_frame(spot, series.frame)
         return self.strategy.signals(arrays, now)
 
-    def _checked(self, series: CandleSeries, futures: str, marks: Mapping[str, float], now: datetime) -> bool:
+    def _checked(self, series: CandleSeries, futures: str, multiplier: int, marks: Mapping[str, float],
+                 now: datetime) -> bool:
         """True when ``series``'s newest candle is fit for the strategy (see the class docstring)."""
         spot = series.symbol
         mark = marks.get(futures)
@@ -108,8 +109,8 @@ class StrategySignalFeed:
         held = self.quarantined.get(spot)
         if held is not None and ts_last <= held:
             return False  # still the candles before the quarantined one: wait for a newer candle
-        # the series is in spot units already (futures prices divided by the multiplier)
-        verdict = check_spot_vs_mark(close=float(last["close"]), mark=mark / series.multiplier,
+        # spot and fallback series alike are in spot units; the mark is per contract of ``multiplier`` units
+        verdict = check_spot_vs_mark(close=float(last["close"]), mark=mark, multiplier=multiplier,
                                      max_deviation_pct=self.max_deviation_pct)
         if not verdict.ok:
             self.candles.discard(series, ts_last)
