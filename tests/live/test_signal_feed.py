@@ -100,3 +100,25 @@ def test_the_mark_of_a_multiplied_contract_is_compared_per_spot_unit(tmp_path):
     journal = MemoryJournal()
     feed = feed_on(Source(), tmp_path, journal, multiplier=1000)
     assert len(feed.signals(at(25), {FUT: 100_000.0})) == 1 and journal.events == []
+
+
+def test_a_bad_candle_that_arrives_with_a_newer_good_one_never_reaches_the_strategy(tmp_path, caplog):
+    """A bar missed (an outage, a slow tick skipped): its bad candle comes in behind a good one."""
+    source, journal = Source(), MemoryJournal()
+    seen: list[float] = []
+
+    class Recording(AlwaysLong):
+        def compute(self, candles):  # type: ignore[no-untyped-def]
+            seen.append(float(candles.close.min()))
+            return super().compute(candles)
+
+    feed = StrategySignalFeed(Recording(), CandleManager(source, tmp_path / "cache", history_candles=24),
+                              {"BTC/USD": (FUT, 1)}, journal=journal, max_deviation_pct=0.2)
+    assert len(feed.signals(at(25), {FUT: 100.0})) == 1
+    source.rows[25] = candle(25, close=10.0)
+    with caplog.at_level(logging.WARNING):
+        assert len(feed.signals(at(27), {FUT: 100.0})) == 1  # 25:00 (bad) and 26:00 (good) arrive together
+    assert seen[-1] == 100.0
+    assert [e.kind for e in journal.events] == ["candle_quarantined", "candle_released"]
+    assert len([r for r in caplog.records if "quarantined" in r.getMessage()]) == 1
+    assert pd.Timestamp(T0 + 25 * H) not in set(feed.candles.get_candles("BTC/USD", "1h", at(27, 5)).frame["ts"])

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+import pandas as pd
+
 from krakenbot.config.models import RiskConfig
 from krakenbot.data.candle_checks import check_spot_vs_mark
 from krakenbot.data.candles import CandleManager, CandleSeries
@@ -68,12 +70,13 @@ class StrategySignalFeed:
 
     ``symbols`` maps each spot pair to its futures contract (for the fallback) and multiplier.
     A symbol whose candles are stale or missing gives no signal this tick (logged by the manager).
-    Each symbol's newest candle is checked against its contract's fresh futures mark
-    (:func:`~krakenbot.data.candle_checks.check_spot_vs_mark`, ``max_deviation_pct``): a candle beyond
-    it is quarantined: discarded from the candles (the strategy never sees it), logged once and
-    journaled (``candle_quarantined``); the symbol gives no signal (no entry, no reversal; positions
-    keep their stops and ShockGuard) until a newer candle within the bound arrives (``candle_released``).
-    Without a fresh mark the candle cannot be checked and the symbol gives no signal this tick.
+    Each candle that arrived since the last check (the newest one after a start) is checked against
+    its contract's fresh futures mark (:func:`~krakenbot.data.candle_checks.check_spot_vs_mark`,
+    ``max_deviation_pct``). One beyond it is quarantined: discarded from the candles (the strategy
+    never sees it), logged once and journaled (``candle_quarantined``); while the newest candle is a
+    quarantined one the symbol gives no signal (no entry, no reversal; positions keep their stops and
+    ShockGuard), and a newer candle within the bound releases it (``candle_released``).
+    Without a fresh mark the candles cannot be checked and the symbol gives no signal this tick.
     """
 
     def __init__(self, strategy: Strategy[object], candles: CandleManager,  # type: ignore[type-var]
@@ -84,54 +87,66 @@ class StrategySignalFeed:
         self.symbols = dict(symbols)
         self.journal = journal
         self.max_deviation_pct = max_deviation_pct
-        self.quarantined: dict[str, datetime] = {}  # spot pair -> open time of its quarantined candle
+        self.quarantined: dict[str, datetime] = {}  # spot pair -> open time of its newest quarantined candle
+        self._checked_until: dict[str, pd.Timestamp] = {}  # spot pair -> newest candle already checked
 
     def signals(self, now: datetime, marks: Mapping[str, float]) -> list[Signal]:
         arrays: dict[str, CandleArrays] = {}
         for spot, (futures, multiplier) in sorted(self.symbols.items()):
             series = self.candles.get_candles(spot, self.strategy.timeframe, now, futures_symbol=futures,
                                               futures_multiplier=multiplier)
-            if series.stale or series.frame.empty or not self._checked(series, futures, multiplier, marks, now):
+            if series.stale or series.frame.empty:
                 continue
-            arrays[spot] = CandleArrays.from_frame(spot, series.frame)
+            frame = self._screened(series, futures, multiplier, marks.get(futures), now)
+            if frame is not None:
+                arrays[spot] = CandleArrays.from_frame(spot, frame)
         return self.strategy.signals(arrays, now)
 
-    def _checked(self, series: CandleSeries, futures: str, multiplier: int, marks: Mapping[str, float],
-                 now: datetime) -> bool:
-        """True when ``series``'s newest candle is fit for the strategy (see the class docstring)."""
-        spot = series.symbol
-        mark = marks.get(futures)
+    def _screened(self, series: CandleSeries, futures: str, multiplier: int, mark: float | None,
+                  now: datetime) -> pd.DataFrame | None:
+        """``series``'s candles without the quarantined ones, or None when the symbol gives no signal
+        (see the class docstring)."""
+        spot, frame = series.symbol, series.frame
         if mark is None:
             log.debug("%s: no fresh mark of %s to check the candles against: no signal this tick", spot, futures)
-            return False
-        last = series.frame.iloc[-1]
-        ts_last = last["ts"].to_pydatetime()
+            return None
+        newest = frame["ts"].iloc[-1]
         held = self.quarantined.get(spot)
-        if held is not None and ts_last <= held:
-            return False  # still the candles before the quarantined one: wait for a newer candle
-        # spot and fallback series alike are in spot units; the mark is per contract of ``multiplier`` units
-        verdict = check_spot_vs_mark(close=float(last["close"]), mark=mark, multiplier=multiplier,
-                                     max_deviation_pct=self.max_deviation_pct)
-        if not verdict.ok:
-            self.candles.discard(series, ts_last)
-            if held is None:
-                log.warning("%s: candle %s quarantined: close %.10g vs futures mark %.10g of %s: deviation %.1f%% "
-                            "over the threshold %.1f%%; entries and reversals on %s paused until a candle within "
-                            "it arrives (stops and ShockGuard stay)", spot, ts_last.isoformat(), verdict.close,
-                            verdict.reference, futures, verdict.deviation * 100, self.max_deviation_pct * 100,
-                            futures)
-                self._record(now, EventKind.CANDLE_QUARANTINED, futures, f"{spot} candle {ts_last.isoformat()}: "
-                             f"{verdict.reason}")
-            self.quarantined[spot] = ts_last
-            return False
-        if held is not None:
+        if held is not None and newest <= pd.Timestamp(held):
+            return None  # nothing newer than the quarantined candle yet
+        seen = self._checked_until.get(spot)
+        arrived = frame[frame["ts"] > seen] if seen is not None else frame.iloc[-1:]
+        self._checked_until[spot] = newest
+        bad = []
+        for ts, close in zip(arrived["ts"], arrived["close"], strict=True):
+            # spot and fallback series alike are in spot units; the mark is per contract of ``multiplier`` units
+            verdict = check_spot_vs_mark(close=float(close), mark=mark, multiplier=multiplier,
+                                         max_deviation_pct=self.max_deviation_pct)
+            if not verdict.ok:
+                self.candles.discard(series, ts.to_pydatetime())
+                bad.append(ts)
+                if held is None and spot not in self.quarantined:
+                    log.warning("%s: candle %s quarantined: close %.10g vs futures mark %.10g of %s: deviation "
+                                "%.1f%% over the threshold %.1f%%; entries and reversals on %s paused until a "
+                                "candle within it arrives (stops and ShockGuard stay)", spot, ts.isoformat(),
+                                verdict.close, verdict.reference, futures, verdict.deviation * 100,
+                                self.max_deviation_pct * 100, futures)
+                    self._record(now, EventKind.CANDLE_QUARANTINED, futures,
+                                 f"{spot} candle {ts.isoformat()}: {verdict.reason}")
+                self.quarantined[spot] = ts.to_pydatetime()
+        if bad:
+            frame = frame[~frame["ts"].isin(bad)].reset_index(drop=True)
+            if bad[-1] == newest:
+                return None
+        if spot in self.quarantined:
             del self.quarantined[spot]
-            log.warning("%s: candle quarantine released: candle %s closes at %.10g, %.1f%% from the futures mark "
-                        "%.10g of %s", spot, ts_last.isoformat(), verdict.close, verdict.deviation * 100,
-                        verdict.reference, futures)
-            self._record(now, EventKind.CANDLE_RELEASED, futures, f"{spot} candle {ts_last.isoformat()} closes at "
-                         f"{verdict.close:.10g}, {verdict.deviation:.1%} from the mark {verdict.reference:.10g}")
-        return True
+            close = float(frame["close"].iloc[-1])
+            log.warning("%s: candle quarantine released: candle %s closes at %.10g, within %.1f%% of the futures "
+                        "mark %.10g of %s", spot, newest.isoformat(), close, self.max_deviation_pct * 100,
+                        mark / multiplier, futures)
+            self._record(now, EventKind.CANDLE_RELEASED, futures, f"{spot} candle {newest.isoformat()} closes at "
+                         f"{close:.10g}, within {self.max_deviation_pct:.1%} of the mark {mark / multiplier:.10g}")
+        return frame
 
     def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
         if self.journal is not None:
