@@ -58,6 +58,9 @@ class EventKind(StrEnum):
     CLOSED_ON_EXCHANGE = "closed_on_exchange"
     FOREIGN_POSITION = "foreign_position"
     RECONCILE_MISMATCH = "reconcile_mismatch"
+    UNKNOWN_OURS = "unknown_ours"  # orders or positions with our instance id the store did not know: refused
+    ADOPTED = "adopted"  # ... taken into the store by `store adopt`
+    STORE_REPAIRED = "store_repaired"  # the store's fills made to agree with the exchange by `store repair`
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

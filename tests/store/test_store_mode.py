@@ -1,0 +1,32 @@
+"""The store remembers which mode created it: paper never writes into a live store, live never uses a paper one."""
+
+from __future__ import annotations
+
+import pytest
+
+from krakenbot.store.sql import SqlStore, StoreModeError
+
+
+def test_a_new_store_is_claimed_by_the_first_mode_and_kept(store_url: str) -> None:
+    with SqlStore(store_url) as store:
+        assert store.mode() is None
+        store.claim_mode("live")
+        store.claim_mode("live")  # the same mode again: fine
+    with SqlStore(store_url) as store:
+        assert store.mode() == "live"
+
+
+def test_paper_on_a_live_store_is_refused_naming_the_store_and_the_fix(store_url: str) -> None:
+    with SqlStore(store_url) as store:
+        store.claim_mode("live")
+        with pytest.raises(StoreModeError, match="created by `live`; `paper` refuses") as err:
+            store.claim_mode("paper")
+        assert store.url in str(err.value) and "store.paper_url" in str(err.value)
+        assert store.mode() == "live"
+
+
+def test_live_on_a_paper_store_is_refused(store_url: str) -> None:
+    with SqlStore(store_url) as store:
+        store.claim_mode("paper")
+        with pytest.raises(StoreModeError, match="point store.url at the live store"):
+            store.claim_mode("live")
