@@ -125,7 +125,8 @@ def test_our_position_unknown_to_the_store_is_not_foreign_and_refuses():
     assert [o.client_order_id for o in plan.unknown_orders] == ["kb-6"]
     assert plan.foreign_positions == () and plan.adopt_orders == ()
     assert plan.record_fills == ()  # recording them would make the symbol look known at the next start
-    assert "PF_ETHUSD" in plan.unknown_detail() and "kb-6" in plan.unknown_detail()
+    assert plan.unknown_detail() == ("position PF_ETHUSD long 2.0; PF_ETHUSD client ids kb-6 (stop sell 2), "
+                                     "kb-5 (filled buy 2)")
 
 
 def test_our_position_is_recognised_by_its_stop_alone():

@@ -36,7 +36,7 @@ def test_paper_url_when_given_is_used_and_anchored_like_url(tmp_path: Path) -> N
 
 
 def test_paper_on_postgresql_needs_a_paper_url() -> None:
-    with pytest.raises(ConfigError, match="store.paper_url"):
+    with pytest.raises(ConfigError, match=r"store\.paper_url"):
         store_url(cfg(url="postgresql+psycopg://bot@db/krakenbot"), paper=True)
     assert store_url(cfg(url="postgresql+psycopg://bot@db/krakenbot", paper_url="postgresql+psycopg://bot@db/paper"),
                      paper=True) == "postgresql+psycopg://bot@db/paper"

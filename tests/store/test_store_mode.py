@@ -28,5 +28,5 @@ def test_paper_on_a_live_store_is_refused_naming_the_store_and_the_fix(store_url
 def test_live_on_a_paper_store_is_refused(store_url: str) -> None:
     with SqlStore(store_url) as store:
         store.claim_mode("paper")
-        with pytest.raises(StoreModeError, match="point store.url at the live store"):
+        with pytest.raises(StoreModeError, match=r"point store\.url at the live store"):
             store.claim_mode("live")

@@ -81,6 +81,7 @@ class ReconcilePlan:
     mismatches: tuple[Mismatch, ...]
     unknown_positions: tuple[Position, ...] = ()
     unknown_orders: tuple[Order, ...] = ()
+    unknown_fills: tuple[Fill, ...] = ()  # recent fills of ours on the unknown positions' symbols (not recorded)
     adjustments: tuple[Adjustment, ...] = ()
 
     @property
@@ -98,8 +99,10 @@ class ReconcilePlan:
         ids: dict[str, list[str]] = {}
         for o in self.unknown_orders:
             ids.setdefault(o.symbol, []).append(f"{o.client_order_id} ({o.order_type.value} {o.side.value} {o.size})")
+        for f in self.unknown_fills:
+            ids.setdefault(f.symbol, []).append(f"{f.client_order_id} (filled {f.side.value} {f.size})")
         parts = [f"position {p.symbol} {p.side.value} {p.size}" for p in self.unknown_positions]
-        parts += [f"{symbol} orders {', '.join(found)}" for symbol, found in sorted(ids.items())]
+        parts += [f"{symbol} client ids {', '.join(found)}" for symbol, found in sorted(ids.items())]
         return "; ".join(parts)
 
     def summary(self) -> str:
@@ -199,4 +202,6 @@ def reconcile(store: StoreView, venue: VenueView, *, prefix: str, adopt: bool = 
                          mismatches=tuple(mismatches), adjustments=tuple(adjustments),
                          unknown_positions=() if adopt else tuple(p for p in venue.positions
                                                                    if p.symbol in unknown_syms),
-                         unknown_orders=() if adopt else unknown_orders)
+                         unknown_orders=() if adopt else unknown_orders,
+                         unknown_fills=() if adopt else tuple(f for f in venue.fills if f.symbol in unknown_syms
+                                                              and f.client_order_id.startswith(ours)))
