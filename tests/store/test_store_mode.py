@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from builders.exchange import intent
+from krakenbot.domain import OrderSide
 from krakenbot.store.sql import SqlStore, StoreModeError
 
 
@@ -30,3 +32,13 @@ def test_live_on_a_paper_store_is_refused(store_url: str) -> None:
         store.claim_mode("paper")
         with pytest.raises(StoreModeError, match=r"point store\.url at the live store"):
             store.claim_mode("live")
+
+
+def test_paper_refuses_a_store_with_records_and_no_mode_and_live_claims_it(store_url: str) -> None:
+    with SqlStore(store_url) as store:
+        store.record_intent(intent("kb-1", OrderSide.BUY, "0.1", limit="30300"))  # written before modes existed
+        with pytest.raises(StoreModeError, match="an earlier Krakenbot's records and no mode"):
+            store.claim_mode("paper")
+        assert store.mode() is None
+        store.claim_mode("live")
+        assert store.mode() == "live"

@@ -98,7 +98,7 @@ def _run(config: Path, *, adopt: bool, repair: bool, write: bool) -> ReconcilePl
 
     with _opened(config, write=write) as (cfg, store, client):
         now = WallClock().now()
-        store_view, venue = gather(store, client, now=now)  # Kraken unreachable: exit 3, nothing written
+        store_view, venue = gather(store, client, now=now, prefix=cfg.store.instance_id if adopt else None)
         plan = reconcile(store_view, venue, prefix=cfg.store.instance_id, adopt=adopt, repair=repair)
         typer.echo(f"store {store.url} against Kraken (instance id {cfg.store.instance_id!r}):")
         for line in describe(plan) or ["nothing to do: the store and Kraken agree"]:

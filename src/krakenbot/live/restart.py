@@ -12,10 +12,12 @@ refuses to trade, with a message that says what was found and what to do. ``stor
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from krakenbot.domain import Fill, Order, OrderSide, OrderStatus
+from krakenbot.domain import Fill, Order, OrderSide, OrderStatus, OrderType
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import JournalEvent
 from krakenbot.domain.vocabulary import EventKind
@@ -37,8 +39,11 @@ class UnknownOrdersError(ReconcileError):
     """Kraken holds orders or positions with our instance id that the store does not know (exit code 4)."""
 
 
-def gather(store: SqlStore, exchange: Exchange, *, now: datetime) -> tuple[StoreView, VenueView]:
-    """The store's view and the exchange's (open orders, recent fills, positions, in-doubt lookups)."""
+def gather(store: SqlStore, exchange: Exchange, *, now: datetime, prefix: str | None = None
+           ) -> tuple[StoreView, VenueView]:
+    """The store's view and the exchange's (open orders, recent fills, positions, in-doubt lookups).
+    With ``prefix`` (to adopt): the orders of our fills on positions the store does not know are looked
+    up too, so that adopting them stores their orders as well as their fills."""
     store_view = StoreView(intents={i.client_order_id: i for i in store.intents()},
                            orders={o.client_order_id: o for o in store.orders()}, fills=store.fills())
     doubtful = in_doubt(store_view)
@@ -48,6 +53,11 @@ def gather(store: SqlStore, exchange: Exchange, *, now: datetime) -> tuple[Store
         cid: exchange.fetch_order_by_client_id(cid, store_view.intents[cid].symbol) for cid in doubtful}
     venue = VenueView(open_orders=exchange.fetch_open_orders(), fills=exchange.fetch_fills(since - FILLS_LOOKBACK),
                       positions=exchange.fetch_positions(), lookups=lookups)
+    if prefix is not None:
+        for fill in reconcile(store_view, venue, prefix=prefix).unknown_fills:
+            if fill.client_order_id not in lookups:
+                lookups[fill.client_order_id] = exchange.fetch_order_by_client_id(fill.client_order_id, fill.symbol)
+        venue = replace(venue, lookups=lookups)
     return store_view, venue
 
 
@@ -56,7 +66,7 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
     """Reconcile and apply; return the plan. Raises ``UnknownOrdersError`` when orders or positions of ours
     are unknown to the store (unless ``adopt``), ``ReconcileError`` on a mismatch (unless ``repair``);
     nothing is traded then, and only what is safe (fills on known symbols) is recorded first."""
-    store_view, venue = gather(store, exchange, now=now)
+    store_view, venue = gather(store, exchange, now=now, prefix=prefix if adopt else None)
     plan = reconcile(store_view, venue, prefix=prefix, adopt=adopt, repair=repair)
     apply_plan(store, plan, store_view, now=now)
     return plan
@@ -70,7 +80,7 @@ def apply_plan(store: SqlStore, plan: ReconcilePlan, store_view: StoreView, *, n
         if order.client_order_id in store_view.intents:
             store.record_order(order)
         else:
-            store.adopt_order(order, reason="adopted by `store adopt`")
+            store.adopt_order(_priced(order, plan.record_fills), reason="adopted by `store adopt`")
             store.record_event(JournalEvent(ts=now, kind=EventKind.ADOPTED, symbol=order.symbol,
                                             detail=f"order {order.client_order_id} {order.order_type.value} "
                                                    f"{order.side.value} {order.size}"))
@@ -103,6 +113,19 @@ def apply_plan(store: SqlStore, plan: ReconcilePlan, store_view: StoreView, *, n
                              "on Kraken, close or explain the difference, then start again; `python run.py store "
                              "status` shows the differences, `python run.py store repair` makes the store's "
                              "positions those Kraken holds")
+
+
+def _priced(order: Order, fills: Sequence[Fill]) -> Order:
+    """``order`` with the average price of its ``fills`` as its limit and average fill price, when a lookup
+    reported a done limit/IOC order without them (an intent needs its limit price)."""
+    if order.limit_price is not None or order.order_type not in (OrderType.LIMIT, OrderType.IOC):
+        return order
+    own = [f for f in fills if f.client_order_id == order.client_order_id]
+    size = sum((f.size for f in own), Decimal(0))
+    if not size:
+        return order
+    average = sum((f.size * f.price for f in own), Decimal(0)) / size
+    return replace(order, limit_price=average, avg_fill_price=order.avg_fill_price or average)
 
 
 def unknown_message(found: str, url: str) -> str:

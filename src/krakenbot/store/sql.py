@@ -304,17 +304,21 @@ class SqlStore:
         """Record ``mode`` (``live`` or ``paper``) as this store's, when none is recorded yet.
 
         Raises ``StoreModeError`` when the other mode created the store: paper never writes into a
-        live store, and live never trades on a paper store's records."""
+        live store, and live never trades on a paper store's records. A store with records and no mode
+        (written before modes were recorded) is taken to be live: paper refuses it too."""
         with self._write(f"claiming the store for {mode}") as conn:
             recorded = conn.execute(sa.select(t.store_meta.c.value).where(t.store_meta.c.key == "mode")).scalar()
-            if recorded is None:
+            legacy = recorded is None and mode == "paper" and conn.execute(sa.select(t.order_intents.c.id)).first()
+            if recorded is None and not legacy:
                 conn.execute(sa.insert(t.store_meta).values(key="mode", value=mode))
                 return
         if recorded != mode:
             fix = ("give paper its own store: leave store.paper_url out (paper then uses the live store's file "
                    "with a -paper suffix) or point it at another database" if mode == "paper" else
                    "point store.url at the live store, not at a paper one")
-            raise StoreModeError(f"store {self.url} was created by `{recorded}`; `{mode}` refuses to use it: {fix}")
+            origin = ("holds an earlier Krakenbot's records and no mode (taken to be live)" if legacy
+                      else f"was created by `{recorded}`")
+            raise StoreModeError(f"store {self.url} {origin}; `{mode}` refuses to use it: {fix}")
 
     # -- internals ---------------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> Any:
