@@ -89,7 +89,10 @@ MaxTicks = Annotated[int | None, typer.Option("--max-ticks", help="Stop after th
 
 @app.command()
 def paper(config: ConfigOption = None, max_ticks: MaxTicks = None) -> None:
-    """Trade on live Kraken market data with simulated fills (no keys needed)."""
+    """Trade on live Kraken market data with simulated fills (no keys needed).
+
+    Writes its own store (store.paper_url; default: the live SQLite file with a -paper suffix), never
+    the live one; the simulated account starts flat each run."""
     from krakenbot.cli.live_cmd import run_loop
 
     run_loop(_load(config), paper=True, max_ticks=max_ticks)
