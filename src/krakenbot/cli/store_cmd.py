@@ -46,11 +46,13 @@ def _opened(config: Path, *, write: bool) -> Iterator[tuple[AppConfig, SqlStore,
     exits with the module's codes on errors."""
     from krakenbot.config import Secrets
     from krakenbot.exchange.kraken.client import KrakenClient
+    from krakenbot.logs import setup_logging
     from krakenbot.store.lock import InstanceLockedError, acquire_instance_lock
     from krakenbot.store.sql import SqlStore
 
     cfg = load_or_exit(config)
     secrets = Secrets()
+    setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=secrets.values())  # as `live`: keys redacted
     try:
         if secrets.missing_for_live():
             raise ConfigError(f"store commands need {', '.join(secrets.missing_for_live())} in the environment")
