@@ -83,7 +83,7 @@ def test_kraken_unreachable_at_start_prints_one_line_and_exits_3(tmp_path: Path)
 
 def test_a_second_instance_on_the_same_store_is_refused_with_exit_2(tmp_path: Path, fake: FakeKraken) -> None:
     config = _config(tmp_path, fake.url)
-    with acquire_instance_lock(f"sqlite:///{tmp_path / 'krakenbot.db'}"):
+    with acquire_instance_lock(f"sqlite:///{tmp_path / 'krakenbot-paper.db'}"):  # paper's own store
         result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -1,7 +1,8 @@
 """The command line: ``python run.py COMMAND`` or ``krakenbot COMMAND``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, refused live start),
-3 Kraken unreachable at the start of ``live``/``paper`` (see ``cli/live_cmd.py``).
+3 Kraken unreachable at the start of ``live``/``paper`` (see ``cli/live_cmd.py``), 4 ``live`` found
+orders or positions of ours the store does not know (see ``cli/store_cmd.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from krakenbot import __version__
 from krakenbot.cli import symbols_cmd
 from krakenbot.cli.config_cmd import config_app, load_or_exit
+from krakenbot.cli.store_cmd import store_app
 from krakenbot.config import AppConfig
 from krakenbot.config.paths import DEFAULT_CONFIG_PATH
 
@@ -29,6 +31,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(config_app, name="config")
+app.add_typer(store_app, name="store")
 
 
 def _print_version(value: bool) -> None:
@@ -86,7 +89,10 @@ MaxTicks = Annotated[int | None, typer.Option("--max-ticks", help="Stop after th
 
 @app.command()
 def paper(config: ConfigOption = None, max_ticks: MaxTicks = None) -> None:
-    """Trade on live Kraken market data with simulated fills (no keys needed)."""
+    """Trade on live Kraken market data with simulated fills (no keys needed).
+
+    Writes its own store (store.paper_url; default: the live SQLite file with a -paper suffix), never
+    the live one; the simulated account starts flat each run."""
     from krakenbot.cli.live_cmd import run_loop
 
     run_loop(_load(config), paper=True, max_ticks=max_ticks)

@@ -1,8 +1,11 @@
 """``live`` and ``paper``: the wall-clock loop, stopped cleanly by SIGINT/SIGTERM.
 
 Exit codes (the README's table): 0 stopped (signal or ``--max-ticks``); 1 halted by a fatal error
-(store, reconciliation, credentials); 2 refused to start (a config problem, or another instance
-holds the store); 3 Kraken unreachable at start after the retries (nothing traded).
+(store, reconciliation, credentials); 2 refused to start (a config problem, another instance
+holds the store, or the store was created by the other mode: paper / live); 3 Kraken unreachable
+at start after the retries (nothing traded); 4 refused to start: Kraken holds orders or positions
+carrying our instance id that the store does not know (another live process with the same
+``store.instance_id``, or a new or lost store: stop the other process, or ``store adopt``).
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ if TYPE_CHECKING:
     from krakenbot.live.trading import LiveTrading
 
 
-EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNKNOWN_ORDERS = 1, 2, 3, 4
 
 
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
+    from krakenbot.live.restart import UnknownOrdersError
     from krakenbot.live.wiring import KrakenUnreachableError, open_loop
     from krakenbot.logs import setup_logging
     from krakenbot.store.lock import InstanceLockedError
@@ -43,6 +47,9 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     except KrakenUnreachableError as exc:
         typer.echo(f"not started: {exc}", err=True)
         raise typer.Exit(EXIT_UNREACHABLE) from None
+    except UnknownOrdersError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_UNKNOWN_ORDERS) from None
     except FatalError as exc:
         typer.echo(f"halted: {exc}", err=True)
         raise typer.Exit(EXIT_HALTED) from None

@@ -181,6 +181,9 @@ class StoreConfig(StrictModel):
     instance_id: str = Field(
         "kb", pattern=r"^[a-z0-9]{1,12}$",
         description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
+    paper_url: str | None = Field(
+        None, min_length=1,
+        description="Store of `paper` runs (SQLAlchemy URL, relative like url); default: url's SQLite file with a -paper suffix (krakenbot.db -> krakenbot-paper.db). Required when url is PostgreSQL. Paper never writes into the live store.")
 
 
 class LoggingConfig(StrictModel):

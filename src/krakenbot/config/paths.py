@@ -53,8 +53,11 @@ def anchor_paths(cfg: AppConfig, base: Path) -> AppConfig:
     update: dict[str, object] = {}
     if bt_update:
         update["backtest"] = backtest.model_copy(update=bt_update)
-    if "url" in set_store:
-        update["store"] = store.model_copy(update={"url": sqlite_url_under(base, store.url)})
+    store_update = {"url": sqlite_url_under(base, store.url)} if "url" in set_store else {}
+    if "paper_url" in set_store and store.paper_url is not None:
+        store_update["paper_url"] = sqlite_url_under(base, store.paper_url)
+    if store_update:
+        update["store"] = store.model_copy(update=store_update)
     if "file" in set_log and logging.file is not None:
         update["logging"] = logging.model_copy(update={"file": _under(base, logging.file)})
     return cfg.model_copy(update=update) if update else cfg

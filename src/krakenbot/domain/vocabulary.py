@@ -60,6 +60,9 @@ class EventKind(StrEnum):
     RECONCILE_MISMATCH = "reconcile_mismatch"
     CANDLE_QUARANTINED = "candle_quarantined"  # a signal candle far from the futures mark: its symbol paused
     CANDLE_RELEASED = "candle_released"  # a newer candle within the bound ended that quarantine
+    UNKNOWN_OURS = "unknown_ours"  # orders or positions with our instance id the store did not know: refused
+    ADOPTED = "adopted"  # ... taken into the store by `store adopt`
+    STORE_REPAIRED = "store_repaired"  # the store's fills made to agree with the exchange by `store repair`
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

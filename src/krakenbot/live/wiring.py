@@ -66,12 +66,38 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     """The loop for ``live`` or ``paper``, holding the single-instance lock and the store while open.
 
     Live: the store is reconciled with Kraken before the loop is returned (``ReconcileError``
-    on a mismatch). Paper: the simulated account starts flat each run; its orders are stored too.
-    Raises ``ConfigError`` when live keys are missing or the universe maps to nothing,
-    ``InstanceLockedError`` when another instance holds the store.
+    on a mismatch, ``UnknownOrdersError`` on orders of ours the store does not know). Paper: its own
+    store (``store_url``); the simulated account starts flat each run (logged), its orders are stored.
+    Raises ``ConfigError`` when live keys are missing or the universe maps to nothing, ``StoreModeError``
+    when the store was created by the other mode, ``InstanceLockedError`` when another instance holds it.
     """
-    with acquire_instance_lock(cfg.store.url), SqlStore(cfg.store.url) as store:
+    url = store_url(cfg, paper=paper)
+    with acquire_instance_lock(url), SqlStore(url) as store:
+        store.claim_mode("paper" if paper else "live")
+        if paper:
+            log.info("paper: the simulated account starts flat with %s USD (backtest.initial_equity_usd); positions "
+                     "of earlier paper runs are not restored; orders are stored in %s",
+                     f"{cfg.backtest.initial_equity_usd:,.0f}", store.url)
         yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store))
+
+
+def store_url(cfg: AppConfig, *, paper: bool) -> str:
+    """The store a run writes: ``store.url`` for live; for paper ``store.paper_url``, else the live SQLite
+    file with a ``-paper`` suffix (``krakenbot.db`` -> ``krakenbot-paper.db``). Raises ``ConfigError`` for
+    paper on a PostgreSQL ``store.url`` without ``store.paper_url`` (paper never writes the live store)."""
+    if not paper:
+        return cfg.store.url
+    if cfg.store.paper_url is not None:
+        return cfg.store.paper_url
+    url, sep, query = cfg.store.url.partition("?")
+    if not url.startswith("sqlite:"):
+        raise ConfigError("store.paper_url: paper needs its own store and cannot derive one from a PostgreSQL "
+                          "store.url; set store.paper_url to another database")
+    if url in ("sqlite://", "sqlite:///:memory:") or url.endswith("/:memory:"):
+        return cfg.store.url
+    stem, dot, ext = url.rpartition(".")
+    derived = f"{stem}-paper.{ext}" if dot and "/" not in ext else f"{url}-paper"
+    return derived + sep + query
 
 
 def build_with_retries(cfg: AppConfig, build: Callable[[], LiveTrading], *,

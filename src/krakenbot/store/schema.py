@@ -193,3 +193,10 @@ equity = sa.Table(
     sa.Column("maintenance_margin_usd", ExactDecimal()),
     sa.Column("available_margin_usd", ExactDecimal()),
 )
+
+# Facts about the store itself, one row per key: ``mode`` is ``live`` or ``paper`` (the run that created it).
+store_meta = sa.Table(
+    "store_meta", metadata,
+    sa.Column("key", sa.String(), primary_key=True),
+    sa.Column("value", sa.String(), nullable=False),
+)

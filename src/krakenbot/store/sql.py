@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from krakenbot.domain import ORDER_TRANSITIONS, AccountState, Fill, Order, OrderIntent, OrderStatus, Position
-from krakenbot.domain.errors import InvalidTransitionError, StoreError
+from krakenbot.domain.errors import ConfigError, InvalidTransitionError, StoreError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.logs import redact
 from krakenbot.store import rows
@@ -44,6 +44,10 @@ def is_legal_transition(previous: OrderStatus, new: OrderStatus) -> bool:
     if new in ORDER_TRANSITIONS[previous]:
         return True
     return previous is OrderStatus.INTENDED and new in ORDER_TRANSITIONS[OrderStatus.SUBMITTED]
+
+
+class StoreModeError(ConfigError):
+    """The store was created by the other mode (``paper`` on a live store, or ``live`` on a paper one)."""
 
 
 class SqlStore:
@@ -289,6 +293,32 @@ class SqlStore:
             found = conn.execute(sa.select(e.c.ts, e.c.equity_usd, e.c.exposure_usd, e.c.initial_margin_usd)
                                  .order_by(e.c.id)).all()
         return [(ts, float(eq), float(ex), float(im)) for ts, eq, ex, im in found]
+
+    # -- the store's mode: which kind of run (live / paper) created it ----------------------------
+    def mode(self) -> str | None:
+        """``live`` or ``paper``: the mode that first wrote this store; None when none has claimed it."""
+        with self._read("reading the store's mode") as conn:
+            return conn.execute(sa.select(t.store_meta.c.value).where(t.store_meta.c.key == "mode")).scalar()
+
+    def claim_mode(self, mode: str) -> None:
+        """Record ``mode`` (``live`` or ``paper``) as this store's, when none is recorded yet.
+
+        Raises ``StoreModeError`` when the other mode created the store: paper never writes into a
+        live store, and live never trades on a paper store's records. A store with records and no mode
+        (written before modes were recorded) is taken to be live: paper refuses it too."""
+        with self._write(f"claiming the store for {mode}") as conn:
+            recorded = conn.execute(sa.select(t.store_meta.c.value).where(t.store_meta.c.key == "mode")).scalar()
+            legacy = recorded is None and mode == "paper" and conn.execute(sa.select(t.order_intents.c.id)).first()
+            if recorded is None and not legacy:
+                conn.execute(sa.insert(t.store_meta).values(key="mode", value=mode))
+                return
+        if recorded != mode:
+            fix = ("give paper its own store: leave store.paper_url out (paper then uses the live store's file "
+                   "with a -paper suffix) or point it at another database" if mode == "paper" else
+                   "point store.url at the live store, not at a paper one")
+            origin = ("holds an earlier Krakenbot's records and no mode (taken to be live)" if legacy
+                      else f"was created by `{recorded}`")
+            raise StoreModeError(f"store {self.url} {origin}; `{mode}` refuses to use it: {fix}")
 
     # -- internals ---------------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> Any:
