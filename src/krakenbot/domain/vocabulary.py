@@ -58,6 +58,9 @@ class EventKind(StrEnum):
     CLOSED_ON_EXCHANGE = "closed_on_exchange"
     FOREIGN_POSITION = "foreign_position"
     RECONCILE_MISMATCH = "reconcile_mismatch"
+    CLOCK_SKEWED = "clock_skewed"  # the local clock is beyond tolerance from Kraken's: entries, stale closes paused
+    CLOCK_SKEW_CLEARED = "clock_skew_cleared"  # back within tolerance: they resume
+    CLOCK_STEPPED_BACK = "clock_stepped_back"  # the local clock went backwards; the loop's time did not
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:
