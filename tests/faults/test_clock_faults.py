@@ -9,9 +9,12 @@ fake's ``serverTime`` from each tickers answer; the bot's clock is a ``SkewedClo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,7 +23,7 @@ from builders.clock import SkewedClock
 from builders.market import make_signal
 from faults.loopback import BTC, ETH, SPOT, Bot, open_bot
 from krakenbot.cli import app
-from krakenbot.domain import Side, Signal, SimulatedClock
+from krakenbot.domain import Side, Signal, SimulatedClock, Ticker
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.testing import FakeKraken
 
@@ -202,3 +205,47 @@ def test_clock_stepped_back_without_a_server_time_keeps_the_loop_time_running_fo
     bot.tick()
     assert bot.live.now() > before
     bot.check()
+
+
+def test_clock_stepped_back_keeps_the_dead_man_switch_armed_so_stops_stay(
+        tmp_path: Path, fake: FakeKraken, clock: SimulatedClock, local: SkewedClock) -> None:
+    """The dead man's switch is timed on the local clock: after a step back it re-arms at once instead
+    of waiting an hour for the clock to catch up while Kraken's timer (120 s) runs out on our stops."""
+    bot = open_bot(tmp_path, fake=fake, clock=local)  # dead_man_switch_seconds: 120 (the default)
+    try:
+        bot.start()
+        bot.auction(exchange_signal(bot, clock, BTC))
+        local.offset = timedelta(hours=-1)
+        fake.clear_requests()
+        for _ in range(60):  # 5 minutes of ticks in Kraken's time
+            bot.tick()
+        assert len(fake.requests_to("cancelallordersafter")) >= 60 * 5 // 30 - 1  # every quarter of 120 s
+        assert bot.open_stops(BTC)  # Kraken's timer never ran out
+        bot.check()
+    finally:
+        bot.store.close()
+
+
+class SteppingBackMarket:
+    """Tickers during whose read the local clock steps back ``seconds``."""
+
+    def __init__(self, inner: Any, local: SkewedClock, seconds: float) -> None:
+        self.inner, self.local, self.seconds = inner, local, seconds
+
+    def futures_tickers(self) -> Mapping[str, Ticker]:
+        self.local.offset -= timedelta(seconds=self.seconds)
+        return self.inner.futures_tickers()  # type: ignore[no-any-return]
+
+
+def test_wall_clock_loop_does_not_sleep_the_step_back_away(
+        tmp_path: Path, fake: FakeKraken, local: SkewedClock) -> None:
+    """``run`` waits what is left of the cadence: a tick whose clock went back must not wait the step too."""
+    bot = open_bot(tmp_path, fake=fake, clock=local, fast_tick_seconds=0.05)
+    try:
+        bot.start(market=lambda inner: SteppingBackMarket(inner, local, seconds=3.0))
+        started = time.monotonic()
+        assert bot.live.run(threading.Event(), max_ticks=2) == 2
+        assert time.monotonic() - started < 2.5  # not 2 x 3 s
+        bot.check()
+    finally:
+        bot.store.close()
