@@ -89,7 +89,7 @@ class Bot:
         self.loop = LiveTrading(self.cfg, clock=self.clock, market=feed, signals=self.signals,
                                 exchange=self.client, journal=journal or self.store,
                                 instruments={s: instruments[s] for s in (BTC, ETH)}, symbol_map=SYMBOL_MAP,
-                                instance_id=PREFIX)
+                                instance_id=PREFIX, server_clock=self.client)
         self.loop.fast_tick()
         return self.loop
 

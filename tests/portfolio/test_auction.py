@@ -106,6 +106,19 @@ def test_plan_stale_latest_signal_closes_the_position() -> None:
     assert closed(plan([], held, signals_by_symbol=fresh)) == {}
 
 
+def test_plan_stale_closes_not_allowed_keeps_a_stale_position_but_still_closes_a_reversed_one() -> None:
+    """While the local clock is off from the exchange's, a signal's age cannot be trusted (issue 11 item 5)."""
+    held = [make_position("PF_XBTUSD"), make_position("PF_ETHUSD", entry_price=2_000.0)]
+    latest = {"PF_XBTUSD": make_signal(ts=T0 - timedelta(hours=5)),
+              "PF_ETHUSD": make_signal("ETH/USD", Side.SHORT, ts=T0 - timedelta(minutes=5))}
+    p = plan([], held, signals_by_symbol=latest, stale_closes_allowed=False)
+    assert closed(p) == {"PF_ETHUSD": CloseReason.REVERSED}
+    [keep] = p.keeps
+    assert keep.symbol == "PF_XBTUSD" and "stale close paused" in keep.detail
+    assert closed(plan([], held, signals_by_symbol=latest)) == {"PF_XBTUSD": CloseReason.STALE,
+                                                                "PF_ETHUSD": CloseReason.REVERSED}
+
+
 def test_plan_old_opposite_signal_closes_as_stale_not_reversed() -> None:
     latest = {"PF_XBTUSD": make_signal(side=Side.SHORT, ts=T0 - timedelta(minutes=600))}
     assert closed(plan([], [make_position("PF_XBTUSD")], signals_by_symbol=latest)) == {"PF_XBTUSD": CloseReason.STALE}

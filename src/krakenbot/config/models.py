@@ -144,6 +144,8 @@ class LoopConfig(StrictModel):
         60, gt=0, le=3600, description="An order whose answer was lost and that cannot be found this long after sending is recorded as never placed, seconds.")
     entry_slippage_cap_pct: float = Field(
         0.003, gt=0, lt=0.1, description="IOC entry limit price distance from the reference price, fraction.")
+    max_clock_skew_seconds: float = Field(
+        5.0, ge=1, le=600, description="Largest tolerated difference between the local clock and Kraken's server time (measured on each tickers answer), seconds: beyond it `live` and `paper` refuse to start, and a running bot pauses entries and stale-signal closes until it is back (stops, ShockGuard and fill polling go on). Ticker and signal ages are measured in Kraken's time either way.")
 
 
 class FeesConfig(StrictModel):

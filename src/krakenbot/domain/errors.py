@@ -39,6 +39,11 @@ class ConfigError(KrakenbotError):
         super().__init__("\n".join(self.problems))
 
 
+class ClockSkewError(ConfigError):
+    """At start the local clock is further from Kraken's server time than ``loop.max_clock_skew_seconds``:
+    refused like a config problem (exit code 2); nothing is traded."""
+
+
 class ExchangeError(KrakenbotError):
     """Base of errors that come from talking to an exchange."""
 

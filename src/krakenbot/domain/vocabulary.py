@@ -63,6 +63,9 @@ class EventKind(StrEnum):
     UNKNOWN_OURS = "unknown_ours"  # orders or positions with our instance id the store did not know: refused
     ADOPTED = "adopted"  # ... taken into the store by `store adopt`
     STORE_REPAIRED = "store_repaired"  # the store's fills made to agree with the exchange by `store repair`
+    CLOCK_SKEWED = "clock_skewed"  # the local clock is beyond tolerance from Kraken's: entries, stale closes paused
+    CLOCK_SKEW_CLEARED = "clock_skew_cleared"  # back within tolerance: they resume
+    CLOCK_STEPPED_BACK = "clock_stepped_back"  # the local clock went backwards; the loop's time did not
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

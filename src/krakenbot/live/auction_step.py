@@ -96,10 +96,12 @@ class AuctionStep:
         log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
                  len(signals), len(candidates), len(refusals), len(positions), state.state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
+        skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
         plan = self.auction.plan(candidates, positions, account, now,
-                                 paused_symbols=self.guard.paused_symbols(now) | self.state.stale,
+                                 paused_symbols=self.guard.paused_symbols(now) | self.state.stale
+                                 | (set(self.state.futures) if skewed else set()),
                                  signals_by_symbol=dict(self.latest_signals),
-                                 entries_allowed=state.state.allows_entries)
+                                 entries_allowed=state.state.allows_entries, stale_closes_allowed=not skewed)
         results, unclosed = self._close(plan, now)
         if not plan.opens:
             return AuctionReport(plan=plan, refreshed=None, results=tuple(results))

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
-from krakenbot.domain import Fill, Instrument
+from krakenbot.domain import Fill, Instrument, Ticker
 from krakenbot.domain.errors import FatalError, KrakenbotError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -58,19 +58,21 @@ FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this 
 
 @dataclass(slots=True)
 class MarketState:
-    """What the market step last saw: each traded contract's latest good mark (USD) and the contracts
-    whose ticker was refused this tick (entries paused on them)."""
+    """What the market step last saw: each traded contract's latest good mark (USD), the contracts
+    whose ticker was refused this tick (entries paused on them), and whether the local clock is
+    beyond tolerance from Kraken's (entries on every contract and stale-signal closes paused)."""
 
     futures: tuple[str, ...]
     marks: dict[str, float] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
+    clock_skewed: bool = False
 
     def __post_init__(self) -> None:
         self.stale = set(self.futures)  # paused until the first good tickers
 
     def tradable(self, symbol: str) -> bool:
-        """A good, fresh mark is known for ``symbol`` this tick."""
-        return symbol not in self.stale and symbol in self.marks
+        """A good, fresh mark is known for ``symbol`` this tick, and the clock can be trusted."""
+        return symbol not in self.stale and symbol in self.marks and not self.clock_skewed
 
 
 class MarketStep:
@@ -96,12 +98,24 @@ class MarketStep:
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
 
-    def run(self, now: datetime, failed: list[str]) -> bool:
-        """Tickers, checks, fills, ShockGuard, exposure reduction. True when something changed our
-        positions so that their stops need upkeep now (a late-found fill, a shock close or trim).
-        Each step is contained (:func:`run_step`): one that fails is logged, named in ``failed``, and
-        the others run."""
-        read = run_step("tickers", lambda: self._read_tickers(now), None, failed)
+    def fetch_tickers(self) -> Mapping[str, Ticker] | None:
+        """This tick's tickers, or None when they are unavailable (logged; every symbol is then stale).
+        The loop reads them before it sets the tick's time: their answer measures the clock's skew."""
+        try:
+            return self.market.futures_tickers()
+        except KrakenbotError as exc:
+            if isinstance(exc, FatalError):
+                raise
+            log.warning("tickers unavailable (%s: %s): entries paused this tick", type(exc).__name__, exc)
+            return None
+
+    def run(self, now: datetime, failed: list[str], tickers: Mapping[str, Ticker] | None) -> bool:
+        """Checks of the ``tickers`` read this tick (None: unavailable), fills, ShockGuard, exposure
+        reduction. True when something changed our positions so that their stops need upkeep now (a
+        late-found fill, a shock close or trim). Each step is contained (:func:`run_step`): one that
+        fails is logged, named in ``failed``, and the others run."""
+        read = None if tickers is None else run_step("ticker_checks", lambda: self._read_tickers(now, tickers),
+                                                     None, failed)
         if read is None:
             self.state.stale = set(self.state.futures)
         else:
@@ -122,17 +136,9 @@ class MarketStep:
                 upkeep = upkeep or result.filled_size > 0
         return upkeep
 
-    def _read_tickers(self, now: datetime) -> _Marks | None:
-        """The checked marks, index prices and funding (per unit of mark) of our contracts, or None
-        when the tickers are unavailable (every symbol is then stale)."""
+    def _read_tickers(self, now: datetime, tickers: Mapping[str, Ticker]) -> _Marks:
+        """The checked marks, index prices and funding (per unit of mark) of our contracts."""
         state = self.state
-        try:
-            tickers = self.market.futures_tickers()
-        except KrakenbotError as exc:
-            if isinstance(exc, FatalError):
-                raise
-            log.warning("tickers unavailable (%s: %s): entries paused this tick", type(exc).__name__, exc)
-            return None
         marks: dict[str, float] = {}
         index: dict[str, float] = {}
         funding: dict[str, float] = {}

@@ -27,10 +27,10 @@ from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
-from krakenbot.domain.clock import floor_time
+from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError
-from krakenbot.domain.journal import Journal
-from krakenbot.domain.vocabulary import OrderReason
+from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
@@ -77,6 +77,9 @@ class LiveTrading:
     """Wires the ports (market, signals, exchange, journal, clock) to the policies and schedules the steps.
 
     ``instance_id`` prefixes every client order id (``store.instance_id`` of the config when not given).
+    Time: each tick's ``now`` is the clock corrected by its skew from ``server_clock`` (Kraken's time) and
+    never earlier than the previous tick's (``TickTimes``); a skew beyond ``loop.max_clock_skew_seconds``
+    pauses entries and stale-signal closes, a clock that steps back is logged once per step.
     """
 
     def __init__(self, cfg: AppConfig, *, clock: Clock, market: MarketFeed, signals: SignalFeed, exchange: Exchange,
@@ -84,9 +87,11 @@ class LiveTrading:
                  shock_feed: ShockFeed | None = None, market_listeners: Sequence[MarketListener] = (),
                  instance_id: str | None = None, persist_snapshots: bool = True,
                  guard: ShockGuard | None = None, risk: RiskManager | None = None,
-                 auction: AuctionAllocator | None = None) -> None:
+                 auction: AuctionAllocator | None = None, server_clock: ServerClock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
+        self.server_clock = server_clock  # live and paper: Kraken's serverTime, measured on each tickers answer
+        self.times = TickTimes(timedelta(seconds=cfg.loop.max_clock_skew_seconds))
         self.signal_feed = signals
         self.exchange = exchange
         self.journal = journal
@@ -126,9 +131,13 @@ class LiveTrading:
         """Contracts whose ticker was refused this tick: entries on them are paused."""
         return frozenset(self._state.stale)
 
+    def now(self) -> datetime:
+        """The loop's time now: the clock in Kraken's time, never earlier than a previous tick's."""
+        return self.times.now(self.clock.now())
+
     def wake_state(self) -> WakeState:
         """What decides when the loop next needs to wake, for a driver that sleeps between events."""
-        now = self.clock.now()
+        now = self.now()
         return WakeState(held={p.symbol: p.side for p in self.book.positions()},
                          newest_signal_ts={fut: sig.ts for fut, sig in self.auction_step.latest_signals.items()},
                          shock_until=self.guard.paused_until(now))
@@ -142,34 +151,64 @@ class LiveTrading:
         Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
         exchange while the bot runs, also when market data is unavailable.
         """
-        now = self.clock.now()
+        local = self.clock.now()
         self.book.begin_tick()
         failed: list[str] = []
         try:
-            if self.market_step.run(now, failed):  # a late-found fill or a shock trim: protect now
+            # the tickers first: their answer measures the clock's skew, which sets this tick's time
+            tickers = run_step("tickers", self.market_step.fetch_tickers, None, failed)
+            tick = run_step("clock", lambda: self._tick_time(local), None, failed)
+            now = tick.now if tick is not None else self.times.now(local)
+            if self.market_step.run(now, failed, tickers):  # a late-found fill or a shock trim: protect now
                 run_step("stop_upkeep", self.sync_stops, None, failed)
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
             if self.exchange.capabilities.polls_fills and run_step(
                     "fill_poll", lambda: self.market_step.poll_fills(now), False, failed):
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
-            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(now), None, failed)
+            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(local), None, failed)
         if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
             raise TickStepsFailedError(failed)
 
-    def _refresh_dead_man_switch(self, now: datetime) -> None:
-        """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot."""
+    def _tick_time(self, local: datetime) -> TickTime:
+        """This tick's time (``TickTimes``); logs and records a clock stepping back, and the skew going
+        beyond the tolerance (entries and stale-signal closes pause) and coming back."""
+        tick = self.times.next(local, self.server_clock.server_time() if self.server_clock is not None else None)
+        if tick.stepped_back is not None:
+            detail = (f"the local clock stepped back {tick.stepped_back} (to {local.isoformat()}); the loop's time "
+                      f"stays at {tick.now.isoformat()} or later")
+            log.warning("%s: ticks go on", detail)
+            self.journal.record_event(JournalEvent(ts=tick.now, kind=EventKind.CLOCK_STEPPED_BACK, symbol="*",
+                                                   detail=detail))
+        skewed = tick.skew_problem is not None
+        if skewed and not self._state.clock_skewed:
+            log.warning("%s. Entries and stale-signal closes are paused until it is back within tolerance; stops, "
+                        "ShockGuard and fill polling go on", tick.skew_problem)
+            self.journal.record_event(JournalEvent(ts=tick.now, kind=EventKind.CLOCK_SKEWED, symbol="*",
+                                                   detail=str(tick.skew_problem)))
+        elif not skewed and self._state.clock_skewed:
+            detail = f"the local clock is back within tolerance of Kraken's (skew {tick.skew.total_seconds():+.1f}s)"
+            log.info("%s: entries and stale-signal closes resume", detail)
+            self.journal.record_event(JournalEvent(ts=tick.now, kind=EventKind.CLOCK_SKEW_CLEARED, symbol="*",
+                                                   detail=detail))
+        self._state.clock_skewed = skewed
+        return tick
+
+    def _refresh_dead_man_switch(self, local: datetime) -> None:
+        """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot. Timed on the
+        local clock as read; a clock that stepped back re-arms at once (never a timer left to run out)."""
         timeout = self.cfg.loop.dead_man_switch_seconds
         if not timeout or not self.exchange.capabilities.dead_man_switch:
             return
-        if self._dms_armed_at is None or (now - self._dms_armed_at).total_seconds() >= timeout / 4:
+        since = None if self._dms_armed_at is None else (local - self._dms_armed_at).total_seconds()
+        if since is None or since >= timeout / 4 or since < 0:
             self.exchange.arm_dead_man_switch(int(timeout))
-            self._dms_armed_at = now
+            self._dms_armed_at = local
 
     # -- slow cadence ----------------------------------------------------------------------------------
     def slow_tick(self) -> AuctionReport:
         """On a closed signal candle: signals, auction, execution, stops, equity."""
-        now = self.clock.now()
+        now = self.now()
         self.book.begin_tick()
         fresh = {fut: mark for fut, mark in self._state.marks.items() if fut not in self._state.stale}
         report = self._run_auction_allocation(self.signal_feed.signals(now, fresh))
@@ -184,7 +223,7 @@ class LiveTrading:
 
     def _run_auction_allocation(self, signals: Sequence[Signal]) -> AuctionReport:
         """The auction: closes first, margin refreshed, then the opens through ``_handle_signal``."""
-        return self.auction_step.run(signals, self.clock.now(), self._handle_signal)
+        return self.auction_step.run(signals, self.now(), self._handle_signal)
 
     def _handle_signal(self, signal: Signal, available_margin_override: float | None = None,
                        notional_override: float | None = None, skip_margin_check: bool = False, *,
@@ -192,13 +231,13 @@ class LiveTrading:
         """Validate ``signal`` with the RiskManager and enter with the size it approves; place the
         protective stop on a fill. ``available_margin_override`` is the budget the open may spend
         (always enforced); ``skip_margin_check`` skips only the check against the (stale) account."""
-        now = self.clock.now()
+        now = self.now()
         fut = self.symbol_map.get(signal.symbol, "")
         if not fut:
             return ExecutionResult(symbol=signal.symbol, reason=OrderReason.AUCTION_OPEN, refused="no futures contract")
         if self.guard.is_entry_paused(fut, now) or not self._state.tradable(fut):
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
-                                   refused="entries paused (shock or stale data)")
+                                   refused="entries paused (shock, stale data or clock skew)")
         decision = self.risk.validate_trade(
             signal, account or self.book.account(), available_margin_override, notional_override,
             skip_margin_check, instrument=self.instruments[fut], positions=self.book.positions(),
@@ -281,7 +320,7 @@ class LiveTrading:
             started = self.clock.now()
             try:
                 self.fast_tick()
-                bar = floor_time(started, self.timeframe)
+                bar = floor_time(self.now(), self.timeframe)
                 if self._last_slow_bar is None or bar > self._last_slow_bar:
                     self.slow_tick()
                     self._last_slow_bar = bar
@@ -291,7 +330,7 @@ class LiveTrading:
             except Exception:  # one bad tick never kills the loop
                 log.exception("tick failed; the loop goes on")
             ticks += 1
-            elapsed = (self.clock.now() - started).total_seconds()
+            elapsed = max(0.0, (self.clock.now() - started).total_seconds())  # < 0: the clock stepped back
             if elapsed > self.cfg.loop.fast_tick_seconds:  # no catch-up burst: the next tick starts now
                 log.warning("tick took %.1fs, over its %.1fs cadence; the next one starts at once",
                             elapsed, self.cfg.loop.fast_tick_seconds)

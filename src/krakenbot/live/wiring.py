@@ -6,12 +6,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from krakenbot.config import AppConfig, Secrets
 from krakenbot.data.candles import CandleManager
 from krakenbot.domain import Ticker, WallClock
-from krakenbot.domain.errors import ConfigError, FatalError, KrakenbotError
+from krakenbot.domain.clock import clock_skew_problem
+from krakenbot.domain.errors import ClockSkewError, ConfigError, FatalError, KrakenbotError
 from krakenbot.domain.journal import Journal
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
@@ -141,6 +143,7 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
                           enable_rate_limit=cfg.exchange.client_rate_limit)
     clock = WallClock()
     mappings = resolve_universe(cfg, client.get_futures_tickers_bulk(), client.load_spot_instruments)
+    check_clock_at_start(cfg, client)  # measured on that tickers answer: before any store or order work
     journal = journal if journal is not None else MemoryJournal()
     if not paper and isinstance(journal, SqlStore):
         plan = reconcile_at_start(journal, client, prefix=cfg.store.instance_id, now=clock.now())
@@ -163,4 +166,18 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
         exchange, listeners = sim, [sim.update_market]
     return LiveTrading(cfg, clock=clock, market=KrakenMarket(client), signals=signals, exchange=exchange,
                        journal=journal, instruments=instruments,
-                       symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners)
+                       symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners,
+                       server_clock=client)
+
+
+def check_clock_at_start(cfg: AppConfig, client: KrakenClient) -> None:
+    """Refuse to start (``ClockSkewError``, exit code 2) when the local clock is further from Kraken's
+    server time, as the client's last tickers answer measured it, than ``loop.max_clock_skew_seconds``."""
+    measured = client.server_time()
+    if measured is None:
+        log.warning("Kraken's tickers answer carried no serverTime: the local clock could not be checked")
+        return
+    problem = clock_skew_problem(measured, timedelta(seconds=cfg.loop.max_clock_skew_seconds))
+    if problem is not None:
+        raise ClockSkewError(f"refused: {problem}; nothing was traded")
+    log.info("local clock within %.2fs of Kraken's server time", abs(measured.skew.total_seconds()))

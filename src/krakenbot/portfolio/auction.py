@@ -132,12 +132,15 @@ class AuctionAllocator:
         paused_symbols: Collection[str] = (),
         signals_by_symbol: Mapping[str, Signal] | None = None,
         entries_allowed: bool = True,
+        stale_closes_allowed: bool = True,
     ) -> AllocationPlan:
         """Plan closes and opens at ``now``.
 
         ``signals_by_symbol`` maps a held *futures* symbol to its latest signal (for reversed and
         stale closes when no candidate speaks for it); ``entries_allowed=False`` (reduce-only)
-        rejects every candidate but still closes reversed and stale positions. Raises
+        rejects every candidate but still closes reversed and stale positions.
+        ``stale_closes_allowed=False`` (the local clock is off from the exchange's, so a signal's age
+        cannot be trusted) keeps a position whose signal looks stale (reversed ones still close). Raises
         ``ValueError`` only when ``now`` is not timezone-aware UTC.
         """
         ensure_utc(now, field="now")
@@ -165,14 +168,17 @@ class AuctionAllocator:
         )
         for pos in sorted(positions, key=lambda p: (p.symbol, p.side.value, p.ts_opened)):
             sig = latest.get(pos.symbol)
-            if sig is not None and now - sig.ts > stale_after:
+            stale = sig is not None and now - sig.ts > stale_after
+            if sig is not None and stale and stale_closes_allowed:
                 self._close(books, pos, CloseReason.STALE, f"latest signal from {sig.ts.isoformat()} is older than "
                                                            f"{acfg.stale_signal_minutes:g} min")
             elif sig is not None and sig.side is not pos.side:
                 self._close(books, pos, CloseReason.REVERSED,
                             f"latest signal is {sig.side.value} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
             elif sig is not None:
-                books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail="signal still on this side")
+                books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail=(
+                    "signal looks stale but the clock is off: stale close paused" if stale
+                    else "signal still on this side"))
             else:
                 books.holdings[pos.symbol] = _Holding(position=pos, score=pos.score if pos.score is not None else 0.0,
                                                       detail="no signal known for this symbol")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from krakenbot.config.models import ExchangeConfig
-from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, Side
+from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, Side, SimulatedClock
 from krakenbot.domain.errors import (
     DuplicateOrderError,
     InsufficientMarginError,
@@ -65,6 +65,22 @@ def test_get_futures_tickers_bulk_one_request_reaches_every_key_form(fake: FakeK
     assert tickers["BTC/USD:USD"] is btc and tickers["BTC/USD"] is btc and tickers["XBT/USD"] is btc
     assert tickers["PI_THETAUSD"].symbol == "PI_THETAUSD"
     assert tickers["PF_FTMUSD"].suspended is True
+
+
+def test_tickers_answer_measures_the_clock_skew_without_an_extra_request() -> None:
+    server_now = datetime(2026, 1, 15, 12, 0, 0, 250_000, tzinfo=UTC)
+    with FakeKraken(data_dir=DATA, clock=lambda: server_now) as fk:
+        local = SimulatedClock(server_now + timedelta(hours=5))
+        cfg = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url)
+        client = KrakenClient(cfg, rng=random.Random(1), clock=local, enable_rate_limit=False)
+        assert client.server_time() is None
+        client.load_futures_instruments()
+        fk.clear_requests()
+        client.get_futures_tickers_bulk()
+        assert [r.path for r in fk.requests] == ["/derivatives/api/v3/tickers"]
+    measured = client.server_time()
+    assert measured is not None and measured.server_ts == server_now  # Kraken's milliseconds kept
+    assert measured.skew == timedelta(hours=5)
 
 
 def test_load_instruments_carry_tick_lot_and_margin_schedule_leverage(fake: FakeKraken) -> None:

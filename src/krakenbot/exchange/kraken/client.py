@@ -40,6 +40,7 @@ from krakenbot.domain import (
     Position,
     WallClock,
 )
+from krakenbot.domain.clock import ServerTime
 from krakenbot.domain.errors import (
     ExchangeError,
     MarketDataError,
@@ -59,6 +60,7 @@ from krakenbot.exchange.kraken.parse import (
     ms_from_ts,
     order_from_ccxt,
     position_from_ccxt,
+    server_time_from_answer,
 )
 from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_tickers_from_raws, normalize_futures_tickers
 from krakenbot.logs import protect_library_loggers, register_secrets
@@ -99,6 +101,7 @@ class KrakenClient:
         protect_library_loggers("ccxt")  # ccxt logs request headers (APIKey, Authent) at DEBUG
         self._dropped_tickers = DroppedContracts(log, "krakenfutures: tickers", self._clock.now)
         self._dropped_markets = DroppedContracts(log, "load_markets", self._clock.now)
+        self._server_time: ServerTime | None = None  # from the newest tickers answer
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
@@ -168,7 +171,7 @@ class KrakenClient:
         answer holds no usable ticker. A malformed contract is left out (logged once an hour), never
         fails the others.
         """
-        raw = self._read(self.futures, "krakenfutures: fetch_tickers", self.futures.fetch_tickers)
+        raw = self._read(self.futures, "krakenfutures: fetch_tickers", self._fetch_tickers)
         tickers, dropped = futures_tickers_from_raws(
             ((ticker.get("info") or {}) if isinstance(ticker, dict) else ticker, unified if "/" in unified else None)
             for unified, ticker in raw.items())
@@ -176,6 +179,19 @@ class KrakenClient:
         if not tickers:
             raise MarketDataError("krakenfutures: tickers answer held no usable ticker")
         return normalize_futures_tickers(tickers)
+
+    def _fetch_tickers(self) -> Any:
+        # ccxt's fetch_tickers, keeping the answer's serverTime (the loop's clock check, no extra request)
+        answer = self.futures.publicGetTickers()
+        measured = server_time_from_answer(answer, received=self._clock.now())
+        if measured is not None:
+            self._server_time = measured
+        return self.futures.parse_tickers(self.futures.safe_list(answer, "tickers"))
+
+    def server_time(self) -> ServerTime | None:
+        """Kraken Futures' clock as the newest tickers answer stated it (None before the first):
+        ``skew`` = local - server. Measured on every ``get_futures_tickers_bulk``, no extra request."""
+        return self._server_time
 
     def load_futures_instruments(self) -> dict[str, Instrument]:
         """Futures contracts keyed by Kraken id; max leverage from the first margin tier."""

@@ -28,6 +28,7 @@ from krakenbot.domain import (
     Side,
     to_decimal,
 )
+from krakenbot.domain.clock import ServerTime
 from krakenbot.domain.errors import ExchangeError, MarketDataError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,21 @@ def ts_from_ms(value: Any, *, default: datetime | None = None) -> datetime | Non
 
 def ms_from_ts(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
+
+
+def server_time_from_answer(body: Any, *, received: datetime) -> ServerTime | None:
+    """Kraken Futures' ``serverTime`` (``2024-02-06T22:24:34.849Z``) of an answer received at local
+    time ``received``; None when the answer carries none or an unreadable one (never raises)."""
+    raw = body.get("serverTime") if isinstance(body, Mapping) else None
+    if not isinstance(raw, str) or not 10 <= len(raw) <= 40:
+        return None
+    try:
+        server = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if server.tzinfo is None:
+        return None
+    return ServerTime(server_ts=server.astimezone(UTC), local_ts=received)
 
 
 def _dec(value: Any) -> Decimal | None:
