@@ -52,9 +52,11 @@ def test_sqlite_identity_resolves_relative_paths_and_symlinks(tmp_path: Path, mo
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "x.db").touch()
+    (tmp_path / "alias.db").symlink_to(tmp_path / "data" / "x.db")
     want = f"sqlite:{(tmp_path / 'data' / 'x.db').resolve()}"
     for spelling in ("sqlite:///data/x.db", "sqlite:///./data/x.db", f"sqlite:///{tmp_path}/data/x.db",
-                     "sqlite:///link/x.db", f"sqlite:///{tmp_path}/link/../data/x.db"):
+                     "sqlite:///link/x.db", f"sqlite:///{tmp_path}/link/../data/x.db", "sqlite:///alias.db"):
         assert store_lock_identity(spelling) == want, spelling
     assert store_lock_identity("sqlite://") is None
     assert store_lock_identity("sqlite:///:memory:") is None
@@ -67,8 +69,11 @@ def test_sqlite_lock_of_a_symlinked_or_relative_spelling_is_refused_while_held(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "x.db").touch()
+    (tmp_path / "alias.db").symlink_to(tmp_path / "data" / "x.db")  # a second name for the database file
     with acquire_instance_lock("sqlite:///data/x.db") as lock:
         assert lock.path == (tmp_path / "data" / "x.db.lock").resolve()
-        for spelling in ("sqlite:///./data/x.db", "sqlite:///link/x.db", f"sqlite:///{tmp_path}/data/x.db"):
+        for spelling in ("sqlite:///./data/x.db", "sqlite:///link/x.db", f"sqlite:///{tmp_path}/data/x.db",
+                         "sqlite:///alias.db"):
             with pytest.raises(InstanceLockedError, match=f"pid {os.getpid()}"):
                 acquire_instance_lock(spelling)
