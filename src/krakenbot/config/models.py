@@ -175,7 +175,7 @@ class StoreConfig(StrictModel):
 
     url: str = Field(
         "sqlite:///krakenbot.db", min_length=1,
-        description="SQLAlchemy URL: sqlite:///FILE (default; a relative FILE is relative to the config file, or to the working directory when the key is left out) or postgresql+psycopg://user@host/db.")
+        description="SQLAlchemy URL: sqlite:///FILE (a relative FILE is relative to the config file) or postgresql+psycopg://user@host/db. Left out: krakenbot.db in the per-user data directory ($KRAKENBOT_DATA_DIR, else $XDG_DATA_HOME/krakenbot, else ~/.local/share/krakenbot); the store used is printed at start.")
     instance_id: str = Field(
         "kb", pattern=r"^[a-z0-9]{1,12}$",
         description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
