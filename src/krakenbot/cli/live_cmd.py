@@ -27,9 +27,11 @@ EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.live.wiring import KrakenUnreachableError, open_loop
     from krakenbot.logs import setup_logging
+    from krakenbot.store.engine import safe_url
     from krakenbot.store.lock import InstanceLockedError
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
+    typer.echo(f"store: {safe_url(cfg.store.url)}", err=True)
     try:
         with open_loop(cfg, paper=paper) as loop:
             _run(loop, max_ticks)

@@ -17,11 +17,13 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.symbols import FuturesTickers
 from krakenbot.exchange.paper import PaperExchange
+from krakenbot.live.account_lock import account_lock_for
 from krakenbot.live.ports import MarketListener, StrategySignalFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.universe import FuturesAdapter, FuturesMapping, discover_universe
 from krakenbot.risk.shock_guard import config_warnings
+from krakenbot.store.engine import safe_url
 from krakenbot.store.journal import MemoryJournal
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
@@ -68,9 +70,10 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     Live: the store is reconciled with Kraken before the loop is returned (``ReconcileError``
     on a mismatch). Paper: the simulated account starts flat each run; its orders are stored too.
     Raises ``ConfigError`` when live keys are missing or the universe maps to nothing,
-    ``InstanceLockedError`` when another instance holds the store.
+    ``InstanceLockedError`` when another instance holds the store or (live) the account.
     """
-    with acquire_instance_lock(cfg.store.url), SqlStore(cfg.store.url) as store:
+    log.info("store: %s", safe_url(cfg.store.url))
+    with acquire_instance_lock(cfg.store.url), account_lock_for(cfg, paper=paper), SqlStore(cfg.store.url) as store:
         yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store))
 
 
