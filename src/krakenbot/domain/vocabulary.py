@@ -58,6 +58,7 @@ class EventKind(StrEnum):
     CLOSED_ON_EXCHANGE = "closed_on_exchange"
     FOREIGN_POSITION = "foreign_position"
     RECONCILE_MISMATCH = "reconcile_mismatch"
+    ACCOUNT_SHARED = "account_shared"  # another process trades the account with our instance id: entries paused
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

@@ -131,9 +131,7 @@ def _search_path(options: str | tuple[str, ...] | None) -> str | None:
         setting = token
         if token == "-c" and i + 1 < len(tokens):
             setting = tokens[i + 1]
-        elif token.startswith("-c"):
-            setting = token[2:]
-        elif token.startswith("--"):
+        elif token.startswith(("-c", "--")):
             setting = token[2:]
         name, sep, value = setting.partition("=")
         if sep and name.strip().lower().replace("-", "_") == "search_path":
