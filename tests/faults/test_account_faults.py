@@ -8,6 +8,7 @@ did not send (another process, e.g. on another machine) pauses entries; stops an
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_second_live_loop_on_the_same_account_with_another_store_is_refused_befo
             pass
         assert fake.requests == []
         message = str(err.value)
-        assert f"pid {__import__('os').getpid()}" in message
+        assert f"pid {os.getpid()}" in message
         assert account_fingerprint(SENTINEL_KEY) in message and SENTINEL_KEY not in message
         assert (first_dir / "krakenbot.db").exists() and not (second_dir / "krakenbot.db").exists()
     with open_loop(live_config(fake, "sqlite:///krakenbot.db"), paper=False, cache_dir=tmp_path / "cache") as again:

@@ -31,7 +31,7 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.store.lock import InstanceLockedError
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
-    typer.echo(f"store: {safe_url(cfg.store.url)}", err=True)
+    typer.echo(f"store: {safe_url(cfg.store.url)}")
     try:
         with open_loop(cfg, paper=paper) as loop:
             _run(loop, max_ticks)
