@@ -75,6 +75,20 @@ def test_verdicts_are_bounded() -> None:
     clock, ids, _, journal = setup()
     watch = AccountWatch(ids, "kb", journal, clock, max_checked=3)
     clock.advance(timedelta(seconds=1))
+    other = ClientOrderIds("kb", clock)
     for _ in range(10):
-        watch.saw(ids.next(), symbol="PF_XBTUSD", what="fill", now=clock.now())
+        watch.saw(ids.next(), symbol="PF_XBTUSD", what="fill", now=clock.now())  # ours: nothing remembered
+        assert watch.saw(other.next(), symbol="PF_XBTUSD", what="fill", now=clock.now())
     assert len(watch._checked) == 3
+    assert [(e.kind, e.symbol) for e in journal.events] == [(EventKind.ACCOUNT_SHARED, "PF_XBTUSD")]
+
+
+def test_client_order_ids_tell_this_runs_ids_and_forget_disowned_ones() -> None:
+    clock = SimulatedClock(T0)
+    ids, other = ClientOrderIds("kb", clock), ClientOrderIds("kb", clock)
+    mine, theirs = ids.next(), other.next()
+    assert ids.is_this_runs(mine) and not ids.is_this_runs(theirs) and ids.is_ours(theirs)
+    ids.disown(theirs, keep=1)
+    assert not ids.is_ours(theirs) and ids.is_ours(mine)
+    ids.disown(other.next(), keep=1)  # only the newest ``keep`` are remembered
+    assert ids.is_ours(theirs)

@@ -62,8 +62,9 @@ class AccountWatch:
     def saw(self, client_order_id: str | None, *, symbol: str, what: str, now: datetime) -> bool:
         """Note an ``what`` ("open order", "fill") the exchange reported with ``client_order_id`` on
         ``symbol``; True when it is another process's (the first one pauses entries)."""
-        if not client_order_id:
-            return False
+        if not client_order_id or not client_order_id.startswith(self._prefix) or self._ids.is_this_runs(
+                client_order_id):
+            return False  # someone else's, or this run's own (the common case: nothing remembered)
         verdict = self._checked.get(client_order_id)
         if verdict is None:
             verdict = self._is_other_process(client_order_id)
@@ -83,8 +84,6 @@ class AccountWatch:
         return verdict
 
     def _is_other_process(self, client_order_id: str) -> bool:
-        if not client_order_id.startswith(self._prefix) or self._ids.is_this_runs(client_order_id):
-            return False
         minted = _MINTED.fullmatch(client_order_id[len(self._prefix):])
         if minted is None or int(minted[1]) <= self._started_ms:
             return False  # not in our id format, or older than this run: reconciled at start
