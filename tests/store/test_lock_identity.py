@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from krakenbot.store.engine import store_lock_identity
-from krakenbot.store.lock import acquire_instance_lock, advisory_lock_key
+from krakenbot.store.lock import InstanceLockedError, acquire_instance_lock, advisory_lock_key
 
 PG = "postgresql+psycopg://bot:secret@db.example.com/krakenbot"
 
@@ -64,8 +65,6 @@ def test_sqlite_identity_resolves_relative_paths_and_symlinks(tmp_path: Path, mo
 
 def test_sqlite_lock_of_a_symlinked_or_relative_spelling_is_refused_while_held(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from krakenbot.store.lock import InstanceLockedError
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "data")
@@ -77,3 +76,19 @@ def test_sqlite_lock_of_a_symlinked_or_relative_spelling_is_refused_while_held(
                          "sqlite:///alias.db"):
             with pytest.raises(InstanceLockedError, match=f"pid {os.getpid()}"):
                 acquire_instance_lock(spelling)
+
+
+def _respelled(url: str) -> str:
+    """The same store, spelled differently: extra connection options (PostgreSQL), a ``/./`` in the path (SQLite)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        return f"sqlite:///{path.parent}/./{path.name}"
+    driver = "postgresql" if parsed.drivername != "postgresql" else "postgresql+psycopg"
+    return parsed.set(drivername=driver).update_query_dict(
+        {"connect_timeout": "10", "application_name": "someone"}).render_as_string(hide_password=False)
+
+
+def test_a_respelled_url_of_a_held_store_is_refused(store_url: str) -> None:
+    with acquire_instance_lock(store_url), pytest.raises(InstanceLockedError, match="another Krakenbot instance"):
+        acquire_instance_lock(_respelled(store_url))
