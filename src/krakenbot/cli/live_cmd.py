@@ -2,7 +2,7 @@
 
 Exit codes (the README's table): 0 stopped (signal or ``--max-ticks``); 1 halted by a fatal error
 (store, reconciliation, credentials); 2 refused to start (a config problem, or another instance
-holds the store); 3 Kraken unreachable at start after the retries (nothing traded).
+holds the store or, live, the account); 3 Kraken unreachable at start after the retries (nothing traded).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ class StoreConfig(StrictModel):
         description="SQLAlchemy URL: sqlite:///FILE (a relative FILE is relative to the config file) or postgresql+psycopg://user@host/db. Left out: krakenbot.db in the per-user data directory ($KRAKENBOT_DATA_DIR, else $XDG_DATA_HOME/krakenbot, else ~/.local/share/krakenbot); the store used is printed at start.")
     instance_id: str = Field(
         "kb", pattern=r"^[a-z0-9]{1,12}$",
-        description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
+        description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account: live refuses a second bot with the same API key and instance id, and pauses entries when it sees orders of another process with it.")
 
 
 class LoggingConfig(StrictModel):
