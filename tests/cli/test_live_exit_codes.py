@@ -6,6 +6,7 @@ log capture stays intact. Exit codes: 0 stopped, 1 halted, 2 refused to start, 3
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,15 @@ def test_a_second_instance_on_the_same_store_is_refused_with_exit_2(tmp_path: Pa
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("refused: another Krakenbot instance")
     assert fake.requests_to("tickers") == []  # refused before asking Kraken anything
+
+
+def test_the_store_used_is_printed_once_at_start(tmp_path: Path, fake: FakeKraken) -> None:
+    warm_candle_cache(fake, tmp_path)
+    config = tmp_path / "default-store.yaml"  # store.url left out: the per-user data directory's krakenbot.db
+    text = CONFIG.format(url=fake.url, retries=1, db="unused")
+    config.write_text(text.replace("store:\n  url: sqlite:///unused\n", ""))
+    result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    assert result.exit_code == 0, result.output
+    db = Path(os.environ["KRAKENBOT_DATA_DIR"]) / "krakenbot.db"
+    assert [line for line in result.stdout.splitlines() if line.startswith("store:")] == [f"store: sqlite:///{db}"]
+    assert db.exists() and not (tmp_path / "krakenbot.db").exists()

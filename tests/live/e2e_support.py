@@ -162,7 +162,7 @@ def start_live(fake: FakeKraken, cwd: Path, *args: str, side: int = 1) -> tuple[
     config = cwd / "e2e.yaml"
     config.write_text(CONFIG.format(url=fake.url, side=side))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
-    env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET,
+    env |= {"KRAKEN_FUTURES_API_KEY": API_KEY, "KRAKEN_FUTURES_API_SECRET": API_SECRET, "KRAKENBOT_DATA_DIR": str(cwd),
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, str(RUN_PY), "live", "--force", "--config", str(config), *args],

@@ -106,7 +106,7 @@ def our_stops(fk: FakeKraken, symbol: str) -> list[tuple[str, Decimal, bool]]:
 
 
 def store_url(cwd: Path) -> str:
-    return f"sqlite:///{cwd / 'krakenbot.db'}"  # the subprocess' default sqlite:///krakenbot.db, from cwd
+    return f"sqlite:///{cwd / 'krakenbot.db'}"  # the subprocess' default store, KRAKENBOT_DATA_DIR=cwd
 
 
 def positions_from_store_fills(cwd: Path) -> dict[str, Decimal]:

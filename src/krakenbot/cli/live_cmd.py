@@ -2,10 +2,11 @@
 
 Exit codes (the README's table): 0 stopped (signal or ``--max-ticks``); 1 halted by a fatal error
 (store, reconciliation, credentials); 2 refused to start (a config problem, another instance
-holds the store, or the store was created by the other mode: paper / live); 3 Kraken unreachable
-at start after the retries (nothing traded); 4 refused to start: Kraken holds orders or positions
-carrying our instance id that the store does not know (another live process with the same
-``store.instance_id``, or a new or lost store: stop the other process, or ``store adopt``).
+holds the store or, live, the account, the store was created by the other mode: paper / live, or
+the local clock is off Kraken's); 3 Kraken unreachable at start after the retries (nothing traded);
+4 refused to start: Kraken holds orders or positions carrying our instance id that the store does
+not know (another live process with the same ``store.instance_id``, or a new or lost store: stop
+the other process, or ``store adopt``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNKNOWN_ORDERS = 1, 2, 3, 4
 
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.live.restart import UnknownOrdersError
-    from krakenbot.live.wiring import KrakenUnreachableError, open_loop
+    from krakenbot.live.wiring import KrakenUnreachableError, open_loop, store_url
     from krakenbot.logs import setup_logging
+    from krakenbot.store.engine import safe_url
     from krakenbot.store.lock import InstanceLockedError
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
     try:
+        typer.echo(f"store: {safe_url(store_url(cfg, paper=paper))}")  # the store this run writes
         with open_loop(cfg, paper=paper) as loop:
             _run(loop, max_ticks)
     except ConfigError as exc:

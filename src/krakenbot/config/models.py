@@ -179,10 +179,10 @@ class StoreConfig(StrictModel):
 
     url: str = Field(
         "sqlite:///krakenbot.db", min_length=1,
-        description="SQLAlchemy URL: sqlite:///FILE (default; a relative FILE is relative to the config file, or to the working directory when the key is left out) or postgresql+psycopg://user@host/db.")
+        description="SQLAlchemy URL: sqlite:///FILE (a relative FILE is relative to the config file) or postgresql+psycopg://user@host/db. Left out: krakenbot.db in the per-user data directory ($KRAKENBOT_DATA_DIR, else $XDG_DATA_HOME/krakenbot, else ~/.local/share/krakenbot); the store used is printed at start.")
     instance_id: str = Field(
         "kb", pattern=r"^[a-z0-9]{1,12}$",
-        description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account.")
+        description="Prefix of this bot's client order ids; orders without it are someone else's and left alone. One per bot on an account: live refuses a second bot with the same API key and instance id, and pauses entries when it sees orders of another process with it.")
     paper_url: str | None = Field(
         None, min_length=1,
         description="Store of `paper` runs (SQLAlchemy URL, relative like url); default: url's SQLite file with a -paper suffix (krakenbot.db -> krakenbot-paper.db). Required when url is PostgreSQL. Paper never writes into the live store.")

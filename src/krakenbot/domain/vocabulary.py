@@ -66,6 +66,7 @@ class EventKind(StrEnum):
     CLOCK_SKEWED = "clock_skewed"  # the local clock is beyond tolerance from Kraken's: entries, stale closes paused
     CLOCK_SKEW_CLEARED = "clock_skew_cleared"  # back within tolerance: they resume
     CLOCK_STEPPED_BACK = "clock_stepped_back"  # the local clock went backwards; the loop's time did not
+    ACCOUNT_SHARED = "account_shared"  # another process trades the account with our instance id: entries paused
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

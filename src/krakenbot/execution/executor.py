@@ -95,10 +95,22 @@ class ClientOrderIds:
         self._clock = clock
         self._run = secrets.token_hex(3)
         self._seq = itertools.count(1)
+        self._disowned: OrderedDict[str, None] = OrderedDict()  # our prefix, another process's order
 
     def is_ours(self, client_order_id: str) -> bool:
         """True for ids this instance (any run of it) made; others are someone else's orders."""
-        return client_order_id.startswith(self._prefix + "-")
+        return client_order_id.startswith(self._prefix + "-") and client_order_id not in self._disowned
+
+    def disown(self, client_order_id: str, *, keep: int = 10_000) -> None:
+        """``client_order_id`` carries our prefix but another live process sent it: from now on it is
+        someone else's (never counted, cancelled or adopted as ours). The newest ``keep`` are remembered."""
+        self._disowned[client_order_id] = None
+        while len(self._disowned) > keep:
+            self._disowned.popitem(last=False)
+
+    def is_this_runs(self, client_order_id: str) -> bool:
+        """True for ids this process made (they carry its run token); another run's carry another."""
+        return self.is_ours(client_order_id) and client_order_id.rsplit("-", 1)[-1].startswith(self._run)
 
     def next(self) -> str:
         ms = to_ms(self._clock.now())

@@ -22,6 +22,7 @@ from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import Executor
 from krakenbot.execution.position_book import PositionBook
+from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
@@ -80,7 +81,8 @@ class MarketStep:
 
     def __init__(self, cfg: AppConfig, *, market: MarketFeed, guard: ShockGuard, shock_feed: ShockFeed,
                  book: PositionBook, executor: Executor, journal: Journal, state: MarketState,
-                 instruments: Mapping[str, Instrument], listeners: Sequence[MarketListener] = ()) -> None:
+                 instruments: Mapping[str, Instrument], listeners: Sequence[MarketListener] = (),
+                 account_watch: AccountWatch | None = None) -> None:
         self.cfg = cfg
         self.market = market
         self.guard = guard
@@ -90,6 +92,7 @@ class MarketStep:
         self.journal = journal
         self.state = state
         self.listeners = tuple(listeners)
+        self.account_watch = account_watch  # told of every polled fill: another process's pauses entries
         # Kraken flex: maintenance margin is half the initial margin of the tier (1 / max leverage).
         self.maintenance_rates = {f: instruments[f].maintenance_margin_rate for f in state.futures}
         self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
@@ -215,6 +218,8 @@ class MarketStep:
         for fill in self.executor.exchange.fetch_fills(since=since):
             if fill.trade_id in self._seen_trade_ids:
                 continue
+            if self.account_watch is not None:
+                self.account_watch.saw(fill.client_order_id, symbol=fill.symbol, what="fill", now=now)
             if self.executor.ids.is_ours(fill.client_order_id) or fill.symbol in self.state.futures:
                 upkeep = self.record_unasked_fill(fill) or upkeep
             self._seen_trade_ids[fill.trade_id] = fill.ts

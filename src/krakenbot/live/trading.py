@@ -34,6 +34,7 @@ from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
+from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
 from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
@@ -106,14 +107,17 @@ class LiveTrading:
         self.guard = guard or build_guard(cfg, self.futures)
         self.risk = risk or RiskManager(cfg.risk)
         self.auction = auction or AuctionAllocator(cfg.risk, cfg.auction, self.risk)
+        ids = ClientOrderIds(instance_id or cfg.store.instance_id, clock)
         self.executor = Executor(exchange=exchange, instruments=self.instruments, journal=journal, clock=clock,
-                                 ids=ClientOrderIds(instance_id or cfg.store.instance_id, clock), loop_cfg=cfg.loop)
+                                 ids=ids, loop_cfg=cfg.loop)
+        self.account_watch = AccountWatch(ids, instance_id or cfg.store.instance_id, journal, clock)
         self.timeframe = timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
         self._state = MarketState(self.futures)
         self.book = PositionBook(exchange, self._traded, self._state.marks)
         self.market_step = MarketStep(cfg, market=market, guard=self.guard, shock_feed=shock_feed or LiveShockFeed(),
                                       book=self.book, executor=self.executor, journal=journal, state=self._state,
-                                      instruments=self.instruments, listeners=market_listeners)
+                                      instruments=self.instruments, listeners=market_listeners,
+                                      account_watch=self.account_watch)
         self.auction_step = AuctionStep(cfg, auction=self.auction, guard=self.guard, book=self.book,
                                         executor=self.executor, journal=journal, state=self._state,
                                         instruments=self.instruments, symbol_map=self.symbol_map)
@@ -238,6 +242,9 @@ class LiveTrading:
         if self.guard.is_entry_paused(fut, now) or not self._state.tradable(fut):
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
                                    refused="entries paused (shock, stale data or clock skew)")
+        if self.account_watch.entries_paused:
+            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
+                                   refused="entries paused (another process trades this account)")
         decision = self.risk.validate_trade(
             signal, account or self.book.account(), available_margin_override, notional_override,
             skip_margin_check, instrument=self.instruments[fut], positions=self.book.positions(),
@@ -260,7 +267,9 @@ class LiveTrading:
         our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal)."""
         positions = {p.symbol: p for p in self.book.positions()}
         stops: dict[str, list[tuple[OrderSide, Decimal]]] = {}
+        now = self.clock.now()
         for order in self.exchange.fetch_open_orders():
+            self.account_watch.saw(order.client_order_id, symbol=order.symbol, what="open order", now=now)
             if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
                     and self.executor.ids.is_ours(order.client_order_id)):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))

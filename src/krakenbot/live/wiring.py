@@ -19,11 +19,13 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.symbols import FuturesTickers
 from krakenbot.exchange.paper import PaperExchange
+from krakenbot.live.account_lock import account_lock_for
 from krakenbot.live.ports import MarketListener, StrategySignalFeed
 from krakenbot.live.restart import reconcile_at_start
 from krakenbot.live.trading import LiveTrading
 from krakenbot.live.universe import FuturesAdapter, FuturesMapping, discover_universe
 from krakenbot.risk.shock_guard import config_warnings
+from krakenbot.store.engine import safe_url
 from krakenbot.store.journal import MemoryJournal
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
@@ -71,10 +73,12 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     on a mismatch, ``UnknownOrdersError`` on orders of ours the store does not know). Paper: its own
     store (``store_url``); the simulated account starts flat each run (logged), its orders are stored.
     Raises ``ConfigError`` when live keys are missing or the universe maps to nothing, ``StoreModeError``
-    when the store was created by the other mode, ``InstanceLockedError`` when another instance holds it.
+    when the store was created by the other mode, ``InstanceLockedError`` when another instance holds
+    the store or (live) the account.
     """
     url = store_url(cfg, paper=paper)
-    with acquire_instance_lock(url), SqlStore(url) as store:
+    log.info("store: %s", safe_url(url))
+    with acquire_instance_lock(url), account_lock_for(cfg, paper=paper), SqlStore(url) as store:
         store.claim_mode("paper" if paper else "live")
         if paper:
             log.info("paper: the simulated account starts flat with %s USD (backtest.initial_equity_usd); positions "

@@ -91,6 +91,57 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
+def resolved_sqlite_path(url: URL) -> Path | None:
+    """The database file of a SQLite URL with symlinks, ``~`` and ``./`` resolved (relative paths against the
+    working directory): one file has one name, whatever the spelling. None for an in-memory database."""
+    path = sqlite_path(url)
+    return path.resolve() if path is not None else None
+
+
+def store_lock_identity(url: str | URL) -> str | None:
+    """What the single-instance lock of the store at ``url`` is keyed on: the same for every spelling
+    of the same data, different for different data. None for an in-memory SQLite database (nothing shared).
+
+    SQLite: the resolved database file. PostgreSQL: the database name and the ``search_path`` set through
+    ``options`` (the only connection option that changes which tables are seen); the driver, user, password,
+    ``connect_timeout``, ``application_name``, ``sslmode`` and other options are left out, and so are host and
+    port: the server scopes an advisory lock to itself, so ``localhost`` and ``127.0.0.1`` must not split it.
+    Raises ``StoreError`` for a URL that is not a SQLAlchemy URL.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"store URL is not a SQLAlchemy URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        path = resolved_sqlite_path(parsed)
+        return f"sqlite:{path}" if path is not None else None
+    search_path = _search_path(parsed.query.get("options"))
+    ident = f"{parsed.get_backend_name()}:{parsed.database or ''}"
+    return f"{ident}?search_path={search_path}" if search_path else ident
+
+
+def _search_path(options: str | tuple[str, ...] | None) -> str | None:
+    """The ``search_path`` a libpq ``options`` string sets (``-c search_path=a,b``, ``-csearch_path=a``,
+    ``--search_path=a``), normalised: no spaces, unquoted names lower-cased. The last setting wins."""
+    if options is None:
+        return None
+    tokens = (" ".join(options) if isinstance(options, tuple) else options).split()
+    found: str | None = None
+    for i, token in enumerate(tokens):
+        setting = token
+        if token == "-c" and i + 1 < len(tokens):
+            setting = tokens[i + 1]
+        elif token.startswith(("-c", "--")):
+            setting = token[2:]
+        name, sep, value = setting.partition("=")
+        if sep and name.strip().lower().replace("-", "_") == "search_path":
+            found = value
+    if found is None:
+        return None
+    names = [n.strip() for n in found.split(",") if n.strip()]
+    return ",".join(n if n.startswith('"') else n.lower() for n in names)
+
+
 def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s}, json_serializer=_dumps)
     busy_ms = int(busy_timeout_s * 1000)

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from krakenbot.domain.errors import StoreError
 from krakenbot.files import FILE_MODE, private_dir
-from krakenbot.store.engine import safe_url, sqlite_path, translate_errors
+from krakenbot.store.engine import resolved_sqlite_path, safe_url, store_lock_identity, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,40 @@ class InstanceLockedError(StoreError):
 def _held_message(url: str, pid: str | None) -> str:
     who = f"another Krakenbot instance (pid {pid})" if pid else "another Krakenbot instance"
     return f"{who} holds the store {url}; stop it first"
+
+
+def lock_file(path: Path, held_message: Callable[[str | None], str]) -> int:
+    """Take an exclusive ``flock`` on ``path`` (created 0600, its directory 0700) and write our PID in it;
+    returns the open descriptor, which holds the lock until closed. Raises ``InstanceLockedError`` with
+    ``held_message(pid of the holder or None)`` when another process holds it, ``OSError`` otherwise."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+        os.close(fd)
+        raise InstanceLockedError(held_message(pid)) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def advisory_lock_key(url: str | URL) -> int:
+    """The PostgreSQL advisory lock key (signed 64 bits) of the store at ``url``: equal for every
+    spelling of the same database and search_path (``store_lock_identity``)."""
+    ident = f"krakenbot:{store_lock_identity(url)}"
+    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def unlock_file(fd: int) -> None:
+    """Let a lock taken by ``lock_file`` go and close its descriptor."""
+    os.ftruncate(fd, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 class InstanceLock:
@@ -54,26 +89,12 @@ class InstanceLock:
     # -- SQLite ------------------------------------------------------------------------------
     def _acquire_file(self, path: Path) -> None:
         self.path = path
-        private_dir(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
-            os.close(fd)
-            raise InstanceLockedError(_held_message(self.url, pid)) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._fd = lock_file(path, lambda pid: _held_message(self.url, pid))
 
     # -- PostgreSQL --------------------------------------------------------------------------
     def _acquire_advisory(self, url: URL) -> None:
-        # Advisory locks are per database already; the key adds the options (e.g. search_path).
-        ident = f"krakenbot:{url.database}:{sorted(url.query.items())}"
-        key = int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True)
+        # Advisory locks are per database already; the key adds the search_path (store_lock_identity).
+        key = advisory_lock_key(url)
         name = f"krakenbot pid {os.getpid()}"
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
@@ -116,9 +137,7 @@ class InstanceLock:
     def release(self) -> None:
         """Let the lock go (idempotent)."""
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            unlock_file(self._fd)
             self._fd = None
         if self._conn is not None:
             try:
@@ -161,7 +180,7 @@ def _acquire(url: str) -> InstanceLock:
     parsed = sa.make_url(url)
     lock = InstanceLock(url)
     if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
+        path = resolved_sqlite_path(parsed)  # one file, one lock, however the URL spells it
         if path is None:
             return lock
         try:
