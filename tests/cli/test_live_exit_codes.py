@@ -99,6 +99,6 @@ def test_the_store_used_is_printed_once_at_start(tmp_path: Path, fake: FakeKrake
     config.write_text(text.replace("store:\n  url: sqlite:///unused\n", ""))
     result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
     assert result.exit_code == 0, result.output
-    db = Path(os.environ["KRAKENBOT_DATA_DIR"]) / "krakenbot.db"
+    db = Path(os.environ["KRAKENBOT_DATA_DIR"]) / "krakenbot-paper.db"  # paper's own store beside krakenbot.db
     assert [line for line in result.stdout.splitlines() if line.startswith("store:")] == [f"store: sqlite:///{db}"]
-    assert db.exists() and not (tmp_path / "krakenbot.db").exists()
+    assert db.exists() and not (tmp_path / "krakenbot-paper.db").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from faults.loopback import START, Bot, open_bot
-from krakenbot.domain import SimulatedClock
+from krakenbot.domain import SimulatedClock, WallClock
 from krakenbot.testing import FakeKraken
 
 
@@ -20,6 +20,13 @@ def clock() -> SimulatedClock:
 @pytest.fixture
 def fake(clock: SimulatedClock) -> Iterator[FakeKraken]:
     with FakeKraken(clock=clock.now) as fk:
+        yield fk
+
+
+@pytest.fixture
+def wall_fake() -> Iterator[FakeKraken]:
+    """The loopback Kraken on the wall clock, for ``open_loop``: it compares the local clock with Kraken's."""
+    with FakeKraken(clock=WallClock().now) as fk:
         yield fk
 
 

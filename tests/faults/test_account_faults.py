@@ -36,7 +36,8 @@ def entries(b: Bot, symbol: str) -> list[str]:
 
 
 def test_second_live_loop_on_the_same_account_with_another_store_is_refused_before_any_request(
-        tmp_path: Path, fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, wall_fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = wall_fake
     monkeypatch.setenv("KRAKEN_FUTURES_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("KRAKEN_FUTURES_API_SECRET", SENTINEL_SECRET)
     first_dir, second_dir = tmp_path / "one", tmp_path / "two"
@@ -60,7 +61,8 @@ def test_second_live_loop_on_the_same_account_with_another_store_is_refused_befo
 
 
 def test_paper_loop_takes_no_account_lock_beside_a_live_one(
-        tmp_path: Path, fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, wall_fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = wall_fake
     monkeypatch.setenv("KRAKEN_FUTURES_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("KRAKEN_FUTURES_API_SECRET", SENTINEL_SECRET)
     with open_loop(live_config(fake, f"sqlite:///{tmp_path}/live.db"), paper=False, cache_dir=tmp_path / "c"), \

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from faults.loopback import BTC, ETH, PREFIX, SENTINEL_KEY, SENTINEL_SECRET, Bot
 from krakenbot.config.models import AppConfig
-from krakenbot.domain import Order, OrderStatus, Side, WallClock
+from krakenbot.domain import Order, OrderStatus, Side
 from krakenbot.domain.errors import StoreError
 from krakenbot.domain.journal import JournalEvent
 from krakenbot.live.wiring import open_loop
@@ -156,10 +156,10 @@ def test_store_write_failure_sends_no_order_and_halts(bot: Bot, fake: FakeKraken
 
 
 def test_second_instance_on_the_same_store_is_refused_before_any_request(
-        tmp_path: Path, fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, wall_fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = wall_fake
     monkeypatch.setenv("KRAKEN_FUTURES_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("KRAKEN_FUTURES_API_SECRET", SENTINEL_SECRET)
-    monkeypatch.setattr(fake, "_clock", WallClock().now)  # open_loop checks the wall clock against Kraken's
     cfg = AppConfig.model_validate({
         "exchange": {"spot_base_url": fake.url, "futures_base_url": fake.url, "client_rate_limit": False,
                      "timeout_seconds": 2, "max_retries": 0},
