@@ -34,6 +34,7 @@ from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
+from krakenbot.execution.protection import FALLBACK_STOP_PCT
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
 from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
@@ -44,9 +45,6 @@ from krakenbot.risk.shock_guard import ShockGuard
 log = logging.getLogger(__name__)
 
 __all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
-
-FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
-
 
 def build_guard(cfg: AppConfig, futures: Sequence[str], *, base_seconds: float = 60.0) -> ShockGuard:
     """The ShockGuard the loop uses on ``futures``, with enough history for its move baselines
@@ -205,7 +203,7 @@ class LiveTrading:
         if not decision.approved or decision.size is None:
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=decision.reason)
         result = self.executor.open(symbol=fut, side=signal.side, size=decision.size, mark=self._state.marks[fut],
-                                    reason=OrderReason.AUCTION_OPEN)
+                                    reason=OrderReason.AUCTION_OPEN, stop_distance_pct=signal.stop_distance_pct)
         self.book.remember(result)
         if result.filled_size > 0 and result.avg_price is not None:
             stop = result.avg_price * (1 - signal.side.sign * signal.stop_distance_pct)

@@ -68,9 +68,11 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     Live: the store is reconciled with Kraken before the loop is returned (``ReconcileError``
     on a mismatch). Paper: the simulated account starts flat each run; its orders are stored too.
     Raises ``ConfigError`` when live keys are missing or the universe maps to nothing,
-    ``InstanceLockedError`` when another instance holds the store.
+    ``InstanceLockedError`` when another instance holds the store, ``StoreNotWritableError`` when the
+    store cannot be written (a full disk).
     """
     with acquire_instance_lock(cfg.store.url), SqlStore(cfg.store.url) as store:
+        store.probe_write()  # a store that cannot be written refuses here, before any request to Kraken
         yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store))
 
 
