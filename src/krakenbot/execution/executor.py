@@ -196,7 +196,7 @@ class Executor:
         after ``give_up_after``: its fills are asked for by client id; none: recorded as never placed
         (REJECTED), and the symbol trades again (a fill found later corrects it: ``late_fill``).
         Until then the symbol gets no new order (at most one live order per symbol and intent)."""
-        results = []
+        results: list[ExecutionResult] = []
         now = self.clock.now()
         for cid, intent in sorted(self.in_doubt.items()):
             with self._protected(intent.symbol):
