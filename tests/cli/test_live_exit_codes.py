@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from builders.disk import DiskFull
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
+from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from live.e2e_support import warm_candle_cache
 
@@ -89,3 +91,21 @@ def test_a_second_instance_on_the_same_store_is_refused_with_exit_2(tmp_path: Pa
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("refused: another Krakenbot instance")
     assert fake.requests_to("tickers") == []  # refused before asking Kraken anything
+
+
+def test_a_store_that_cannot_be_written_is_refused_with_exit_2_before_any_request(
+        tmp_path: Path, fake: FakeKraken) -> None:
+    config = _config(tmp_path, fake.url)
+    with SqlStore(f"sqlite:///{tmp_path / 'krakenbot.db'}") as store:
+        disk = DiskFull(store.engine)
+        disk.fill()
+    try:
+        result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    finally:
+        disk.free()
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("refused: refusing to start: the store")
+    assert "database or disk is full" in lines[0] and lines[0].endswith(
+        "free disk space, then start again: the restart reconciles from Kraken")
+    assert fake.requests == []  # refused before asking Kraken anything

@@ -10,7 +10,9 @@ reconciles: the stop placed without a stored intent is adopted, nothing is sent 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,11 @@ def test_disk_full_after_kraken_accepts_an_entry_protects_halts_refuses_then_rec
     assert any(r.levelno == logging.ERROR and stop in r.getMessage() for r in caplog.records)
     # then the halt, saying what could not be recorded and what to do
     assert "could not record" in str(halted.value) and ADVICE in str(halted.value) and stop in str(halted.value)
+    # the halted bot no longer re-arms Kraken's dead man's switch: it was disarmed, so the stop stays
+    bot.clock.advance(timedelta(seconds=10 * bot.cfg.loop.dead_man_switch_seconds))
+    with fake._lock:
+        fake.book.check_dead_man(bot.clock.now())
+    assert bot.open_stops(ETH) == [size]
 
     # a restart on the still-full store refuses before any request to Kraken
     bot.crash()
@@ -105,4 +112,26 @@ def test_disk_full_after_kraken_accepts_an_entry_protects_halts_refuses_then_rec
     bot.check()
     bot.auction(bot.signal(ETH))  # the same signal again: the position is held, its stop kept
     assert bot.open_stops(ETH) == [size] and _stops_sent(bot, ETH) == [stop]
+    bot.check()
+
+
+def test_disk_full_while_running_protects_every_position_and_keeps_its_stop_through_the_halt(
+        bot: Bot, fake: FakeKraken) -> None:
+    bot.start()
+    bot.auction(bot.signal(ETH))
+    size = bot.exchange_positions()[ETH]
+    disk = DiskFull(bot.store.engine)
+    disk.fill()
+    bot.clock.advance(timedelta(minutes=1))  # the next signal candle: the slow tick records equity, and fails
+    with pytest.raises(StoreWriteError, match="recording equity") as halted:
+        bot.live.run(threading.Event(), max_ticks=1)
+    assert halted.value.protected and ADVICE in str(halted.value)
+    bot.clock.advance(timedelta(seconds=10 * bot.cfg.loop.dead_man_switch_seconds))
+    with fake._lock:
+        fake.book.check_dead_man(bot.clock.now())
+    assert bot.open_stops(ETH) == [size]  # the stop it had stays: the dead man's switch was disarmed
+    disk.free()
+    bot.restart()
+    bot.auction(bot.signal(ETH))
+    assert bot.open_stops(ETH) == [size] and len(_stops_sent(bot, ETH)) == 1
     bot.check()

@@ -1,8 +1,10 @@
 """``live`` and ``paper``: the wall-clock loop, stopped cleanly by SIGINT/SIGTERM.
 
 Exit codes (the README's table): 0 stopped (signal or ``--max-ticks``); 1 halted by a fatal error
-(store, reconciliation, credentials); 2 refused to start (a config problem, or another instance
-holds the store); 3 Kraken unreachable at start after the retries (nothing traded).
+(store, reconciliation, credentials; a store that filled up while running halts here, after the
+positions were protected from Kraken's view); 2 refused to start (a config problem, another instance
+holds the store, or the store cannot be written: a full disk); 3 Kraken unreachable at start after
+the retries (nothing traded).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.live.wiring import KrakenUnreachableError, open_loop
     from krakenbot.logs import setup_logging
     from krakenbot.store.lock import InstanceLockedError
+    from krakenbot.store.sql import StoreNotWritableError
 
     setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
     try:
@@ -37,7 +40,7 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(EXIT_REFUSED) from None
-    except InstanceLockedError as exc:
+    except (InstanceLockedError, StoreNotWritableError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(EXIT_REFUSED) from None
     except KrakenUnreachableError as exc:

@@ -315,24 +315,36 @@ class Executor:
         except StoreError as exc:
             if isinstance(exc, StoreWriteError) and exc.protected:
                 raise
-            raise self.protect(symbol, exc, stop_price=stop_price, stop_pct=stop_pct) from exc
+            raise self.protect([symbol], exc, stop_price=stop_price, stop_pct=stop_pct) from exc
 
-    def protect(self, symbol: str, failure: StoreError, *, stop_price: Decimal | None = None,
+    def protect(self, symbols: Sequence[str], failure: StoreError, *, stop_price: Decimal | None = None,
                 stop_pct: float = FALLBACK_STOP_PCT) -> StoreWriteError:
-        """The store failed (``failure``) where the exchange may have acted on ``symbol``: give the position
-        the exchange reports a stop when ours do not cover it (``execution.protection.ensure_stop``; at
-        ``stop_price``, else ``stop_pct`` from its entry price), and return the error to halt with."""
-        log.error("%s: the store could not record (%s): protecting the position from what Kraken reports, "
-                  "then halting", symbol, failure)
-        try:
-            standing = ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
-                                   next_id=self.ids.next, clock=self.clock, stop_price=stop_price, stop_pct=stop_pct)
-        except KrakenbotError as exc:
-            standing = (f"{symbol}: the position could not be checked or protected ({type(exc).__name__}: {exc}); "
-                        "check it on Kraken NOW")
-            log.critical("%s", standing)
+        """The store failed (``failure``) where the exchange may have acted: give each position the exchange
+        reports on ``symbols`` a stop when ours do not cover it (``execution.protection.ensure_stop``; at
+        ``stop_price``, else ``stop_pct`` from its entry price), disarm the dead man's switch (a halted bot
+        no longer renews it, and it would cancel those stops), and return the error to halt with."""
+        log.error("%s: the store could not record (%s): protecting the positions from what Kraken reports, "
+                  "then halting", ", ".join(symbols), failure)
+        standing = []
+        for symbol in symbols:
+            try:
+                standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
+                                            next_id=self.ids.next, clock=self.clock, stop_price=stop_price,
+                                            stop_pct=stop_pct))
+            except KrakenbotError as exc:
+                standing.append(f"{symbol}: the position could not be checked or protected "
+                                f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
+                log.critical("%s", standing[-1])
+        if self.exchange.capabilities.dead_man_switch:
+            try:
+                self.exchange.arm_dead_man_switch(0)
+                standing.append("Kraken's dead man's switch is disarmed, so the stops stay while the bot is down")
+            except KrakenbotError as exc:
+                standing.append(f"the dead man's switch could not be disarmed ({type(exc).__name__}): Kraken "
+                                f"cancels every order, stops included, within {self.cfg.dead_man_switch_seconds:g} s")
+            log.error("%s", standing[-1])
         detail = str(failure).removesuffix(f"; {STORE_WRITE_ADVICE}")
-        return StoreWriteError(f"halted: could not record what Kraken did ({detail}); {standing}; "
+        return StoreWriteError(f"halted: could not record what Kraken did ({detail}); {'; '.join(standing)}; "
                                f"{STORE_WRITE_ADVICE}", protected=True)
 
     def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
 from krakenbot.domain.clock import floor_time
-from krakenbot.domain.errors import FatalError
+from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
@@ -271,7 +271,8 @@ class LiveTrading:
         """Tick until ``stop`` is set (SIGINT/SIGTERM) or ``max_ticks``; returns ticks run.
 
         A tick always finishes before the loop checks ``stop``: positions stay protected by
-        their exchange-side stops after exit.
+        their exchange-side stops after exit. A ``StoreError`` (e.g. a full disk) halts it as
+        ``StoreWriteError`` once every position has a stop from Kraken's view (``Executor.protect``).
         """
         ticks = 0
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
@@ -282,6 +283,13 @@ class LiveTrading:
                 if self._last_slow_bar is None or bar > self._last_slow_bar:
                     self.slow_tick()
                     self._last_slow_bar = bar
+            except StoreError as exc:  # protection first: each position's stop from Kraken's view, then halt
+                if isinstance(exc, StoreWriteError) and exc.protected:
+                    log.critical("store failure: halting the loop: %s", exc)
+                    raise
+                halt = self.executor.protect(self.futures, exc)
+                log.critical("store failure: halting the loop: %s", halt)
+                raise halt from exc
             except FatalError:
                 log.critical("fatal error: halting the loop", exc_info=True)
                 raise

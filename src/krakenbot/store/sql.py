@@ -112,7 +112,7 @@ class SqlStore:
                 ).returning(t.events.c.id)).scalar_one()
                 conn.execute(sa.delete(t.events).where(t.events.c.id == probe))
         except StoreError as exc:
-            detail = str(exc).removesuffix(f"; {STORE_WRITE_ADVICE}")
+            detail = str(exc).removesuffix(f"; {STORE_WRITE_ADVICE}").removeprefix(f"store {self.url}: ")
             raise StoreNotWritableError(
                 f"refusing to start: the store {self.url} cannot be written ({detail}); nothing was sent to "
                 f"Kraken; {STORE_WRITE_ADVICE}") from exc
