@@ -32,7 +32,8 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.store.lock import InstanceLockedError
     from krakenbot.store.sql import StoreNotWritableError
 
-    setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values())
+    setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values(),
+                  max_bytes=cfg.logging.max_bytes, backup_count=cfg.logging.backup_count)
     try:
         with open_loop(cfg, paper=paper) as loop:
             _run(loop, max_ticks)
