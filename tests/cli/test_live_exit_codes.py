@@ -105,7 +105,7 @@ def test_a_store_that_cannot_be_written_is_refused_with_exit_2_before_any_reques
         disk.free()
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("refused: refusing to start: the store")
+    assert len(lines) == 1 and lines[0].startswith("refused: the store")
     assert "database or disk is full" in lines[0] and lines[0].endswith(
         "free disk space, then start again: the restart reconciles from Kraken")
     assert fake.requests == []  # refused before asking Kraken anything

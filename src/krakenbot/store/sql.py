@@ -114,8 +114,8 @@ class SqlStore:
         except StoreError as exc:
             detail = str(exc).removesuffix(f"; {STORE_WRITE_ADVICE}").removeprefix(f"store {self.url}: ")
             raise StoreNotWritableError(
-                f"refusing to start: the store {self.url} cannot be written ({detail}); nothing was sent to "
-                f"Kraken; {STORE_WRITE_ADVICE}") from exc
+                f"the store {self.url} cannot be written ({detail}); nothing was sent to Kraken; "
+                f"{STORE_WRITE_ADVICE}") from exc
 
     # -- the Journal port --------------------------------------------------------------------
     def record_intent(self, intent: OrderIntent, *, tick: int | None = None) -> None:
