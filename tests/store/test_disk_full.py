@@ -52,7 +52,7 @@ def test_write_probe_refuses_a_store_on_a_full_disk_saying_why(sqlite_store: Sql
     disk = DiskFull(sqlite_store.engine)
     disk.fill()
     try:
-        with pytest.raises(StoreNotWritableError, match=r"^the store .* cannot be written .*, nothing was sent") as no:
+        with pytest.raises(StoreNotWritableError, match=r"^the store .* cannot be written .*; nothing was sent") as no:
             sqlite_store.probe_write()
     finally:
         disk.free()
