@@ -344,7 +344,7 @@ class Executor:
                                 f"cancels every order, stops included, within {self.cfg.dead_man_switch_seconds:g} s")
             log.error("%s", standing[-1])
         detail = str(failure).removesuffix(f"; {STORE_WRITE_ADVICE}")
-        return StoreWriteError(f"halted: could not record what Kraken did ({detail}); {'; '.join(standing)}; "
+        return StoreWriteError(f"could not record what Kraken did ({detail}); {'; '.join(standing)}; "
                                f"{STORE_WRITE_ADVICE}", protected=True)
 
     def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:

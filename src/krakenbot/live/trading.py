@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
 
+
 def build_guard(cfg: AppConfig, futures: Sequence[str], *, base_seconds: float = 60.0) -> ShockGuard:
     """The ShockGuard the loop uses on ``futures``, with enough history for its move baselines
     (``max(60 s, base_seconds)`` old; ``base_seconds`` is a backtest's base candle, 60 live). On
