@@ -141,3 +141,22 @@ def test_disk_full_while_running_protects_every_position_and_keeps_its_stop_thro
     bot.auction(bot.signal(ETH))
     assert bot.open_stops(ETH) == [size] and len(_stops_sent(bot, ETH)) == 1
     bot.check()
+
+
+def test_protective_stop_that_triggers_while_the_bot_is_down_is_adopted_with_its_fill_at_restart(
+        bot: Bot, fake: FakeKraken) -> None:
+    disk = DiskFull(bot.store.engine)
+    bot.start(journal=FillingStore(bot.store, disk, _entry_intent))  # type: ignore[arg-type]
+    bot.tick()
+    with pytest.raises(StoreWriteError):
+        bot.auction(bot.signal(ETH))
+    [stop] = _stops_sent(bot, ETH)
+    bot.crash()
+    mark = bot.mark(ETH)
+    fake.set_mark(ETH, mark * 0.8)  # through the stop: it fills while nobody can record it
+    assert ETH not in bot.exchange_positions()
+    disk.free()
+    bot.restart()
+    assert bot.plans[-1].ok and bot.store.intent(stop) is not None  # adopted with its fill
+    assert ETH not in bot.stored_positions()
+    bot.check()

@@ -48,6 +48,15 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
             store.record_order(order)
         else:
             store.adopt_order(order, reason="adopted at restart")
+    # Our fills whose order the store never saw (a stop placed without a stored intent while the disk was full,
+    # triggered since): adopt the order as the exchange reports it.
+    known = set(store_view.intents) | {o.client_order_id for o in plan.adopt_orders}
+    for fill in plan.record_fills:
+        if fill.client_order_id.startswith(f"{prefix}-") and fill.client_order_id not in known:
+            known.add(fill.client_order_id)
+            found = exchange.fetch_order_by_client_id(fill.client_order_id, fill.symbol)
+            if found is not None:
+                store.adopt_order(found, reason="adopted at restart (filled without a stored intent)")
     # On a mismatch the exchange's view is incomplete (an order of ours not yet visible to lookups can
     # be what explains it): intents it did not show stay in doubt, looked up again at the next start.
     for intent in plan.never_sent if plan.ok else ():
