@@ -64,6 +64,37 @@ def test_log_file_and_its_directory_are_created_private(tmp_path):
     assert stat.S_IMODE(os.stat(log_file.parent).st_mode) == 0o700
 
 
+def test_log_file_rotates_at_max_bytes_keeps_backup_count_files_all_private(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    log_file = tmp_path / "logs" / "bot.log"
+    try:
+        setup_logging("INFO", file=log_file, max_bytes=2_000, backup_count=2)
+        for i in range(200):  # ~100 bytes a line: rotates about every 20 lines
+            logging.getLogger("krakenbot.test").info("line %03d %s", i, "x" * 40)
+    finally:
+        os.umask(old)
+        setup_logging("WARNING")
+    files = sorted(p.name for p in log_file.parent.iterdir())
+    assert files == ["bot.log", "bot.log.1", "bot.log.2"]  # the oldest are dropped: bounded on disk
+    for path in log_file.parent.iterdir():
+        assert path.stat().st_size <= 2_000
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    assert "line 199" in log_file.read_text(encoding="utf-8")
+
+
+def test_logging_config_bounds_the_rotation():
+    from pydantic import ValidationError
+
+    from krakenbot.config.models import LoggingConfig
+    cfg = LoggingConfig()
+    assert cfg.max_bytes > 0 and cfg.backup_count >= 1
+    for bad in ({"max_bytes": 0}, {"max_bytes": 10**13}, {"backup_count": 0}, {"backup_count": 10_000}):
+        with pytest.raises(ValidationError):
+            LoggingConfig.model_validate(bad)
+
+
 def test_ccxt_debug_logging_of_an_embedding_application_never_shows_the_headers(caplog):
     from krakenbot.config.models import ExchangeConfig
     from krakenbot.exchange.kraken.client import KrakenClient

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from io import TextIOWrapper
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from krakenbot.files import private_file
@@ -104,16 +105,23 @@ class OperatorFormatter(logging.Formatter):
         return head + "\n" + "\n".join("    " + line for line in tail.splitlines())
 
 
-class PrivateFileHandler(logging.FileHandler):
-    """A ``FileHandler`` whose file (each time it is opened) is created 0600 in a 0700 directory."""
+DEFAULT_MAX_BYTES = 10_000_000  # the log file rotates at this size (bytes)
+DEFAULT_BACKUP_COUNT = 5  # rotated files kept: at most (1 + this) x max_bytes on disk
+
+
+class PrivateFileHandler(RotatingFileHandler):
+    """A ``RotatingFileHandler`` whose file (each time it is opened, also after a rollover) is created 0600
+    in a 0700 directory; rotated files keep that mode."""
 
     def _open(self) -> TextIOWrapper:
         private_file(Path(self.baseFilename))
         return super()._open()
 
 
-def setup_logging(level: str = "INFO", *, file: Path | None = None, secrets: Iterable[str] = ()) -> None:
-    """Configure the root logger for operators; idempotent (replaces earlier handlers)."""
+def setup_logging(level: str = "INFO", *, file: Path | None = None, secrets: Iterable[str] = (),
+                  max_bytes: int = DEFAULT_MAX_BYTES, backup_count: int = DEFAULT_BACKUP_COUNT) -> None:
+    """Configure the root logger for operators; idempotent (replaces earlier handlers). ``file`` rotates
+    when it reaches ``max_bytes`` (bytes), keeping ``backup_count`` older files (``file.1`` newest)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -121,7 +129,7 @@ def setup_logging(level: str = "INFO", *, file: Path | None = None, secrets: Ite
     redactor = SecretRedactingFilter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file is not None:
-        handlers.append(PrivateFileHandler(file, encoding="utf-8"))
+        handlers.append(PrivateFileHandler(file, encoding="utf-8", maxBytes=max_bytes, backupCount=backup_count))
     for handler in handlers:
         handler.addFilter(redactor)
         handler.setFormatter(OperatorFormatter())

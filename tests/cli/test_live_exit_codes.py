@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from builders.disk import DiskFull
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
+from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from live.e2e_support import warm_candle_cache
 
@@ -102,3 +104,21 @@ def test_the_store_used_is_printed_once_at_start(tmp_path: Path, fake: FakeKrake
     db = Path(os.environ["KRAKENBOT_DATA_DIR"]) / "krakenbot-paper.db"  # paper's own store beside krakenbot.db
     assert [line for line in result.stdout.splitlines() if line.startswith("store:")] == [f"store: sqlite:///{db}"]
     assert db.exists() and not (tmp_path / "krakenbot-paper.db").exists()
+
+
+def test_a_store_that_cannot_be_written_is_refused_with_exit_2_before_any_request(
+        tmp_path: Path, fake: FakeKraken) -> None:
+    config = _config(tmp_path, fake.url)
+    with SqlStore(f"sqlite:///{tmp_path / 'krakenbot.db'}") as store:
+        disk = DiskFull(store.engine)
+        disk.fill()
+    try:
+        result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    finally:
+        disk.free()
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("refused: the store")
+    assert "database or disk is full" in lines[0] and lines[0].endswith(
+        "free disk space, then start again: the restart reconciles from Kraken")
+    assert fake.requests == []  # refused before asking Kraken anything

@@ -6,7 +6,7 @@ from decimal import Decimal
 from builders.clock import T0
 from builders.exchange import intent
 from krakenbot.domain import Fill, Order, OrderSide, OrderStatus, OrderType, Position, Side
-from krakenbot.execution.reconcile import StoreView, VenueView, in_doubt, reconcile
+from krakenbot.execution.reconcile import UNSTORED_SUFFIX, StoreView, VenueView, in_doubt, reconcile
 
 
 def fill(trade_id: str, cid: str, side: OrderSide, size: str, symbol: str = "PF_XBTUSD") -> Fill:
@@ -185,3 +185,19 @@ def test_a_truly_foreign_position_keeps_being_left_alone():
                       positions=(long(2.0, "PF_ETHUSD"),), lookups={})
     plan = reconcile(StoreView(intents={}, orders={}, fills=()), venue, prefix="kb")
     assert plan.ok and [p.symbol for p in plan.foreign_positions] == ["PF_ETHUSD"] and plan.unknown_positions == ()
+
+
+def test_a_protective_stop_placed_while_the_store_could_not_write_is_adopted_not_refused():
+    """A full disk: the entry's intent was stored, its fill and the protective stop's intent were not."""
+    store = StoreView(intents={"kb-1": intent("kb-1", OrderSide.BUY, "0.1", limit="30300")},
+                      orders={}, fills=())
+    protective = stop_order(f"kb-2{UNSTORED_SUFFIX}", symbol="PF_XBTUSD", size="0.1")
+    lookalike = order(f"kb-3{UNSTORED_SUFFIX}", OrderStatus.OPEN, order_type=OrderType.LIMIT)  # not a stop
+    venue = VenueView(open_orders=(protective, lookalike), fills=(fill("t1", "kb-1", OrderSide.BUY, "0.1"),),
+                      positions=(long(0.1),), lookups={})
+    plan = reconcile(store, venue, prefix="kb")
+    assert protective in plan.adopt_orders and protective not in plan.unknown_orders
+    assert plan.unknown_orders == (lookalike,) and not plan.ok  # the mark alone adopts nothing but such a stop
+    without_lookalike = reconcile(store, VenueView(open_orders=(protective,), fills=venue.fills,
+                                                   positions=venue.positions, lookups={}), prefix="kb")
+    assert without_lookalike.ok and without_lookalike.adopt_orders == (protective,)

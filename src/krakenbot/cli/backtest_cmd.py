@@ -41,7 +41,8 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
     from krakenbot.logs import setup_logging
 
     # A backtest's shocks, closes and trims go to events.csv; the console shows errors unless --verbose.
-    setup_logging(cfg.logging.level if verbose else "ERROR", file=cfg.logging.file)
+    setup_logging(cfg.logging.level if verbose else "ERROR", file=cfg.logging.file,
+                  max_bytes=cfg.logging.max_bytes, backup_count=cfg.logging.backup_count)
     folder = data or cfg.backtest.data or DEMO_DATA_DIR
     first = _day(start, "--start") or cfg.backtest.start
     last = _day(end, "--end") or cfg.backtest.end

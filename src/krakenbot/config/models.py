@@ -195,6 +195,10 @@ class LoggingConfig(StrictModel):
     file: Path | None = Field(None, description="Also write the log to this file, relative to the config file.")
     candle_source_log_minutes: float = Field(
         60, gt=0, le=YEAR_MINUTES, description="Log a symbol's candle source (spot / futures_fallback) at most once per this many minutes.")
+    max_bytes: int = Field(
+        10_000_000, ge=10_000, le=10**11, description="The log file rotates when it reaches this size, bytes (at most (1 + backup_count) x this on disk).")
+    backup_count: int = Field(
+        5, ge=1, le=1000, description="Rotated log files kept (file.1 newest); older ones are deleted.")
 
 
 class AppConfig(StrictModel):

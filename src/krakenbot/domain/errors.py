@@ -18,6 +18,7 @@ class                     what the loop does
 ``MarketDataError``       pause entries for the symbol; never exit on it
 ``FatalError``            halt the loop (bad keys, broken invariant)
 ``StoreError``            halt: the store could not write (the order is not sent)
+``StoreWriteError``       protect every position from the exchange's view, then halt
 ========================  ===================================================
 """
 
@@ -101,3 +102,16 @@ class StoreError(FatalError):
 
     When ``record_intent`` raises it, the order must not be sent.
     """
+
+
+STORE_WRITE_ADVICE = "free disk space, then start again: the restart reconciles from Kraken"
+
+
+class StoreWriteError(StoreError):
+    """The store cannot write (disk or database full): halt. When it failed after the exchange acted, the
+    position was first protected from what the exchange reports (``protected``). The message ends with
+    ``STORE_WRITE_ADVICE``: free disk space, then start again; the restart reconciles from the exchange."""
+
+    def __init__(self, message: str, *, protected: bool = False) -> None:
+        super().__init__(message)
+        self.protected = protected

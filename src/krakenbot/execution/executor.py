@@ -8,6 +8,8 @@ An order whose answer is lost (``OutcomeUnknownError``) or whose id already exis
 (``DuplicateOrderError``) is looked up by client order id, never resent; so is a refused one
 (an exchange may answer the wrong error class). A rate limit or bad nonce while sending means
 the order was not placed: recorded REJECTED, the symbol skipped this tick.
+A store that fails to record (disk full) is met with protection first: the position the exchange
+reports gets its stop (``execution.protection``), then ``StoreWriteError`` halts the loop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import itertools
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,16 +38,22 @@ from krakenbot.domain import (
     Side,
 )
 from krakenbot.domain.errors import (
+    STORE_WRITE_ADVICE,
     DuplicateOrderError,
+    KrakenbotError,
     OrderNotFoundError,
     OrderRejectedError,
     OutcomeUnknownError,
+    StoreError,
+    StoreWriteError,
     TransientError,
 )
 from krakenbot.domain.journal import Journal
 from krakenbot.domain.timeconv import to_ms
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
+from krakenbot.execution.protection import FALLBACK_STOP_PCT, ensure_stop
+from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +121,11 @@ class ClientOrderIds:
         """True for ids this process made (they carry its run token); another run's carry another."""
         return self.is_ours(client_order_id) and client_order_id.rsplit("-", 1)[-1].startswith(self._run)
 
-    def next(self) -> str:
+    def next(self, *, unstored: bool = False) -> str:
+        """A new id; ``unstored`` marks a protective stop placed while the store could not write
+        (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown."""
         ms = to_ms(self._clock.now())
-        return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}"
+        return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
 
 
 class Executor:
@@ -133,14 +144,15 @@ class Executor:
         self.given_up: OrderedDict[str, tuple[OrderIntent, Decimal]] = OrderedDict()
 
     # -- commands ---------------------------------------------------------------------------
-    def open(self, *, symbol: str, side: Side, size: Decimal, mark: float,
-             reason: OrderReason | str) -> ExecutionResult:
-        """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded)."""
+    def open(self, *, symbol: str, side: Side, size: Decimal, mark: float, reason: OrderReason | str,
+             stop_distance_pct: float = FALLBACK_STOP_PCT) -> ExecutionResult:
+        """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded).
+        ``stop_distance_pct`` (0.05 = 5 %) places the protective stop when the store fails after the send."""
         instrument = self.instruments[symbol]
         order_side = OrderSide.to_open(side)
         limit = _ioc_limit(instrument, order_side, mark, self.cfg.entry_slippage_cap_pct)
         return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.IOC, limit=limit,
-                          reduce_only=False, reason=reason)
+                          reduce_only=False, reason=reason, stop_pct=stop_distance_pct)
 
     def reduce(self, position: Position, *, size: Decimal | None, mark: float,
                reason: OrderReason | str) -> ExecutionResult:
@@ -175,6 +187,10 @@ class Executor:
 
     def cancel_stops(self, symbol: str) -> None:
         """Cancel our resting stops on ``symbol`` (never someone else's, such as an operator's own stop)."""
+        with self._protected(symbol):
+            self._cancel_stops(symbol)
+
+    def _cancel_stops(self, symbol: str) -> None:
         for order in self.exchange.fetch_open_orders():
             ours = self.ids.is_ours(order.client_order_id)
             if order.symbol == symbol and order.order_type is OrderType.STOP and ours:
@@ -195,39 +211,44 @@ class Executor:
         after ``give_up_after``: its fills are asked for by client id; none: recorded as never placed
         (REJECTED), and the symbol trades again (a fill found later corrects it: ``late_fill``).
         Until then the symbol gets no new order (at most one live order per symbol and intent)."""
-        results = []
+        results: list[ExecutionResult] = []
         now = self.clock.now()
         for cid, intent in sorted(self.in_doubt.items()):
-            try:
-                found = self.exchange.fetch_order_by_client_id(cid, intent.symbol)
-            except TransientError as exc:  # still in doubt: asked again next tick
-                log.warning("%s: lookup of order %s failed (%s); trying again next tick", intent.symbol, cid, exc)
-                continue
-            if found is not None:
-                del self.in_doubt[cid]
-                log.warning("%s: order %s found after a lost answer: %s", intent.symbol, cid, found.status.value)
-                results.append(self._record_outcome(intent, found))
-            elif now - intent.ts_created >= give_up_after:
-                try:
-                    fills = [f for f in self.exchange.fetch_fills(since=intent.ts_created)
-                             if f.client_order_id == cid]
-                except TransientError as exc:  # never give up without having seen the fills
-                    log.warning("%s: fills of order %s unavailable (%s); trying again next tick",
-                                intent.symbol, cid, exc)
-                    continue
-                del self.in_doubt[cid]
-                if fills:
-                    log.warning("%s: order %s not found by lookup, yet it has fills: recorded as filled",
-                                intent.symbol, cid)
-                    results.append(self._record_outcome(intent, _filled_order(intent, fills, now)))
-                    continue
-                log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
-                            intent.symbol, cid, int(give_up_after.total_seconds()))
-                self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
-                self.given_up[cid] = (intent, Decimal(0))
-                while len(self.given_up) > MAX_GIVEN_UP:
-                    self.given_up.popitem(last=False)
+            with self._protected(intent.symbol):
+                self._poll_one(cid, intent, now, give_up_after, results)
         return results
+
+    def _poll_one(self, cid: str, intent: OrderIntent, now: datetime, give_up_after: timedelta,
+                  results: list[ExecutionResult]) -> None:
+        try:
+            found = self.exchange.fetch_order_by_client_id(cid, intent.symbol)
+        except TransientError as exc:  # still in doubt: asked again next tick
+            log.warning("%s: lookup of order %s failed (%s); trying again next tick", intent.symbol, cid, exc)
+            return
+        if found is not None:
+            del self.in_doubt[cid]
+            log.warning("%s: order %s found after a lost answer: %s", intent.symbol, cid, found.status.value)
+            results.append(self._record_outcome(intent, found))
+        elif now - intent.ts_created >= give_up_after:
+            try:
+                fills = [f for f in self.exchange.fetch_fills(since=intent.ts_created)
+                         if f.client_order_id == cid]
+            except TransientError as exc:  # never give up without having seen the fills
+                log.warning("%s: fills of order %s unavailable (%s); trying again next tick",
+                            intent.symbol, cid, exc)
+                return
+            del self.in_doubt[cid]
+            if fills:
+                log.warning("%s: order %s not found by lookup, yet it has fills: recorded as filled",
+                            intent.symbol, cid)
+                results.append(self._record_outcome(intent, _filled_order(intent, fills, now)))
+                return
+            log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
+                        intent.symbol, cid, int(give_up_after.total_seconds()))
+            self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
+            self.given_up[cid] = (intent, Decimal(0))
+            while len(self.given_up) > MAX_GIVEN_UP:
+                self.given_up.popitem(last=False)
 
     def late_fill(self, fill: Fill) -> ExecutionResult | None:
         """``fill`` (already recorded) belongs to an order given up as never placed: move the stored order
@@ -242,13 +263,14 @@ class Executor:
                         avg_fill_price=fill.price, exchange_order_id=fill.exchange_order_id)
         log.warning("%s: order %s, given up as never placed, filled %s: recorded as %s",
                     intent.symbol, intent.client_order_id, fill.size, status.value)
-        self.journal.record_order(order)
+        with self._protected(intent.symbol):
+            self.journal.record_order(order)
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=(fill,))
 
     # -- the one send path ----------------------------------------------------------------------
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
-              reason: OrderReason | str, limit: Decimal | None = None, stop: Decimal | None = None
-              ) -> ExecutionResult:
+              reason: OrderReason | str, limit: Decimal | None = None, stop: Decimal | None = None,
+              stop_pct: float = FALLBACK_STOP_PCT) -> ExecutionResult:
         reason = OrderReason(reason)  # a reason outside the vocabulary is a bug: refuse before recording anything
         instrument = self.instruments[symbol]
         if not instrument.is_tradable_size(size):
@@ -262,6 +284,12 @@ class Executor:
         intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
+        # A store failure from here on may leave what Kraken did unrecorded: protect the position first.
+        with self._protected(symbol, stop_price=stop, stop_pct=stop_pct):
+            return self._submit(intent, now)
+
+    def _submit(self, intent: OrderIntent, now: datetime) -> ExecutionResult:
+        symbol, reason = intent.symbol, intent.reason
         self.journal.record_intent(intent)  # before sending: a crash after this is found by client id
         try:
             order = self.exchange.create_order(intent)
@@ -290,6 +318,49 @@ class Executor:
             self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=f"not placed: {type(exc).__name__}")
         return self._record_outcome(intent, order)
+
+    # -- protection first when the store fails --------------------------------------------------
+    @contextmanager
+    def _protected(self, symbol: str, *, stop_price: Decimal | None = None,
+                   stop_pct: float = FALLBACK_STOP_PCT) -> Iterator[None]:
+        """A ``StoreError`` inside the block: protect ``symbol``'s position (``protect``), then raise the
+        ``StoreWriteError`` that halts the loop."""
+        try:
+            yield
+        except StoreError as exc:
+            if isinstance(exc, StoreWriteError) and exc.protected:
+                raise
+            raise self.protect([symbol], exc, stop_price=stop_price, stop_pct=stop_pct) from exc
+
+    def protect(self, symbols: Sequence[str], failure: StoreError, *, stop_price: Decimal | None = None,
+                stop_pct: float = FALLBACK_STOP_PCT) -> StoreWriteError:
+        """The store failed (``failure``) where the exchange may have acted: give each position the exchange
+        reports on ``symbols`` a stop when ours do not cover it (``execution.protection.ensure_stop``; at
+        ``stop_price``, else ``stop_pct`` from its entry price), disarm the dead man's switch (a halted bot
+        no longer renews it, and it would cancel those stops), and return the error to halt with."""
+        log.error("%s: the store could not record (%s): protecting the positions from what Kraken reports, "
+                  "then halting", ", ".join(symbols), failure)
+        standing = []
+        for symbol in symbols:
+            try:
+                standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
+                                            next_id=lambda: self.ids.next(unstored=True), clock=self.clock,
+                                            stop_price=stop_price, stop_pct=stop_pct))
+            except KrakenbotError as exc:
+                standing.append(f"{symbol}: the position could not be checked or protected "
+                                f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
+                log.critical("%s", standing[-1])
+        if self.exchange.capabilities.dead_man_switch:
+            try:
+                self.exchange.arm_dead_man_switch(0)
+                standing.append("Kraken's dead man's switch is disarmed, so the stops stay while the bot is down")
+            except KrakenbotError as exc:
+                standing.append(f"the dead man's switch could not be disarmed ({type(exc).__name__}): Kraken "
+                                f"cancels every order, stops included, within {self.cfg.dead_man_switch_seconds:g} s")
+            log.error("%s", standing[-1])
+        detail = str(failure).removesuffix(f"; {STORE_WRITE_ADVICE}")
+        return StoreWriteError(f"could not record what Kraken did ({detail}); {'; '.join(standing)}; "
+                               f"{STORE_WRITE_ADVICE}", protected=True)
 
     def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:
         """The order may exist: keep it in doubt (its symbol blocked) until a lookup by client id finds it."""

@@ -9,7 +9,9 @@ and others such as a liquidation or a manual trade on a symbol we trade), summed
 - orders of ours (client id ``prefix-``) whose intent the store never had, and positions on symbols
   the store never traded that carry our id (an open order or a fill of ours on the symbol), are
   *unknown*: another live process with the same instance id, or a new or lost store. The bot refuses
-  to start on them until an operator adopts them (``adopt``) or stops the other process;
+  to start on them until an operator adopts them (``adopt``) or stops the other process. One exception:
+  a reduce-only stop whose id ends with ``UNSTORED_SUFFIX`` is the protective stop a run placed while
+  its store could not write (a full disk): adopted like an order whose intent the store holds;
 - our intents the exchange never saw (no order, no lookup hit) are recorded as never sent;
 - fills the store lacks are recorded (once, by trade id);
 - a position the store held and the exchange no longer has is recorded closed when fills
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from krakenbot.domain import Fill, Order, OrderIntent, OrderSide, OrderStatus, Position
+from krakenbot.domain import Fill, Order, OrderIntent, OrderSide, OrderStatus, OrderType, Position
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +115,14 @@ class ReconcilePlan:
                 f"{len(self.unknown_orders)} unknown orders of ours, {len(self.adjustments)} adjustments")
 
 
+UNSTORED_SUFFIX = "-nostore"  # ends the id of a protective stop whose intent the store could not record
+
+
+def is_unstored_stop(order: Order) -> bool:
+    """A reduce-only stop we placed while the store could not write (its id ends with ``UNSTORED_SUFFIX``)."""
+    return order.client_order_id.endswith(UNSTORED_SUFFIX) and order.reduce_only and order.order_type is OrderType.STOP
+
+
 def in_doubt(store: StoreView) -> list[str]:
     """Client ids of our intents whose order the store has not seen reach a final state: look them up."""
     pending = (OrderStatus.INTENDED, OrderStatus.SUBMITTED)
@@ -149,15 +159,16 @@ def reconcile(store: StoreView, venue: VenueView, *, prefix: str, adopt: bool = 
     traded = {i.symbol for i in store.intents.values()} | {f.symbol for f in store.fills}
     evidence = _evidence(venue, ours)
     unknown_syms = {p.symbol for p in venue.positions if p.symbol not in traded and p.symbol in evidence}
-    unknown_orders = tuple(o for o in venue.open_orders
-                           if o.client_order_id.startswith(ours) and o.client_order_id not in store.intents)
+    unknown_orders = tuple(o for o in venue.open_orders if o.client_order_id.startswith(ours)
+                           and o.client_order_id not in store.intents and not is_unstored_stop(o))
     if adopt:
         traded |= unknown_syms | {o.symbol for o in unknown_orders}
     new_fills = sorted({f.trade_id: f for f in venue.fills
                         if f.trade_id not in known and f.symbol in traded}.values(), key=lambda f: (f.ts, f.trade_id))
     adopt_map: dict[str, Order] = {}
     for order in venue.open_orders:
-        if order.client_order_id.startswith(ours) and (adopt or order.client_order_id in store.intents):
+        if order.client_order_id.startswith(ours) and (adopt or order.client_order_id in store.intents
+                                                       or is_unstored_stop(order)):
             adopt_map[order.client_order_id] = order
     for cid, found in venue.lookups.items():
         if found is not None and cid not in adopt_map:

@@ -25,10 +25,12 @@ from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.execution.executor import ClientOrderIds
+from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger("krakenbot.live.trading.account")  # a child of the loop's logger: one name to watch
 
-_MINTED = re.compile(r"(\d{1,15})-[0-9a-f]{6}\d+")  # what ClientOrderIds puts after the prefix: ms, run, seq
+# What ClientOrderIds puts after the prefix: ms, run, seq (and the mark of a stop placed with the store full).
+_MINTED = re.compile(r"(\d{1,15})-[0-9a-f]{6}\d+(?:" + re.escape(UNSTORED_SUFFIX) + ")?")
 MAX_CHECKED = 10_000  # client order ids whose verdict is remembered (newest kept)
 
 

@@ -68,12 +68,28 @@ def reconcile_at_start(store: SqlStore, exchange: Exchange, *, prefix: str, now:
     nothing is traded then, and only what is safe (fills on known symbols) is recorded first."""
     store_view, venue = gather(store, exchange, now=now, prefix=prefix if adopt else None)
     plan = reconcile(store_view, venue, prefix=prefix, adopt=adopt, repair=repair)
-    apply_plan(store, plan, store_view, now=now)
+    apply_plan(store, plan, store_view, now=now, filled_orders=_orders_behind_fills(plan, store_view, exchange, prefix))
     return plan
 
 
-def apply_plan(store: SqlStore, plan: ReconcilePlan, store_view: StoreView, *, now: datetime) -> None:
-    """Write ``plan`` into the store (see ``reconcile_at_start``); raises as it does."""
+def _orders_behind_fills(plan: ReconcilePlan, store_view: StoreView, exchange: Exchange, prefix: str) -> list[Order]:
+    """The orders of our fills to record that the store never saw (a stop placed without a stored intent while
+    the disk was full, triggered since), as the exchange reports them."""
+    known = set(store_view.intents) | {o.client_order_id for o in plan.adopt_orders}
+    found: dict[str, Order] = {}
+    for fill in plan.record_fills:
+        cid = fill.client_order_id
+        if cid.startswith(f"{prefix}-") and cid not in known and cid not in found:
+            order = exchange.fetch_order_by_client_id(cid, fill.symbol)
+            if order is not None:
+                found[cid] = order
+    return list(found.values())
+
+
+def apply_plan(store: SqlStore, plan: ReconcilePlan, store_view: StoreView, *, now: datetime,
+               filled_orders: Sequence[Order] = ()) -> None:
+    """Write ``plan`` into the store (see ``reconcile_at_start``), with ``filled_orders`` (orders of recorded
+    fills the store never saw) adopted; raises as it does."""
     for fill in plan.record_fills:
         store.record_fill(fill)
     for order in plan.adopt_orders:
@@ -89,6 +105,8 @@ def apply_plan(store: SqlStore, plan: ReconcilePlan, store_view: StoreView, *, n
         kind = EventKind.ADOPTED if adjustment.why == "adopted" else EventKind.STORE_REPAIRED
         store.record_event(JournalEvent(ts=now, kind=kind, symbol=adjustment.symbol,
                                         detail=f"{adjustment.why}: {adjustment.contracts:+} contracts recorded"))
+    for order in filled_orders:
+        store.adopt_order(order, reason="adopted at restart (filled without a stored intent)")
     # On a mismatch the exchange's view is incomplete (an order of ours not yet visible to lookups can
     # be what explains it): intents it did not show stay in doubt, looked up again at the next start.
     for intent in plan.never_sent if plan.ok else ():

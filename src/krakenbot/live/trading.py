@@ -28,12 +28,13 @@ from decimal import Decimal
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
-from krakenbot.domain.errors import FatalError
+from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
+from krakenbot.execution.protection import FALLBACK_STOP_PCT
 from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
 from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
@@ -45,8 +46,6 @@ from krakenbot.risk.shock_guard import ShockGuard
 log = logging.getLogger(__name__)
 
 __all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
-
-FALLBACK_STOP_PCT = 0.05  # stop distance for a position whose signal's stop is unknown (adopted)
 
 
 def build_guard(cfg: AppConfig, futures: Sequence[str], *, base_seconds: float = 60.0) -> ShockGuard:
@@ -252,7 +251,7 @@ class LiveTrading:
         if not decision.approved or decision.size is None:
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=decision.reason)
         result = self.executor.open(symbol=fut, side=signal.side, size=decision.size, mark=self._state.marks[fut],
-                                    reason=OrderReason.AUCTION_OPEN)
+                                    reason=OrderReason.AUCTION_OPEN, stop_distance_pct=signal.stop_distance_pct)
         self.book.remember(result)
         if result.filled_size > 0 and result.avg_price is not None:
             stop = result.avg_price * (1 - signal.side.sign * signal.stop_distance_pct)
@@ -322,7 +321,8 @@ class LiveTrading:
         """Tick until ``stop`` is set (SIGINT/SIGTERM) or ``max_ticks``; returns ticks run.
 
         A tick always finishes before the loop checks ``stop``: positions stay protected by
-        their exchange-side stops after exit.
+        their exchange-side stops after exit. A ``StoreError`` (e.g. a full disk) halts it as
+        ``StoreWriteError`` once every position has a stop from Kraken's view (``Executor.protect``).
         """
         ticks = 0
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
@@ -333,6 +333,13 @@ class LiveTrading:
                 if self._last_slow_bar is None or bar > self._last_slow_bar:
                     self.slow_tick()
                     self._last_slow_bar = bar
+            except StoreError as exc:  # protection first: each position's stop from Kraken's view, then halt
+                if isinstance(exc, StoreWriteError) and exc.protected:
+                    log.critical("store failure: halting the loop: %s", exc)
+                    raise
+                halt = self.executor.protect(self.futures, exc)
+                log.critical("store failure: halting the loop: %s", halt)
+                raise halt from exc
             except FatalError:
                 log.critical("fatal error: halting the loop", exc_info=True)
                 raise

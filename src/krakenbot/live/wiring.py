@@ -74,11 +74,12 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     store (``store_url``); the simulated account starts flat each run (logged), its orders are stored.
     Raises ``ConfigError`` when live keys are missing or the universe maps to nothing, ``StoreModeError``
     when the store was created by the other mode, ``InstanceLockedError`` when another instance holds
-    the store or (live) the account.
+    the store or (live) the account, ``StoreNotWritableError`` when the store cannot be written (a full disk).
     """
     url = store_url(cfg, paper=paper)
     log.info("store: %s", safe_url(url))
     with acquire_instance_lock(url), account_lock_for(cfg, paper=paper), SqlStore(url) as store:
+        store.probe_write()  # a store that cannot be written refuses here, before any request to Kraken
         store.claim_mode("paper" if paper else "live")
         if paper:
             log.info("paper: the simulated account starts flat with %s USD (backtest.initial_equity_usd); positions "

@@ -28,7 +28,7 @@ from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from krakenbot.domain.errors import StoreError
+from krakenbot.domain.errors import STORE_WRITE_ADVICE, StoreError, StoreWriteError
 from krakenbot.files import private_file
 
 log = logging.getLogger(__name__)
@@ -179,15 +179,37 @@ def translate_errors_os(url: str | URL) -> Iterator[None]:
         raise StoreError(f"store {safe_url(url)}: cannot create the database file: {exc}") from exc
 
 
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when ``error`` (a driver error, or a ``StoreError`` caused by one) says the disk or database is
+    full: SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), or ENOSPC."""
+    seen: BaseException | None = error
+    for _ in range(8):  # a bounded walk down the cause chain
+        if seen is None:
+            return False
+        if getattr(seen, "sqlite_errorcode", None) == 13 or getattr(seen, "sqlstate", None) == "53100":
+            return True
+        if any(mark in str(seen).lower() for mark in _DISK_FULL):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
 @contextmanager
 def translate_errors(what: str, url: str | URL) -> Iterator[None]:
-    """Turn any SQLAlchemy/driver error inside the block into ``StoreError`` naming ``what`` and the store."""
+    """Turn any SQLAlchemy/driver error inside the block into ``StoreError`` naming ``what`` and the store;
+    ``StoreWriteError`` (with what to do) when the disk or database is full."""
     try:
         yield
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None) or exc
         detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        raise StoreError(f"store {safe_url(url)}: {what} failed ({type(orig).__name__}: {detail})") from exc
+        message = f"store {safe_url(url)}: {what} failed ({type(orig).__name__}: {detail})"
+        if is_disk_full(exc):
+            raise StoreWriteError(f"{message}; {STORE_WRITE_ADVICE}") from exc
+        raise StoreError(message) from exc
 
 
 @contextmanager

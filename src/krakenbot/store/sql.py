@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from krakenbot.domain import ORDER_TRANSITIONS, AccountState, Fill, Order, OrderIntent, OrderStatus, Position
-from krakenbot.domain.errors import ConfigError, InvalidTransitionError, StoreError
+from krakenbot.domain.errors import STORE_WRITE_ADVICE, ConfigError, InvalidTransitionError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.logs import redact
 from krakenbot.store import rows
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # Not yet known to be done: an intent not sent, a request without answer, a resting order.
 OPEN_STATUSES = frozenset({OrderStatus.INTENDED, OrderStatus.SUBMITTED, OrderStatus.OPEN,
                            OrderStatus.PARTIALLY_FILLED})
+PROBE_BYTES = 64 * 1024  # the start-up write probe's size: room for the first ticks' records
+
+
+class StoreNotWritableError(StoreWriteError):
+    """The store cannot be written at start (disk full, read-only): the bot refuses before any order."""
 
 
 def is_legal_transition(previous: OrderStatus, new: OrderStatus) -> bool:
@@ -99,6 +104,22 @@ class SqlStore:
         if self._closed:
             raise StoreError(f"store {self.url}: {what} failed (the store is closed)")
         return read_transaction(self._engine, what)
+
+    def probe_write(self) -> None:
+        """Prove the store can be written before anything trades: one committed transaction that inserts a
+        ``PROBE_BYTES`` event row and deletes it again (on a full disk even this commit fails).
+        Raises ``StoreNotWritableError`` saying why and what to do."""
+        try:
+            with self._write("probing the store with a write") as conn:
+                probe = conn.execute(sa.insert(t.events).values(
+                    ts=datetime.now(UTC), kind="store_probe", symbol="", detail="." * PROBE_BYTES,
+                ).returning(t.events.c.id)).scalar_one()
+                conn.execute(sa.delete(t.events).where(t.events.c.id == probe))
+        except StoreError as exc:
+            detail = str(exc).removesuffix(f"; {STORE_WRITE_ADVICE}").removeprefix(f"store {self.url}: ")
+            raise StoreNotWritableError(
+                f"the store {self.url} cannot be written ({detail}); nothing was sent to Kraken; "
+                f"{STORE_WRITE_ADVICE}") from exc
 
     # -- the Journal port --------------------------------------------------------------------
     def record_intent(self, intent: OrderIntent, *, tick: int | None = None) -> None:

@@ -1,0 +1,97 @@
+"""Protection first when the store cannot record what the exchange did (issue 11 item 1), on the paper exchange.
+
+The journal here fails like a full disk (``StoreWriteError``) from a chosen write on; the executor must leave
+the position the exchange reports with a reduce-only stop of its size, then raise the halting error.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from builders.account import make_perp
+from builders.clock import T0
+from builders.exchange import RecordingPaperExchange
+from krakenbot.config.models import LoopConfig
+from krakenbot.domain import Fill, Order, OrderSide, OrderType, Side, SimulatedClock
+from krakenbot.domain.errors import STORE_WRITE_ADVICE, StoreWriteError, TransientError
+from krakenbot.domain.vocabulary import OrderReason
+from krakenbot.execution.executor import ClientOrderIds, Executor
+from krakenbot.store.journal import MemoryJournal
+
+BTC = make_perp("PF_XBTUSD", tick="0.5", lot="0.001")
+
+
+class FullJournal(MemoryJournal):
+    """Fails every order and fill write once ``full`` (as a full disk does); the first fill makes it full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = False
+
+    def _check(self, what: str) -> None:
+        if self.full:
+            raise StoreWriteError(f"store sqlite:///k.db: {what} failed (OperationalError: database or disk is "
+                                  f"full); {STORE_WRITE_ADVICE}")
+
+    def record_order(self, order: Order) -> None:
+        self._check(f"recording order {order.client_order_id}")
+        super().record_order(order)
+
+    def record_fill(self, fill: Fill) -> bool:
+        self.full = True  # the disk fills up right after Kraken accepted the entry
+        self._check(f"recording fill {fill.trade_id}")
+        return super().record_fill(fill)
+
+
+def _setup(mark: float = 20_000.0) -> tuple[Executor, RecordingPaperExchange, FullJournal]:
+    clock = SimulatedClock(T0)
+    journal = FullJournal()
+    paper = RecordingPaperExchange(instruments={BTC.symbol: BTC}, clock=clock, journal=journal)
+    paper.update_market({BTC.symbol: mark})
+    executor = Executor(exchange=paper, instruments={BTC.symbol: BTC}, journal=journal, clock=clock,
+                        ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    return executor, paper, journal
+
+
+@pytest.mark.parametrize(("side", "stop_side"), [(Side.LONG, OrderSide.SELL), (Side.SHORT, OrderSide.BUY)])
+def test_fill_not_recordable_places_the_stop_from_the_exchanges_position_then_halts(
+        side: Side, stop_side: OrderSide) -> None:
+    executor, paper, journal = _setup()
+    with pytest.raises(StoreWriteError) as halted:
+        executor.open(symbol=BTC.symbol, side=side, size=Decimal("0.1"), mark=20_000.0,
+                      reason=OrderReason.AUCTION_OPEN, stop_distance_pct=0.03)
+    [position] = paper.fetch_positions()
+    [stop] = [o for o in paper.fetch_open_orders() if o.order_type is OrderType.STOP]
+    assert (stop.side, stop.size, stop.reduce_only) == (stop_side, Decimal(str(position.size)), True)
+    [sent] = [i for i in paper.sent if i.client_order_id == stop.client_order_id]
+    want = Decimal(str(position.entry_price * (1 - side.sign * 0.03)))  # the signal's distance from the entry
+    assert sent.stop_price is not None and abs(sent.stop_price - want) <= BTC.tick_size
+    assert stop.client_order_id not in [i.client_order_id for i in journal.intents]  # could not be stored
+    assert halted.value.protected and stop.client_order_id in str(halted.value)
+    assert str(halted.value).startswith("could not record what Kraken did (store sqlite:///k.db: recording fill")
+    assert str(halted.value).endswith(STORE_WRITE_ADVICE)
+
+
+def test_a_stop_already_covering_the_position_is_recognised_not_doubled() -> None:
+    executor, paper, _ = _setup()
+    executor.journal = MemoryJournal()  # the entry and its stop are recorded; a later write fails
+    executor.open(symbol=BTC.symbol, side=Side.LONG, size=Decimal("0.1"), mark=20_000.0,
+                  reason=OrderReason.AUCTION_OPEN)
+    executor.place_stop(symbol=BTC.symbol, side=Side.LONG, size=Decimal("0.1"), stop_price=19_000.0,
+                        reason=OrderReason.STOP)
+    error = executor.protect([BTC.symbol], StoreWriteError("store: recording event failed"))
+    assert len([o for o in paper.fetch_open_orders() if o.order_type is OrderType.STOP]) == 1
+    assert "is protected by stop" in str(error)
+
+
+def test_an_exchange_that_cannot_be_read_still_halts_saying_to_check_the_position_now() -> None:
+    executor, paper, _ = _setup()
+
+    def unreachable() -> list[object]:
+        raise TransientError("connection reset")
+
+    paper.fetch_positions = unreachable  # type: ignore[method-assign]
+    error = executor.protect([BTC.symbol], StoreWriteError("store: recording event failed"))
+    assert error.protected and "check it on Kraken NOW" in str(error) and str(error).endswith(STORE_WRITE_ADVICE)
