@@ -109,7 +109,7 @@ def test_the_store_used_is_printed_once_at_start(tmp_path: Path, fake: FakeKrake
 def test_a_store_that_cannot_be_written_is_refused_with_exit_2_before_any_request(
         tmp_path: Path, fake: FakeKraken) -> None:
     config = _config(tmp_path, fake.url)
-    with SqlStore(f"sqlite:///{tmp_path / 'krakenbot.db'}") as store:
+    with SqlStore(f"sqlite:///{tmp_path / 'krakenbot-paper.db'}") as store:  # paper's own store
         disk = DiskFull(store.engine)
         disk.fill()
     try:
