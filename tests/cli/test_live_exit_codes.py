@@ -14,32 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from builders.cli import loopback_config
 from builders.disk import DiskFull
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from live.e2e_support import warm_candle_cache
-
-CONFIG = """\
-exchange:
-  spot_base_url: {url}
-  futures_base_url: {url}
-  timeout_seconds: 2
-  max_retries: {retries}
-  retry_base_delay_seconds: 0.01
-  client_rate_limit: false
-universe:
-  symbols: [BTC/USD, ETH/USD]
-strategy:
-  class_path: live.always_long:AlwaysLong
-  timeframe: 1m
-  params: {{stop_distance_pct: 0.08, score: 1.0, side: 1}}
-store:
-  url: sqlite:///{db}
-loop:
-  fast_tick_seconds: 0.05
-"""
 
 
 @pytest.fixture
@@ -56,7 +37,7 @@ def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def _config(tmp_path: Path, url: str, *, retries: int = 1) -> Path:
     path = tmp_path / "paper.yaml"
-    path.write_text(CONFIG.format(url=url, retries=retries, db=tmp_path / "krakenbot.db"))
+    path.write_text(loopback_config(url, tmp_path / "krakenbot.db", retries=retries))
     return path
 
 
@@ -97,7 +78,7 @@ def test_a_second_instance_on_the_same_store_is_refused_with_exit_2(tmp_path: Pa
 def test_the_store_used_is_printed_once_at_start(tmp_path: Path, fake: FakeKraken) -> None:
     warm_candle_cache(fake, tmp_path)
     config = tmp_path / "default-store.yaml"  # store.url left out: the per-user data directory's krakenbot.db
-    text = CONFIG.format(url=fake.url, retries=1, db="unused")
+    text = loopback_config(fake.url, "unused")
     config.write_text(text.replace("store:\n  url: sqlite:///unused\n", ""))
     result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
     assert result.exit_code == 0, result.output

@@ -14,30 +14,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from builders.cli import loopback_config
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from live.e2e_support import API_KEY, API_SECRET, warm_candle_cache
-
-CONFIG = """\
-exchange:
-  spot_base_url: {url}
-  futures_base_url: {url}
-  timeout_seconds: 2
-  max_retries: 0
-  client_rate_limit: false
-universe:
-  symbols: [BTC/USD, ETH/USD]
-strategy:
-  class_path: live.always_long:AlwaysLong
-  timeframe: 1m
-  params: {{stop_distance_pct: 0.08, score: 1.0, side: 1}}
-store:
-  url: sqlite:///{db}
-loop:
-  fast_tick_seconds: 0.05
-"""
 
 
 @pytest.fixture
@@ -56,7 +38,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def config(tmp_path: Path, url: str, db: str = "live.db") -> Path:
     path = tmp_path / "live.yaml"
-    path.write_text(CONFIG.format(url=url, db=tmp_path / db))
+    path.write_text(loopback_config(url, tmp_path / db, retries=0))
     return path
 
 

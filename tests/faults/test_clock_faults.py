@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from builders.cli import loopback_config
 from builders.clock import SkewedClock
 from builders.market import make_signal
 from faults.loopback import BTC, ETH, SPOT, Bot, open_bot
@@ -28,27 +29,6 @@ from krakenbot.domain.vocabulary import EventKind
 from krakenbot.testing import FakeKraken
 
 LOOP_LOG = "krakenbot.live.trading"
-CONFIG = """\
-exchange:
-  spot_base_url: {url}
-  futures_base_url: {url}
-  timeout_seconds: 2
-  max_retries: 1
-  retry_base_delay_seconds: 0.01
-  client_rate_limit: false
-universe:
-  symbols: [BTC/USD, ETH/USD]
-strategy:
-  class_path: live.always_long:AlwaysLong
-  timeframe: 1m
-  params: {{stop_distance_pct: 0.08, score: 1.0, side: 1}}
-store:
-  url: sqlite:///{db}
-loop:
-  fast_tick_seconds: 0.05
-"""
-
-
 @pytest.fixture
 def local(clock: SimulatedClock) -> SkewedClock:
     return SkewedClock(clock)
@@ -93,7 +73,7 @@ def test_clock_five_hours_ahead_of_kraken_refuses_to_start_with_exit_2(
     # Kraken's clock is 5 h behind the local wall clock: the local clock is 5 h ahead
     with FakeKraken(clock=lambda: datetime.now(UTC) - timedelta(hours=5)) as fake:
         config = tmp_path / "bot.yaml"
-        config.write_text(CONFIG.format(url=fake.url, db=tmp_path / "krakenbot.db"))
+        config.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db"))
         force = ["--force"] if command == "live" else []
         result = CliRunner().invoke(app, [command, "--config", str(config), "--max-ticks", "1", *force])
         assert result.exit_code == 2, result.output

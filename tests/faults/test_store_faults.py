@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from builders.cli import loopback_config
 from faults.loopback import BTC, ETH, PREFIX, SENTINEL_KEY, SENTINEL_SECRET, Bot, dump_store, open_bot
 from krakenbot.cli import app
 from krakenbot.config import AppConfig
@@ -28,27 +29,6 @@ from krakenbot.live.wiring import open_loop
 from krakenbot.store.sql import SqlStore, StoreModeError
 from krakenbot.testing import FakeKraken
 from live.e2e_support import warm_candle_cache
-
-CONFIG = """\
-exchange:
-  spot_base_url: {url}
-  futures_base_url: {url}
-  timeout_seconds: 2
-  max_retries: 1
-  retry_base_delay_seconds: 0.01
-  client_rate_limit: false
-universe:
-  symbols: [BTC/USD, ETH/USD]
-strategy:
-  class_path: live.always_long:AlwaysLong
-  timeframe: 1m
-  params: {{stop_distance_pct: 0.08, score: 1.0, side: 1}}
-store:
-  url: {store}
-  instance_id: {prefix}
-loop:
-  fast_tick_seconds: 0.05
-"""
 
 
 @pytest.fixture
@@ -72,7 +52,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def write_config(tmp_path: Path, fake: FakeKraken, bot: Bot) -> Path:
     path = tmp_path / "live.yaml"
-    path.write_text(CONFIG.format(url=fake.url, store=bot.cfg.store.url, prefix=PREFIX))
+    path.write_text(loopback_config(fake.url, bot.cfg.store.url, instance_id=PREFIX))
     return path
 
 
