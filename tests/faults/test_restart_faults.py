@@ -7,7 +7,10 @@ new ones built from the same store and fake, reconciling first (``reconcile_at_s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,10 @@ import sqlalchemy as sa
 
 from faults.loopback import BTC, ETH, PREFIX, SENTINEL_KEY, SENTINEL_SECRET, Bot
 from krakenbot.config.models import AppConfig
-from krakenbot.domain import Order, OrderStatus, Side
-from krakenbot.domain.errors import StoreError
+from krakenbot.domain import Order, OrderStatus, Side, Ticker
+from krakenbot.domain.errors import FatalError, StoreError
 from krakenbot.domain.journal import JournalEvent
+from krakenbot.live.ports import MarketFeed
 from krakenbot.live.wiring import open_loop
 from krakenbot.store.lock import InstanceLockedError
 from krakenbot.store.sql import SqlStore
@@ -171,3 +175,48 @@ def test_second_instance_on_the_same_store_is_refused_before_any_request(
                 open_loop(cfg, paper=False, cache_dir=tmp_path / "cache"):
             pass
         assert fake.requests == []
+
+
+class FatalMarket:
+    """Tickers that fail fatally (e.g. credentials refused) from the next read on."""
+
+    def __init__(self, inner: MarketFeed) -> None:
+        self.inner, self.broken = inner, False
+
+    def futures_tickers(self) -> Mapping[str, Ticker]:
+        if self.broken:
+            raise FatalError("credentials refused")
+        return self.inner.futures_tickers()
+
+
+def _stops_after_the_switch_would_have_fired(bot: Bot, fake: FakeKraken, symbol: str) -> list[Decimal]:
+    bot.clock.advance(timedelta(seconds=10 * bot.cfg.loop.dead_man_switch_seconds))
+    with fake._lock:
+        fake.book.check_dead_man(bot.clock.now())
+    return bot.open_stops(symbol)
+
+
+def test_a_clean_stop_disarms_the_dead_man_switch_so_the_stops_outlive_the_bot(bot: Bot, fake: FakeKraken) -> None:
+    """SIGTERM says "positions stay protected by their exchange-side stops": Kraken must not cancel them
+    a dead man's switch timeout later. A crash (kill -9) still leaves it armed: that is what it is for."""
+    bot.start()
+    bot.auction(bot.signal(ETH))
+    size = bot.exchange_positions()[ETH]
+    stop = threading.Event()
+    stop.set()  # SIGTERM arrived during the last tick
+    assert bot.live.run(stop) == 0
+    assert _stops_after_the_switch_would_have_fired(bot, fake, ETH) == [size]
+    bot.restart()  # the next run arms it again
+    assert fake.requests_to("cancelallordersafter")[-1].param("timeout") != "0"
+    bot.check()
+
+
+def test_a_fatal_halt_disarms_the_dead_man_switch_so_the_stops_outlive_the_bot(bot: Bot, fake: FakeKraken) -> None:
+    market: list[FatalMarket] = []
+    bot.start(market=lambda inner: market.append(FatalMarket(inner)) or market[0])
+    bot.auction(bot.signal(ETH))
+    size = bot.exchange_positions()[ETH]
+    market[0].broken = True
+    with pytest.raises(FatalError, match="credentials refused"):
+        bot.live.run(threading.Event(), max_ticks=1)
+    assert _stops_after_the_switch_would_have_fired(bot, fake, ETH) == [size]

@@ -28,7 +28,7 @@ from decimal import Decimal
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
-from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
+from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
@@ -321,37 +321,60 @@ class LiveTrading:
         """Tick until ``stop`` is set (SIGINT/SIGTERM) or ``max_ticks``; returns ticks run.
 
         A tick always finishes before the loop checks ``stop``: positions stay protected by
-        their exchange-side stops after exit. A ``StoreError`` (e.g. a full disk) halts it as
+        their exchange-side stops after exit, since leaving ``run`` (a stop or a halt) disarms the
+        dead man's switch. A ``StoreError`` (e.g. a full disk) halts it as
         ``StoreWriteError`` once every position has a stop from Kraken's view (``Executor.protect``).
         """
         ticks = 0
-        while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
-            started = self.clock.now()
-            try:
-                self.fast_tick()
-                bar = floor_time(self.now(), self.timeframe)
-                if self._last_slow_bar is None or bar > self._last_slow_bar:
-                    self.slow_tick()
-                    self._last_slow_bar = bar
-            except StoreError as exc:  # protection first: each position's stop from Kraken's view, then halt
-                if isinstance(exc, StoreWriteError) and exc.protected:
-                    log.critical("store failure: halting the loop: %s", exc)
-                    raise
-                halt = self.executor.protect(self.futures, exc)
-                log.critical("store failure: halting the loop: %s", halt)
-                raise halt from exc
-            except FatalError:
-                log.critical("fatal error: halting the loop", exc_info=True)
-                raise
-            except Exception:  # one bad tick never kills the loop
-                log.exception("tick failed; the loop goes on")
-            ticks += 1
-            elapsed = max(0.0, (self.clock.now() - started).total_seconds())  # < 0: the clock stepped back
-            if elapsed > self.cfg.loop.fast_tick_seconds:  # no catch-up burst: the next tick starts now
-                log.warning("tick took %.1fs, over its %.1fs cadence; the next one starts at once",
-                            elapsed, self.cfg.loop.fast_tick_seconds)
-            stop.wait(max(0.0, self.cfg.loop.fast_tick_seconds - elapsed))
+        try:
+            while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
+                started = self.clock.now()
+                self._guarded_tick()
+                ticks += 1
+                elapsed = max(0.0, (self.clock.now() - started).total_seconds())  # < 0: the clock stepped back
+                if elapsed > self.cfg.loop.fast_tick_seconds:  # no catch-up burst: the next tick starts now
+                    log.warning("tick took %.1fs, over its %.1fs cadence; the next one starts at once",
+                                elapsed, self.cfg.loop.fast_tick_seconds)
+                stop.wait(max(0.0, self.cfg.loop.fast_tick_seconds - elapsed))
+        finally:
+            self._stand_down()
         return ticks
+
+    def _guarded_tick(self) -> None:
+        """One fast tick, and the slow tick when a new signal candle closed. A ``StoreError`` halts as a
+        protected ``StoreWriteError``, a ``FatalError`` halts, anything else is logged and the loop goes on."""
+        try:
+            self.fast_tick()
+            bar = floor_time(self.now(), self.timeframe)
+            if self._last_slow_bar is None or bar > self._last_slow_bar:
+                self.slow_tick()
+                self._last_slow_bar = bar
+        except StoreError as exc:  # protection first: each position's stop from Kraken's view, then halt
+            if isinstance(exc, StoreWriteError) and exc.protected:
+                log.critical("store failure: halting the loop: %s", exc)
+                raise
+            halt = self.executor.protect(self.futures, exc)
+            log.critical("store failure: halting the loop: %s", halt)
+            raise halt from exc
+        except FatalError:
+            log.critical("fatal error: halting the loop", exc_info=True)
+            raise
+        except Exception:  # one bad tick never kills the loop
+            log.exception("tick failed; the loop goes on")
+
+    def _stand_down(self) -> None:
+        """Leaving ``run`` (a stop, ``max_ticks`` or a halt): disarm Kraken's dead man's switch, so our
+        protective stops outlive the bot. Only a crash, which never gets here, leaves it to fire."""
+        if self._dms_armed_at is None:
+            return
+        try:
+            self.exchange.arm_dead_man_switch(0)
+        except KrakenbotError as exc:
+            log.error("the dead man's switch could not be disarmed (%s: %s): Kraken cancels every order of ours, "
+                      "stops included, within %g s", type(exc).__name__, exc, self.cfg.loop.dead_man_switch_seconds)
+            return
+        self._dms_armed_at = None
+        log.info("Kraken's dead man's switch is disarmed: our stops stay on Kraken while the bot is stopped")
 
 
 def _plan_details(report: AuctionReport) -> dict[str, object]:
