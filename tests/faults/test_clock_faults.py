@@ -24,7 +24,7 @@ from builders.clock import SkewedClock
 from builders.market import make_signal
 from faults.loopback import BTC, ETH, SPOT, Bot, open_bot
 from krakenbot.cli import app
-from krakenbot.domain import Side, Signal, SimulatedClock, Ticker
+from krakenbot.domain import OrderStatus, Side, Signal, SimulatedClock, Ticker
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.testing import FakeKraken
 
@@ -229,3 +229,26 @@ def test_wall_clock_loop_does_not_sleep_the_step_back_away(
         bot.check()
     finally:
         bot.store.close()
+
+
+def test_an_order_in_doubt_is_not_given_up_when_the_local_clock_jumps_ahead(
+        skewed_bot: Bot, fake: FakeKraken, clock: SimulatedClock, local: SkewedClock) -> None:
+    """``loop.order_lookup_give_up_seconds`` is Kraken's time too: a clock jumping 5 h ahead must not
+    give up at once an order whose answer was lost (it would be recorded as never placed while Kraken,
+    still lagging, has it)."""
+    bot = skewed_bot
+    bot.start()
+    fake.hide_next_order(reads=6)  # Kraken lags: the order and its fill stay out of every lookup for a while
+    fake.inject("accept_then_drop", path="sendorder", times=1)
+    bot.auction(exchange_signal(bot, clock, BTC))
+    [cid] = entries(bot, BTC)
+    assert cid in bot.live.executor.in_doubt
+    local.offset = timedelta(hours=5)
+    bot.tick()  # 5 s of Kraken's time later
+    assert cid in bot.live.executor.in_doubt and bot.status(cid) is OrderStatus.INTENDED
+    for _ in range(6):
+        bot.tick()
+        assert bot.status(cid) is not OrderStatus.REJECTED  # never "never placed" on the way
+    assert cid not in bot.live.executor.in_doubt  # found once Kraken shows it, before any give-up
+    assert bot.status(cid) is OrderStatus.FILLED and bot.open_stops(BTC)
+    bot.check()

@@ -106,10 +106,11 @@ class LiveTrading:
         self.guard = guard or build_guard(cfg, self.futures)
         self.risk = risk or RiskManager(cfg.risk)
         self.auction = auction or AuctionAllocator(cfg.risk, cfg.auction, self.risk)
-        ids = ClientOrderIds(instance_id or cfg.store.instance_id, clock)
-        self.executor = Executor(exchange=exchange, instruments=self.instruments, journal=journal, clock=clock,
+        loop_clock = _LoopClock(self)  # orders are timed in the loop's (Kraken's) time, like the ticks
+        ids = ClientOrderIds(instance_id or cfg.store.instance_id, loop_clock)
+        self.executor = Executor(exchange=exchange, instruments=self.instruments, journal=journal, clock=loop_clock,
                                  ids=ids, loop_cfg=cfg.loop)
-        self.account_watch = AccountWatch(ids, instance_id or cfg.store.instance_id, journal, clock)
+        self.account_watch = AccountWatch(ids, instance_id or cfg.store.instance_id, journal, loop_clock)
         self.timeframe = timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
         self._state = MarketState(self.futures)
         self.book = PositionBook(exchange, self._traded, self._state.marks)
@@ -266,7 +267,7 @@ class LiveTrading:
         our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal)."""
         positions = {p.symbol: p for p in self.book.positions()}
         stops: dict[str, list[tuple[OrderSide, Decimal]]] = {}
-        now = self.clock.now()
+        now = self.now()
         for order in self.exchange.fetch_open_orders():
             self.account_watch.saw(order.client_order_id, symbol=order.symbol, what="open order", now=now)
             if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
@@ -375,6 +376,19 @@ class LiveTrading:
             return
         self._dms_armed_at = None
         log.info("Kraken's dead man's switch is disarmed: our stops stay on Kraken while the bot is stopped")
+
+
+class _LoopClock:
+    """``LiveTrading.now`` as a ``Clock``: what the executor and the account watch time orders by, so an
+    order's give-up (``loop.order_lookup_give_up_seconds``) is Kraken's time, not a skewed local clock's."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: LiveTrading) -> None:
+        self._loop = loop
+
+    def now(self) -> datetime:
+        return self._loop.now()
 
 
 def _plan_details(report: AuctionReport) -> dict[str, object]:
