@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from krakenbot.data.candle_checks import candle_problem, check_spot_vs_mark
+from krakenbot.data.candle_checks import candle_problem, check_spot_vs_mark, isolated_spikes
 
 
 @pytest.mark.parametrize(("values", "word"), [
@@ -57,3 +57,11 @@ def test_check_spot_vs_mark_divides_the_mark_by_the_contract_multiplier():
 def test_check_spot_vs_mark_never_passes_what_it_cannot_compare(close, mark):
     verdict = check_spot_vs_mark(close=close, mark=mark, max_deviation_pct=1.0)
     assert not verdict.ok and verdict.deviation == math.inf
+
+
+def test_isolated_spikes_are_prints_far_from_both_neighbours_that_agree_with_each_other():
+    assert isolated_spikes([100, 101, 10, 102, 103], 0.2) == [2]  # a tenth between two agreeing closes
+    assert isolated_spikes([100, 1000, 100], 0.2) == [1]  # and ten times
+    assert isolated_spikes([100, 70, 65, 60], 0.2) == []  # a crash is a trend, not a spike: neighbours differ
+    assert isolated_spikes([100, 10], 0.2) == []  # the ends have one neighbour: the mark judges the newest
+    assert isolated_spikes([], 0.2) == [] and isolated_spikes([100, 119, 100], 0.2) == []

@@ -122,3 +122,17 @@ def test_a_bad_candle_that_arrives_with_a_newer_good_one_never_reaches_the_strat
     assert [e.kind for e in journal.events] == ["candle_quarantined", "candle_released"]
     assert len([r for r in caplog.records if "quarantined" in r.getMessage()]) == 1
     assert pd.Timestamp(T0 + 25 * H) not in set(feed.candles.get_candles("BTC/USD", "1h", at(27, 5)).frame["ts"])
+
+
+def test_a_spike_inside_the_first_fetch_behind_a_good_newest_candle_never_reaches_the_strategy(tmp_path, caplog):
+    """After a start only the newest candle can be compared with the mark; an isolated print far from both
+    of its neighbours (which agree with each other) in the history is a bad print too, and dropped."""
+    source, journal = Source(), MemoryJournal()
+    source.rows[20] = candle(20, close=10.0)  # five bars behind the newest: 0.1x between two closes of 100
+    feed = feed_on(source, tmp_path, journal)
+    with caplog.at_level(logging.WARNING):
+        assert [s.symbol for s in feed.signals(at(25), {FUT: 100.0})] == ["BTC/USD"]
+    frame = feed.candles.get_candles("BTC/USD", "1h", at(25)).frame
+    assert pd.Timestamp(T0 + 20 * H) not in set(frame["ts"]) and frame["close"].min() == 100.0
+    assert len([r for r in caplog.records if "isolated" in r.getMessage()]) == 1
+    assert [(e.kind, e.symbol) for e in journal.events] == [("candle_quarantined", FUT)]

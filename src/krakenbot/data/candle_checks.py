@@ -5,11 +5,14 @@
 - :func:`check_spot_vs_mark`: a signal candle's close against the futures mark of the same market.
   A spot candle far from the mark (a bad print, a decimal slip) is quarantined by the signal feed:
   the strategy never sees it and the symbol gives no signal until a candle within the bound arrives.
+- :func:`isolated_spikes`: the history a start fetches (which the mark cannot judge): a close far from
+  both of its neighbours, which agree with each other, is a bad print and dropped as well.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from krakenbot.data.ticker_checks import MAX_PLAUSIBLE_PRICE, MIN_PLAUSIBLE_PRICE
@@ -72,3 +75,16 @@ def check_spot_vs_mark(*, close: float, mark: float, max_deviation_pct: float, m
         return verdict(deviation, f"candle close {close:.10g} is {deviation:.1%} from the futures mark "
                                   f"{reference:.10g} (threshold {max_deviation_pct:.1%})")
     return verdict(deviation, None)
+
+
+def isolated_spikes(closes: Sequence[float], max_deviation_pct: float) -> list[int]:
+    """Indices of the closes that are isolated bad prints: more than ``max_deviation_pct`` (a fraction)
+    from both neighbours while the neighbours are within it of each other. The first and the last close
+    have one neighbour only and are never reported (the newest is judged against the futures mark).
+    A real crash or rally moves the neighbours too, so it is not a spike. Never raises."""
+    def apart(a: float, b: float) -> bool:
+        return not (a > 0 and b > 0) or abs(a / b - 1) > max_deviation_pct
+
+    return [i for i in range(1, len(closes) - 1)
+            if apart(closes[i], closes[i - 1]) and apart(closes[i], closes[i + 1])
+            and not apart(closes[i + 1], closes[i - 1])]

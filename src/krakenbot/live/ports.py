@@ -14,7 +14,7 @@ from typing import Protocol
 import pandas as pd
 
 from krakenbot.config.models import RiskConfig
-from krakenbot.data.candle_checks import check_spot_vs_mark
+from krakenbot.data.candle_checks import check_spot_vs_mark, isolated_spikes
 from krakenbot.data.candles import CandleManager, CandleSeries
 from krakenbot.domain import Fill, Signal, Ticker
 from krakenbot.domain.journal import Journal, JournalEvent
@@ -76,7 +76,9 @@ class StrategySignalFeed:
     never sees it), logged once and journaled (``candle_quarantined``); while the newest candle is a
     quarantined one the symbol gives no signal (no entry, no reversal; positions keep their stops and
     ShockGuard), and a newer candle within the bound releases it (``candle_released``).
-    Without a fresh mark the candles cannot be checked and the symbol gives no signal this tick.
+    Without a fresh mark the candles cannot be checked and the symbol gives no signal this tick. The
+    history a start fetches behind the newest candle is screened for isolated bad prints instead
+    (:func:`~krakenbot.data.candle_checks.isolated_spikes`), which are discarded and journaled the same way.
     """
 
     def __init__(self, strategy: Strategy[object], candles: CandleManager,  # type: ignore[type-var]
@@ -117,6 +119,8 @@ class StrategySignalFeed:
         seen = self._checked_until.get(spot)
         arrived = frame[frame["ts"] > seen] if seen is not None else frame.iloc[-1:]
         self._checked_until[spot] = newest
+        if seen is None:  # a start: the history behind the newest candle cannot be judged by the mark
+            frame = self._without_spikes(series, frame, futures, now)
         bad = []
         for ts, close in zip(arrived["ts"], arrived["close"], strict=True):
             # spot and fallback series alike are in spot units; the mark is per contract of ``multiplier`` units
@@ -147,6 +151,22 @@ class StrategySignalFeed:
             self._record(now, EventKind.CANDLE_RELEASED, futures, f"{spot} candle {newest.isoformat()} closes at "
                          f"{close:.10g}, within {self.max_deviation_pct:.1%} of the mark {mark / multiplier:.10g}")
         return frame
+
+    def _without_spikes(self, series: CandleSeries, frame: pd.DataFrame, futures: str, now: datetime) -> pd.DataFrame:
+        """``frame`` without the isolated bad prints of its history (``isolated_spikes``), each discarded
+        from the candles; logged once and journaled (``candle_quarantined``) when there are any."""
+        spikes = isolated_spikes([float(c) for c in frame["close"]], self.max_deviation_pct)
+        if not spikes:
+            return frame
+        stamps = [frame["ts"].iloc[i] for i in spikes]
+        for ts in stamps:
+            self.candles.discard(series, ts.to_pydatetime())
+        listed = ", ".join(ts.isoformat() for ts in stamps[:5]) + (" ..." if len(stamps) > 5 else "")
+        log.warning("%s: %d isolated candle(s) more than %.1f%% from both neighbours dropped from the history "
+                    "(bad prints): %s", series.symbol, len(stamps), self.max_deviation_pct * 100, listed)
+        self._record(now, EventKind.CANDLE_QUARANTINED, futures,
+                     f"{series.symbol}: {len(stamps)} isolated candle(s) dropped from the history: {listed}")
+        return frame.drop(index=frame.index[spikes]).reset_index(drop=True)
 
     def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
         if self.journal is not None:
