@@ -7,6 +7,7 @@ the position the exchange reports with a reduce-only stop of its size, then rais
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,26 @@ def test_a_store_failure_on_one_symbol_also_protects_every_other_position_before
     assert set(stops) == {BTC.symbol, eth.symbol}
     assert (stops[eth.symbol].side, stops[eth.symbol].size) == (OrderSide.BUY, Decimal("2"))
     assert halted.value.protected and stops[eth.symbol].client_order_id in str(halted.value)
+
+
+def test_a_transient_refusal_of_the_protective_stop_is_tried_again_before_the_halt() -> None:
+    """Kraken refusing the protective stop once (a bad nonce, a 429: not placed) must not leave the position
+    without a stop for the whole halt (seen in the chaos soak)."""
+    executor, paper, _ = _setup()
+    create = paper.create_order
+    refused: list[str] = []
+
+    def refuse_first_stop(intent: Any) -> Any:
+        if intent.order_type is OrderType.STOP and not refused:
+            refused.append(intent.client_order_id)
+            raise TransientError("nonceBelowThreshold")
+        return create(intent)
+
+    paper.create_order = refuse_first_stop  # type: ignore[method-assign]
+    with pytest.raises(StoreWriteError) as halted:
+        executor.open(symbol=BTC.symbol, side=Side.LONG, size=Decimal("0.1"), mark=20_000.0,
+                      reason=OrderReason.AUCTION_OPEN, stop_distance_pct=0.03)
+    [position] = paper.fetch_positions()
+    [stop] = [o for o in paper.fetch_open_orders() if o.order_type is OrderType.STOP]
+    assert refused and stop.client_order_id not in refused and stop.size == Decimal(str(position.size))
+    assert "check it on Kraken NOW" not in str(halted.value) and stop.client_order_id in str(halted.value)

@@ -58,6 +58,7 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 log = logging.getLogger(__name__)
 
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
+PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,14 +347,20 @@ class Executor:
                   "then halting", ", ".join(symbols), failure)
         standing = []
         for symbol in symbols:
-            try:
-                standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
-                                            next_id=lambda: self.ids.next(unstored=True), clock=self.clock,
-                                            stop_price=(stop_prices or {}).get(symbol), stop_pct=stop_pct))
-            except KrakenbotError as exc:
-                standing.append(f"{symbol}: the position could not be checked or protected "
-                                f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
-                log.critical("%s", standing[-1])
+            for attempt in range(1, PROTECT_ATTEMPTS + 1):  # each attempt reads the position and stops afresh
+                try:
+                    standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
+                                                next_id=lambda: self.ids.next(unstored=True), clock=self.clock,
+                                                stop_price=(stop_prices or {}).get(symbol), stop_pct=stop_pct))
+                except TransientError as exc:
+                    if attempt < PROTECT_ATTEMPTS:
+                        log.warning("%s: protecting the position failed (%s: %s); trying again", symbol,
+                                    type(exc).__name__, exc)
+                        continue
+                    self._unprotected(standing, symbol, exc)
+                except KrakenbotError as exc:
+                    self._unprotected(standing, symbol, exc)
+                break
         if self.exchange.capabilities.dead_man_switch:
             try:
                 self.exchange.arm_dead_man_switch(0)
@@ -365,6 +372,12 @@ class Executor:
         detail = str(failure).removesuffix(f"; {STORE_WRITE_ADVICE}")
         return StoreWriteError(f"could not record what Kraken did ({detail}); {'; '.join(standing)}; "
                                f"{STORE_WRITE_ADVICE}", protected=True)
+
+    @staticmethod
+    def _unprotected(standing: list[str], symbol: str, exc: KrakenbotError) -> None:
+        standing.append(f"{symbol}: the position could not be checked or protected "
+                        f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
+        log.critical("%s", standing[-1])
 
     def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:
         """The order may exist: keep it in doubt (its symbol blocked) until a lookup by client id finds it."""
