@@ -156,10 +156,12 @@ class Soak:
             if episode is None or episode.name != "disk_full":  # only the disk-full episode may halt the soak
                 raise halt from exc
             self.episodes.disk_full_halt(str(halt), served=sum(self.fake.faults_served.values()) - served)
-        except FatalError:
+        except (FatalError, AssertionError):  # an episode's assertion fails the soak, never a tick
             raise
         except Exception as exc:  # as LiveTrading.run: one bad tick never kills the loop
             self.failed_ticks += 1
+            if episode is not None:
+                self.episodes.figures[f"{episode.name}_failed_ticks"] += 1
             self.errors.append(str(exc))
             return f"{type(exc).__name__}: {exc}"
         return None
