@@ -19,9 +19,10 @@ from typing import Any
 
 from builders.clock import SkewedClock
 from builders.disk import DiskFull
+from builders.market import make_signal
 from faults.loopback import BTC, ETH, PREFIX, SPOT, Bot
 from krakenbot.data.candles import CandleManager
-from krakenbot.domain import OrderIntent, OrderSide, OrderType, Signal
+from krakenbot.domain import OrderIntent, OrderSide, OrderType, Side, Signal
 from krakenbot.domain.errors import KrakenbotError
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.execution.executor import ClientOrderIds
@@ -204,6 +205,10 @@ class Episodes:
                 episode.until = tick + self.rng.randint(3, 10)
             if episode.seen:
                 assert len(entries(bot)) == episode.entries, "an entry was sent while another process trades"
+            if episode.seen and episode.until == tick + 1 and served == 0 and not bot.live.executor.in_doubt:
+                for symbol, size in bot.exchange_positions().items():  # stops kept up while entries are paused
+                    assert sum(bot.open_stops(symbol)) >= abs(size), f"{symbol} {size} lost its stop while paused"
+                self.figures["account_shared_stops_checked"] += 1
         elif name == "clock_ahead" and (episode.seen or events(bot, EventKind.CLOCK_SKEWED) > episode.clock_events):
             if not episode.seen:  # the loop noticed (one clock_skewed event): entries and stale closes paused
                 episode.seen = True
@@ -251,8 +256,8 @@ class Episodes:
         self.figures["candle_feeds"] += 1
 
         def feed(name: str) -> StrategySignalFeed:
-            manager = CandleManager(bot.client, self.tmp / f"candles-{self.figures['candle_feeds']}-{name}")  # type: ignore[arg-type]
-            return StrategySignalFeed(strategy, manager, {spot: (symbol, 1)}, journal=bot.store,  # type: ignore[arg-type]
+            manager = CandleManager(bot.client, self.tmp / f"candles-{self.figures['candle_feeds']}-{name}")
+            return StrategySignalFeed(strategy, manager, {spot: (symbol, 1)}, journal=bot.store,
                                       max_deviation_pct=0.2)
 
         fresh = symbol not in bot.live.stale and symbol in marks  # else the feed cannot check, gives no signal
@@ -297,7 +302,7 @@ class Episodes:
         bot.restarts -= 1  # one restart for the episode: the refused start and the one after it
         fake.clear_faults()
         try:
-            bot.start(journal=self.journal)  # type: ignore[arg-type]
+            bot.start(journal=self.journal)
         except UnknownOrdersError as exc:
             assert cid in str(exc), exc
             self.figures["unknown_orders_refusals"] += 1
@@ -314,8 +319,6 @@ class Episodes:
 
 def scripted_signals(bot: Bot, rng: random.Random, ts: datetime) -> list[Signal]:
     """The soak's random signals, stamped ``ts``."""
-    from builders.market import make_signal
-    from krakenbot.domain import Side
     return [make_signal(SPOT[s], rng.choice((Side.LONG, Side.SHORT)), score=rng.uniform(0.5, 2),
                         ref_price=bot.mark(s), stop_distance_pct=rng.choice((0.01, 0.03)), ts=ts)
             for s in (BTC, ETH) if rng.random() < 0.7]

@@ -110,7 +110,7 @@ class Soak:
         would; a ``ReconcileError`` fails the soak: something was lost or doubled."""
         for _ in range(5):
             try:
-                self.bot.start(journal=self.journal)  # type: ignore[arg-type]
+                self.bot.start(journal=self.journal)
                 break
             except ReconcileError as exc:
                 if not self.fake.book.hidden:  # only an order Kraken does not show yet may explain it
@@ -127,7 +127,7 @@ class Soak:
                 self.bot.clock.advance(timedelta(seconds=5))
         else:
             self.fake.clear_faults()
-            self.bot.start(journal=self.journal)  # type: ignore[arg-type]
+            self.bot.start(journal=self.journal)
         self.bot.check(settled=not self.bot.live.executor.in_doubt)
 
     def restart(self) -> None:
