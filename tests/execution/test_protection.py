@@ -7,6 +7,7 @@ the position the exchange reports with a reduce-only stop of its size, then rais
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,48 @@ def test_an_exchange_that_cannot_be_read_still_halts_saying_to_check_the_positio
     paper.fetch_positions = unreachable  # type: ignore[method-assign]
     error = executor.protect([BTC.symbol], StoreWriteError("store: recording event failed"))
     assert error.protected and "check it on Kraken NOW" in str(error) and str(error).endswith(STORE_WRITE_ADVICE)
+
+
+def test_a_store_failure_on_one_symbol_also_protects_every_other_position_before_the_halt() -> None:
+    """A halted loop no longer keeps stops up: an ETH position whose stop is missing (e.g. given up as never
+    placed while Kraken hid it) must get one too when a BTC order's write fails (seen in the chaos soak)."""
+    eth = make_perp("PF_ETHUSD", tick="0.1", lot="0.01")
+    clock = SimulatedClock(T0)
+    journal = FullJournal()
+    paper = RecordingPaperExchange(instruments={BTC.symbol: BTC, eth.symbol: eth}, clock=clock, journal=journal)
+    paper.update_market({BTC.symbol: 20_000.0, eth.symbol: 1_000.0})
+    executor = Executor(exchange=paper, instruments={BTC.symbol: BTC, eth.symbol: eth}, journal=MemoryJournal(),
+                        clock=clock, ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    executor.open(symbol=eth.symbol, side=Side.SHORT, size=Decimal("2"), mark=1_000.0,
+                  reason=OrderReason.AUCTION_OPEN)  # its stop never made it
+    executor.journal = journal
+    with pytest.raises(StoreWriteError) as halted:
+        executor.open(symbol=BTC.symbol, side=Side.LONG, size=Decimal("0.1"), mark=20_000.0,
+                      reason=OrderReason.AUCTION_OPEN, stop_distance_pct=0.03)
+    stops = {o.symbol: o for o in paper.fetch_open_orders() if o.order_type is OrderType.STOP}
+    assert set(stops) == {BTC.symbol, eth.symbol}
+    assert (stops[eth.symbol].side, stops[eth.symbol].size) == (OrderSide.BUY, Decimal("2"))
+    assert halted.value.protected and stops[eth.symbol].client_order_id in str(halted.value)
+
+
+def test_a_transient_refusal_of_the_protective_stop_is_tried_again_before_the_halt() -> None:
+    """Kraken refusing the protective stop once (a bad nonce, a 429: not placed) must not leave the position
+    without a stop for the whole halt (seen in the chaos soak)."""
+    executor, paper, _ = _setup()
+    create = paper.create_order
+    refused: list[str] = []
+
+    def refuse_first_stop(intent: Any) -> Any:
+        if intent.order_type is OrderType.STOP and not refused:
+            refused.append(intent.client_order_id)
+            raise TransientError("nonceBelowThreshold")
+        return create(intent)
+
+    paper.create_order = refuse_first_stop  # type: ignore[method-assign]
+    with pytest.raises(StoreWriteError) as halted:
+        executor.open(symbol=BTC.symbol, side=Side.LONG, size=Decimal("0.1"), mark=20_000.0,
+                      reason=OrderReason.AUCTION_OPEN, stop_distance_pct=0.03)
+    [position] = paper.fetch_positions()
+    [stop] = [o for o in paper.fetch_open_orders() if o.order_type is OrderType.STOP]
+    assert refused and stop.client_order_id not in refused and stop.size == Decimal(str(position.size))
+    assert "check it on Kraken NOW" not in str(halted.value) and stop.client_order_id in str(halted.value)

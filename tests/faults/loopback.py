@@ -67,6 +67,7 @@ class Bot:
     sleeps: list[float] = field(default_factory=list)
     restarts: int = 0
     plans: list[ReconcilePlan] = field(default_factory=list)
+    foreign: set[str] = field(default_factory=set)  # our prefix, sent by another process (a test planted them)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def new_client(self) -> KrakenClient:
@@ -156,7 +157,8 @@ class Bot:
         unique. ``settled`` (no fault in flight): positions and fills agree exactly as well."""
         with self.fake._lock:
             book = self.fake.book
-            ours = {o.cli_ord_id: o for o in book.orders.values() if o.cli_ord_id and o.cli_ord_id.startswith(PREFIX)}
+            ours = {o.cli_ord_id: o for o in book.orders.values()
+                    if o.cli_ord_id and o.cli_ord_id.startswith(PREFIX) and o.cli_ord_id not in self.foreign}
             live_stops = Counter(o.symbol for o in ours.values() if o.is_trigger and o.closed_at is None)
             fake_fills = {f.fill_id for f in book.fills
                           if (f.order.cli_ord_id or "").startswith(PREFIX) or f.order.symbol in SYMBOL_MAP.values()}

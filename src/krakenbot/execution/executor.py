@@ -58,6 +58,7 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 log = logging.getLogger(__name__)
 
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
+PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -323,33 +324,43 @@ class Executor:
     @contextmanager
     def _protected(self, symbol: str, *, stop_price: Decimal | None = None,
                    stop_pct: float = FALLBACK_STOP_PCT) -> Iterator[None]:
-        """A ``StoreError`` inside the block: protect ``symbol``'s position (``protect``), then raise the
+        """A ``StoreError`` inside the block: protect ``symbol``'s position (at ``stop_price`` when given), then
+        every other instrument's (the halted loop no longer keeps their stops up), then raise the
         ``StoreWriteError`` that halts the loop."""
         try:
             yield
         except StoreError as exc:
             if isinstance(exc, StoreWriteError) and exc.protected:
                 raise
-            raise self.protect([symbol], exc, stop_price=stop_price, stop_pct=stop_pct) from exc
+            symbols = [symbol, *sorted(s for s in self.instruments if s != symbol)]
+            raise self.protect(symbols, exc, stop_prices={symbol: stop_price} if stop_price is not None else None,
+                               stop_pct=stop_pct) from exc
 
-    def protect(self, symbols: Sequence[str], failure: StoreError, *, stop_price: Decimal | None = None,
+    def protect(self, symbols: Sequence[str], failure: StoreError, *,
+                stop_prices: Mapping[str, Decimal] | None = None,
                 stop_pct: float = FALLBACK_STOP_PCT) -> StoreWriteError:
         """The store failed (``failure``) where the exchange may have acted: give each position the exchange
-        reports on ``symbols`` a stop when ours do not cover it (``execution.protection.ensure_stop``; at
-        ``stop_price``, else ``stop_pct`` from its entry price), disarm the dead man's switch (a halted bot
-        no longer renews it, and it would cancel those stops), and return the error to halt with."""
+        reports on ``symbols`` a stop when ours do not cover it (``execution.protection.ensure_stop``; at its
+        ``stop_prices`` entry (USD), else ``stop_pct`` from its entry price), disarm the dead man's switch (a
+        halted bot no longer renews it, and it would cancel those stops), and return the error to halt with."""
         log.error("%s: the store could not record (%s): protecting the positions from what Kraken reports, "
                   "then halting", ", ".join(symbols), failure)
         standing = []
         for symbol in symbols:
-            try:
-                standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
-                                            next_id=lambda: self.ids.next(unstored=True), clock=self.clock,
-                                            stop_price=stop_price, stop_pct=stop_pct))
-            except KrakenbotError as exc:
-                standing.append(f"{symbol}: the position could not be checked or protected "
-                                f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
-                log.critical("%s", standing[-1])
+            for attempt in range(1, PROTECT_ATTEMPTS + 1):  # each attempt reads the position and stops afresh
+                try:
+                    standing.append(ensure_stop(self.exchange, self.instruments[symbol], is_ours=self.ids.is_ours,
+                                                next_id=lambda: self.ids.next(unstored=True), clock=self.clock,
+                                                stop_price=(stop_prices or {}).get(symbol), stop_pct=stop_pct))
+                except TransientError as exc:
+                    if attempt < PROTECT_ATTEMPTS:
+                        log.warning("%s: protecting the position failed (%s: %s); trying again", symbol,
+                                    type(exc).__name__, exc)
+                        continue
+                    self._unprotected(standing, symbol, exc)
+                except KrakenbotError as exc:
+                    self._unprotected(standing, symbol, exc)
+                break
         if self.exchange.capabilities.dead_man_switch:
             try:
                 self.exchange.arm_dead_man_switch(0)
@@ -361,6 +372,12 @@ class Executor:
         detail = str(failure).removesuffix(f"; {STORE_WRITE_ADVICE}")
         return StoreWriteError(f"could not record what Kraken did ({detail}); {'; '.join(standing)}; "
                                f"{STORE_WRITE_ADVICE}", protected=True)
+
+    @staticmethod
+    def _unprotected(standing: list[str], symbol: str, exc: KrakenbotError) -> None:
+        standing.append(f"{symbol}: the position could not be checked or protected "
+                        f"({type(exc).__name__}: {exc}); check it on Kraken NOW")
+        log.critical("%s", standing[-1])
 
     def _look_up(self, intent: OrderIntent, why: str) -> ExecutionResult:
         """The order may exist: keep it in doubt (its symbol blocked) until a lookup by client id finds it."""
