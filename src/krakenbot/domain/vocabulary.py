@@ -53,6 +53,7 @@ class EventKind(StrEnum):
     OPEN_SHRUNK = "open_shrunk"  # the refreshed margin paid for less than the auction planned
     OPEN_SKIPPED = "open_skipped"  # the refreshed margin (or a failed close) left no room for it
     STOP = "stop"  # a protective stop filled
+    STOP_PARTIAL = "stop_partial"  # a triggered stop filled only partly: its remainder protected again
     LIQUIDATION = "liquidation"
     EXTERNAL = "external"
     CLOSED_ON_EXCHANGE = "closed_on_exchange"

@@ -31,7 +31,8 @@ wrong class for an order that was placed). ``suspend(symbol)`` marks a contract 
 ticker says so and orders get ``marketSuspended``.
 
 Behaviours: ``set_ticker`` overrides raw ticker fields (NaN, zero, crossed book, old ``lastTime``,
-a print the index does not confirm); ``set_liquidity`` makes taker orders fill partially;
+a print the index does not confirm); ``set_liquidity`` makes taker orders (triggered stops too, an IoC
+within ``set_stop_band``) fill partially;
 ``race_cancel_with_fill`` fills a stop just before its cancel; ``hide_next_order`` keeps an
 accepted order out of every lookup for a number of reads; ``close_position`` liquidates or
 closes a position on the exchange, not through the bot.
@@ -251,6 +252,11 @@ class FakeKraken:
                 self.book.liquidity.pop(symbol, None)
             else:
                 self.book.liquidity[symbol] = Decimal(repr(contracts))
+
+    def set_stop_band(self, pct: float) -> None:
+        """A triggered stop-market's IoC band, ``pct`` (0.01 = 1 %, the default) from the mark at the trigger."""
+        with self._lock:
+            self.book.stop_band_pct = Decimal(repr(pct))
 
     def race_cancel_with_fill(self, times: int = 1) -> None:
         """The next ``times`` cancels of a resting stop find it triggered and filled at the mark first."""

@@ -6,8 +6,9 @@ Fill assumptions (deliberately simple, stated so nobody mistakes them for Kraken
   otherwise Kraken's ``iocWouldNotExecute`` answer and nothing is placed;
 - plain limits that are marketable fill at the mark (taker); others rest and fill at their limit
   (maker) when a later mark crosses them;
-- stop orders (``stp``) trigger when the signal price (the mark) crosses the stop, then fill
-  like a market order (or like a limit when a ``limitPrice`` was given);
+- stop orders (``stp``) trigger when the signal price (the mark) crosses the stop, then fill as an
+  IoC within a price band against the book's liquidity, the rest cancelled (``fake_kraken_triggers``),
+  or like a limit when a ``limitPrice`` was given;
 - reduce-only orders are cut to the open position and refused (``wouldNotReducePosition``)
   when nothing is left to reduce;
 - a new order whose initial margin exceeds the available margin is refused
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from krakenbot.testing.fake_kraken_market import FuturesContract, iso_ms
+from krakenbot.testing.fake_kraken_triggers import DEFAULT_STOP_BAND_PCT, fire_trigger
 
 TAKER_FEE = Decimal("0.0005")
 MAKER_FEE = Decimal("0.0002")
@@ -117,6 +119,7 @@ class FuturesBook:
     fills: list[SimFill] = field(default_factory=list)
     dead_man_deadline: datetime | None = None  # cancelallordersafter: every open order dies then
     liquidity: dict[str, Decimal] = field(default_factory=dict)  # symbol -> max contracts one taker order fills
+    stop_band_pct: Decimal = DEFAULT_STOP_BAND_PCT  # a triggered stop's IoC band (fake_kraken_triggers)
     cancel_races_fill: int = 0  # the next N cancels of a resting stop find it triggered and filled first
     hide_next_orders: int = 0  # the next N accepted orders get hidden for ``hide_reads`` reads
     hide_reads: int = 0
@@ -333,7 +336,7 @@ class FuturesBook:
             if qty <= 0:
                 order.status, order.closed_at, order.last_update = "cancelled", now, now
                 continue
-            events.append(self._execute(order, qty, mark, maker=False, now=now))
+            events.extend(fire_trigger(self, order, qty, mark, now))  # an IoC within a band: may fill partly
         return events
 
     def _execute(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool,
