@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 
-from krakenbot.domain import AccountState, Position
+from krakenbot.domain import AccountState, Order, OrderType, Position
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ExecutionResult
@@ -35,6 +35,7 @@ class PositionBook:
         self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
         self._reasons: OrderedDict[str, OrderReason | str] = OrderedDict()  # client order id -> why, newest last
+        self._stop_orders: dict[str, Order] = {}  # futures symbol -> the newest stop we placed on it, as recorded
         self.reads = 0  # account and positions requests made (a slow tick's cost, live: HTTP calls)
 
     # -- what the exchange holds ----------------------------------------------------------------
@@ -86,6 +87,8 @@ class PositionBook:
         if result.order is None:
             return
         cid = result.order.client_order_id
+        if result.order.order_type is OrderType.STOP:
+            self._stop_orders[result.order.symbol] = result.order
         self._reasons[cid] = result.reason
         self._reasons.move_to_end(cid)
         while len(self._reasons) > self._max_reasons:
@@ -95,3 +98,12 @@ class PositionBook:
     def reason_of(self, client_order_id: str) -> OrderReason | str:
         """Why ``client_order_id`` was sent; a fill no order of ours explains is a liquidation or external."""
         return self._reasons.get(client_order_id) or OrderReason.of_unasked_fill(client_order_id)
+
+    def stop_order(self, client_order_id: str) -> Order | None:
+        """The stop ``client_order_id`` as last recorded, when it is the newest stop we placed on its symbol."""
+        return next((o for o in self._stop_orders.values() if o.client_order_id == client_order_id), None)
+
+    def stop_order_changed(self, order: Order) -> None:
+        """``order`` (a stop of ours) was recorded in a new state (e.g. filled)."""
+        if self.stop_order(order.client_order_id) is not None:
+            self._stop_orders[order.symbol] = order

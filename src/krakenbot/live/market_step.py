@@ -24,6 +24,7 @@ from krakenbot.execution.executor import Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
+from krakenbot.live.stop_fills import settle_stop_fills
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
 
@@ -212,8 +213,10 @@ class MarketStep:
     def poll_fills(self, now: datetime) -> bool:
         """Live: record fills the exchange reports on our symbols that no order call of ours returned
         (stops, liquidations, manual trades), as they happen. True when one filled an order of ours
-        given up as never placed: its position needs a stop now."""
+        given up as never placed, or a stop that filled only partly left a position (``live.stop_fills``):
+        its position needs a stop now."""
         upkeep = False
+        stops: dict[str, list[Fill]] = {}  # our stops' new fills: what a partly filled one left is protected now
         since = self._fills_since or now - FILLS_POLL_LOOKBACK
         for fill in self.executor.exchange.fetch_fills(since=since):
             if fill.trade_id in self._seen_trade_ids:
@@ -221,16 +224,20 @@ class MarketStep:
             if self.account_watch is not None:
                 self.account_watch.saw(fill.client_order_id, symbol=fill.symbol, what="fill", now=now)
             if self.executor.ids.is_ours(fill.client_order_id) or fill.symbol in self.state.futures:
-                upkeep = self.record_unasked_fill(fill) or upkeep
+                upkeep = self.record_unasked_fill(fill, stops=stops) or upkeep
             self._seen_trade_ids[fill.trade_id] = fill.ts
             self._fills_since = max(self._fills_since or fill.ts, fill.ts)
         if self._fills_since is not None:  # older fills are never asked for again
             self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items() if ts >= self._fills_since}
+        if stops:
+            upkeep = settle_stop_fills(stops, book=self.book, executor=self.executor, journal=self.journal,
+                                       marks=self.state.marks, now=now) or upkeep
         return upkeep
 
-    def record_unasked_fill(self, fill: Fill) -> bool:
+    def record_unasked_fill(self, fill: Fill, *, stops: dict[str, list[Fill]] | None = None) -> bool:
         """A fill we did not just ask for: a stop, a resting order, a liquidation, or an order given up
-        as never placed (True: that one's position needs a stop)."""
+        as never placed (True: that one's position needs a stop). A new fill of a stop of ours (or of an
+        order of ours whose reason this run does not know) is added to ``stops`` (client id -> fills)."""
         if not self.journal.record_fill(fill):
             return False
         late = self.executor.late_fill(fill)  # an order given up as never placed that did fill
@@ -241,4 +248,10 @@ class MarketStep:
         self.journal.record_event(JournalEvent(ts=fill.ts, kind=reason, symbol=fill.symbol,
                                                detail=f"{fill.side.value} {fill.size} @ {fill.price}"))
         log.warning("%s: %s filled %s %s @ %s", fill.symbol, reason, fill.side.value, fill.size, fill.price)
+        cid = fill.client_order_id
+        # ours with no reason known here: a stop an earlier run placed (every other order of ours is recorded
+        # by the call that sent it, or by the in-doubt poll, before its fill can be polled)
+        if stops is not None and late is None and (reason is OrderReason.STOP or (
+                self.executor.ids.is_ours(cid) and reason is OrderReason.of_unasked_fill(cid))):
+            stops.setdefault(cid, []).append(fill)
         return late is not None
