@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from faults.loopback import BTC, ETH, Bot
-from krakenbot.domain import OrderStatus, OrderType
+from krakenbot.domain import OrderStatus, OrderType, Side
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.testing import FakeKraken
 
@@ -114,4 +114,22 @@ def test_partial_fill_of_a_stop_an_earlier_run_placed_is_protected_within_one_ti
     bot.tick()
     assert bot.open_stops(BTC) == [size - part]
     assert any(e.kind == EventKind.STOP_PARTIAL and cid in e.detail for e in bot.store.events())
+    bot.check()
+
+
+def test_partial_stop_fill_of_a_short_through_the_stop_closes_the_rest(bot: Bot, fake: FakeKraken) -> None:
+    bot.start()
+    bot.auction(bot.signal(ETH, Side.SHORT))
+    size = -held(bot, ETH)
+    [stop] = [o for o in bot.store.open_orders() if o.order_type is OrderType.STOP and o.symbol == ETH]
+    assert size > 0 and stop.stop_price is not None
+    part = (size / 2).quantize(Decimal("0.001"))
+    fake.set_liquidity(ETH, float(part))
+    fake.set_mark(ETH, float(stop.stop_price) * 1.005)  # a short's stop is above: the gap is upwards
+    fake.set_liquidity(ETH, None)
+    assert -held(bot, ETH) == size - part
+    bot.tick()
+    assert held(bot, ETH) == 0 and bot.open_stops(ETH) == []
+    stored = bot.store.order(stop.client_order_id)
+    assert stored is not None and stored.filled_size == part and stored.status is OrderStatus.CANCELLED
     bot.check()
