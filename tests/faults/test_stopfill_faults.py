@@ -133,3 +133,20 @@ def test_partial_stop_fill_of_a_short_through_the_stop_closes_the_rest(bot: Bot,
     stored = bot.store.order(stop.client_order_id)
     assert stored is not None and stored.filled_size == part and stored.status is OrderStatus.CANCELLED
     bot.check()
+
+
+def test_remainder_in_a_thin_book_is_closed_again_each_tick_then_stopped_when_the_mark_is_back(
+        bot: Bot, fake: FakeKraken) -> None:
+    size, stop_price, _ = _long_with_stop(bot)
+    part = (size / 4).quantize(Decimal("0.0001"))
+    fake.set_liquidity(BTC, float(part))  # the book stays thin: each close fills a quarter
+    fake.set_mark(BTC, float(stop_price) * 0.995)
+    bot.tick()  # stop filled a quarter; the close of the rest a quarter more
+    assert held(bot, BTC) == size - 2 * part and bot.open_stops(BTC) == []
+    bot.tick()  # still through: closed again
+    assert held(bot, BTC) == size - 3 * part
+    bot.check()
+    fake.set_mark(BTC, float(stop_price) * 1.01)  # the mark is back above the stop
+    bot.tick()
+    assert bot.open_stops(BTC) == [size - 3 * part]  # the last of it gets its stop again
+    bot.check()

@@ -24,7 +24,7 @@ from krakenbot.execution.executor import Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
-from krakenbot.live.stop_fills import settle_stop_fills
+from krakenbot.live.stop_fills import StopRemainders
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
 
@@ -101,6 +101,7 @@ class MarketStep:
         self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
+        self.stop_remainders = StopRemainders(book=book, executor=executor, journal=journal)  # partly filled stops
 
     def fetch_tickers(self) -> Mapping[str, Ticker] | None:
         """This tick's tickers, or None when they are unavailable (logged; every symbol is then stale).
@@ -229,9 +230,8 @@ class MarketStep:
             self._fills_since = max(self._fills_since or fill.ts, fill.ts)
         if self._fills_since is not None:  # older fills are never asked for again
             self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items() if ts >= self._fills_since}
-        if stops:
-            upkeep = settle_stop_fills(stops, book=self.book, executor=self.executor, journal=self.journal,
-                                       marks=self.state.marks, now=now) or upkeep
+        if stops or self.stop_remainders.pending:
+            upkeep = self.stop_remainders.settle(stops, marks=self.state.marks, now=now) or upkeep
         return upkeep
 
     def record_unasked_fill(self, fill: Fill, *, stops: dict[str, list[Fill]] | None = None) -> bool:
