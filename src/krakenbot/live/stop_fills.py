@@ -13,7 +13,8 @@ position at once:
   the mark is back.
 
 Each case is logged at WARNING (symbol, filled and remaining sizes) and journaled as ``stop_partial``.
-The stop's stored order is moved to FILLED, or CANCELLED with its real filled size (an IoC is finished).
+A stop this run placed has its stored order moved to FILLED, or CANCELLED with its real filled size (an
+IoC is finished); one an earlier run placed keeps its stored state (its fills are stored all the same).
 """
 
 from __future__ import annotations
