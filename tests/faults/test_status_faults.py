@@ -143,3 +143,19 @@ def test_an_error_after_one_symbols_fill_is_contained_and_the_tick_goes_on(bot: 
     assert held(bot, BTC) > 0 and bot.open_stops(BTC) == [held(bot, BTC)]  # stop upkeep protected BTC too
     bot.tick()  # the fill poll stores BTC's fills
     bot.check()
+
+
+@pytest.mark.parametrize("status", ["tooManyOrders", "wouldProcessAfterSpecifiedTime", "edited"])
+def test_one_symbols_stop_refused_and_the_other_symbols_stop_still_goes_out(
+        bot: Bot, fake: FakeKraken, status: str) -> None:
+    bot.start()
+    slow_tick(bot, bot.signal(BTC, score=2.0), bot.signal(ETH, score=1.0))
+    assert bot.open_stops(BTC) and bot.open_stops(ETH)
+    with fake._lock:
+        fake.book.cancel_all(fake.now())  # every stop gone (e.g. Kraken's dead man's switch fired)
+    fake.refuse_next(status, symbol=BTC)  # BTC's new stop is refused (or its answer says nothing sure)
+    slow_tick(bot)  # stop upkeep: BTC first, then ETH
+    assert bot.open_stops(ETH) == [held(bot, ETH)]
+    [refused] = stops(bot, BTC)[1:]
+    assert bot.status(refused) in (OrderStatus.REJECTED, OrderStatus.INTENDED)
+    bot.check()
