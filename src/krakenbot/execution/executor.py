@@ -440,6 +440,8 @@ def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> O
     size = min(intent.size, sum((f.size for f in fills), Decimal(0)))
     avg = sum((f.size * f.price for f in fills), Decimal(0)) / size
     status = OrderStatus.FILLED if size >= intent.size else OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.PARTIALLY_FILLED and intent.order_type in (OrderType.IOC, OrderType.MARKET):
+        status = OrderStatus.CANCELLED  # an IOC never rests: what did not fill was cancelled
     return replace(Order.from_intent(intent, status=status, ts=ts), filled_size=size, avg_fill_price=avg,
                    exchange_order_id=fills[0].exchange_order_id)
 
