@@ -78,3 +78,26 @@ def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_
     assert result.filled_size == Decimal("0.01")
     assert journal.orders[intent.client_order_id].status is OrderStatus.FILLED
     assert intent.client_order_id not in executor.in_doubt and intent.client_order_id not in executor.given_up
+
+
+def test_give_up_records_a_partly_filled_ioc_found_by_its_fills_as_finished() -> None:
+    from dataclasses import replace
+
+    btc = make_perp("PF_XBTUSD", base="XBT", lot="0.0001", tick="0.5", max_leverage=50)
+    clock = SimulatedClock(T0)
+    journal = MemoryJournal()
+    paper = _LaggingLookups(instruments={btc.symbol: btc}, clock=clock, journal=journal)
+    paper.update_market({btc.symbol: 97_000.0})
+    executor = Executor(exchange=paper, instruments={btc.symbol: btc}, journal=journal, clock=clock,
+                        ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    intent = OrderIntent(client_order_id=executor.ids.next(), symbol=btc.symbol, side=OrderSide.BUY,
+                         size=Decimal("0.02"), order_type=OrderType.IOC, reduce_only=False,
+                         limit_price=Decimal("97500"), reason=OrderReason.AUCTION_OPEN, ts_created=T0)
+    journal.record_intent(intent)
+    paper.create_order(replace(intent, size=Decimal("0.01")))  # only half of it found liquidity; the answer is lost
+    executor.in_doubt[intent.client_order_id] = intent
+    clock.advance(timedelta(seconds=61))
+    [result] = executor.poll_in_doubt(give_up_after=timedelta(seconds=60))
+    order = journal.orders[intent.client_order_id]
+    assert result.filled_size == Decimal("0.01") and order.filled_size == Decimal("0.01")
+    assert order.status is OrderStatus.CANCELLED and order.is_done  # an IOC never rests: not PARTIALLY_FILLED

@@ -70,7 +70,9 @@ class OrderRejectedError(ExchangeError):
 
 
 class InsufficientMarginError(OrderRejectedError):
-    """The exchange refused the order for lack of margin: skip the symbol, refresh the account."""
+    """The exchange refused the order for lack of margin (Kraken: ``insufficientAvailableFunds``, or
+    ``wouldCauseLiquidation`` when the fill would take margin equity below maintenance margin): skip the
+    symbol, refresh the account."""
 
 
 class OrderNotFoundError(ExchangeError):

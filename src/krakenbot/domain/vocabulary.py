@@ -68,6 +68,7 @@ class EventKind(StrEnum):
     CLOCK_SKEW_CLEARED = "clock_skew_cleared"  # back within tolerance: they resume
     CLOCK_STEPPED_BACK = "clock_stepped_back"  # the local clock went backwards; the loop's time did not
     ACCOUNT_SHARED = "account_shared"  # another process trades the account with our instance id: entries paused
+    ORDER_REFUSED = "order_refused"  # Kraken refused an order (its status in the detail): recorded REJECTED
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

@@ -6,8 +6,9 @@ to the journal *before* it is sent. Entries are immediate-or-cancel limits cappe
 gets a reduce-only stop on the exchange, triggered by the mark, sized from what was filled.
 An order whose answer is lost (``OutcomeUnknownError``) or whose id already exists
 (``DuplicateOrderError``) is looked up by client order id, never resent; so is a refused one
-(an exchange may answer the wrong error class). A rate limit or bad nonce while sending means
-the order was not placed: recorded REJECTED, the symbol skipped this tick.
+(an exchange may answer the wrong error class), and so is any other exchange error after a send. A
+refusal is recorded REJECTED with an ``order_refused`` event naming Kraken's status. A rate limit or bad
+nonce while sending means the order was not placed: recorded REJECTED, the symbol skipped this tick.
 A store that fails to record (disk full) is met with protection first: the position the exchange
 reports gets its stop (``execution.protection``), then ``StoreWriteError`` halts the loop.
 """
@@ -40,6 +41,7 @@ from krakenbot.domain import (
 from krakenbot.domain.errors import (
     STORE_WRITE_ADVICE,
     DuplicateOrderError,
+    ExchangeError,
     KrakenbotError,
     OrderNotFoundError,
     OrderRejectedError,
@@ -48,9 +50,9 @@ from krakenbot.domain.errors import (
     StoreWriteError,
     TransientError,
 )
-from krakenbot.domain.journal import Journal
+from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
-from krakenbot.domain.vocabulary import OrderReason
+from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.protection import FALLBACK_STOP_PCT, ensure_stop
 from krakenbot.execution.reconcile import UNSTORED_SUFFIX
@@ -312,12 +314,18 @@ class Executor:
                             symbol, intent.client_order_id, found.status.value)
                 return self._record_outcome(intent, found)
             self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
+            self.journal.record_event(JournalEvent(ts=now, kind=EventKind.ORDER_REFUSED, symbol=symbol,
+                                                   detail=f"{intent.client_order_id} ({reason}): {exc}"))
             return ExecutionResult(symbol=symbol, reason=reason, refused=str(exc))
         except TransientError as exc:
             # A rate limit or a bad nonce while sending: refused before the matching engine saw it.
             log.warning("%s: order %s not placed (%s: %s)", symbol, intent.client_order_id, type(exc).__name__, exc)
             self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
             return ExecutionResult(symbol=symbol, reason=reason, refused=f"not placed: {type(exc).__name__}")
+        except ExchangeError as exc:  # any other answer after a send says nothing sure: look the order up
+            log.warning("%s: order %s answered %s: %s; looking it up by client id", symbol, intent.client_order_id,
+                        type(exc).__name__, exc)
+            return self._look_up(intent, f"outcome unknown ({type(exc).__name__})")
         return self._record_outcome(intent, order)
 
     # -- protection first when the store fails --------------------------------------------------
@@ -432,6 +440,8 @@ def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> O
     size = min(intent.size, sum((f.size for f in fills), Decimal(0)))
     avg = sum((f.size * f.price for f in fills), Decimal(0)) / size
     status = OrderStatus.FILLED if size >= intent.size else OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.PARTIALLY_FILLED and intent.order_type in (OrderType.IOC, OrderType.MARKET):
+        status = OrderStatus.CANCELLED  # an IOC never rests: what did not fill was cancelled
     return replace(Order.from_intent(intent, status=status, ts=ts), filled_size=size, avg_fill_price=avg,
                    exchange_order_id=fills[0].exchange_order_id)
 

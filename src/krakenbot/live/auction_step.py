@@ -7,6 +7,8 @@ loop's ``_handle_signal`` with the budget that is left (``available_margin_overr
 it may take (``notional_override``: the auction's, or shrunk to what the budget pays for) and
 ``skip_margin_check=True`` (skip the stale pre-close account, never the budget). See
 ``krakenbot.portfolio.budget`` for the shrink-or-skip rules.
+One symbol's failure never stops the others: a close or open that raises (anything but a
+``FatalError``, store failures included) is logged and counted as refused, and the tick goes on.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import AccountState, Instrument, Signal
+from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import ExecutionResult, Executor
@@ -125,7 +129,8 @@ class AuctionStep:
                 self._record(now, EventKind.OPEN_SHRUNK, fut,
                              f"notional {cand.position_notional:,.2f} -> {fit.notional_usd:,.2f} USD: margin "
                              f"{cand.margin_required:,.2f} USD planned, {budget.margin_usd:,.2f} USD left")
-            result = open_signal(cand.signal, budget.margin_usd, fit.notional_usd, True, account=refreshed)
+            result = _contained(fut, OrderReason.AUCTION_OPEN, partial(
+                open_signal, cand.signal, budget.margin_usd, fit.notional_usd, True, account=refreshed))
             results.append(result)
             if result.refused and fit.shrunk:
                 self._record(now, EventKind.OPEN_SKIPPED, fut, f"shrunk open refused: {result.refused}")
@@ -143,9 +148,10 @@ class AuctionStep:
         results: list[ExecutionResult] = []
         unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
-            result = self.executor.reduce(close.position, size=None,
-                                          mark=self.state.marks.get(close.symbol, close.position.price),
-                                          reason=OrderReason.auction_close(close.reason.value))
+            reason = OrderReason.auction_close(close.reason.value)
+            result = _contained(close.symbol, reason, partial(
+                self.executor.reduce, close.position, size=None,
+                mark=self.state.marks.get(close.symbol, close.position.price), reason=reason))
             self.book.remember(result)
             results.append(result)
             if result.filled_size < self.instruments[close.symbol].round_size(close.position.size):
@@ -162,3 +168,15 @@ class AuctionStep:
         self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))
         if kind in (EventKind.OPEN_SHRUNK, EventKind.OPEN_SKIPPED):
             log.warning("%s: %s: %s", symbol, kind.value.replace("_", " "), detail)
+
+
+def _contained(symbol: str, reason: OrderReason, call: Callable[[], ExecutionResult]) -> ExecutionResult:
+    """``call()``, or a refused result when it raises anything but a ``FatalError`` (which halts; a store
+    failure is one): one symbol's failed order never stops the other symbols' closes, opens and stops."""
+    try:
+        return call()
+    except FatalError:
+        raise
+    except Exception as exc:  # logged with its traceback; the symbol is skipped this tick
+        log.exception("%s: %s failed (%s: %s); the other symbols go on", symbol, reason.value, type(exc).__name__, exc)
+        return ExecutionResult(symbol=symbol, reason=reason, refused=f"failed: {type(exc).__name__}: {exc}")

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Side, Signal
+from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
@@ -277,19 +277,26 @@ class LiveTrading:
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
         for symbol, pos in sorted(positions.items()):
-            want = self.instruments[symbol].round_size(pos.size)
-            closing = OrderSide.to_close(pos.side)
-            held = stops.get(symbol, [])
-            if all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want:
-                continue
-            if held:
-                self.executor.cancel_stops(symbol)
-            price = self.book.stop_price(symbol)
-            if price is None:
-                price = pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT)
-                self.book.set_stop_price(symbol, price)
-            self.book.remember(self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
-                                                        reason=OrderReason.STOP))
+            try:
+                self._sync_stop(symbol, pos, stops.get(symbol, []))
+            except FatalError:
+                raise
+            except Exception:  # one symbol's failed stop never keeps the others' from going out
+                log.exception("%s: stop upkeep failed; the other symbols go on", symbol)
+
+    def _sync_stop(self, symbol: str, pos: Position, held: list[tuple[OrderSide, Decimal]]) -> None:
+        want = self.instruments[symbol].round_size(pos.size)
+        closing = OrderSide.to_close(pos.side)
+        if all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want:
+            return
+        if held:
+            self.executor.cancel_stops(symbol)
+        price = self.book.stop_price(symbol)
+        if price is None:
+            price = pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT)
+            self.book.set_stop_price(symbol, price)
+        self.book.remember(self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
+                                                    reason=OrderReason.STOP))
 
     def flatten_all(self, reason: OrderReason | str) -> list[ExecutionResult]:
         """Close every position reduce-only at the latest marks (end of a backtest, operator stop)."""

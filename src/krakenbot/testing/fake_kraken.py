@@ -28,7 +28,8 @@ empty answer), ``duplicate`` (the request arrives twice, as a retrying proxy wou
 work is done once and the client gets the second answer, e.g. ``clientOrderIdAlreadyExist``),
 ``accept_then_status`` (do the work, then answer HTTP ``status`` with ``body``: an error of the
 wrong class for an order that was placed). ``suspend(symbol)`` marks a contract suspended: its
-ticker says so and orders get ``marketSuspended``.
+ticker says so and orders get ``marketSuspended``. ``refuse_next(status)`` answers the next order
+with one of Kraken's ``sendorder`` statuses (``fake_kraken_statuses``).
 
 Behaviours: ``set_ticker`` overrides raw ticker fields (NaN, zero, crossed book, old ``lastTime``,
 a print the index does not confirm); ``set_liquidity`` makes taker orders (triggered stops too, an IoC
@@ -71,6 +72,7 @@ from krakenbot.testing.fake_kraken_market import (
     tickers_body,
 )
 from krakenbot.testing.fake_kraken_orders import FuturesBook
+from krakenbot.testing.fake_kraken_statuses import Refusal, Refusals
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,7 @@ class FakeKraken:
                                 closed_order_retention_seconds=closed_order_retention_seconds)
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
+        self.refusals = Refusals()  # refuse_next: Kraken's refusal statuses (fake_kraken_statuses)
         self._ticker_overrides: dict[str, dict[str, Any]] = {}
         self.faults_served: Counter[str] = Counter()  # fault kind -> requests it answered
         self._requests: list[RequestRecord] = []
@@ -215,6 +218,12 @@ class FakeKraken:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def refuse_next(self, status: str, *, path: str = "sendorder", symbol: str | None = None,
+                    times: int = 1) -> Refusal:
+        """Answer the next ``times`` requests to ``path`` (on ``symbol``) with Kraken's ``status`` (HTTP 200,
+        ``result: success``), doing nothing; see ``fake_kraken_statuses``."""
+        return self.refusals.arm(status, path=path, symbol=symbol, times=times)
 
     def suspend(self, symbol: str, suspended: bool = True) -> None:
         with self._lock:
@@ -417,6 +426,9 @@ class FakeKraken:
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
         book.check_dead_man(now)
+        refused = self.refusals.take(endpoint, p, now)
+        if refused is not None:
+            return 200, refused
         if endpoint == "cancelallordersafter":
             status = book.arm_dead_man(int(float(p.get("timeout", "0"))), now)
             return 200, {"result": "success", "status": status, "serverTime": iso_ms(now)}

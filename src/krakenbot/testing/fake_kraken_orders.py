@@ -171,7 +171,7 @@ class FuturesBook:
 
         cli = params.get("cliOrdId") or None
         if cli is not None and len(cli) > 100:
-            return refuse("clientOrderIdTooLong")
+            return refuse("clientOrderIdTooBig")  # Kraken's name (ccxt 4.5.90 says clientOrderIdTooLong)
         if cli is not None and cli in self.by_cli:
             return refuse("clientOrderIdAlreadyExist")
         if contract.suspended:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,12 +44,13 @@ from krakenbot.domain.errors import (
     ExchangeError,
     MarketDataError,
     OrderRejectedError,
+    OutcomeUnknownError,
     RateLimitError,
     TransientError,
 )
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
-from krakenbot.exchange.kraken.errors import translate_ccxt_error
+from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
 from krakenbot.exchange.kraken.parse import (
     account_from_balance,
     candles_from_ohlcv,
@@ -71,13 +71,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
-# Kraken Futures sendorder refusals, in words (the status stays in the message for the log).
-_REFUSAL_WORDS = {
-    "wouldNotReducePosition": "reduce-only order would open or increase a position",
-    "invalidSize": "size is not a multiple of the contract's lot (or is below its minimum)",
-    "invalidPrice": "price is not a multiple of the contract's tick",
-    "postWouldExecute": "post-only order would have taken liquidity",
-}
 
 
 class KrakenClient:
@@ -336,11 +329,13 @@ class KrakenClient:
         """Send ``intent`` once (never retried). Sizes and prices go exactly as the caller rounded
         them: an off-lot size or off-tick price is refused here, before ccxt would silently round it.
 
-        An IOC that Kraken answers ``iocWouldNotExecute`` (nothing to match within its limit)
-        comes back as a CANCELLED order with nothing filled, as an IOC that expired unfilled.
-        Raises ``OutcomeUnknownError`` when no answer came (look the order up by client id),
-        ``DuplicateOrderError``, ``OrderRejectedError``/``InsufficientMarginError``,
-        ``RateLimitError``, ``AuthenticationError``.
+        Kraken's own ``sendStatus.status`` decides (``errors.send_status_error``). An IOC that Kraken
+        answers ``iocWouldNotExecute`` (nothing to match within its limit) comes back as a CANCELLED
+        order with nothing filled, as an IOC that expired unfilled; a partly filled IOC as CANCELLED with
+        its filled size (an IOC never rests). Raises ``OutcomeUnknownError`` when no answer came, or one
+        that cannot be read or whose status says nothing sure (look the order up by client id),
+        ``DuplicateOrderError``, ``OrderRejectedError``/``InsufficientMarginError`` (the message names
+        Kraken's status), ``RateLimitError``, ``AuthenticationError``.
         """
         unified = self._unified_futures(intent.symbol)
         raw_symbol = self._raw_futures(unified)
@@ -363,24 +358,37 @@ class KrakenClient:
         log.info("%s: create_order %s %s %s %s cid=%s reduce_only=%s", raw_symbol, intent.order_type,
                  intent.side, intent.size, price or intent.stop_price or "", intent.client_order_id,
                  intent.reduce_only)
+        what = f"{raw_symbol}: create_order {intent.client_order_id}"
+        request = self._call(self.futures, what, lambda: self.futures.create_order_request(
+            unified, kind, str(intent.side), str(intent.size), price, params))
+        answer = self._call(self.futures, what, lambda: self.futures.privatePostSendorder(request), creating=True)
+        return self._sent_order(answer, intent, unified, raw_symbol)
+
+    def _sent_order(self, answer: Any, intent: OrderIntent, unified: str, raw_symbol: str) -> Order:
+        """The order of a ``sendorder`` answer, judged by Kraken's own ``sendStatus.status``
+        (``errors.send_status_error``); an answer that cannot be read is ``OutcomeUnknownError``."""
+        what = f"{raw_symbol}: create_order {intent.client_order_id}"
+        send_status = answer.get("sendStatus") if isinstance(answer, dict) else None
+        if not isinstance(send_status, dict):
+            raise OutcomeUnknownError(f"{what}: sendorder answer without a sendStatus: {str(answer)[:200]}")
+        status = send_status.get("status")
+        if status == "iocWouldNotExecute" and intent.order_type in (OrderType.IOC, OrderType.MARKET):
+            log.info("%s: IOC %s found nothing to match within %s; nothing filled", raw_symbol,
+                     intent.client_order_id, intent.limit_price)
+            return Order(client_order_id=intent.client_order_id, symbol=raw_symbol, side=intent.side,
+                         size=intent.size, order_type=intent.order_type, reduce_only=intent.reduce_only,
+                         status=OrderStatus.CANCELLED, ts_updated=self._clock.now(),
+                         limit_price=intent.limit_price)
+        problem = send_status_error(status, context=what)
+        if problem is not None:
+            raise problem
         try:
-            raw = self._call(self.futures, f"{raw_symbol}: create_order {intent.client_order_id}",
-                             lambda: self.futures.create_order(unified, kind, str(intent.side), str(intent.size),
-                                                               price, params), creating=True)
-        except OrderRejectedError as exc:
-            status = _refusal_status(exc)
-            if status == "iocWouldNotExecute" and intent.order_type is OrderType.IOC:
-                log.info("%s: IOC %s found nothing to match within %s; nothing filled", raw_symbol,
-                         intent.client_order_id, intent.limit_price)
-                return Order(client_order_id=intent.client_order_id, symbol=raw_symbol, side=intent.side,
-                             size=intent.size, order_type=intent.order_type, reduce_only=intent.reduce_only,
-                             status=OrderStatus.CANCELLED, ts_updated=self._clock.now(),
-                             limit_price=intent.limit_price)
-            if status in _REFUSAL_WORDS and type(exc) is OrderRejectedError:
-                raise OrderRejectedError(f"{raw_symbol}: {_REFUSAL_WORDS[status]} ({exc})") from exc
-            raise
-        return order_from_ccxt(raw, symbol=raw_symbol, now=self._clock.now(), order_type=intent.order_type,
-                               client_order_id=intent.client_order_id, size=intent.size)
+            raw = self.futures.parse_order(send_status, self.futures.market(unified))
+            return order_from_ccxt(raw, symbol=raw_symbol, now=self._clock.now(), order_type=intent.order_type,
+                                   client_order_id=intent.client_order_id, size=intent.size)
+        except Exception as exc:  # accepted, but its order unreadable: look it up rather than guess
+            raise OutcomeUnknownError(f"{what}: {status} answer without a readable order "
+                                      f"({type(exc).__name__}: {str(exc)[:120]})") from exc
 
     def _check_increments(self, unified: str, intent: OrderIntent) -> None:
         """Refuse a size off the contract's lot (or below its minimum) and prices off its tick.
@@ -431,12 +439,6 @@ class KrakenClient:
         if found is None:
             raise ExchangeError(f"{raw_symbol}: {client_order_id} cancelled, but the order could not be read back")
         return found
-
-
-def _refusal_status(exc: BaseException) -> str | None:
-    """The Kraken sendorder status ccxt names in its refusal (``... failed due to iocWouldNotExecute``)."""
-    match = re.search(r"failed due to (\w+)", str(exc))
-    return match.group(1) if match else None
 
 
 def _step_ms(timeframe: str) -> int:

@@ -58,7 +58,67 @@ from krakenbot.domain.errors import (
     TransientError,
 )
 
-# Kraken Futures sendorder/cancelorder statuses that ccxt raises as a bare ExchangeError.
+# Kraken's sendorder statuses (https://docs.kraken.com/api/docs/futures-api/trading/send-order: its enum, and
+# the names its description adds), in words. Accepted: the order exists (it may have filled).
+SEND_ACCEPTED = frozenset({"placed", "partiallyFilled", "filled"})
+# Not placed for lack of margin: skip the symbol, refresh the account.
+SEND_NO_MARGIN: dict[str, str] = {
+    "insufficientAvailableFunds": "not enough available margin",
+    "wouldCauseLiquidation": "the fill would take margin equity below maintenance margin (a liquidation)",
+}
+# Not placed: skip the symbol this tick.
+SEND_REFUSED: dict[str, str] = {
+    "invalidOrderType": "the order type is invalid",
+    "invalidSide": "the side is invalid",
+    "invalidSize": "size is not a multiple of the contract's lot (or is below its minimum)",
+    "invalidPrice": "price is not a multiple of the contract's tick (or is missing)",
+    "tooManySmallOrders": "too many small open orders",
+    "selfFill": "the order would fill against one of our own",
+    "maxPositionViolation": "the position would exceed the contract's maximum",
+    "marketSuspended": "the market is suspended",
+    "marketInactive": "the market is inactive",
+    "marketIsPostOnly": "the market takes post-only orders only",
+    "clientOrderIdTooBig": "the client order id is too long",
+    "clientOrderIdTooLong": "the client order id is too long",
+    "clientOrderIdInvalid": "the client order id is invalid",
+    "outsidePriceCollar": "the price is outside the contract's price collar",
+    "wouldIncreasePriceDislocation": "the fill would move the price too far from the mark",
+    "postWouldExecute": "post-only order would have taken liquidity",
+    "iocWouldNotExecute": "immediate-or-cancel order found nothing to match within its limit",
+    "wouldNotReducePosition": "reduce-only order would open or increase a position",
+    "tooManyOrders": "too many open orders",
+    "fixedLeverageTooHigh": "the contract's fixed leverage setting is too high for the order",
+    "wouldProcessAfterSpecifiedTime": "Kraken would have processed it after its processBefore time",
+}
+SEND_DUPLICATE = "clientOrderIdAlreadyExist"
+# Kraken's statuses of other requests (cancel, edit); in a sendorder answer nobody can say what happened.
+SEND_OTHER_ACTIONS = frozenset({"cancelled", "edited", "notFound", "orderForEditNotFound", "orderForEditNotAStop",
+                                "cannotEditTriggerPriceOfTrailingStop", "cannotEditLimitPriceOfTrailingStop"})
+KRAKEN_SEND_STATUSES = (SEND_ACCEPTED | set(SEND_NO_MARGIN) | set(SEND_REFUSED) | {SEND_DUPLICATE}
+                        | SEND_OTHER_ACTIONS)
+
+
+def send_status_error(status: object, *, context: str) -> KrakenbotError | None:
+    """The error for Kraken's ``sendStatus.status`` of a ``sendorder`` answer; None when it was accepted.
+
+    ``InsufficientMarginError`` / ``OrderRejectedError`` (not placed; the message names the status),
+    ``DuplicateOrderError`` (the id exists: look it up), ``OutcomeUnknownError`` for any other status,
+    a missing one included (look the order up by client id, never resend). Never raises.
+    """
+    if status in SEND_ACCEPTED:
+        return None
+    text = str(status)[:80]
+    if text in SEND_NO_MARGIN:
+        return InsufficientMarginError(f"{context}: {SEND_NO_MARGIN[text]} (Kraken refused the order: {text})")
+    if text in SEND_REFUSED:
+        return OrderRejectedError(f"{context}: {SEND_REFUSED[text]} (Kraken refused the order: {text})")
+    if text == SEND_DUPLICATE:
+        return DuplicateOrderError(f"{context}: Kraken says the client order id exists: {text}")
+    return OutcomeUnknownError(f"{context}: sendorder answered status {text!r}, which does not say whether "
+                               "the order was placed")
+
+
+# Kraken Futures cancelorder statuses that ccxt raises as a bare ExchangeError.
 _REFUSAL_STATUSES = ("wouldNotReducePosition", "selfFill", "tooManySmallOrders", "maxPositionViolation",
                      "outsidePriceCollar", "invalidArgument")
 _SUSPENDED_STATUSES = ("marketSuspended", "marketInactive")

@@ -202,7 +202,9 @@ def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
                     order_type: OrderType | None = None, client_order_id: str | None = None,
                     size: Decimal | None = None) -> Order:
     """A ccxt order -> ``Order``. ``symbol`` is the Kraken id; the keyword fallbacks fill
-    what Kraken's answer leaves out (its type, client id or size) from what we sent."""
+    what Kraken's answer leaves out (its type, client id or size) from what we sent. An IOC or market
+    order is always finished: FILLED, or CANCELLED with what it filled. Raises ``ExchangeError``
+    for an order without a side."""
     filled = _dec(raw.get("filled")) or Decimal(0)
     amount = _dec(raw.get("amount")) or size or filled
     status = _CCXT_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
@@ -210,17 +212,21 @@ def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.FILLED and raw.get("filled") is None:
         filled = amount
+    kind = order_type or _order_type(raw)
+    if kind in (OrderType.IOC, OrderType.MARKET) and status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+        # Kraken's IOC (and ``mkt``, an IOC with price protection) never rests: what did not fill is cancelled
+        status = OrderStatus.FILLED if filled >= amount else OrderStatus.CANCELLED
     side_text = str(raw.get("side") or "").lower()
     if side_text not in ("buy", "sell"):
         raise ExchangeError(f"{symbol}: order {raw.get('id')} without a side")
     ts = ts_from_ms(raw.get("lastUpdateTimestamp") or raw.get("timestamp"), default=now) or now
     return Order(client_order_id=str(raw.get("clientOrderId") or client_order_id or ""), symbol=symbol,
-                 side=OrderSide(side_text), size=amount, order_type=order_type or _order_type(raw),
+                 side=OrderSide(side_text), size=amount, order_type=kind,
                  reduce_only=bool(raw.get("reduceOnly")), status=status, ts_updated=ts,
                  exchange_order_id=None if raw.get("id") is None else str(raw["id"]),
                  filled_size=min(filled, amount), avg_fill_price=_dec(raw.get("average")),
-                 limit_price=_dec(raw.get("price")) if (order_type or _order_type(raw)) is not OrderType.MARKET
-                 else None, stop_price=_dec(raw.get("triggerPrice")))
+                 limit_price=_dec(raw.get("price")) if kind is not OrderType.MARKET else None,
+                 stop_price=_dec(raw.get("triggerPrice")))
 
 
 def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
