@@ -50,7 +50,8 @@ def gather(store: SqlStore, exchange: Exchange, *, now: datetime, prefix: str | 
     since = min([f.ts for f in store_view.fills[-1:]] + [store_view.intents[c].ts_created for c in doubtful],
                 default=now)
     lookups: dict[str, Order | None] = {
-        cid: exchange.fetch_order_by_client_id(cid, store_view.intents[cid].symbol) for cid in doubtful}
+        cid: exchange.fetch_order_by_client_id(cid, store_view.intents[cid].symbol,
+                                               since=store_view.intents[cid].ts_created) for cid in doubtful}
     venue = VenueView(open_orders=exchange.fetch_open_orders(), fills=exchange.fetch_fills(since - FILLS_LOOKBACK),
                       positions=exchange.fetch_positions(), lookups=lookups)
     if prefix is not None:
