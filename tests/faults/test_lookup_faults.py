@@ -139,3 +139,22 @@ def test_crash_while_in_doubt_then_more_than_a_page_of_fills_restart_finds_the_o
     bot.auction(bot.signal(BTC))
     assert entries(bot, BTC) == [cid], "entered again: exposure doubled"
     bot.check()
+
+
+def test_restart_paging_a_busy_week_of_fills_paces_its_pages_within_kraken_budget(bot: Bot, fake: FakeKraken) -> None:
+    """700 fills in a week: /fills with lastFillTime costs 25 of Kraken's 500 units per 10 s; after the first two
+    pages each waits 1.25 s, so the restart spends at most 50 + 8 x 25 = 250 units in any 10 s."""
+    bot.start()
+    bot.auction(bot.signal(BTC))
+    bot.crash()
+    manual_trades(bot, 700, symbol=BTC, size="0.001", every=timedelta(minutes=14))
+    fake.clear_requests()
+    bot.sleeps.clear()
+    bot.start()
+    pages = [r for r in fake.requests_to("/derivatives/api/v3/fills") if r.param("lastFillTime")]
+    assert 7 <= len(pages) <= 9
+    assert bot.sleeps.count(1.25) == len(pages) - 1  # the first page has no lastFillTime; later ones wait
+    with fake._lock:
+        on_btc = {f.fill_id for f in fake.book.fills if f.order.symbol == BTC}
+    assert on_btc <= {f.trade_id for f in bot.store.fills()}
+    bot.check()
