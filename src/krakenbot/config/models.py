@@ -141,7 +141,7 @@ class LoopConfig(StrictModel):
     dead_man_switch_seconds: float = Field(
         120, ge=0, le=3600, description="Live: Kraken cancels ALL our orders (stops too) if the bot is silent this long; refreshed every quarter of it; 0 disables. See the README's safety notes.")
     order_lookup_give_up_seconds: float = Field(
-        60, gt=0, le=3600, description="An order whose answer was lost and that cannot be found this long after sending is recorded as never placed, seconds.")
+        60, gt=0, le=3600, description="An order whose answer was lost and that cannot be found this long after sending is looked up in its fills and Kraken's order history, then recorded as never placed (no trace) or cancelled (placed, cancelled unfilled), seconds.")
     entry_slippage_cap_pct: float = Field(
         0.003, gt=0, lt=0.1, description="IOC entry limit price distance from the reference price, fraction.")
     max_clock_skew_seconds: float = Field(

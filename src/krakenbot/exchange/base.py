@@ -70,12 +70,20 @@ class Exchange(Protocol):
         """
         ...
 
-    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str, *,
+                                 since: datetime | None = None) -> Order | None:
         """Look an order up by our id; None when the venue does not know it (yet).
 
-        Kraken keeps closed orders without fills for only 5 s: after that an IOC that filled
-        nothing is None too (one that filled is rebuilt from its fills).
+        Kraken keeps closed orders for only 5 s: after that one that filled is rebuilt from its fills
+        (read back to ``since``, when the order was sent; the latest page when None) and, with ``since``,
+        one that did not from the venue's order history (``fetch_order_history``).
         """
+        ...
+
+    def fetch_order_history(self, client_order_id: str, symbol: str, *, since: datetime) -> Order | None:
+        """The order sent with our id at or after ``since`` as the venue's order history last shows it
+        (CANCELLED with nothing filled when it was placed then cancelled); None when it has no trace of it
+        (never sent). Raises ``TransientError`` (``RateLimitError`` when the history's own budget is spent)."""
         ...
 
     def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:

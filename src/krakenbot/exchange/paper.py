@@ -328,8 +328,12 @@ class PaperExchange:
         self._put(cancelled)
         return cancelled
 
-    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str, *,
+                                 since: datetime | None = None) -> Order | None:
         return self._orders.get(client_order_id)
+
+    def fetch_order_history(self, client_order_id: str, symbol: str, *, since: datetime) -> Order | None:
+        return self._orders.get(client_order_id)  # the paper exchange forgets no order
 
     def fetch_fills(self, since: datetime | None = None) -> Sequence[Fill]:
         """Fills with ``ts >= since`` (every fill when None), in the order they happened.

@@ -211,7 +211,8 @@ class Executor:
     # -- orders whose outcome is unknown --------------------------------------------------------
     def poll_in_doubt(self, *, give_up_after: timedelta) -> list[ExecutionResult]:
         """Look up every order whose answer was lost. Found: recorded with its fills. Still unknown
-        after ``give_up_after``: its fills are asked for by client id; none: recorded as never placed
+        after ``give_up_after``: its fills are asked for by client id (paged back to its intent), then the
+        venue's order history (placed then cancelled unfilled: CANCELLED); no trace: recorded as never placed
         (REJECTED), and the symbol trades again (a fill found later corrects it: ``late_fill``).
         Until then the symbol gets no new order (at most one live order per symbol and intent)."""
         results: list[ExecutionResult] = []
@@ -240,14 +241,26 @@ class Executor:
                 log.warning("%s: fills of order %s unavailable (%s); trying again next tick",
                             intent.symbol, cid, exc)
                 return
-            del self.in_doubt[cid]
             if fills:
+                del self.in_doubt[cid]
                 log.warning("%s: order %s not found by lookup, yet it has fills: recorded as filled",
                             intent.symbol, cid)
                 results.append(self._record_outcome(intent, _filled_order(intent, fills, now)))
                 return
-            log.warning("%s: order %s not found %ss after it was sent: recorded as never placed",
-                        intent.symbol, cid, int(give_up_after.total_seconds()))
+            try:  # no fill: the venue's order history tells cancelled unfilled from never sent
+                found = self.exchange.fetch_order_history(cid, intent.symbol, since=intent.ts_created)
+            except TransientError as exc:  # its budget spent, or no answer: asked again next tick
+                log.warning("%s: order history of %s unavailable (%s); trying again next tick",
+                            intent.symbol, cid, exc)
+                return
+            del self.in_doubt[cid]
+            if found is not None:
+                log.warning("%s: order %s found in the order history: %s, %s filled", intent.symbol, cid,
+                            found.status.value, found.filled_size)
+                results.append(self._record_outcome(intent, _as_sent(intent, found)))
+                return
+            log.warning("%s: order %s not found %ss after it was sent, nor in the order history: recorded as "
+                        "never placed", intent.symbol, cid, int(give_up_after.total_seconds()))
             self.journal.record_order(Order.from_intent(intent, status=OrderStatus.REJECTED, ts=now))
             self.given_up[cid] = (intent, Decimal(0))
             while len(self.given_up) > MAX_GIVEN_UP:
@@ -444,6 +457,16 @@ def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> O
         status = OrderStatus.CANCELLED  # an IOC never rests: what did not fill was cancelled
     return replace(Order.from_intent(intent, status=status, ts=ts), filled_size=size, avg_fill_price=avg,
                    exchange_order_id=fills[0].exchange_order_id)
+
+
+def _as_sent(intent: OrderIntent, found: Order) -> Order:
+    """``found`` (an order history's view) as the order ``intent`` sent: its type, prices and size."""
+    filled = min(intent.size, found.filled_size)
+    status = found.status
+    if status is OrderStatus.FILLED and filled < intent.size:
+        status = OrderStatus.PARTIALLY_FILLED
+    return replace(Order.from_intent(intent, status=status, ts=found.ts_updated), filled_size=filled,
+                   avg_fill_price=found.avg_fill_price, exchange_order_id=found.exchange_order_id)
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:

@@ -50,13 +50,15 @@ def gather(store: SqlStore, exchange: Exchange, *, now: datetime, prefix: str | 
     since = min([f.ts for f in store_view.fills[-1:]] + [store_view.intents[c].ts_created for c in doubtful],
                 default=now)
     lookups: dict[str, Order | None] = {
-        cid: exchange.fetch_order_by_client_id(cid, store_view.intents[cid].symbol) for cid in doubtful}
+        cid: exchange.fetch_order_by_client_id(cid, store_view.intents[cid].symbol,
+                                               since=store_view.intents[cid].ts_created) for cid in doubtful}
     venue = VenueView(open_orders=exchange.fetch_open_orders(), fills=exchange.fetch_fills(since - FILLS_LOOKBACK),
                       positions=exchange.fetch_positions(), lookups=lookups)
     if prefix is not None:
         for fill in reconcile(store_view, venue, prefix=prefix).unknown_fills:
             if fill.client_order_id not in lookups:
-                lookups[fill.client_order_id] = exchange.fetch_order_by_client_id(fill.client_order_id, fill.symbol)
+                lookups[fill.client_order_id] = exchange.fetch_order_by_client_id(fill.client_order_id, fill.symbol,
+                                                                                  since=fill.ts)
         venue = replace(venue, lookups=lookups)
     return store_view, venue
 
@@ -80,7 +82,7 @@ def _orders_behind_fills(plan: ReconcilePlan, store_view: StoreView, exchange: E
     for fill in plan.record_fills:
         cid = fill.client_order_id
         if cid.startswith(f"{prefix}-") and cid not in known and cid not in found:
-            order = exchange.fetch_order_by_client_id(cid, fill.symbol)
+            order = exchange.fetch_order_by_client_id(cid, fill.symbol, since=fill.ts)
             if order is not None:
                 found[cid] = order
     return list(found.values())

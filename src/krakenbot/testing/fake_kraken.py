@@ -15,7 +15,8 @@ In-process::
 Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
 ``/derivatives/api/v3/{instruments,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
 (signatures are not checked), ``accounts, openpositions, openorders, sendorder, cancelorder,
-orders/status, fills``; charts ``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
+orders/status, fills``; history ``/api/history/v2/{orders,triggers}`` (``fake_kraken_history``); charts
+``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
 simulation is in ``fake_kraken_orders``; the catalogue and candles in ``fake_kraken_market``.
 
 Faults (``inject``), each consumed by the next ``times`` matching requests:
@@ -56,6 +57,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
@@ -343,6 +345,10 @@ class FakeKraken:
             return self._spot(path.removeprefix("/0/public/"), p, now)
         if path.startswith(_CHARTS_PREFIX):
             return self._chart(path.removeprefix(_CHARTS_PREFIX), p, now)
+        if path.startswith(HISTORY_PREFIX):  # account history (fake_kraken_history): private, own budget
+            if not headers.get("apikey") or not headers.get("authent"):
+                return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
+            return history_answer(self.book, path.removeprefix(HISTORY_PREFIX), p, now)
         if path.startswith(_FUTURES_PREFIX):
             endpoint = path.removeprefix(_FUTURES_PREFIX)
             if endpoint in _PRIVATE:

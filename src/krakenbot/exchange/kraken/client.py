@@ -51,12 +51,14 @@ from krakenbot.domain.errors import (
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
+from krakenbot.exchange.kraken.history import STATUS_WINDOW, HistoryBudget, order_from_history
 from krakenbot.exchange.kraken.parse import (
     account_from_balance,
     candles_from_ohlcv,
     fill_from_ccxt,
     instrument_from_market,
     instruments_from_markets,
+    kraken_id,
     ms_from_ts,
     order_from_ccxt,
     position_from_ccxt,
@@ -71,6 +73,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
+# /fills with lastFillTime costs 25 of the 500 units per 10 s: paged reads go at most one per this many
+# seconds after the first two (200 units per 10 s), leaving the rest of the budget to orders and stops
+_FILLS_PAGE_PACE_SECONDS = 1.25
+_HISTORY_PAGES = 3  # history pages (1,000 events each) read per lookup
 
 
 class KrakenClient:
@@ -95,6 +101,7 @@ class KrakenClient:
         self._dropped_tickers = DroppedContracts(log, "krakenfutures: tickers", self._clock.now)
         self._dropped_markets = DroppedContracts(log, "load_markets", self._clock.now)
         self._server_time: ServerTime | None = None  # from the newest tickers answer
+        self._history = HistoryBudget()  # the history endpoints' own pool (100 per 10 min at Kraken)
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
@@ -269,15 +276,18 @@ class KrakenClient:
         raw = self._read(self.futures, "krakenfutures: fetch_open_orders",
                          self.futures.fetch_open_orders)
         now = self._clock.now()
-        return [order_from_ccxt(o, symbol=str((o.get("info") or {}).get("symbol") or o["symbol"]), now=now)
+        return [order_from_ccxt(o, symbol=kraken_id(str((o.get("info") or {}).get("symbol") or o["symbol"])), now=now)
                 for o in raw]
 
-    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
-        """The order sent with ``client_order_id``: from ``orders/status`` (open, or closed in the
-        last 5 s), else rebuilt from its fills (then FILLED with the filled size).
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str, *,
+                                 since: datetime | None = None) -> Order | None:
+        """The order sent with ``client_order_id``: from ``orders/status`` (open, or closed in the last
+        5 s), else rebuilt from its fills (FILLED with the filled size), read back to ``since`` page by page
+        (one page, the latest 100, when None), else, with ``since`` more than 5 s ago, from Kraken's order
+        and trigger history (``fetch_order_history``).
 
-        None when neither knows it: never sent, refused, or closed unfilled more than 5 s ago
-        (Kraken keeps no longer history of orders without fills). Raises ``TransientError``.
+        None when none knows it: never sent (or refused), or, without ``since``, closed unfilled more than
+        5 s ago. Raises ``TransientError`` (``RateLimitError`` when the history budget is spent).
         """
         raw_symbol = self._raw_futures(self._unified_futures(symbol))
         found = self._read(self.futures, f"{raw_symbol}: fetch_orders {client_order_id}",
@@ -286,7 +296,7 @@ class KrakenClient:
         for order in found:
             if order.get("clientOrderId") == client_order_id:
                 return order_from_ccxt(order, symbol=raw_symbol, now=now, client_order_id=client_order_id)
-        fills = [f for f in self.fetch_fills(since=None) if f.client_order_id == client_order_id]
+        fills = [f for f in self.fetch_fills(since=since) if f.client_order_id == client_order_id]
         if fills:
             size = sum((f.size for f in fills), start=fills[0].size * 0)
             avg = sum((f.size * f.price for f in fills), start=fills[0].size * 0) / size
@@ -294,17 +304,58 @@ class KrakenClient:
                          order_type=OrderType.MARKET, reduce_only=False, status=OrderStatus.FILLED,
                          ts_updated=max(f.ts for f in fills), exchange_order_id=fills[0].exchange_order_id,
                          filled_size=size, avg_fill_price=avg)
+        if since is None or now - since <= STATUS_WINDOW:
+            return None
+        return self.fetch_order_history(client_order_id, raw_symbol, since=since)
+
+    def fetch_order_history(self, client_order_id: str, symbol: str, *, since: datetime) -> Order | None:
+        """The order sent with ``client_order_id`` at or after ``since`` as Kraken's order history
+        (``/api/history/v2/orders``), else its trigger history (``/triggers``, stops), shows it last: placed
+        then cancelled unfilled is CANCELLED with 0 filled, refused is REJECTED; None when neither has a trace
+        of it (never sent). For orders in doubt past the 5 s ``orders/status`` window only: the history
+        endpoints have their own small budget (``HistoryBudget``); spent, this raises ``RateLimitError``
+        (ask again later). Raises ``TransientError``.
+        """
+        raw_symbol = self._raw_futures(self._unified_futures(symbol))
+        start = ms_from_ts(since - timedelta(seconds=1))  # a clock a little behind Kraken's
+        for kind, call in (("orders", self.futures.historyGetOrders), ("triggers", self.futures.historyGetTriggers)):
+            elements: list[Any] = []
+            params: dict[str, Any] = {"since": start, "sort": "asc", "tradeable": raw_symbol}
+            for _ in range(_HISTORY_PAGES):
+                if not self._history.take(self._clock.now()):
+                    raise RateLimitError(f"{raw_symbol}: Kraken's history budget for lookups is spent "
+                                         f"({self._history.spent} requests in 10 minutes); {client_order_id} "
+                                         "is looked up again later")
+                answer = self._call(self.futures, f"{raw_symbol}: history {kind} {client_order_id}",
+                                    partial(call, dict(params)))
+                page = answer.get("elements") if isinstance(answer, dict) else None
+                if not isinstance(page, list):
+                    raise ExchangeError(f"{raw_symbol}: history {kind}: answer without elements: {str(answer)[:200]}")
+                elements += page
+                token = answer.get("continuationToken")
+                if not token or not page:
+                    break
+                params = {**params, "continuation_token": token}
+            found = order_from_history(elements, client_order_id, now=self._clock.now())
+            if found is not None:
+                log.info("%s: %s found in Kraken's %s history: %s, %s filled", raw_symbol, client_order_id, kind,
+                         found.status.value, found.filled_size)
+                return found
         return None
 
     def fetch_fills(self, since: datetime | None = None) -> list[Fill]:
-        """Own fills at or after ``since`` (all Kraken returns when None), oldest first.
+        """Own fills at or after ``since`` (the latest 100, one page, when None), oldest first.
 
-        Pages backwards through ``/fills`` (100 per answer) with ``lastFillTime``.
+        Pages backwards through ``/fills`` (100 per answer, newest first) with ``lastFillTime`` until a page
+        reaches past ``since``; pages after the second wait ``_FILLS_PAGE_PACE_SECONDS`` each (each costs 25
+        of Kraken's 500 units per 10 s), so a restart reading a week of fills leaves room for orders.
         """
         seen: dict[str, Fill] = {}
         params: dict[str, Any] = {}
-        for _ in range(_MAX_PAGES):
+        for page_number in range(_MAX_PAGES):
             page_params = dict(params)
+            if page_number >= 2:
+                self._sleep(_FILLS_PAGE_PACE_SECONDS)
             page = self._read(self.futures, "krakenfutures: fetch_my_trades",
                               partial(self.futures.fetch_my_trades, params=page_params))
             new = 0

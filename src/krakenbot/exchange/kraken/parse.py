@@ -232,17 +232,32 @@ def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
 def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
     """A ccxt trade from ``fetch_my_trades`` -> ``Fill``; None when it lacks id, size or price.
 
-    Kraken's ``/fills`` carries no fee: ``fee_usd`` is ccxt's estimate at the base fee tier
-    (size x price x taker/maker rate); the account log holds the exact fee.
+    Kraken's ``/fills`` carries no fee: ``fee_usd`` is the payload's own ``fee`` when it has one, else
+    ccxt's estimate at the base fee tier (size x price x taker/maker rate) for maker and taker fills, else
+    (liquidation, assignment, unwind fills: ccxt estimates none) 0, logged as unknown: the account log
+    holds the exact fee. ``symbol`` is upper-cased (older answers name contracts ``pf_xbtusd``).
     """
     info = raw.get("info") or {}
+    symbol = kraken_id(symbol)
     size, price = _dec(raw.get("amount")), _dec(raw.get("price"))
     ts = ts_from_ms(raw.get("timestamp"))
     if not raw.get("id") or size is None or price is None or size <= 0 or price <= 0 or ts is None:
         log.warning("%s: unusable fill %s skipped", symbol, info)
         return None
-    fee = _dec((raw.get("fee") or {}).get("cost")) or Decimal(0)
+    fee = _dec(info.get("fee")) if isinstance(info, Mapping) else None
+    if fee is None:
+        fee = _dec((raw.get("fee") or {}).get("cost"))
+    if fee is None:
+        log.warning("%s: %s fill %s carries no fee and ccxt estimates none: recorded with fee 0 (unknown; "
+                    "Kraken's account log has it)", symbol, info.get("fillType"), raw.get("id"))
+        fee = Decimal(0)
     return Fill(trade_id=str(raw["id"]), client_order_id=str(info.get("cliOrdId") or ""), symbol=symbol,
                 side=OrderSide(str(raw.get("side")).lower()), size=size, price=price, fee_usd=fee, ts=ts,
                 exchange_order_id=None if raw.get("order") is None else str(raw["order"]),
                 is_maker=raw.get("takerOrMaker") == "maker")
+
+
+def kraken_id(symbol: str) -> str:
+    """A Kraken Futures contract id as Kraken sends it now (``PF_XBTUSD``): older answers and some endpoints
+    send lower case (``pf_xbtusd``, ``pi_xbtusd``). A ccxt unified symbol (with ``/``) is returned unchanged."""
+    return symbol if "/" in symbol else symbol.upper()
