@@ -87,6 +87,9 @@ def test_instrument_status_unavailable_keeps_the_previous_statuses(bot: Bot, fak
     bot.auction(bot.signal(ETH))
     assert bot.sent(ETH) == []  # the last good status stands
     fake.clear_faults()
+    bot.tick(55)
+    bot.auction(bot.signal(ETH))
+    assert bot.sent(ETH) == []  # tried again a minute after the failure, not every tick
     bot.tick()
     bot.auction(bot.signal(ETH))
     assert entries(bot, ETH)

@@ -55,6 +55,7 @@ def run_step(name: str, step: Callable[[], T], default: T, failed: list[str]) ->
         return default
 
 FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
+STATUS_RETRY = timedelta(minutes=1)  # a failed instruments/status read is tried again this much later
 
 
 @dataclass(slots=True)
@@ -106,7 +107,7 @@ class MarketStep:
         self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
         self._post_only: dict[str, str] = {}  # contract -> "post-only market", from this tick's tickers
         self._status_pauses: dict[str, str] = {}  # contract -> problem, from the latest instruments/status
-        self._status_read_at: datetime | None = None
+        self._status_due: datetime | None = None  # when instruments/status is read next (None: at once)
         self._unconfirmed: dict[str, float] = {}  # per contract: a first mark awaiting a second consistent tick
         self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
@@ -193,20 +194,22 @@ class MarketStep:
     def _read_instrument_status(self, now: datetime) -> None:
         """Kraken's instruments/status, every ``loop.instrument_status_minutes`` (at the first tick too),
         when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
-        again next tick."""
-        every = self.cfg.loop.instrument_status_minutes
+        again a minute later (sooner when the interval is shorter)."""
+        every = timedelta(minutes=self.cfg.loop.instrument_status_minutes)
         if not every or not isinstance(self.market, InstrumentStatusFeed):
             return
-        if self._status_read_at is not None and timedelta(0) <= now - self._status_read_at < timedelta(minutes=every):
+        if self._status_due is not None and now < self._status_due:
             return
         try:
             statuses = self.market.instrument_status()
         except KrakenbotError as exc:
             if isinstance(exc, FatalError):
                 raise
-            log.warning("instruments/status unavailable (%s: %s): the previous statuses stand", type(exc).__name__, exc)
+            self._status_due = now + min(every, STATUS_RETRY)
+            log.warning("instruments/status unavailable (%s: %s): the previous statuses stand; tried again in %ss",
+                        type(exc).__name__, exc, int(min(every, STATUS_RETRY).total_seconds()))
             return
-        self._status_read_at = now
+        self._status_due = now + every
         self._status_pauses = {}
         for fut in self.state.futures:
             status = statuses.get(fut.upper())

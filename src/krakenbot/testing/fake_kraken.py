@@ -30,9 +30,10 @@ work is done once and the client gets the second answer, e.g. ``clientOrderIdAlr
 wrong class for an order that was placed). ``suspend(symbol)`` marks a contract suspended: its
 ticker says so and orders get ``marketSuspended``.
 
-Behaviours: ``set_post_only`` and ``set_instrument_status`` (``fake_kraken_instruments``: Kraken's recorded
-instruments, margin tiers and instrument status); ``set_ticker`` overrides raw ticker fields (NaN, zero, crossed book, old ``lastTime``,
-a print the index does not confirm); ``set_liquidity`` makes taker orders fill partially;
+Behaviours: ``set_post_only`` and ``set_instrument_status`` (``fake_kraken_instruments``: Kraken's
+recorded instruments, margin tiers and instrument status); ``set_ticker`` overrides raw ticker fields
+(NaN, zero, crossed book, old ``lastTime``, a print the index does not confirm);
+``set_liquidity`` makes taker orders fill partially;
 ``race_cancel_with_fill`` fills a stop just before its cancel; ``hide_next_order`` keeps an
 accepted order out of every lookup for a number of reads; ``close_position`` liquidates or
 closes a position on the exchange, not through the bot.
