@@ -140,3 +140,21 @@ def test_fetch_fills_returns_a_new_list_each_call():
     first.clear()  # type: ignore[attr-defined]
     assert len(ex.fetch_fills(T0)) == 3
     assert len(ex.fetch_fills()) == 3
+
+
+def test_initial_margin_is_the_tier_of_the_position_notional():
+    from dataclasses import replace
+
+    from krakenbot.domain import MarginTier
+    tiers = (MarginTier(from_notional_usd=0, initial=0.02, maintenance=0.01),
+             MarginTier(from_notional_usd=20_000, initial=0.1, maintenance=0.05))
+    clock = SimulatedClock(T0)
+    ex = PaperExchange(instruments={"PF_XBTUSD": replace(btc_perp(), margin_tiers=tiers)}, fees=NO_SLIP, clock=clock,
+                       initial_equity_usd=10_000)
+    ex.update_market({"PF_XBTUSD": 30_000.0})
+    ex.create_order(intent("a", OrderSide.BUY, "0.5", limit="31000"))  # 15k USD: first tier, 2 %
+    assert ex.fetch_account().initial_margin_usd == pytest.approx(300)
+    ex.create_order(intent("b", OrderSide.BUY, "0.5", limit="31000"))  # 30k USD: second tier, 10 % of all of it
+    account = ex.fetch_account()
+    assert account.initial_margin_usd == pytest.approx(3_000)
+    assert account.maintenance_margin_usd == pytest.approx(1_500)

@@ -261,7 +261,8 @@ class Backtest:
         (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake at the first candle whose
         adverse extreme (a long's low, a short's high) comes near that."""
         account = self.paper.fetch_account()
-        exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate) for p in positions)
+        exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate(p.notional_usd))
+                       for p in positions)
         room = (account.equity_usd - account.maintenance_margin_usd) / exposure if exposure > 0 else math.inf
         safe = max(room, 0.0) * LIQUIDATION_SAFETY
         wake = len(self.timeline.times)

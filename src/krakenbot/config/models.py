@@ -138,6 +138,8 @@ class LoopConfig(StrictModel):
         30.0, gt=0, le=3600, description="Tickers older than this pause entries, seconds.")
     stale_candle_factor: float = Field(
         2.0, ge=1, le=10, description="A candle series whose newest closed candle is older than this many timeframes is stale.")
+    instrument_status_minutes: float = Field(
+        5.0, ge=0, le=1440, description="Live: how often Kraken's instruments/status is read (one public request), minutes; a contract in extreme volatility or price dislocation pauses entries; 0 disables.")
     dead_man_switch_seconds: float = Field(
         120, ge=0, le=3600, description="Live: Kraken cancels ALL our orders (stops too) if the bot is silent this long; refreshed every quarter of it; 0 disables. See the README's safety notes.")
     order_lookup_give_up_seconds: float = Field(

@@ -1,7 +1,7 @@
 """Value types shared by every layer. Standard library only."""
 
 from krakenbot.domain.clock import Clock, SimulatedClock, WallClock, ensure_utc
-from krakenbot.domain.instrument import Instrument, InstrumentKind, to_decimal
+from krakenbot.domain.instrument import Instrument, InstrumentKind, MarginTier, to_decimal
 from krakenbot.domain.market import Candle, Ticker, is_good_price
 from krakenbot.domain.signals import CandidateSignal, Side, Signal
 from krakenbot.domain.trading import (
@@ -18,6 +18,6 @@ from krakenbot.domain.trading import (
 
 __all__ = [
     "ORDER_TRANSITIONS", "AccountState", "CandidateSignal", "Candle", "Clock", "Fill", "Instrument",
-    "InstrumentKind", "Order", "OrderIntent", "OrderSide", "OrderStatus", "OrderType", "Position", "Side",
+    "InstrumentKind", "MarginTier", "Order", "OrderIntent", "OrderSide", "OrderStatus", "OrderType", "Position", "Side",
     "Signal", "SimulatedClock", "Ticker", "WallClock", "ensure_utc", "is_good_price", "to_decimal",
 ]

@@ -12,7 +12,7 @@ PriceRounding = Literal["nearest", "down", "up"]
 
 _PRICE_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
-MAINTENANCE_TO_INITIAL = 0.5  # Kraken Futures flex: maintenance margin is half the initial margin
+MAINTENANCE_TO_INITIAL = 0.5  # Kraken Futures flex: maintenance margin is half the initial margin (every tier)
 
 
 class InstrumentKind(StrEnum):
@@ -30,6 +30,23 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MarginTier:
+    """One level of a contract's margin schedule (Kraken's ``marginLevels``): from ``from_notional_usd``
+    of position notional (USD) up, ``initial`` and ``maintenance`` margin as fractions of notional."""
+
+    from_notional_usd: float
+    initial: float
+    maintenance: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.from_notional_usd) or self.from_notional_usd < 0:
+            raise ValueError(f"MarginTier.from_notional_usd must be >= 0, got {self.from_notional_usd!r}")
+        if not (0 < self.initial <= 1 and 0 < self.maintenance <= self.initial):
+            raise ValueError(f"MarginTier needs 0 < maintenance <= initial <= 1, got {self.initial!r}, "
+                             f"{self.maintenance!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Instrument:
     """A tradable market: a spot pair or a futures contract.
 
@@ -37,6 +54,8 @@ class Instrument:
     (in contracts for futures, in base units for spot), ``contract_size`` the base units one
     contract stands for (1 for Kraken's linear ``PF_`` perpetuals), ``min_size`` the smallest
     order (same unit as ``lot_size``), ``max_leverage`` the venue's cap (1.0 for spot).
+    ``margin_tiers``: the margin schedule by position notional, ascending (Kraken's ``marginLevels``);
+    empty: one tier, initial ``1 / max_leverage``, maintenance half of it.
     """
 
     symbol: str
@@ -49,6 +68,7 @@ class Instrument:
     contract_size: Decimal = Decimal(1)
     max_leverage: float = 1.0
     unified_symbol: str | None = None
+    margin_tiers: tuple[MarginTier, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -61,12 +81,36 @@ class Instrument:
             raise ValueError(f"{self.symbol}: min_size must be a Decimal >= 0, got {self.min_size!r}")
         if not math.isfinite(self.max_leverage) or self.max_leverage < 1:
             raise ValueError(f"{self.symbol}: max_leverage must be >= 1, got {self.max_leverage!r}")
+        starts = [t.from_notional_usd for t in self.margin_tiers]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError(f"{self.symbol}: margin_tiers must ascend by from_notional_usd, got {starts}")
 
-    @property
-    def maintenance_margin_rate(self) -> float:
-        """Maintenance margin as a fraction of notional. Kraken's flex tiers hold it at half the
-        initial margin rate (``1 / max_leverage``); the paper exchange charges the same."""
-        return MAINTENANCE_TO_INITIAL / self.max_leverage
+    def margin_tier(self, notional_usd: float) -> MarginTier:
+        """The tier a position of ``notional_usd`` (USD, sign ignored) reaches. The whole position is charged
+        that tier's rates (the loopback and the paper exchange do the same): never less than a banded sum
+        would be, so sizing and liquidation distance err on the safe side. Below the second tier, or
+        without tiers, the first tier."""
+        if not self.margin_tiers:
+            return MarginTier(from_notional_usd=0.0, initial=1 / self.max_leverage,
+                              maintenance=MAINTENANCE_TO_INITIAL / self.max_leverage)
+        size = abs(notional_usd)
+        tier = self.margin_tiers[0]
+        for candidate in self.margin_tiers[1:]:
+            if size >= candidate.from_notional_usd:
+                tier = candidate
+        return tier
+
+    def initial_margin_rate(self, notional_usd: float = 0.0) -> float:
+        """Initial margin as a fraction of notional for a position of ``notional_usd`` (USD)."""
+        return self.margin_tier(notional_usd).initial
+
+    def maintenance_margin_rate(self, notional_usd: float = 0.0) -> float:
+        """Maintenance margin as a fraction of notional for a position of ``notional_usd`` (USD)."""
+        return self.margin_tier(notional_usd).maintenance
+
+    def leverage_at(self, notional_usd: float) -> float:
+        """The venue's leverage cap for a position of ``notional_usd``: ``1 / initial_margin_rate``."""
+        return 1 / self.initial_margin_rate(notional_usd)
 
     def round_size(self, size: float | Decimal) -> Decimal:
         """Round a size *down* to a multiple of ``lot_size``: never above ``|size|``, sign kept.

@@ -60,6 +60,7 @@ class Ticker:
     volume_24h_usd: float | None = None
     suspended: bool = False
     unified_symbol: str | None = None
+    post_only: bool = False  # Kraken's ``postOnly``: only post-only limit orders are accepted (new listings)
 
     def __post_init__(self) -> None:
         ensure_utc(self.ts, field=f"Ticker({self.symbol}).ts")
@@ -67,3 +68,24 @@ class Ticker:
     @property
     def has_good_mark(self) -> bool:
         return is_good_price(self.mark)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstrumentStatus:
+    """Kraken Futures' ``instruments/status`` for one contract: extreme volatility (Kraken raises initial
+    margin by ``initial_margin_multiplier`` then), price dislocation (orders that would widen it are
+    refused). ``entry_problem`` says why entries should pause, or None."""
+
+    symbol: str
+    extreme_volatility: bool = False
+    dislocation: bool = False
+    initial_margin_multiplier: float = 1.0
+
+    @property
+    def entry_problem(self) -> str | None:
+        if self.extreme_volatility or self.initial_margin_multiplier > 1:
+            return (f"extreme volatility (initial margin x{self.initial_margin_multiplier:g})"
+                    if self.extreme_volatility else f"initial margin x{self.initial_margin_multiplier:g}")
+        if self.dislocation:
+            return "price dislocation"
+        return None

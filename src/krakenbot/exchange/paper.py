@@ -22,6 +22,8 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+
 from krakenbot.config.models import FeesConfig
 from krakenbot.domain import (
     AccountState,
@@ -60,7 +62,9 @@ class _Book:
 
 class PaperExchange:
     """Simulated futures venue. ``maintenance_ratio`` is maintenance margin over initial margin
-    (Kraken's flex tiers hold it at one half); initial margin rate is ``1 / max_leverage``."""
+    (Kraken's flex tiers hold it at one half); the initial margin rate is the instrument's tier for the
+    position's notional (``Instrument.initial_margin_rate``; ``1 / max_leverage`` without tiers). Across a
+    tier boundary the liquidation level is interpolated as if the rate held (it is found again next move)."""
 
     capabilities = ExchangeCapabilities(polls_fills=False)
 
@@ -269,7 +273,7 @@ class PaperExchange:
             mark = marks.get(symbol, book.entry_price)
             notional = abs(float(book.size)) * self._contract_size(symbol) * mark
             unrealized += float(book.size) * self._contract_size(symbol) * (mark - book.entry_price)
-            initial += notional / self._instruments[symbol].max_leverage
+            initial += _initial_margin(self._instruments[symbol], notional)
         for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
             exposure = exposure + abs(float(self._books[symbol].size)) * self._contract_size(symbol) * marks.get(
                 symbol, self._books[symbol].entry_price)
@@ -373,7 +377,9 @@ class PaperExchange:
     def _check_margin(self, intent: OrderIntent, mark: float) -> None:
         instrument = self._instruments[intent.symbol]
         added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
-        required = float(added) * float(instrument.contract_size) * mark / instrument.max_leverage
+        after = abs(float(self._books[intent.symbol].size) if intent.symbol in self._books else 0.0) + float(added)
+        rate = instrument.initial_margin_rate(after * float(instrument.contract_size) * mark)
+        required = float(added) * float(instrument.contract_size) * mark * rate
         available = self.fetch_account().available_margin_usd
         if required > available:
             raise InsufficientMarginError(f"{intent.symbol}: order needs {required:.2f} USD initial margin, "
@@ -454,3 +460,16 @@ def _resting_level(order: Order) -> float | None:
 def _below(order: Order) -> bool:
     """True when the order acts on a falling mark (a sell stop, a buy limit)."""
     return (order.side is OrderSide.SELL) == (order.order_type is OrderType.STOP)
+
+
+def _initial_margin(instrument: Instrument, notional: Any) -> Any:
+    """Initial margin (USD) of a position of ``notional`` (USD; a float or a numpy array of them) at the
+    instrument's tier. Without tiers exactly ``notional / max_leverage``, as before tiers existed."""
+    if not instrument.margin_tiers:
+        return notional / instrument.max_leverage
+    if isinstance(notional, np.ndarray):
+        rates = np.full(notional.shape, instrument.margin_tiers[0].initial)
+        for tier in instrument.margin_tiers[1:]:
+            rates = np.where(notional >= tier.from_notional_usd, tier.initial, rates)
+        return notional * rates
+    return notional * instrument.initial_margin_rate(float(notional))

@@ -23,7 +23,7 @@ from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.live.account_watch import AccountWatch
-from krakenbot.live.ports import MarketFeed, MarketListener, ShockFeed
+from krakenbot.live.ports import InstrumentStatusFeed, MarketFeed, MarketListener, ShockFeed
 from krakenbot.live.stop_fills import StopRemainders
 from krakenbot.risk.shock_exposure import ShockActionKind
 from krakenbot.risk.shock_guard import ShockGuard
@@ -56,6 +56,7 @@ def run_step(name: str, step: Callable[[], T], default: T, failed: list[str]) ->
         return default
 
 FILLS_POLL_LOOKBACK = timedelta(hours=1)  # the first live fill poll reads this far back (fills are kept once)
+STATUS_RETRY = timedelta(minutes=1)  # a failed instruments/status read is tried again this much later
 
 
 @dataclass(slots=True)
@@ -68,13 +69,22 @@ class MarketState:
     marks: dict[str, float] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
     clock_skewed: bool = False
+    # contract -> why Kraken would refuse or penalise an entry there now (post-only market, extreme
+    # volatility, price dislocation): entries pause; closes, stops and ShockGuard go on
+    market_pauses: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stale = set(self.futures)  # paused until the first good tickers
 
     def tradable(self, symbol: str) -> bool:
-        """A good, fresh mark is known for ``symbol`` this tick, and the clock can be trusted."""
-        return symbol not in self.stale and symbol in self.marks and not self.clock_skewed
+        """A good, fresh mark is known for ``symbol`` this tick, the market takes our entries, and the
+        clock can be trusted."""
+        return (symbol not in self.stale and symbol not in self.market_pauses and symbol in self.marks
+                and not self.clock_skewed)
+
+    def entries_paused(self) -> set[str]:
+        """Contracts whose entries pause this tick: stale tickers and market pauses."""
+        return self.stale | set(self.market_pauses)
 
 
 class MarketStep:
@@ -94,9 +104,11 @@ class MarketStep:
         self.state = state
         self.listeners = tuple(listeners)
         self.account_watch = account_watch  # told of every polled fill: another process's pauses entries
-        # Kraken flex: maintenance margin is half the initial margin of the tier (1 / max leverage).
-        self.maintenance_rates = {f: instruments[f].maintenance_margin_rate for f in state.futures}
+        self.instruments = instruments  # their margin tiers: maintenance rates by position notional
         self._stale_logged: dict[str, datetime] = {}  # per contract: bounded by the universe
+        self._post_only: dict[str, str] = {}  # contract -> "post-only market", from this tick's tickers
+        self._status_pauses: dict[str, str] = {}  # contract -> problem, from the latest instruments/status
+        self._status_due: datetime | None = None  # when instruments/status is read next (None: at once)
         self._unconfirmed: dict[str, float] = {}  # per contract: a first mark awaiting a second consistent tick
         self._fills_since: datetime | None = None  # newest fill seen by the live fill poll
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
@@ -127,6 +139,8 @@ class MarketStep:
             marks, index, funding = read
             run_step("listeners", lambda: self._run_listeners(marks, funding), None, failed)
             run_step("shock_feed", lambda: self._detect_shocks(now, marks, index), None, failed)
+        run_step("instrument_status", lambda: self._read_instrument_status(now), None, failed)
+        self._update_market_pauses()
         upkeep = bool(run_step("in_doubt", self._poll_in_doubt, False, failed))
         if read is not None and self.guard.active(now):
             upkeep = bool(run_step("exposure", lambda: self._reduce_exposure(now), False, failed)) or upkeep
@@ -161,6 +175,10 @@ class MarketStep:
             self._unconfirmed.pop(fut, None)
             ticker = tickers[fut]
             marks[fut] = verdict.mark
+            if ticker.post_only:  # Kraken refuses our IOC entries there (marketIsPostOnly)
+                self._post_only[fut] = "post-only market"
+            else:
+                self._post_only.pop(fut, None)
             if ticker.index is not None and ticker.index > 0:
                 index[fut] = ticker.index
             if ticker.funding_rate is not None:
@@ -174,6 +192,43 @@ class MarketStep:
         state.stale = stale
         state.marks.update(marks)
         return marks, index, funding
+
+    def _read_instrument_status(self, now: datetime) -> None:
+        """Kraken's instruments/status, every ``loop.instrument_status_minutes`` (at the first tick too),
+        when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
+        again a minute later (sooner when the interval is shorter)."""
+        every = timedelta(minutes=self.cfg.loop.instrument_status_minutes)
+        if not every or not isinstance(self.market, InstrumentStatusFeed):
+            return
+        if self._status_due is not None and now < self._status_due:
+            return
+        try:
+            statuses = self.market.instrument_status()
+        except KrakenbotError as exc:
+            if isinstance(exc, FatalError):
+                raise
+            self._status_due = now + min(every, STATUS_RETRY)
+            log.warning("instruments/status unavailable (%s: %s): the previous statuses stand; tried again in %ss",
+                        type(exc).__name__, exc, int(min(every, STATUS_RETRY).total_seconds()))
+            return
+        self._status_due = now + every
+        self._status_pauses = {}
+        for fut in self.state.futures:
+            status = statuses.get(fut.upper())
+            problem = status.entry_problem if status is not None else None
+            if problem is not None:
+                self._status_pauses[fut] = problem
+
+    def _update_market_pauses(self) -> None:
+        """This tick's market pauses (post-only, instrument status); each change logged once."""
+        pauses = {**self._status_pauses, **self._post_only}
+        for fut in sorted(set(pauses) | set(self.state.market_pauses)):
+            before, after = self.state.market_pauses.get(fut), pauses.get(fut)
+            if after is not None and before != after:
+                log.warning("%s: %s: entries paused; closes and stops go on", fut, after)
+            elif after is None and before is not None:
+                log.info("%s: %s is over: entries resume", fut, before)
+        self.state.market_pauses = pauses
 
     def _run_listeners(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> None:
         for listener in self.listeners:
@@ -191,7 +246,9 @@ class MarketStep:
         positions = self.book.positions()
         if not positions:
             return False
-        plan = self.guard.evaluate(positions, self.book.account(), now, maintenance_margin_rate=self.maintenance_rates)
+        rates = {p.symbol: self.instruments[p.symbol].maintenance_margin_rate(p.notional_usd) for p in positions
+                 if p.symbol in self.instruments}  # the tier each position's notional reaches
+        plan = self.guard.evaluate(positions, self.book.account(), now, maintenance_margin_rate=rates)
         by_symbol = {p.symbol: p for p in positions}
         # An action's key carries its tick's time: keys of earlier ticks can never recur.
         self._done_actions = {key: ts for key, ts in self._done_actions.items() if ts >= now}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from krakenbot.data.candle_checks import check_spot_vs_mark, isolated_spikes
 from krakenbot.data.candles import CandleManager, CandleSeries
 from krakenbot.domain import Fill, Signal, Ticker
 from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.market import InstrumentStatus
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.risk.shock_detect import ShockDetected
 from krakenbot.risk.shock_guard import ShockGuard
@@ -37,6 +38,15 @@ class MarketFeed(Protocol):
 
         Raises ``TransientError`` when the exchange cannot be read.
         """
+        ...
+
+
+@runtime_checkable
+class InstrumentStatusFeed(Protocol):
+    """A market feed that also serves Kraken's ``instruments/status`` (live; a backtest has none)."""
+
+    def instrument_status(self) -> Mapping[str, InstrumentStatus]:
+        """Status by contract id (upper case). Raises ``TransientError`` when it cannot be read."""
         ...
 
 

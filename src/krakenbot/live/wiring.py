@@ -15,6 +15,7 @@ from krakenbot.domain import Ticker, WallClock
 from krakenbot.domain.clock import clock_skew_problem
 from krakenbot.domain.errors import ClockSkewError, ConfigError, FatalError, KrakenbotError
 from krakenbot.domain.journal import Journal
+from krakenbot.domain.market import InstrumentStatus
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.symbols import FuturesTickers
@@ -46,6 +47,9 @@ class KrakenMarket:
 
     def futures_tickers(self) -> Mapping[str, Ticker]:
         return self.client.get_futures_tickers_bulk()
+
+    def instrument_status(self) -> Mapping[str, InstrumentStatus]:
+        return self.client.fetch_instrument_status()
 
 
 def resolve_universe(cfg: AppConfig, tickers: FuturesTickers,

@@ -6,7 +6,8 @@ and a reason, never an exception. Checks, in order:
 1. trading state (``equity_marks``): reduce-only after the daily loss limit or max drawdown;
 2. equity > 0;
 3. notional: ``notional_override`` when given, else ``equity * risk_per_trade_pct / stop_distance_pct``;
-   then capped by leverage (``min(max_leverage, instrument.max_leverage) * equity``),
+   then capped by leverage (``min(max_leverage, instrument leverage) * equity``, the instrument's
+   leverage being that of the margin tier the capped notional reaches: capped again when it is lower),
    ``max_position_notional_usd``, one position's margin within ``max_margin_utilization_pct *
    equity``, and the room left under ``max_total_exposure * equity`` (open positions included);
    ``capped_by`` names the cap that bound it;
@@ -79,11 +80,12 @@ class RiskManager:
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
 
-    def leverage_cap(self, instrument: Instrument | None = None) -> float:
-        """``max_leverage`` of the config, lowered to the instrument's own cap when given."""
+    def leverage_cap(self, instrument: Instrument | None = None, notional_usd: float = 0.0) -> float:
+        """``max_leverage`` of the config, lowered to the instrument's own cap when given: the cap of the
+        margin tier a position of ``notional_usd`` (USD) reaches (``Instrument.leverage_at``)."""
         if instrument is None:
             return self.cfg.max_leverage
-        return min(self.cfg.max_leverage, instrument.max_leverage)
+        return min(self.cfg.max_leverage, instrument.leverage_at(notional_usd))
 
     def risk_notional_usd(self, signal: Signal, equity_usd: float) -> float:
         """Notional whose stop loss costs ``risk_per_trade_pct`` of equity: ``equity * risk / stop_distance``."""
@@ -147,12 +149,12 @@ class RiskManager:
         if exposure_room <= 0:
             return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
                           f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD", capped_by=CapReason.TOTAL_EXPOSURE)
-        for cap_name, cap in ((CapReason.LEVERAGE, leverage * equity),
-                              (CapReason.MAX_POSITION_NOTIONAL, cfg.max_position_notional_usd),
-                              (CapReason.MARGIN_UTILIZATION, cfg.max_margin_utilization_pct * equity * leverage),
-                              (CapReason.TOTAL_EXPOSURE, exposure_room)):
-            if cap < notional:
-                notional, capped_by = cap, cap_name
+        wanted, wanted_by = notional, capped_by
+        notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
+        tiered = self.leverage_cap(instrument, notional)
+        if tiered < leverage:  # the capped size reaches a higher margin tier: cap again at its leverage
+            leverage = tiered  # (a smaller size never reaches a higher tier, so this leverage holds)
+            notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
 
         # 4. size in contracts, rounded down to the lot
         size: Decimal | None = None
@@ -187,3 +189,15 @@ class RiskManager:
         return TradeDecision(approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
                              margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
                              trading_state=state)
+
+    def _capped(self, notional: float, capped_by: CapReason, leverage: float, equity: float,
+                exposure_room: float) -> tuple[float, CapReason]:
+        """``notional`` (USD) within the leverage, position, margin-utilisation and exposure caps."""
+        cfg = self.cfg
+        for cap_name, cap in ((CapReason.LEVERAGE, leverage * equity),
+                              (CapReason.MAX_POSITION_NOTIONAL, cfg.max_position_notional_usd),
+                              (CapReason.MARGIN_UTILIZATION, cfg.max_margin_utilization_pct * equity * leverage),
+                              (CapReason.TOTAL_EXPOSURE, exposure_room)):
+            if cap < notional:
+                notional, capped_by = cap, cap_name
+        return notional, capped_by

@@ -13,7 +13,7 @@ In-process::
         fk.requests                      # every request: method, path, query, ts
 
 Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
-``/derivatives/api/v3/{instruments,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
+``/derivatives/api/v3/{instruments,instruments/status,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
 (signatures are not checked), ``accounts, openpositions, openorders, sendorder, cancelorder,
 orders/status, fills``; history ``/api/history/v2/{orders,triggers}`` (``fake_kraken_history``); charts
 ``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
@@ -32,9 +32,10 @@ wrong class for an order that was placed). ``suspend(symbol)`` marks a contract 
 ticker says so and orders get ``marketSuspended``. ``refuse_next(status)`` answers the next order
 with one of Kraken's ``sendorder`` statuses (``fake_kraken_statuses``).
 
-Behaviours: ``set_ticker`` overrides raw ticker fields (NaN, zero, crossed book, old ``lastTime``,
-a print the index does not confirm); ``set_liquidity`` makes taker orders (triggered stops too, an IoC
-within ``set_stop_band``) fill partially;
+Behaviours: ``set_post_only`` and ``set_instrument_status`` (``fake_kraken_instruments``: Kraken's
+recorded instruments, margin tiers and instrument status); ``set_ticker`` overrides raw ticker fields
+(NaN, zero, crossed book, old ``lastTime``, a print the index does not confirm); ``set_liquidity``
+makes taker orders (triggered stops too, an IoC within ``set_stop_band``) fill partially;
 ``race_cancel_with_fill`` fills a stop just before its cancel; ``hide_next_order`` keeps an
 accepted order out of every lookup for a number of reads; ``close_position`` liquidates or
 closes a position on the exchange, not through the bot.
@@ -58,6 +59,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
+from krakenbot.testing.fake_kraken_instruments import StatusBoard, use_real_margin_levels
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
@@ -138,6 +140,9 @@ class FakeKraken:
         self._clock = clock or (lambda: datetime.now(UTC))
         now = self._clock()
         self.contracts = {c.symbol: c for c in (contracts or default_contracts(now))}
+        if contracts is None:  # Kraken's recorded marginLevels for the contracts it lists
+            use_real_margin_levels(self.contracts)
+        self.statuses = StatusBoard(list(self.contracts))  # /instruments/status; set_instrument_status
         self.spot_pairs = spot_pairs or default_spot_pairs()
         self._anchors = {s: c.mark for s, c in self.contracts.items()}
         self.candles = CandleStore(Path(data_dir) if data_dir is not None else None, seed=seed)
@@ -230,6 +235,18 @@ class FakeKraken:
     def suspend(self, symbol: str, suspended: bool = True) -> None:
         with self._lock:
             self.contracts[symbol].suspended = suspended
+
+    def set_post_only(self, symbol: str, post_only: bool = True) -> None:
+        """Kraken's ``postOnly`` on ``symbol`` (ticker and instruments); orders other than post-only limits and
+        trigger orders are then refused with ``marketIsPostOnly``."""
+        with self._lock:
+            self.contracts[symbol].post_only = post_only
+
+    def set_instrument_status(self, symbol: str, **fields: Any) -> None:
+        """``symbol``'s ``/instruments/status`` row: ``extreme_volatility``, ``multiplier``, ``dislocation``,
+        ``direction`` (see ``fake_kraken_instruments.StatusBoard.set``)."""
+        with self._lock:
+            self.statuses.set(symbol, **fields)
 
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
@@ -419,6 +436,8 @@ class FakeKraken:
             return 200, instruments_body(contracts, now)
         if endpoint == "tickers":
             return 200, self._tickers(now)
+        if endpoint == "instruments/status":
+            return 200, self.statuses.body(now)
         if endpoint.startswith("tickers/"):
             body = self._tickers(now)
             wanted = endpoint.removeprefix("tickers/").upper()

@@ -47,7 +47,8 @@ class FuturesContract:
     volume_24h: float = 1_000.0
     open_interest: float = 500.0
     funding_rate_rel: float = 0.00001  # relative, per hour; Kraken's ticker quotes it absolute
-    schedule: tuple[tuple[int, float, float], ...] = _SCHEDULE_50X
+    schedule: tuple[tuple[float, float, float], ...] = _SCHEDULE_50X  # real marginLevels: fake_kraken_instruments
+    post_only: bool = False  # Kraken's postOnly: only post-only limits and trigger orders are accepted
 
     @property
     def lot_size(self) -> Decimal:
@@ -189,7 +190,7 @@ def instrument_entry(c: FuturesContract) -> dict[str, Any]:
         "contractSize": 1, "impactMidSize": 1, "maxPositionSize": 1_000_000,
         "openingDate": "2022-01-01T00:00:00.000Z", "fundingRateCoefficient": 8,
         "maxRelativeFundingRate": 0.001, "contractValueTradePrecision": c.lot_precision,
-        "postOnly": False, "feeScheduleUid": "eef90775-995b-4596-9257-0917f6134766",
+        "postOnly": c.post_only, "feeScheduleUid": "eef90775-995b-4596-9257-0917f6134766",
         "category": "", "tags": [], "tradfi": False, "mtf": False, "pair": pair, "base": c.base, "quote": "USD",
     }
     unit_key = "numNonContractUnits" if c.is_linear else "contracts"
@@ -234,7 +235,7 @@ def ticker_entry(c: FuturesContract, now: datetime) -> dict[str, Any]:
         "low24h": _round_to(c.mark * 0.98, c.tick_size), "indexPrice": round(c.mark * 0.9998, 10),
         "last": last, "lastTime": iso_ms(now - timedelta(seconds=2)), "lastSize": 0.01,
         "suspended": c.suspended, "fundingRate": c.funding_rate_rel * c.mark,
-        "fundingRatePrediction": c.funding_rate_rel * 0.8 * c.mark, "postOnly": False,
+        "fundingRatePrediction": c.funding_rate_rel * 0.8 * c.mark, "postOnly": c.post_only,
         "change24h": round((last / open24h - 1) * 100, 4),
     }
 

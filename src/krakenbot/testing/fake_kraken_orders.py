@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from krakenbot.testing.fake_kraken_instruments import post_only_refusal
 from krakenbot.testing.fake_kraken_market import FuturesContract, iso_ms
 from krakenbot.testing.fake_kraken_triggers import DEFAULT_STOP_BAND_PCT, fire_trigger
 
@@ -181,6 +182,8 @@ class FuturesBook:
             return refuse("invalidOrderType")
         if side not in ("buy", "sell"):
             return refuse("invalidSide")
+        if (post_only := post_only_refusal(contract, order_type, bool(params.get("stopPrice")))) is not None:
+            return refuse(post_only)
         try:
             size = _dec(params.get("size", ""))
             limit = _dec(params["limitPrice"]) if params.get("limitPrice") else None

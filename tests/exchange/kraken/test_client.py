@@ -89,9 +89,12 @@ def test_load_instruments_carry_tick_lot_and_margin_schedule_leverage(fake: Fake
     xbt = futures["PF_XBTUSD"]
     assert (xbt.tick_size, xbt.lot_size, xbt.min_size, xbt.contract_size) == (
         Decimal(1), Decimal("0.0001"), Decimal("0.0001"), Decimal(1))
-    assert xbt.max_leverage == 50.0 and xbt.unified_symbol == "BTC/USD:USD"
+    # the loopback serves Kraken's recorded marginLevels: PF_XBTUSD 1 % up to 1M USD, then 2 %
+    assert xbt.max_leverage == 100.0 and xbt.unified_symbol == "BTC/USD:USD"
+    assert (xbt.initial_margin_rate(999_999), xbt.initial_margin_rate(1_000_000)) == (0.01, 0.02)
     assert futures["PF_SHIBUSD"].lot_size == Decimal(1000)
     assert futures["PF_THETAUSD"].max_leverage == 20.0
+    assert futures["PF_THETAUSD"].maintenance_margin_rate(25_000) == 0.05
     assert "in_xbtusd" not in futures
     spot = client.load_spot_instruments()
     assert spot["BTC/USD"].tick_size == Decimal("0.1") and spot["BTC/USD"].min_size == Decimal("0.00005")
@@ -137,8 +140,8 @@ def test_fetch_account_reads_flex_margin_figures(fake: FakeKraken) -> None:
     assert account.initial_margin_usd == 0.0
     client.create_order(intent("open-1", OrderSide.BUY, "0.01", limit="98000"))
     after = client.fetch_account()
-    assert after.initial_margin_usd == pytest.approx(0.01 * 97_000 * 0.02)
-    assert after.maintenance_margin_usd == pytest.approx(0.01 * 97_000 * 0.01)
+    assert after.initial_margin_usd == pytest.approx(0.01 * 97_000 * 0.01)  # Kraken's first tier: 1 % / 0.5 %
+    assert after.maintenance_margin_usd == pytest.approx(0.01 * 97_000 * 0.005)
     assert after.equity_usd == pytest.approx(10_000 - 0.01 * 97_000 * 0.0005)  # taker fee paid
 
 
@@ -248,7 +251,8 @@ def test_suspended_market_is_a_rejection_not_a_transient_error(fake: FakeKraken)
 def test_insufficient_margin_is_a_rejection_and_non_marketable_ioc_comes_back_cancelled(fake: FakeKraken) -> None:
     client = make_client(fake)
     with pytest.raises(InsufficientMarginError):
-        client.create_order(intent("big-1", OrderSide.BUY, "10", order_type=OrderType.MARKET))
+        # 1.94M USD: Kraken's 2 % tier (from 1M USD), 38.8k USD of margin on 10k
+        client.create_order(intent("big-1", OrderSide.BUY, "20", order_type=OrderType.MARKET))
     far = client.create_order(intent("far-1", OrderSide.BUY, "0.01", limit="90000"))
     assert far.status is OrderStatus.CANCELLED and far.filled_size == 0 and far.client_order_id == "far-1"
     assert len(fake.requests_to("/sendorder")) == 2  # Kraken answered iocWouldNotExecute: it was sent

@@ -48,6 +48,7 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
+from krakenbot.domain.market import InstrumentStatus
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
@@ -57,6 +58,7 @@ from krakenbot.exchange.kraken.parse import (
     candles_from_ohlcv,
     fill_from_ccxt,
     instrument_from_market,
+    instrument_statuses,
     instruments_from_markets,
     kraken_id,
     ms_from_ts,
@@ -193,8 +195,15 @@ class KrakenClient:
         ``skew`` = local - server. Measured on every ``get_futures_tickers_bulk``, no extra request."""
         return self._server_time
 
+    def fetch_instrument_status(self) -> dict[str, InstrumentStatus]:
+        """Kraken's ``/instruments/status`` (one public request): extreme volatility, its initial margin
+        multiplier and price dislocation, by contract id. Raises ``TransientError`` after retries and
+        ``MarketDataError`` on an answer without the list."""
+        body = self._read(self.futures, "krakenfutures: instruments/status", self.futures.publicGetInstrumentsStatus)
+        return instrument_statuses(body)
+
     def load_futures_instruments(self) -> dict[str, Instrument]:
-        """Futures contracts keyed by Kraken id; max leverage from the first margin tier."""
+        """Futures contracts keyed by Kraken id, with their margin tiers (``marginLevels``)."""
         markets = self._read(self.futures, "krakenfutures: load_markets", self.futures.load_markets)
         instruments, dropped = instruments_from_markets(markets.values(), spot=False)
         self._dropped_markets.report(dropped)

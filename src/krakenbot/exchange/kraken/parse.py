@@ -20,6 +20,7 @@ from krakenbot.domain import (
     Fill,
     Instrument,
     InstrumentKind,
+    MarginTier,
     Order,
     OrderSide,
     OrderStatus,
@@ -30,6 +31,7 @@ from krakenbot.domain import (
 )
 from krakenbot.domain.clock import ServerTime
 from krakenbot.domain.errors import ExchangeError, MarketDataError
+from krakenbot.domain.market import InstrumentStatus
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,24 @@ def _max_leverage(info: Mapping[str, Any]) -> float:
     return float(1 / first) if first is not None and first > 0 else 1.0
 
 
+def margin_tiers(info: Mapping[str, Any]) -> tuple[MarginTier, ...]:
+    """Kraken's ``marginLevels`` -> tiers ascending by start (USD notional: ``numNonContractUnits`` for
+    linear contracts, ``contracts`` for inverse ones, whose contract is 1 USD). An unreadable level
+    drops the whole schedule (logged): the first-tier fallback is then ``1 / max_leverage``."""
+    tiers: dict[float, MarginTier] = {}
+    for level in info.get("marginLevels") or []:
+        start = _dec(level.get("numNonContractUnits", level.get("contracts"))) if isinstance(level, Mapping) else None
+        im = _dec(level.get("initialMargin")) if isinstance(level, Mapping) else None
+        mm = _dec(level.get("maintenanceMargin")) if isinstance(level, Mapping) else None
+        try:
+            assert start is not None and im is not None and mm is not None
+            tiers[float(start)] = MarginTier(from_notional_usd=float(start), initial=float(im), maintenance=float(mm))
+        except (AssertionError, ValueError) as exc:
+            log.warning("%s: unreadable margin level %r (%s): margin tiers not used", info.get("symbol"), level, exc)
+            return ()
+    return tuple(tiers[k] for k in sorted(tiers))
+
+
 def instrument_from_market(market: Mapping[str, Any]) -> Instrument | None:
     """A ccxt market -> ``Instrument``; None for indices and markets without tick or lot."""
     if market.get("type") == "index" or market.get("index"):
@@ -98,7 +118,7 @@ def instrument_from_market(market: Mapping[str, Any]) -> Instrument | None:
     return Instrument(symbol=str(market["id"]), kind=InstrumentKind.FUTURES, base=str(market["base"]),
                       quote=str(market["quote"]), tick_size=tick, lot_size=lot, min_size=lot,
                       contract_size=contract_size, max_leverage=max(1.0, _max_leverage(info)),
-                      unified_symbol=str(market["symbol"]))
+                      unified_symbol=str(market["symbol"]), margin_tiers=margin_tiers(info))
 
 
 def instruments_from_markets(markets: Iterable[Mapping[str, Any]], *,
@@ -122,6 +142,26 @@ def instruments_from_markets(markets: Iterable[Mapping[str, Any]], *,
         if instrument is not None:
             out[instrument.symbol] = instrument
     return out, dropped
+
+
+def instrument_statuses(body: Any) -> dict[str, InstrumentStatus]:
+    """Kraken's ``/instruments/status`` body -> status by contract id (upper case). Kraken names the
+    contract ``tradeable``; an entry without one is skipped, a missing flag reads as False, a missing
+    or unreadable multiplier as 1. Raises ``MarketDataError`` when the body holds no list."""
+    rows = body.get("instrumentStatus") if isinstance(body, Mapping) else None
+    if not isinstance(rows, list):
+        raise MarketDataError(f"instruments/status: no instrumentStatus list in the answer ({str(body)[:120]})")
+    out: dict[str, InstrumentStatus] = {}
+    for row in rows:
+        symbol = row.get("tradeable") if isinstance(row, Mapping) else None
+        if not isinstance(symbol, str) or not symbol.strip():
+            continue
+        multiplier = _dec(row.get("extremeVolatilityInitialMarginMultiplier"))
+        out[symbol.strip().upper()] = InstrumentStatus(
+            symbol=symbol.strip().upper(), extreme_volatility=row.get("experiencingExtremeVolatility") is True,
+            dislocation=row.get("experiencingDislocation") is True,
+            initial_margin_multiplier=float(multiplier) if multiplier is not None and multiplier >= 1 else 1.0)
+    return out
 
 
 def candles_from_ohlcv(symbol: str, rows: Iterable[list[Any]]) -> list[Candle]:

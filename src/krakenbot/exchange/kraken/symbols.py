@@ -287,6 +287,7 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
         volume_24h=_amount(raw, "vol24h"), volume_24h_usd=_amount(raw, "volumeQuote"),
         suspended=_flag(raw.get("suspended", False)),
         unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
+        post_only=_flag(raw.get("postOnly", False)),
     )
 
 
