@@ -222,6 +222,7 @@ class FakeKraken:
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
         with self._lock:
+            self.book.check_dead_man(self.now())  # a stop the switch cancelled cannot trigger
             self.book.set_mark(symbol, mark, self.now())
 
     def tickers_payload(self) -> dict[str, Any]:
@@ -298,6 +299,8 @@ class FakeKraken:
         if path.startswith("/_fake/"):
             return self._control(path, params)
         self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
+        with self._lock:  # Kraken's timer runs out by itself: whatever arrives next finds the orders gone
+            self.book.check_dead_man(self.now())
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == "drop":
             raise _DropConnectionError
@@ -410,7 +413,6 @@ class FakeKraken:
     def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
-        book.check_dead_man(now)
         if endpoint == "cancelallordersafter":
             status = book.arm_dead_man(int(float(p.get("timeout", "0"))), now)
             return 200, {"result": "success", "status": status, "serverTime": iso_ms(now)}
