@@ -164,3 +164,16 @@ def test_a_failed_arm_is_retried_each_tick_and_the_stops_come_back_when_the_swit
     with fake._lock:
         assert fake.book.dead_man_deadline is not None
     bot.check()
+
+
+def test_a_crash_longer_than_the_switch_has_its_stops_back_in_the_first_tick_of_the_restart(
+        bot: Bot, fake: FakeKraken, caplog: pytest.LogCaptureFixture) -> None:
+    """kill -9 leaves the switch armed (that is what it is for): it fires while the bot is down, and the
+    restarted bot puts the stops back in its first fast tick, not at the next signal candle."""
+    size = _open_position(bot)
+    with caplog.at_level(logging.INFO):
+        bot.restart(seconds=3 * bot.cfg.loop.dead_man_switch_seconds)  # reconcile, then one fast tick
+    assert bot.open_stops(ETH) == [size]
+    assert len(_alerts(caplog, "stop_missing")) == 1
+    assert len(_stops_sent(bot, ETH)) == 2
+    bot.check()
