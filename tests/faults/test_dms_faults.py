@@ -177,3 +177,18 @@ def test_a_crash_longer_than_the_switch_has_its_stops_back_in_the_first_tick_of_
     assert len(_alerts(caplog, "stop_missing")) == 1
     assert len(_stops_sent(bot, ETH)) == 2
     bot.check()
+
+
+def test_a_resize_whose_cancel_is_lost_before_kraken_never_leaves_two_stops(bot: Bot, fake: FakeKraken) -> None:
+    """Stops are synced on every tick, so a resize meets a lost cancel more often: the new stop waits until
+    the old one is gone from Kraken's list."""
+    size = _open_position(bot, BTC)
+    fake.close_position(BTC, kind="manual", size=float(size) / 2)  # the operator halves the position
+    fake.inject("drop", path="/cancelorder", times=1)  # the cancel never reaches Kraken
+    bot.tick()
+    bot.check()
+    assert bot.open_stops(BTC) == [size]  # the old stop still protects
+    bot.tick()
+    [stop] = bot.open_stops(BTC)
+    assert stop <= bot.exchange_positions()[BTC] < size  # resized on the next tick (to the lot)
+    bot.check()

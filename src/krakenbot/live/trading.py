@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Side, Signal
+from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
@@ -280,8 +280,7 @@ class LiveTrading:
         for order in self.exchange.fetch_open_orders():
             self.account_watch.saw(order.client_order_id, symbol=order.symbol, what="open order", now=now)
             listed.add(order.client_order_id)
-            if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
-                    and self.executor.ids.is_ours(order.client_order_id)):
+            if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
         lagging = self.book.unlisted_stops(
             listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds))
@@ -304,6 +303,10 @@ class LiveTrading:
                 self._stop_missing(pos, now)
             else:
                 self.executor.cancel_stops(symbol)
+                if any(self._is_our_stop(o) and o.symbol == symbol for o in self.exchange.fetch_open_orders()):
+                    log.warning("%s: a stop of ours is still listed after its cancel; the new one waits for the "
+                                "next tick (never two stops)", symbol)
+                    continue
             price = self.book.stop_price(symbol)
             if price is None:
                 price = pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT)
@@ -313,6 +316,10 @@ class LiveTrading:
             self.book.remember(placed)
             if placed.order is not None and not placed.order.is_done:
                 self._uncovered.discard(symbol)
+
+    def _is_our_stop(self, order: Order) -> bool:
+        return (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
+                and self.executor.ids.is_ours(order.client_order_id))
 
     def _stop_missing(self, pos: Position, now: datetime) -> None:
         """``pos`` has no stop of ours on the exchange (cancelled outside the bot, the dead man's switch, a stop
