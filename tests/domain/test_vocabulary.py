@@ -2,7 +2,7 @@ from typing import get_args
 
 import pytest
 
-from krakenbot.domain.vocabulary import CapReason, EventKind, OrderReason
+from krakenbot.domain.vocabulary import ALERT_PREFIX, CapReason, EventKind, OrderReason, alert
 from krakenbot.portfolio.plan import CloseReason
 from krakenbot.risk.shock_detect import ShockKind
 
@@ -51,3 +51,8 @@ def test_members_are_the_strings_the_store_and_reports_carry() -> None:
     assert f"{OrderReason.SHOCK_TRIM}" == str(OrderReason.SHOCK_TRIM) == "shock_trim"
     assert EventKind.SHOCK_CLOSE == OrderReason.SHOCK_CLOSE and EventKind.STOP == OrderReason.STOP
     assert CapReason.NONE == "" and CapReason("leverage") is CapReason.LEVERAGE
+
+
+def test_an_alert_line_starts_with_the_one_prefix_and_the_event_name() -> None:
+    assert ALERT_PREFIX == "ALERT"
+    assert alert(EventKind.STOP_MISSING, "PF_XBTUSD: no stop") == "ALERT stop_missing: PF_XBTUSD: no stop"

@@ -4,6 +4,7 @@ only the traded symbols, the loop's marks and scores, and a bounded memory of wh
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 import pytest
 
@@ -11,7 +12,17 @@ from builders.account import make_perp
 from builders.clock import T0
 from builders.exchange import intent, order_of
 from krakenbot.config import FeesConfig
-from krakenbot.domain import AccountState, Fill, Order, OrderIntent, OrderSide, OrderStatus, Position, SimulatedClock
+from krakenbot.domain import (
+    AccountState,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    SimulatedClock,
+)
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.execution.executor import ExecutionResult
@@ -180,3 +191,32 @@ def test_a_remembered_reason_spelled_as_its_stored_string_comes_back_as_the_voca
     book = PositionBook(exchange, frozenset({BTC}), {})
     book.remember(sent("kb-1", "operator_stop"))
     assert book.reason_of("kb-1") is OrderReason.OPERATOR_STOP
+
+
+# -- stops Kraken accepted that its lookups do not list yet ---------------------------------------------------
+def _stop(client_order_id: str, *, status: OrderStatus = OrderStatus.OPEN, minutes: int = 0) -> ExecutionResult:
+    order = order_of(intent(client_order_id, OrderSide.SELL, "0.1", stop="38000", reduce_only=True,
+                            order_type=OrderType.STOP), status, ts=T0 + timedelta(minutes=minutes))
+    return ExecutionResult(symbol=BTC, reason=OrderReason.STOP, order=order)
+
+
+def test_an_accepted_stop_not_listed_yet_still_stands_until_listed_or_too_old(exchange: CountingPaper) -> None:
+    book = PositionBook(exchange, frozenset({BTC, ETH}), {})
+    book.remember(_stop("stop-1"))
+    assert list(book.unlisted_stops(set(), placed_since=T0)) == [BTC]
+    assert book.unlisted_stops({"stop-1"}, placed_since=T0) == {}  # seen listed: from now on, missing means gone
+    assert book.unlisted_stops(set(), placed_since=T0) == {}
+    book.remember(_stop("stop-2"))
+    assert book.unlisted_stops(set(), placed_since=T0 + timedelta(seconds=1)) == {}  # older than the lag allowed
+
+
+def test_a_stop_done_at_once_or_a_switch_that_may_have_fired_leaves_nothing_standing(exchange: CountingPaper) -> None:
+    book = PositionBook(exchange, frozenset({BTC, ETH}), {})
+    book.remember(_stop("refused", status=OrderStatus.REJECTED))
+    assert book.unlisted_stops(set(), placed_since=T0) == {}
+    book.remember(_stop("stop-1"))
+    book.stops_may_be_gone()
+    assert book.unlisted_stops(set(), placed_since=T0) == {}
+    book.remember(_stop("stop-2"))
+    book.forget(BTC)  # flat
+    assert book.unlisted_stops(set(), placed_since=T0) == {}

@@ -65,12 +65,11 @@ def test_cancel_racing_a_fill_records_the_stop_as_filled_and_leaves_nothing_open
     bot.start()
     bot.auction(bot.signal(BTC))
     size = held(bot, BTC)
-    fake.close_position(BTC, kind="manual", size=float(size) / 2)  # the operator halves the position
-    bot.tick()  # the manual fill is polled and stored
-    bot.check()
     [stop] = [o for o in bot.store.open_orders() if o.order_type is OrderType.STOP]
+    fake.close_position(BTC, kind="manual", size=float(size) / 2)  # the operator halves the position
     fake.race_cancel_with_fill()
-    bot.auction()  # sync_stops resizes the stop: its cancel arrives after the mark touched it
+    bot.tick()  # the manual fill is polled; sync_stops resizes the stop: its cancel arrives after the mark touched it
+    bot.check()
     assert held(bot, BTC) == 0 and bot.open_stops(BTC) == []
     assert bot.status(stop.client_order_id) is OrderStatus.FILLED
     bot.tick()

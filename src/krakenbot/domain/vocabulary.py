@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 LIQUIDATION_ID_PREFIX = "liquidation"  # client order id of a venue's liquidation fill: ``liquidation-<n>``
+ALERT_PREFIX = "ALERT"  # first word of every log line operations must route (see ``alert``)
 
 
 class OrderReason(StrEnum):
@@ -69,6 +70,8 @@ class EventKind(StrEnum):
     CLOCK_STEPPED_BACK = "clock_stepped_back"  # the local clock went backwards; the loop's time did not
     ACCOUNT_SHARED = "account_shared"  # another process trades the account with our instance id: entries paused
     ORDER_REFUSED = "order_refused"  # Kraken refused an order (its status in the detail): recorded REJECTED
+    DEAD_MAN_SWITCH_FIRED = "dead_man_switch_fired"  # no successful arm for its timeout: Kraken may have cancelled all
+    STOP_MISSING = "stop_missing"  # a position without a stop of ours on the exchange: one is placed
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:
@@ -84,6 +87,12 @@ class EventKind(StrEnum):
     def is_shock_detection(self) -> bool:
         """True for a detection (move, range, basis, market-wide), False for the trims and closes it caused."""
         return self in _DETECTIONS
+
+
+def alert(kind: EventKind, detail: str) -> str:
+    """The log line of an alert-worthy ``kind``: ``ALERT <kind>: <detail>``, logged at WARNING or above, so
+    operations can route every such line by its first word and its name."""
+    return f"{ALERT_PREFIX} {kind.value}: {detail}"
 
 
 _DETECTIONS = frozenset({EventKind.SHOCK_MOVE, EventKind.SHOCK_RANGE, EventKind.SHOCK_BASIS,

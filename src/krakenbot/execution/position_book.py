@@ -9,8 +9,9 @@ update). Everything it keeps is bounded: per symbol of the universe, or the newe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from krakenbot.domain import AccountState, Order, OrderType, Position
 from krakenbot.domain.vocabulary import OrderReason
@@ -36,6 +37,7 @@ class PositionBook:
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
         self._reasons: OrderedDict[str, OrderReason | str] = OrderedDict()  # client order id -> why, newest last
         self._stop_orders: dict[str, Order] = {}  # futures symbol -> the newest stop we placed on it, as recorded
+        self._unlisted: dict[str, Order] = {}  # futures symbol -> our newest stop accepted, not yet seen listed
         self.reads = 0  # account and positions requests made (a slow tick's cost, live: HTTP calls)
 
     # -- what the exchange holds ----------------------------------------------------------------
@@ -79,6 +81,22 @@ class PositionBook:
     def forget(self, symbol: str) -> None:
         """``symbol`` is flat: its stop level no longer applies."""
         self._stops.pop(symbol, None)
+        self._unlisted.pop(symbol, None)
+
+    # -- stops Kraken accepted that its lookups do not show yet -------------------------------------
+    def unlisted_stops(self, listed: Collection[str], *, placed_since: datetime) -> dict[str, Order]:
+        """Our stops the exchange accepted (``remember``) that its open orders, whose client ids are
+        ``listed``, do not show yet, placed at or after ``placed_since``: Kraken's lookups lag its
+        matching engine, so these still stand. A stop once seen listed, or older, is no longer kept:
+        from then on, missing from the open orders means gone."""
+        self._unlisted = {symbol: order for symbol, order in self._unlisted.items()
+                          if order.client_order_id not in listed and order.ts_updated >= placed_since}
+        return dict(self._unlisted)
+
+    def stops_may_be_gone(self) -> None:
+        """Every order of ours may have been cancelled (the dead man's switch): a stop not yet seen listed
+        no longer counts as standing."""
+        self._unlisted.clear()
 
     # -- why orders went out ----------------------------------------------------------------------
     def remember(self, result: ExecutionResult) -> None:
@@ -89,6 +107,8 @@ class PositionBook:
         cid = result.order.client_order_id
         if result.order.order_type is OrderType.STOP:
             self._stop_orders[result.order.symbol] = result.order
+            if not result.order.is_done:
+                self._unlisted[result.order.symbol] = result.order
         self._reasons[cid] = result.reason
         self._reasons.move_to_end(cid)
         while len(self._reasons) > self._max_reasons:

@@ -2,7 +2,8 @@
 
 - ``fast_tick`` (every few seconds live, every base candle in a backtest): the market step
   (``live.market_step``: tickers -> checks -> ShockGuard -> exposure reduction), the orders in
-  doubt, stop upkeep when positions changed, live fill polling, and the dead man's switch.
+  doubt, live fill polling, stop upkeep (live: every tick, since orders vanish there unasked; in a
+  backtest when positions changed), and the dead man's switch (``live.dead_man``).
 - ``slow_tick`` (on each closed signal candle): the auction step (``live.auction_step``: signals ->
   plan -> closes -> refreshed account -> opens that spend the refreshed budget), stop upkeep and
   the equity record.
@@ -26,17 +27,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
-from krakenbot.domain import AccountState, Clock, Instrument, OrderSide, OrderType, Position, Side, Signal
+from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
-from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
+from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
-from krakenbot.domain.vocabulary import EventKind, OrderReason
+from krakenbot.domain.vocabulary import EventKind, OrderReason, alert
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
 from krakenbot.execution.protection import FALLBACK_STOP_PCT
 from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
+from krakenbot.live.dead_man import DeadManSwitch
 from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
 from krakenbot.portfolio.auction import AuctionAllocator
@@ -122,7 +124,8 @@ class LiveTrading:
                                         executor=self.executor, journal=journal, state=self._state,
                                         instruments=self.instruments, symbol_map=self.symbol_map)
         self._last_slow_bar: datetime | None = None
-        self._dms_armed_at: datetime | None = None
+        self.dead_man = DeadManSwitch(exchange, cfg.loop.dead_man_switch_seconds, journal)
+        self._uncovered: set[str] = set()  # positions found without a stop of ours (alerted once until covered)
 
     # -- read-only views -----------------------------------------------------------------------------
     @property
@@ -148,29 +151,40 @@ class LiveTrading:
 
     # -- fast cadence ----------------------------------------------------------------------------------
     def fast_tick(self) -> None:
-        """Tickers, checks, fills, ShockGuard, exposure reduction (once per tick), stop upkeep when needed.
+        """Tickers, checks, fills, ShockGuard, exposure reduction (once per tick), stop upkeep.
 
-        Each step is contained: one that raises (other than ``FatalError``) is logged with its name and
-        the others still run; then ``TickStepsFailedError`` names the failed steps (``run`` skips the auction).
-        Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
+        Live, our stops are compared with the positions on every tick (``openorders``: cheap), so a stop
+        cancelled on Kraken, or by its dead man's switch, is back within one tick; when no arm of the switch
+        succeeded for its timeout, it is armed again first. In a backtest stops are kept up when positions
+        changed. Each step is contained: one that raises (other than ``FatalError``) is logged with its name
+        and the others still run; then ``TickStepsFailedError`` names the failed steps (``run`` skips the
+        auction). Whatever fails in the tick, the dead man's switch is refreshed: our stops stay on the
         exchange while the bot runs, also when market data is unavailable.
         """
         local = self.clock.now()
         self.book.begin_tick()
         failed: list[str] = []
+        armed = False
         try:
             # the tickers first: their answer measures the clock's skew, which sets this tick's time
             tickers = run_step("tickers", self.market_step.fetch_tickers, None, failed)
             tick = run_step("clock", lambda: self._tick_time(local), None, failed)
             now = tick.now if tick is not None else self.times.now(local)
-            if self.market_step.run(now, failed, tickers):  # a late-found fill or a shock trim: protect now
-                run_step("stop_upkeep", self.sync_stops, None, failed)
+            fired = self.dead_man.fired(now)
+            if fired:  # Kraken may have cancelled every order of ours: arm first, then put the stops back
+                self.book.stops_may_be_gone()
+                armed = True
+                run_step("dead_man_switch", lambda: self.dead_man.arm(local, now), None, failed)
+            upkeep = self.market_step.run(now, failed, tickers)  # a late-found fill or a shock trim
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
-            if self.exchange.capabilities.polls_fills and run_step(
-                    "fill_poll", lambda: self.market_step.poll_fills(now), False, failed):
+            if self.exchange.capabilities.polls_fills:
+                upkeep = run_step("fill_poll", lambda: self.market_step.poll_fills(now), False, failed) or upkeep
+            if upkeep or fired or self.exchange.capabilities.polls_fills:
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
-            run_step("dead_man_switch", lambda: self._refresh_dead_man_switch(local), None, failed)
+            if not armed:
+                run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self.times.now(local)), None,
+                         failed)
         if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
             raise TickStepsFailedError(failed)
 
@@ -197,17 +211,6 @@ class LiveTrading:
                                                    detail=detail))
         self._state.clock_skewed = skewed
         return tick
-
-    def _refresh_dead_man_switch(self, local: datetime) -> None:
-        """Live: keep Kraken's cancel-all-after timer ahead of us, so orders die with the bot. Timed on the
-        local clock as read; a clock that stepped back re-arms at once (never a timer left to run out)."""
-        timeout = self.cfg.loop.dead_man_switch_seconds
-        if not timeout or not self.exchange.capabilities.dead_man_switch:
-            return
-        since = None if self._dms_armed_at is None else (local - self._dms_armed_at).total_seconds()
-        if since is None or since >= timeout / 4 or since < 0:
-            self.exchange.arm_dead_man_switch(int(timeout))
-            self._dms_armed_at = local
 
     # -- slow cadence ----------------------------------------------------------------------------------
     def slow_tick(self) -> AuctionReport:
@@ -264,39 +267,81 @@ class LiveTrading:
     # -- upkeep ------------------------------------------------------------------------------------------
     def sync_stops(self) -> None:
         """Keep one reduce-only stop per position, on its closing side and sized like it; cancel
-        our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal)."""
+        our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal).
+
+        A stop Kraken accepted that its open orders do not list yet (its lookups lag) still stands for
+        ``loop.order_lookup_give_up_seconds``; a symbol with an order in doubt gets no new stop (the
+        executor refuses it). A position found without any stop of ours is an ``ALERT stop_missing``
+        (journaled; once until it is covered again), and gets one at once."""
         positions = {p.symbol: p for p in self.book.positions()}
         stops: dict[str, list[tuple[OrderSide, Decimal]]] = {}
         now = self.now()
+        listed = set()
         for order in self.exchange.fetch_open_orders():
             self.account_watch.saw(order.client_order_id, symbol=order.symbol, what="open order", now=now)
-            if (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
-                    and self.executor.ids.is_ours(order.client_order_id)):
+            listed.add(order.client_order_id)
+            if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
+        lagging = self.book.unlisted_stops(
+            listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds))
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
+        self._uncovered &= set(positions)
         for symbol, pos in sorted(positions.items()):
             try:
-                self._sync_stop(symbol, pos, stops.get(symbol, []))
+                self._sync_stop(symbol, pos, stops.get(symbol, []), lagging, now)
             except FatalError:
                 raise
             except Exception:  # one symbol's failed stop never keeps the others' from going out
                 log.exception("%s: stop upkeep failed; the other symbols go on", symbol)
 
-    def _sync_stop(self, symbol: str, pos: Position, held: list[tuple[OrderSide, Decimal]]) -> None:
+    def _sync_stop(self, symbol: str, pos: Position, held: list[tuple[OrderSide, Decimal]],
+                   lagging: Mapping[str, Order], now: datetime) -> None:
+        """One position's stop: kept, replaced, or placed (see ``sync_stops``)."""
         want = self.instruments[symbol].round_size(pos.size)
         closing = OrderSide.to_close(pos.side)
+        held = list(held)
+        if symbol in lagging:
+            held.append((lagging[symbol].side, lagging[symbol].remaining))
         if all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want:
+            self._uncovered.discard(symbol)
             return
-        if held:
+        if symbol in lagging or any(i.symbol == symbol for i in self.executor.in_doubt.values()):
+            return  # not listed yet, or in doubt: it cannot be cancelled now, nor doubled
+        if not held:
+            self._stop_missing(pos, now)
+        else:
             self.executor.cancel_stops(symbol)
+            if any(self._is_our_stop(o) and o.symbol == symbol for o in self.exchange.fetch_open_orders()):
+                log.warning("%s: a stop of ours is still listed after its cancel; the new one waits for the "
+                            "next tick (never two stops)", symbol)
+                return
         price = self.book.stop_price(symbol)
         if price is None:
             price = pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT)
             self.book.set_stop_price(symbol, price)
-        self.book.remember(self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
-                                                    reason=OrderReason.STOP))
+        placed = self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
+                                          reason=OrderReason.STOP)
+        self.book.remember(placed)
+        if placed.order is not None and not placed.order.is_done:
+            self._uncovered.discard(symbol)
+
+    def _is_our_stop(self, order: Order) -> bool:
+        return (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
+                and self.executor.ids.is_ours(order.client_order_id))
+
+    def _stop_missing(self, pos: Position, now: datetime) -> None:
+        """``pos`` has no stop of ours on the exchange (cancelled outside the bot, the dead man's switch, a stop
+        that filled only in part): alert and journal it, once until it is covered again."""
+        if pos.symbol in self._uncovered:
+            return
+        self._uncovered.add(pos.symbol)
+        detail = (f"{pos.side.value} {pos.size} has no stop of ours on the exchange (cancelled outside the bot, "
+                  f"or the dead man's switch fired): placing one")
+        log.warning("%s", alert(EventKind.STOP_MISSING, f"{pos.symbol}: {detail}"))
+        self.journal.record_event(JournalEvent(ts=now, kind=EventKind.STOP_MISSING, symbol=pos.symbol,
+                                               detail=detail))
 
     def flatten_all(self, reason: OrderReason | str) -> list[ExecutionResult]:
         """Close every position reduce-only at the latest marks (end of a backtest, operator stop)."""
@@ -373,16 +418,7 @@ class LiveTrading:
     def _stand_down(self) -> None:
         """Leaving ``run`` (a stop, ``max_ticks`` or a halt): disarm Kraken's dead man's switch, so our
         protective stops outlive the bot. Only a crash, which never gets here, leaves it to fire."""
-        if self._dms_armed_at is None:
-            return
-        try:
-            self.exchange.arm_dead_man_switch(0)
-        except KrakenbotError as exc:
-            log.error("the dead man's switch could not be disarmed (%s: %s): Kraken cancels every order of ours, "
-                      "stops included, within %g s", type(exc).__name__, exc, self.cfg.loop.dead_man_switch_seconds)
-            return
-        self._dms_armed_at = None
-        log.info("Kraken's dead man's switch is disarmed: our stops stay on Kraken while the bot is stopped")
+        self.dead_man.disarm()
 
 
 class _LoopClock:

@@ -251,6 +251,7 @@ class FakeKraken:
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
         with self._lock:
+            self.book.check_dead_man(self.now())  # a stop the switch cancelled cannot trigger
             self.book.set_mark(symbol, mark, self.now())
 
     def tickers_payload(self) -> dict[str, Any]:
@@ -332,6 +333,8 @@ class FakeKraken:
         if path.startswith("/_fake/"):
             return self._control(path, params)
         self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
+        with self._lock:  # Kraken's timer runs out by itself: whatever arrives next finds the orders gone
+            self.book.check_dead_man(self.now())
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == "drop":
             raise _DropConnectionError
@@ -450,7 +453,6 @@ class FakeKraken:
     def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
-        book.check_dead_man(now)
         refused = self.refusals.take(endpoint, p, now)
         if refused is not None:
             return 200, refused

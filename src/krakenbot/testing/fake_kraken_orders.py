@@ -272,9 +272,12 @@ class FuturesBook:
         return {"currentTime": iso_ms(now), "triggerTime": trigger}
 
     def check_dead_man(self, now: datetime) -> None:
-        if self.dead_man_deadline is not None and now >= self.dead_man_deadline:
+        """The switch fires once its deadline passed: every open order is cancelled at the deadline and the
+        timer stays off until ``cancelallordersafter`` arms it again."""
+        deadline = self.dead_man_deadline
+        if deadline is not None and now >= deadline:
             self.dead_man_deadline = None
-            self.cancel_all(now)
+            self.cancel_all(deadline)
 
     def set_mark(self, symbol: str, mark: float, now: datetime) -> None:
         """Move a contract's mark; fill crossed resting limits and fire crossed stops."""
