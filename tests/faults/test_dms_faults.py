@@ -192,3 +192,21 @@ def test_a_resize_whose_cancel_is_lost_before_kraken_never_leaves_two_stops(bot:
     [stop] = bot.open_stops(BTC)
     assert stop <= bot.exchange_positions()[BTC] < size  # resized on the next tick (to the lot)
     bot.check()
+
+
+def test_stops_gone_in_an_outage_while_the_mark_gapped_through_them_close_the_position_reduce_only(
+        bot: Bot, fake: FakeKraken) -> None:
+    """A stop placed through the market would trigger at once (or be refused): the position the stop
+    wanted out of is closed reduce-only in the tick that finds it, not left standing without a stop."""
+    _open_position(bot, ETH)
+    bot.clock.advance(timedelta(seconds=3 * bot.cfg.loop.dead_man_switch_seconds))  # no tick: an outage
+    with fake._lock:
+        fake.book.check_dead_man(bot.clock.now())  # Kraken cancelled every order of ours
+    assert bot.open_stops(ETH) == []
+    fake.set_mark(ETH, bot.mark(ETH) * 0.9)  # meanwhile a gap through where the 3 % stop stood
+    sent = len(bot.sent(ETH))
+    bot.tick()
+    assert ETH not in bot.exchange_positions()
+    new = bot.sent(ETH)[sent:]
+    assert [(r.param("orderType"), r.param("reduceOnly")) for r in new] == [("ioc", "true")]  # no stop sent
+    bot.check()

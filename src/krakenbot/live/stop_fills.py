@@ -48,6 +48,16 @@ class StopRemainders:
         self.journal = journal
         self._exiting: dict[str, float] = {}  # symbol -> the stop price (USD) the mark went through
 
+    def exiting(self, symbol: str) -> bool:
+        """``symbol``'s remainder is being closed because the mark is through its stop (no stop for it now)."""
+        return symbol in self._exiting
+
+    def exit_through(self, position: Position, stop_price: float, mark: float, now: datetime) -> None:
+        """``position`` has no stop and the mark is already through ``stop_price`` (a stop there would trigger
+        at once, or be refused): close it reduce-only now, and again each fast tick while a thin book leaves
+        some (stop upkeep's case after, e.g., the dead man's switch fired during a gap)."""
+        self._protect(position, stop_price, mark, "no stop of ours and the mark is through its price", now)
+
     @property
     def pending(self) -> bool:
         """A remainder is still being closed: ``settle`` must run every fast tick."""

@@ -321,6 +321,12 @@ class LiveTrading:
         if price is None:
             price = pos.entry_price * (1 - pos.side.sign * FALLBACK_STOP_PCT)
             self.book.set_stop_price(symbol, price)
+        remainders, mark = self.market_step.stop_remainders, self._state.marks.get(symbol)
+        if remainders.exiting(symbol):
+            return  # closed reduce-only each fast tick while the mark stays through its stop
+        if mark is not None and (mark - price) * pos.side.sign <= 0:  # a stop there would trigger at once
+            remainders.exit_through(pos, price, mark, now)
+            return
         placed = self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
                                           reason=OrderReason.STOP)
         self.book.remember(placed)
