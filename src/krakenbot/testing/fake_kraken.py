@@ -13,8 +13,9 @@ In-process::
         fk.requests                      # every request: method, path, query, ts
 
 Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
-``/derivatives/api/v3/{instruments,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
-(signatures are not checked), ``accounts, openpositions, openorders, sendorder, cancelorder,
+``/derivatives/api/v3/{instruments,tickers}`` and, signed as Kraken documents (``Authent`` checked
+against ``credentials``, see ``fake_kraken_auth``; each request charged to Kraken's token buckets,
+see ``fake_kraken_limits``), ``accounts, openpositions, openorders, sendorder, cancelorder,
 orders/status, fills``; charts ``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
 simulation is in ``fake_kraken_orders``; the catalogue and candles in ``fake_kraken_market``.
 
@@ -45,7 +46,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,6 +70,8 @@ from krakenbot.testing.fake_kraken_market import (
     iso_ms,
     tickers_body,
 )
+from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, verify
+from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_orders import FuturesBook
 
 log = logging.getLogger(__name__)
@@ -123,14 +126,20 @@ class FakeKraken:
 
     ``clock`` gives the server's now (wall clock by default); ``balance_usd`` is the flex
     account's starting USD collateral; ``closed_order_retention_seconds`` how long ``orders/status``
-    still reports a closed order (Kraken: 5 s; None keeps them forever).
+    still reports a closed order (Kraken: 5 s; None keeps them forever). ``credentials`` maps API
+    key -> base64 secret: private requests must be signed with one of them (None: not checked);
+    ``rate_limits`` False turns Kraken's request budgets off.
     """
 
     def __init__(self, *, data_dir: Path | str | None = None, port: int = 0, seed: int = 7,
                  clock: Callable[[], datetime] | None = None, balance_usd: float = 10_000.0,
                  closed_order_retention_seconds: float | None = 5.0,
-                 contracts: list[FuturesContract] | None = None, spot_pairs: list[SpotPair] | None = None) -> None:
+                 contracts: list[FuturesContract] | None = None, spot_pairs: list[SpotPair] | None = None,
+                 credentials: Mapping[str, str] | None = DEFAULT_CREDENTIALS, rate_limits: bool = True) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.credentials = None if credentials is None else dict(credentials)
+        self.limits = RateLimits(enabled=rate_limits)
+        self.auth_refusals: list[str] = []  # why each refused signature failed (never sent to the client)
         now = self._clock()
         self.contracts = {c.symbol: c for c in (contracts or default_contracts(now))}
         self.spot_pairs = spot_pairs or default_spot_pairs()
@@ -292,9 +301,10 @@ class FakeKraken:
         with self._lock:
             self._requests.append(record)
 
-    def handle(self, method: str, path: str, params: dict[str, list[str]],
-               headers: dict[str, str]) -> tuple[int, str, str]:
-        """Route one request; return (HTTP status, content type, body). Raises ``_DropConnectionError``."""
+    def handle(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
+               raw: tuple[str, str] = ("", "")) -> tuple[int, str, str]:
+        """Route one request; return (HTTP status, content type, body). ``raw`` is (query string, body)
+        as sent, what the signature covers. Raises ``_DropConnectionError``."""
         if path.startswith("/_fake/"):
             return self._control(path, params)
         self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
@@ -306,9 +316,9 @@ class FakeKraken:
         if fault is not None and fault.kind == "status":
             return fault.status, *_fault_body(fault, path)
         with self._lock:
-            status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+            status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers, raw)
             if fault is not None and fault.kind == "duplicate":
-                status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+                status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers, raw)
         if fault is not None and fault.kind == "accept_then_status":
             return fault.status, *_fault_body(fault, path)
         if fault is not None and fault.kind == "accept_then_hang":
@@ -322,7 +332,7 @@ class FakeKraken:
         return status, "application/json", text
 
     def _route(self, method: str, path: str, p: dict[str, str], multi: dict[str, list[str]],
-               headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+               headers: dict[str, str], raw: tuple[str, str] = ("", "")) -> tuple[int, dict[str, Any]]:
         now = self.now()
         if path.startswith("/0/public/"):
             return self._spot(path.removeprefix("/0/public/"), p, now)
@@ -331,11 +341,30 @@ class FakeKraken:
         if path.startswith(_FUTURES_PREFIX):
             endpoint = path.removeprefix(_FUTURES_PREFIX)
             if endpoint in _PRIVATE:
-                if not headers.get("apikey") or not headers.get("authent"):
-                    return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
-                return self._private(endpoint, p, multi, now)
+                refused = self.guard_private("derivatives", endpoint, path, p, headers, raw, now)
+                return refused or self._private(endpoint, p, multi, now)
             return self._futures_public(endpoint, now)
         return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
+
+    def guard_private(self, budget: str, endpoint: str, path: str, p: dict[str, str], headers: dict[str, str],
+                      raw: tuple[str, str], now: datetime) -> tuple[int, dict[str, Any]] | None:
+        """Kraken's checks before a private endpoint does anything: the signature, then the request
+        budget (``derivatives`` or ``history``). The refusal to answer, or None to go on."""
+        if not headers.get("apikey") or not headers.get("authent"):
+            return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
+        if self.credentials is not None:
+            why = verify(self.credentials, headers, path=path, raw_query=raw[0], raw_body=raw[1])
+            if why is not None:
+                self.auth_refusals.append(why)
+                return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
+        if not self.limits.charge(budget, endpoint, p, now):
+            return 429, {"result": "error", "error": "apiLimitExceeded", "serverTime": iso_ms(now)}
+        return None
+
+    def drain_rate_limit(self, budget: str = "derivatives") -> None:
+        """Empty a request budget now, as a burst by another program on the same key would."""
+        with self._lock:
+            self.limits.drain(budget, self.now())
 
     def _spot(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
         if endpoint == "AssetPairs":
@@ -495,7 +524,7 @@ def _make_handler(fake: FakeKraken) -> type[BaseHTTPRequestHandler]:
                         params.setdefault(key, []).extend(values)
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
-                status, ctype, body = fake.handle(method, split.path, params, headers)
+                status, ctype, body = fake.handle(method, split.path, params, headers, (split.query, raw))
             except _DropConnectionError:
                 self.close_connection = True
                 return
