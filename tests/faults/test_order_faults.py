@@ -65,8 +65,8 @@ def test_cancel_racing_a_fill_records_the_stop_as_filled_and_leaves_nothing_open
     bot.start()
     bot.auction(bot.signal(BTC))
     size = held(bot, BTC)
-    fake.close_position(BTC, kind="manual", size=float(size) / 2)  # the operator halves the position
-    bot.tick()  # the manual fill is polled and stored
+    fake.close_position(BTC, kind="taker", size=float(size) / 2)  # the operator halves the position on Kraken
+    bot.tick()  # the operator's fill (a taker fill without our client id) is polled and stored
     bot.check()
     [stop] = [o for o in bot.store.open_orders() if o.order_type is OrderType.STOP]
     fake.race_cancel_with_fill()

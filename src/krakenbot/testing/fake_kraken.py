@@ -276,7 +276,8 @@ class FakeKraken:
 
     def close_position(self, symbol: str, *, kind: str = "liquidation", size: float | None = None) -> bool:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange without the
-        bot: ``liquidation`` or ``manual``. False when there is no position."""
+        bot, as a fill of Kraken's type ``kind`` (``liquidation``; ``taker``: the operator closing it on
+        Kraken's site; see ``fake_kraken_orders.FILL_TYPES``). False when there is no position."""
         with self._lock:
             amount = None if size is None else Decimal(repr(size))
             return self.book.close_position(symbol, self.now(), kind=kind, size=amount) is not None

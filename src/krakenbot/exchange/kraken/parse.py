@@ -30,6 +30,7 @@ from krakenbot.domain import (
 )
 from krakenbot.domain.clock import ServerTime
 from krakenbot.domain.errors import ExchangeError, MarketDataError
+from krakenbot.domain.vocabulary import LIQUIDATION_ID_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +224,25 @@ def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
                  else None, stop_price=_dec(raw.get("triggerPrice")))
 
 
+# Kraken's ``fillType`` values: Kraken's own closes of a position (no client id of ours) and
+# ordinary fills. ccxt reads only maker/taker/takerAfterEdit and leaves the others without a fee.
+KRAKEN_LIQUIDATION_FILL_TYPES = frozenset({"liquidation", "unwindBankrupt"})
+KRAKEN_FILL_TYPES = frozenset({"maker", "taker", "takerAfterEdit", "assignee", "assignor",
+                               "unwindCounterparty"}) | KRAKEN_LIQUIDATION_FILL_TYPES
+# Kraken Futures' base-tier fee rates, for fills ccxt gives no fee (its own estimate uses the same tier).
+BASE_TAKER_FEE_RATE = Decimal("0.0005")
+BASE_MAKER_FEE_RATE = Decimal("0.0002")
+
+
 def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
     """A ccxt trade from ``fetch_my_trades`` -> ``Fill``; None when it lacks id, size or price.
 
     Kraken's ``/fills`` carries no fee: ``fee_usd`` is ccxt's estimate at the base fee tier
-    (size x price x taker/maker rate); the account log holds the exact fee.
+    (size x price x taker/maker rate); for the fill types ccxt leaves without a fee (liquidation,
+    assignee, assignor, unwindBankrupt, unwindCounterparty) it is estimated at the base taker rate,
+    never 0 (the account log holds the exact fee). A ``liquidation``/``unwindBankrupt`` fill carries
+    no client id of ours: it gets ``liquidation-<fill id>`` (``OrderReason.LIQUIDATION``); any other
+    fill without one (e.g. the operator's own ``taker`` close on Kraken's site) stays external.
     """
     info = raw.get("info") or {}
     size, price = _dec(raw.get("amount")), _dec(raw.get("price"))
@@ -235,8 +250,17 @@ def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
     if not raw.get("id") or size is None or price is None or size <= 0 or price <= 0 or ts is None:
         log.warning("%s: unusable fill %s skipped", symbol, info)
         return None
-    fee = _dec((raw.get("fee") or {}).get("cost")) or Decimal(0)
-    return Fill(trade_id=str(raw["id"]), client_order_id=str(info.get("cliOrdId") or ""), symbol=symbol,
+    fill_type = str(info.get("fillType") or "") if isinstance(info, Mapping) else ""
+    if fill_type and fill_type not in KRAKEN_FILL_TYPES:
+        log.warning("%s: fill %s of unknown fillType %r: read as a taker fill", symbol, raw["id"], fill_type)
+    is_maker = raw.get("takerOrMaker") == "maker" or fill_type == "maker"
+    fee = _dec((raw.get("fee") or {}).get("cost"))
+    if fee is None:
+        notional = _dec(raw.get("cost")) or size * price  # ccxt's cost: size x price x contract size
+        fee = notional * (BASE_MAKER_FEE_RATE if is_maker else BASE_TAKER_FEE_RATE)
+    client_order_id = str(info.get("cliOrdId") or "") if isinstance(info, Mapping) else ""
+    if not client_order_id and fill_type in KRAKEN_LIQUIDATION_FILL_TYPES:
+        client_order_id = f"{LIQUIDATION_ID_PREFIX}-{raw['id']}"
+    return Fill(trade_id=str(raw["id"]), client_order_id=client_order_id, symbol=symbol,
                 side=OrderSide(str(raw.get("side")).lower()), size=size, price=price, fee_usd=fee, ts=ts,
-                exchange_order_id=None if raw.get("order") is None else str(raw["order"]),
-                is_maker=raw.get("takerOrMaker") == "maker")
+                exchange_order_id=None if raw.get("order") is None else str(raw["order"]), is_maker=is_maker)
