@@ -55,6 +55,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, verify
+from krakenbot.testing.fake_kraken_funding import FundingLedger
+from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
@@ -70,8 +73,6 @@ from krakenbot.testing.fake_kraken_market import (
     iso_ms,
     tickers_body,
 )
-from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, verify
-from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_orders import FuturesBook
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class FakeKraken:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.credentials = None if credentials is None else dict(credentials)
         self.limits = RateLimits(enabled=rate_limits)
+        self.funding = FundingLedger()  # unrealised funding per position, settled hourly into the balance
         self.auth_refusals: list[str] = []  # why each refused signature failed (never sent to the client)
         now = self._clock()
         self.contracts = {c.symbol: c for c in (contracts or default_contracts(now))}
@@ -231,6 +233,7 @@ class FakeKraken:
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
         with self._lock:
+            self.funding.advance(self.book, self.now())
             self.book.set_mark(symbol, mark, self.now())
 
     def tickers_payload(self) -> dict[str, Any]:
@@ -279,8 +282,16 @@ class FakeKraken:
         bot, as a fill of Kraken's type ``kind`` (``liquidation``; ``taker``: the operator closing it on
         Kraken's site; see ``fake_kraken_orders.FILL_TYPES``). False when there is no position."""
         with self._lock:
+            self.funding.advance(self.book, self.now())
             amount = None if size is None else Decimal(repr(size))
             return self.book.close_position(symbol, self.now(), kind=kind, size=amount) is not None
+
+    def set_funding_rate(self, symbol: str, relative_per_hour: float) -> None:
+        """Set ``symbol``'s funding rate (relative, per hour; the ticker quotes it x mark). Funding accrued
+        so far keeps the old rate."""
+        with self._lock:
+            self.funding.advance(self.book, self.now())
+            self.contracts[symbol].funding_rate_rel = relative_per_hour
 
     def _tickers(self, now: datetime) -> dict[str, Any]:
         body = tickers_body(list(self.contracts.values()), now)
@@ -440,6 +451,7 @@ class FakeKraken:
     def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
+        self.funding.advance(book, now)
         book.check_dead_man(now)
         if endpoint == "cancelallordersafter":
             status = book.arm_dead_man(int(float(p.get("timeout", "0"))), now)
@@ -450,9 +462,9 @@ class FakeKraken:
                 "status": "cancelled", "receivedTime": iso_ms(now),
                 "cancelledOrders": [{"order_id": o} for o in gone]}}
         if endpoint == "accounts":
-            return 200, book.accounts_body(now)
+            return 200, self.funding.apply_to_accounts(book.accounts_body(now))
         if endpoint == "openpositions":
-            return 200, book.positions_body(now)
+            return 200, self.funding.apply_to_positions(book.positions_body(now))
         if endpoint == "openorders":
             answer = book.open_orders_body(now)
             book.tick_hidden()

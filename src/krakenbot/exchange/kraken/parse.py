@@ -163,15 +163,18 @@ def account_from_balance(balance: Mapping[str, Any], *, now: datetime) -> Accoun
             raise ExchangeError(f"fetch_balance: flex account lacks {key}")
         figures[key] = float(value)
     ts = ts_from_ms(balance.get("timestamp"), default=now) or now
+    funding = _dec(flex.get("unrealizedFunding")) or Decimal(0)  # already inside marginEquity
     return AccountState(equity_usd=figures["marginEquity"], available_margin_usd=figures["availableMargin"],
                         initial_margin_usd=figures["initialMargin"],
-                        maintenance_margin_usd=figures["maintenanceMargin"], ts=ts)
+                        maintenance_margin_usd=figures["maintenanceMargin"], ts=ts,
+                        unrealized_funding_usd=float(funding))
 
 
 def position_from_ccxt(raw: Mapping[str, Any], *, now: datetime) -> Position | None:
     """A ccxt position -> ``Position`` (symbol = Kraken id); None for an empty position.
 
     ccxt leaves mark, liquidation price and leverage empty for Kraken Futures; so does this.
+    ``unrealized_funding_usd`` is Kraken's ``unrealizedFunding`` of the row (ccxt keeps it in ``info``).
     """
     info = raw.get("info") or {}
     size = _dec(raw.get("contracts"))
@@ -183,7 +186,8 @@ def position_from_ccxt(raw: Mapping[str, Any], *, now: datetime) -> Position | N
     side = Side.LONG if str(raw.get("side")).lower() == "long" else Side.SHORT
     return Position(symbol=str(info.get("symbol") or raw.get("symbol")), side=side, size=float(abs(size)),
                     entry_price=float(entry), ts_opened=ts_from_ms(raw.get("timestamp"), default=now) or now,
-                    contract_size=float(_dec(raw.get("contractSize")) or 1))
+                    contract_size=float(_dec(raw.get("contractSize")) or 1),
+                    unrealized_funding_usd=float(_dec(info.get("unrealizedFunding")) or 0))
 
 
 _CCXT_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
