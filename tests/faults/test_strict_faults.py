@@ -144,9 +144,14 @@ def test_each_kraken_fill_type_closing_a_position_is_parsed_with_a_fee_and_its_r
     bot.check()
 
 
-def test_an_unknown_fill_type_is_refused_by_the_loopback(fake: FakeKraken) -> None:
-    with pytest.raises(ValueError, match="manual"):
-        fake.close_position(BTC, kind="manual")
+def test_the_loopback_emits_only_kraken_fill_types(bot: Bot, fake: FakeKraken) -> None:
+    with pytest.raises(ValueError, match="adl"):
+        fake.close_position(BTC, kind="adl")
+    bot.start()
+    bot.auction(bot.signal(BTC))
+    assert fake.close_position(BTC, kind="manual", size=0.001)  # the operator's close: Kraken calls it taker
+    with fake._lock:
+        assert [f.kind for f in fake.book.fills if f.order.cli_ord_id is None] == ["taker"]
 
 
 # ---- funding --------------------------------------------------------------------------------------

@@ -280,7 +280,8 @@ class FakeKraken:
     def close_position(self, symbol: str, *, kind: str = "liquidation", size: float | None = None) -> bool:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange without the
         bot, as a fill of Kraken's type ``kind`` (``liquidation``; ``taker``: the operator closing it on
-        Kraken's site; see ``fake_kraken_orders.FILL_TYPES``). False when there is no position."""
+        Kraken's site, also accepted as ``manual``; see ``fake_kraken_orders.FILL_TYPES``). False when there
+        is no position."""
         with self._lock:
             self.funding.advance(self.book, self.now())
             amount = None if size is None else Decimal(repr(size))
@@ -368,8 +369,10 @@ class FakeKraken:
             why = verify(self.credentials, headers, path=path, raw_query=raw[0], raw_body=raw[1])
             if why is not None:
                 self.auth_refusals.append(why)
+                log.info("fake kraken: %s refused: authenticationError (%s)", endpoint, why)
                 return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
         if not self.limits.charge(budget, endpoint, p, now):
+            log.info("fake kraken: %s refused: apiLimitExceeded (%s budget exhausted)", endpoint, budget)
             return 429, {"result": "error", "error": "apiLimitExceeded", "serverTime": iso_ms(now)}
         return None
 

@@ -144,7 +144,9 @@ class FuturesBook:
                        size: Decimal | None = None) -> SimFill | None:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange, not through
         us, filled as Kraken's fillType ``kind`` (``liquidation``; ``taker`` for the operator's own close
-        on Kraken's site; ``assignor``, ``unwindCounterparty``, ...). Our resting orders are left as they are."""
+        on Kraken's site, also accepted as ``manual``; ``assignor``, ``unwindCounterparty``, ...). Our resting
+        orders are left as they are."""
+        kind = "taker" if kind == "manual" else kind  # the operator's own close on Kraken's site: a taker fill
         if kind not in FILL_TYPES:
             raise ValueError(f"fill type {kind!r} is not one of Kraken's: {', '.join(FILL_TYPES)}")
         pos = self.positions.get(symbol)
