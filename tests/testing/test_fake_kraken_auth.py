@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -98,3 +100,28 @@ def test_an_unknown_key_is_refused(fake: FakeKraken) -> None:
     signed = authent(SECRET, post_data="", nonce="", path="/api/v3/accounts")
     status, body = raw_call(fake, "/derivatives/api/v3/accounts", {"APIKey": "someone-else", "Authent": signed})
     assert status == 401 and body["error"] == "authenticationError"
+
+
+@pytest.mark.slow
+def test_the_command_verifies_the_key_it_is_given() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "krakenbot.testing.fake_kraken", "--port", "0",
+                             "--api-key", KEY, "--api-secret", SECRET], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = line.rsplit("listening on ", 1)[1].split()[0]
+        path = "/derivatives/api/v3/accounts"
+        good = {"APIKey": KEY, "Authent": authent(SECRET, post_data="", nonce="", path="/api/v3/accounts")}
+        bad = {"APIKey": KEY, "Authent": authent(base64.b64encode(b"x").decode(), post_data="", nonce="",
+                                                  path="/api/v3/accounts")}
+        for headers, expected in ((good, 200), (bad, 401)):
+            req = urllib.request.Request(url + path, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    status = resp.status
+            except urllib.error.HTTPError as err:
+                status = err.code
+            assert status == expected
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

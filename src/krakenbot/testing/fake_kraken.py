@@ -584,9 +584,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of recorded candles ({ALTNAME}-{minutes}m.parquet)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candle series")
     parser.add_argument("--balance-usd", type=float, default=10_000.0, help="flex account starting collateral, USD")
+    parser.add_argument("--api-key", default=None, help="the API key private requests must be signed with "
+                        "(with --api-secret; default: the test suites' dummy keys)")
+    parser.add_argument("--api-secret", default=None, help="its base64 secret (a dummy: never a real key)")
+    parser.add_argument("--no-auth-check", action="store_true", help="accept any signature (not Kraken's way)")
+    parser.add_argument("--no-rate-limits", action="store_true", help="no request budgets (not Kraken's way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd)
+    credentials: Mapping[str, str] | None = DEFAULT_CREDENTIALS
+    if args.api_key and args.api_secret:
+        credentials = {args.api_key: args.api_secret}
+    if args.no_auth_check:
+        credentials = None
+    fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd,
+                      credentials=credentials, rate_limits=not args.no_rate_limits)
     log.info("fake kraken listening on %s (spot and futures base URL)", fake.url)
     try:
         fake._server.serve_forever()
