@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, verify
+from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, refuse_private
 from krakenbot.testing.fake_kraken_funding import FundingLedger
 from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_market import (
@@ -361,20 +361,9 @@ class FakeKraken:
 
     def guard_private(self, budget: str, endpoint: str, path: str, p: dict[str, str], headers: dict[str, str],
                       raw: tuple[str, str], now: datetime) -> tuple[int, dict[str, Any]] | None:
-        """Kraken's checks before a private endpoint does anything: the signature, then the request
-        budget (``derivatives`` or ``history``). The refusal to answer, or None to go on."""
-        if not headers.get("apikey") or not headers.get("authent"):
-            return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
-        if self.credentials is not None:
-            why = verify(self.credentials, headers, path=path, raw_query=raw[0], raw_body=raw[1])
-            if why is not None:
-                self.auth_refusals.append(why)
-                log.info("fake kraken: %s refused: authenticationError (%s)", endpoint, why)
-                return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
-        if not self.limits.charge(budget, endpoint, p, now):
-            log.info("fake kraken: %s refused: apiLimitExceeded (%s budget exhausted)", endpoint, budget)
-            return 429, {"result": "error", "error": "apiLimitExceeded", "serverTime": iso_ms(now)}
-        return None
+        """Kraken's checks before a private endpoint acts (``fake_kraken_auth.refuse_private``): the answer, or None."""
+        return refuse_private(self.credentials, self.limits, self.auth_refusals, budget=budget, endpoint=endpoint,
+                              path=path, params=p, headers=headers, raw=raw, now=now)
 
     def drain_rate_limit(self, budget: str = "derivatives") -> None:
         """Empty a request budget now, as a burst by another program on the same key would."""
@@ -584,20 +573,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of recorded candles ({ALTNAME}-{minutes}m.parquet)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candle series")
     parser.add_argument("--balance-usd", type=float, default=10_000.0, help="flex account starting collateral, USD")
-    parser.add_argument("--api-key", default=None, help="the API key private requests must be signed with "
-                        "(with --api-secret; default: the test suites' dummy keys)")
-    parser.add_argument("--api-secret", default=None, help="its base64 secret (a dummy: never a real key)")
+    parser.add_argument("--api-key", help="the (dummy) API key requests must be signed with; default: the tests' keys")
+    parser.add_argument("--api-secret", help="its base64 secret (with --api-key; never a real one)")
     parser.add_argument("--no-auth-check", action="store_true", help="accept any signature (not Kraken's way)")
     parser.add_argument("--no-rate-limits", action="store_true", help="no request budgets (not Kraken's way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    credentials: Mapping[str, str] | None = DEFAULT_CREDENTIALS
-    if args.api_key and args.api_secret:
-        credentials = {args.api_key: args.api_secret}
-    if args.no_auth_check:
-        credentials = None
+    credentials = {args.api_key: args.api_secret} if args.api_key and args.api_secret else DEFAULT_CREDENTIALS
     fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd,
-                      credentials=credentials, rate_limits=not args.no_rate_limits)
+                      credentials=None if args.no_auth_check else credentials, rate_limits=not args.no_rate_limits)
     log.info("fake kraken listening on %s (spot and futures base URL)", fake.url)
     try:
         fake._server.serve_forever()

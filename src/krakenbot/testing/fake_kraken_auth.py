@@ -16,7 +16,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from krakenbot.testing.fake_kraken_limits import RateLimits
+from krakenbot.testing.fake_kraken_market import iso_ms
+
+log = logging.getLogger(__name__)
 
 # The key pairs Krakenbot's own test suites sign with (tests/faults/loopback.py SENTINEL_*,
 # tests/live/e2e_support.py API_*): the loopback verifies them by default. Dummies, never real keys.
@@ -62,4 +70,26 @@ def verify(credentials: Mapping[str, str], headers: Mapping[str, str], *, path: 
         return "the configured secret is not base64"
     if not hmac.compare_digest(expected, sent):
         return f"Authent does not match postData={post_data[:80]!r} endpointPath={endpoint_path(path)!r}"
+    return None
+
+
+def refuse_private(credentials: Mapping[str, str] | None, limits: RateLimits, refusals: list[str], *, budget: str,
+                   endpoint: str, path: str, params: Mapping[str, str], headers: Mapping[str, str],
+                   raw: tuple[str, str], now: datetime) -> tuple[int, dict[str, Any]] | None:
+    """Kraken's checks before a private endpoint does anything: the signature (HTTP 401
+    ``authenticationError``; not checked when ``credentials`` is None), then the request budget
+    (``derivatives`` or ``history``: HTTP 429 ``apiLimitExceeded``). The answer, or None to go on.
+    ``raw`` is (query string, body) as sent; why a signature failed is appended to ``refusals``."""
+    refused = {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
+    if not headers.get("apikey") or not headers.get("authent"):
+        return 401, refused
+    if credentials is not None:
+        why = verify(credentials, headers, path=path, raw_query=raw[0], raw_body=raw[1])
+        if why is not None:
+            refusals.append(why)
+            log.info("fake kraken: %s refused: authenticationError (%s)", endpoint, why)
+            return 401, refused
+    if not limits.charge(budget, endpoint, params, now):
+        log.info("fake kraken: %s refused: apiLimitExceeded (%s budget exhausted)", endpoint, budget)
+        return 429, {"result": "error", "error": "apiLimitExceeded", "serverTime": iso_ms(now)}
     return None
