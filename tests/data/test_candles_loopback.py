@@ -35,7 +35,8 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def fake(clock: SimulatedClock) -> Iterator[FakeKraken]:
-    with FakeKraken(data_dir=DATA, clock=clock.now) as fk:
+    with FakeKraken(data_dir=DATA, clock=clock.now,
+                    credentials={"loopback-key": base64.b64encode(b"loopback").decode()}) as fk:
         yield fk
 
 

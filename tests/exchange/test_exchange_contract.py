@@ -53,7 +53,8 @@ def paper_venue() -> Venue:
 def kraken_venue(stack: ExitStack) -> Venue:
     """The real ``KrakenClient`` (real ccxt) against the loopback Kraken: PF_XBTUSD at a 30,000
     mark, 10,000 USD of collateral, 50x first margin tier, lot 0.0001, tick 1 (as the paper venue)."""
-    fk = stack.enter_context(FakeKraken(balance_usd=10_000.0))
+    secret = base64.b64encode(b"contract").decode()
+    fk = stack.enter_context(FakeKraken(balance_usd=10_000.0, credentials={"contract-key": secret}))
     fk.set_mark("PF_XBTUSD", 30_000.0)
     config = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url)
     client = KrakenClient(config, api_key="contract-key", api_secret=base64.b64encode(b"contract").decode(),

@@ -71,7 +71,8 @@ def test_clock_five_hours_ahead_of_kraken_refuses_to_start_with_exit_2(
     monkeypatch.setenv("KRAKEN_FUTURES_API_KEY", "SENTINEL-KEY")
     monkeypatch.setenv("KRAKEN_FUTURES_API_SECRET", "U0VOVElORUwtU0VDUkVU")
     # Kraken's clock is 5 h behind the local wall clock: the local clock is 5 h ahead
-    with FakeKraken(clock=lambda: datetime.now(UTC) - timedelta(hours=5)) as fake:
+    with FakeKraken(clock=lambda: datetime.now(UTC) - timedelta(hours=5),
+                    credentials={"SENTINEL-KEY": "U0VOVElORUwtU0VDUkVU"}) as fake:
         config = tmp_path / "bot.yaml"
         config.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db"))
         force = ["--force"] if command == "live" else []

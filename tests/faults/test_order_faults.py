@@ -66,7 +66,7 @@ def test_cancel_racing_a_fill_records_the_stop_as_filled_and_leaves_nothing_open
     bot.auction(bot.signal(BTC))
     size = held(bot, BTC)
     [stop] = [o for o in bot.store.open_orders() if o.order_type is OrderType.STOP]
-    fake.close_position(BTC, kind="manual", size=float(size) / 2)  # the operator halves the position
+    fake.close_position(BTC, kind="taker", size=float(size) / 2)  # the operator halves the position on Kraken
     fake.race_cancel_with_fill()
     bot.tick()  # the manual fill is polled; sync_stops resizes the stop: its cancel arrives after the mark touched it
     bot.check()

@@ -62,8 +62,8 @@ class HoldingKraken(FakeKraken):
         with self._lock:
             self._pick = pick
 
-    def handle(self, method: str, path: str, params: dict[str, list[str]],
-               headers: dict[str, str]) -> tuple[int, str, str]:
+    def handle(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
+               raw: tuple[str, str] = ("", "")) -> tuple[int, str, str]:
         with self._lock:
             take = self._pick is not None and self._pick(method, path, params)
             if take:
@@ -71,7 +71,7 @@ class HoldingKraken(FakeKraken):
         if take:
             self.held.set()
             self.released.wait(timeout=HOLD_LIMIT_S)
-        return super().handle(method, path, params, headers)
+        return super().handle(method, path, params, headers, raw)
 
 
 @pytest.fixture

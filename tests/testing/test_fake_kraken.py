@@ -23,7 +23,7 @@ AUTH = {"APIKey": "key", "Authent": "sig"}
 
 @pytest.fixture
 def fake() -> Iterator[FakeKraken]:
-    with FakeKraken(data_dir=DATA) as fk:
+    with FakeKraken(data_dir=DATA, credentials=None) as fk:  # shapes only: signatures in test_fake_kraken_auth
         yield fk
 
 

@@ -22,7 +22,7 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def fake(clock: SimulatedClock) -> Iterator[FakeKraken]:
-    with FakeKraken(clock=clock.now) as fk:
+    with FakeKraken(clock=clock.now, credentials={"k": base64.b64encode(b"s").decode()}) as fk:
         yield fk
 
 
@@ -66,6 +66,9 @@ def test_history_is_private_and_filters_by_tradeable_and_time(fake: FakeKraken, 
     _send(fake, clock, orderType="mkt", side="buy", cliOrdId="kb-1")
     status, _, body = fake.handle("GET", "/api/history/v2/orders", {}, {})
     assert status == 401
+    status, _, body = fake.handle("GET", "/api/history/v2/orders", {}, {"apikey": "k", "authent": "a"})
+    assert status == 401  # a wrong signature too
+    fake.credentials = None  # the filters below, without signing each raw request
     auth = {"apikey": "k", "authent": "a"}
     status, _, body = fake.handle("GET", "/api/history/v2/orders", {"tradeable": ["PF_ETHUSD"]}, auth)
     assert status == 200 and '"elements": []' in body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -198,6 +198,8 @@ class Position:
     leverage: float | None = None
     contract_size: float = 1.0
     score: float | None = None  # the score of the signal it was opened on, for the auction
+    # funding accrued since the last settlement, USD, positive = received (Kraken settles it hourly)
+    unrealized_funding_usd: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
         ensure_utc(self.ts_opened, field=f"Position({self.symbol}).ts_opened")
@@ -231,6 +233,8 @@ class AccountState:
     initial_margin_usd: float
     maintenance_margin_usd: float
     ts: datetime
+    # unsettled funding of all positions, USD (positive = received); already inside ``equity_usd``
+    unrealized_funding_usd: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
         ensure_utc(self.ts, field="AccountState.ts")

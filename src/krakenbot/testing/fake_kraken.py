@@ -13,8 +13,9 @@ In-process::
         fk.requests                      # every request: method, path, query, ts
 
 Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
-``/derivatives/api/v3/{instruments,instruments/status,tickers}`` and, with ``APIKey`` + ``Authent`` headers present
-(signatures are not checked), ``accounts, openpositions, openorders, sendorder, cancelorder,
+``/derivatives/api/v3/{instruments,instruments/status,tickers}`` and, signed as Kraken documents
+(``Authent`` checked against ``credentials``, see ``fake_kraken_auth``; each request charged to Kraken's
+token buckets, see ``fake_kraken_limits``), ``accounts, openpositions, openorders, sendorder, cancelorder,
 orders/status, fills``; history ``/api/history/v2/{orders,triggers}`` (``fake_kraken_history``); charts
 ``/api/charts/v1/{trade|mark|spot}/SYMBOL/RESOLUTION``. Order
 simulation is in ``fake_kraken_orders``; the catalogue and candles in ``fake_kraken_market``.
@@ -49,7 +50,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,8 +59,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, refuse_private
+from krakenbot.testing.fake_kraken_funding import FundingLedger
 from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
 from krakenbot.testing.fake_kraken_instruments import StatusBoard, use_real_margin_levels
+from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
@@ -130,14 +134,21 @@ class FakeKraken:
 
     ``clock`` gives the server's now (wall clock by default); ``balance_usd`` is the flex
     account's starting USD collateral; ``closed_order_retention_seconds`` how long ``orders/status``
-    still reports a closed order (Kraken: 5 s; None keeps them forever).
+    still reports a closed order (Kraken: 5 s; None keeps them forever). ``credentials`` maps API
+    key -> base64 secret: private requests must be signed with one of them (None: not checked);
+    ``rate_limits`` False turns Kraken's request budgets off.
     """
 
     def __init__(self, *, data_dir: Path | str | None = None, port: int = 0, seed: int = 7,
                  clock: Callable[[], datetime] | None = None, balance_usd: float = 10_000.0,
                  closed_order_retention_seconds: float | None = 5.0,
-                 contracts: list[FuturesContract] | None = None, spot_pairs: list[SpotPair] | None = None) -> None:
+                 contracts: list[FuturesContract] | None = None, spot_pairs: list[SpotPair] | None = None,
+                 credentials: Mapping[str, str] | None = DEFAULT_CREDENTIALS, rate_limits: bool = True) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.credentials = None if credentials is None else dict(credentials)
+        self.limits = RateLimits(enabled=rate_limits)
+        self.funding = FundingLedger()  # unrealised funding per position, settled hourly into the balance
+        self.auth_refusals: list[str] = []  # why each refused signature failed (never sent to the client)
         now = self._clock()
         self.contracts = {c.symbol: c for c in (contracts or default_contracts(now))}
         if contracts is None:  # Kraken's recorded marginLevels for the contracts it lists
@@ -251,6 +262,7 @@ class FakeKraken:
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
         with self._lock:
+            self.funding.advance(self.book, self.now())
             self.book.check_dead_man(self.now())  # a stop the switch cancelled cannot trigger
             self.book.set_mark(symbol, mark, self.now())
 
@@ -302,10 +314,20 @@ class FakeKraken:
 
     def close_position(self, symbol: str, *, kind: str = "liquidation", size: float | None = None) -> bool:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange without the
-        bot: ``liquidation`` or ``manual``. False when there is no position."""
+        bot, as a fill of Kraken's type ``kind`` (``liquidation``; ``taker``: the operator closing it on
+        Kraken's site, also accepted as ``manual``; see ``fake_kraken_orders.FILL_TYPES``). False when there
+        is no position."""
         with self._lock:
+            self.funding.advance(self.book, self.now())
             amount = None if size is None else Decimal(repr(size))
             return self.book.close_position(symbol, self.now(), kind=kind, size=amount) is not None
+
+    def set_funding_rate(self, symbol: str, relative_per_hour: float) -> None:
+        """Set ``symbol``'s funding rate (relative, per hour; the ticker quotes it x mark). Funding accrued
+        so far keeps the old rate."""
+        with self._lock:
+            self.funding.advance(self.book, self.now())
+            self.contracts[symbol].funding_rate_rel = relative_per_hour
 
     def _tickers(self, now: datetime) -> dict[str, Any]:
         body = tickers_body(list(self.contracts.values()), now)
@@ -327,9 +349,10 @@ class FakeKraken:
         with self._lock:
             self._requests.append(record)
 
-    def handle(self, method: str, path: str, params: dict[str, list[str]],
-               headers: dict[str, str]) -> tuple[int, str, str]:
-        """Route one request; return (HTTP status, content type, body). Raises ``_DropConnectionError``."""
+    def handle(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
+               raw: tuple[str, str] = ("", "")) -> tuple[int, str, str]:
+        """Route one request; return (HTTP status, content type, body). ``raw`` is (query string, body)
+        as sent, what the signature covers. Raises ``_DropConnectionError``."""
         if path.startswith("/_fake/"):
             return self._control(path, params)
         self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
@@ -343,9 +366,9 @@ class FakeKraken:
         if fault is not None and fault.kind == "status":
             return fault.status, *_fault_body(fault, path)
         with self._lock:
-            status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+            status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers, raw)
             if fault is not None and fault.kind == "duplicate":
-                status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers)
+                status, body = self._route(method, path, {k: v[-1] for k, v in params.items()}, params, headers, raw)
         if fault is not None and fault.kind == "accept_then_status":
             return fault.status, *_fault_body(fault, path)
         if fault is not None and fault.kind == "accept_then_hang":
@@ -359,24 +382,34 @@ class FakeKraken:
         return status, "application/json", text
 
     def _route(self, method: str, path: str, p: dict[str, str], multi: dict[str, list[str]],
-               headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+               headers: dict[str, str], raw: tuple[str, str] = ("", "")) -> tuple[int, dict[str, Any]]:
         now = self.now()
         if path.startswith("/0/public/"):
             return self._spot(path.removeprefix("/0/public/"), p, now)
         if path.startswith(_CHARTS_PREFIX):
             return self._chart(path.removeprefix(_CHARTS_PREFIX), p, now)
         if path.startswith(HISTORY_PREFIX):  # account history (fake_kraken_history): private, own budget
-            if not headers.get("apikey") or not headers.get("authent"):
-                return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
-            return history_answer(self.book, path.removeprefix(HISTORY_PREFIX), p, now)
+            rest = path.removeprefix(HISTORY_PREFIX)  # v2/orders
+            refused = self.guard_private("history", rest.split("/", 1)[-1], path, p, headers, raw, now)
+            return refused or history_answer(self.book, rest, p, now)
         if path.startswith(_FUTURES_PREFIX):
             endpoint = path.removeprefix(_FUTURES_PREFIX)
             if endpoint in _PRIVATE:
-                if not headers.get("apikey") or not headers.get("authent"):
-                    return 401, {"result": "error", "error": "authenticationError", "serverTime": iso_ms(now)}
-                return self._private(endpoint, p, multi, now)
+                refused = self.guard_private("derivatives", endpoint, path, p, headers, raw, now)
+                return refused or self._private(endpoint, p, multi, now)
             return self._futures_public(endpoint, now)
         return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
+
+    def guard_private(self, budget: str, endpoint: str, path: str, p: dict[str, str], headers: dict[str, str],
+                      raw: tuple[str, str], now: datetime) -> tuple[int, dict[str, Any]] | None:
+        """Kraken's checks before a private endpoint acts (``fake_kraken_auth.refuse_private``): the answer, or None."""
+        return refuse_private(self.credentials, self.limits, self.auth_refusals, budget=budget, endpoint=endpoint,
+                              path=path, params=p, headers=headers, raw=raw, now=now)
+
+    def drain_rate_limit(self, budget: str = "derivatives") -> None:
+        """Empty a request budget now, as a burst by another program on the same key would."""
+        with self._lock:
+            self.limits.drain(budget, self.now())
 
     def _spot(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
         if endpoint == "AssetPairs":
@@ -453,6 +486,7 @@ class FakeKraken:
     def _private(self, endpoint: str, p: dict[str, str], multi: dict[str, list[str]],
                  now: datetime) -> tuple[int, dict[str, Any]]:
         book = self.book
+        self.funding.advance(book, now)
         refused = self.refusals.take(endpoint, p, now)
         if refused is not None:
             return 200, refused
@@ -465,9 +499,9 @@ class FakeKraken:
                 "status": "cancelled", "receivedTime": iso_ms(now),
                 "cancelledOrders": [{"order_id": o} for o in gone]}}
         if endpoint == "accounts":
-            return 200, book.accounts_body(now)
+            return 200, self.funding.apply_to_accounts(book.accounts_body(now))
         if endpoint == "openpositions":
-            return 200, book.positions_body(now)
+            return 200, self.funding.apply_to_positions(book.positions_body(now))
         if endpoint == "openorders":
             answer = book.open_orders_body(now)
             book.tick_hidden()
@@ -540,7 +574,7 @@ def _make_handler(fake: FakeKraken) -> type[BaseHTTPRequestHandler]:
                         params.setdefault(key, []).extend(values)
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
-                status, ctype, body = fake.handle(method, split.path, params, headers)
+                status, ctype, body = fake.handle(method, split.path, params, headers, (split.query, raw))
             except _DropConnectionError:
                 self.close_connection = True
                 return
@@ -584,9 +618,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of recorded candles ({ALTNAME}-{minutes}m.parquet)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candle series")
     parser.add_argument("--balance-usd", type=float, default=10_000.0, help="flex account starting collateral, USD")
+    parser.add_argument("--api-key", help="the (dummy) API key requests must be signed with; default: the tests' keys")
+    parser.add_argument("--api-secret", help="its base64 secret (with --api-key; never a real one)")
+    parser.add_argument("--no-auth-check", action="store_true", help="accept any signature (not Kraken's way)")
+    parser.add_argument("--no-rate-limits", action="store_true", help="no request budgets (not Kraken's way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd)
+    credentials = {args.api_key: args.api_secret} if args.api_key and args.api_secret else DEFAULT_CREDENTIALS
+    fake = FakeKraken(data_dir=args.data, port=args.port, seed=args.seed, balance_usd=args.balance_usd,
+                      credentials=None if args.no_auth_check else credentials, rate_limits=not args.no_rate_limits)
     log.info("fake kraken listening on %s (spot and futures base URL)", fake.url)
     try:
         fake._server.serve_forever()

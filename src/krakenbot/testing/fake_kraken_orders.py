@@ -18,7 +18,8 @@ Fault behaviours (set by tests through ``FakeKraken``): ``liquidity`` caps what 
 fills per symbol (an IOC's rest is cancelled: a partial fill); ``cancel_races_fill`` makes the next
 cancels of resting stops find them just triggered and filled; ``hidden`` client ids are invisible
 to ``orders/status``, ``openorders`` and ``fills`` for a number of reads; ``close_position`` is a
-liquidation or a manual close done on the exchange (a fill without our client id).
+close done on the exchange, not through us (a fill without our client id, of one of Kraken's fill
+types: ``liquidation``, a ``taker`` close by the operator, an ``assignor`` transfer, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from krakenbot.testing.fake_kraken_market import FuturesContract, iso_ms
 from krakenbot.testing.fake_kraken_triggers import DEFAULT_STOP_BAND_PCT, fire_trigger
 
 TAKER_FEE = Decimal("0.0005")
+# Kraken's ``fillType`` values (docs.kraken.com, Futures REST "Get your fills").
+FILL_TYPES = ("maker", "taker", "takerAfterEdit", "liquidation", "assignee", "assignor", "unwindBankrupt",
+              "unwindCounterparty")
 MAKER_FEE = Decimal("0.0002")
 
 
@@ -104,7 +108,7 @@ class SimFill:
     price: Decimal
     ts: datetime
     maker: bool
-    kind: str | None = None  # fillType override: liquidation, manual (None: maker/taker)
+    kind: str | None = None  # Kraken's fillType when not a plain maker/taker fill of ours (FILL_TYPES)
 
 
 @dataclass(slots=True)
@@ -143,8 +147,12 @@ class FuturesBook:
     def close_position(self, symbol: str, now: datetime, *, kind: str = "liquidation",
                        size: Decimal | None = None) -> SimFill | None:
         """Close ``size`` contracts (all when None) of ``symbol``'s position on the exchange, not through
-        us: a ``liquidation`` (Kraken's fillType) or a ``manual`` close by the operator. Our resting
+        us, filled as Kraken's fillType ``kind`` (``liquidation``; ``taker`` for the operator's own close
+        on Kraken's site, also accepted as ``manual``; ``assignor``, ``unwindCounterparty``, ...). Our resting
         orders are left as they are."""
+        kind = "taker" if kind == "manual" else kind  # the operator's own close on Kraken's site: a taker fill
+        if kind not in FILL_TYPES:
+            raise ValueError(f"fill type {kind!r} is not one of Kraken's: {', '.join(FILL_TYPES)}")
         pos = self.positions.get(symbol)
         if pos is None or pos.size == 0:
             return None

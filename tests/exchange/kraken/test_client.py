@@ -33,7 +33,7 @@ SECRET = base64.b64encode(b"loopback-secret").decode()
 
 @pytest.fixture
 def fake() -> Iterator[FakeKraken]:
-    with FakeKraken(data_dir=DATA) as fk:
+    with FakeKraken(data_dir=DATA, credentials={"loopback-key": SECRET}) as fk:
         yield fk
 
 
@@ -69,7 +69,7 @@ def test_get_futures_tickers_bulk_one_request_reaches_every_key_form(fake: FakeK
 
 def test_tickers_answer_measures_the_clock_skew_without_an_extra_request() -> None:
     server_now = datetime(2026, 1, 15, 12, 0, 0, 250_000, tzinfo=UTC)
-    with FakeKraken(data_dir=DATA, clock=lambda: server_now) as fk:
+    with FakeKraken(data_dir=DATA, clock=lambda: server_now, credentials={"loopback-key": SECRET}) as fk:
         local = SimulatedClock(server_now + timedelta(hours=5))
         cfg = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url)
         client = KrakenClient(cfg, rng=random.Random(1), clock=local, enable_rate_limit=False)
@@ -231,7 +231,7 @@ def test_create_order_gateway_error_is_outcome_unknown_and_not_retried(fake: Fak
 
 
 def test_lookup_falls_back_to_fills_when_orders_status_forgot_the_order() -> None:
-    with FakeKraken(closed_order_retention_seconds=0) as fk:
+    with FakeKraken(closed_order_retention_seconds=0, credentials={"loopback-key": SECRET}) as fk:
         client = make_client(fk)
         client.create_order(intent("old-1", OrderSide.SELL, "0.01", limit="96000"))
         found = client.fetch_order_by_client_id("old-1", "PF_XBTUSD")

@@ -19,7 +19,7 @@ from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, Sim
 from krakenbot.domain.errors import RateLimitError
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.history import HistoryBudget, order_from_history
-from krakenbot.exchange.kraken.parse import fill_from_ccxt, kraken_id
+from krakenbot.exchange.kraken.parse import BASE_TAKER_FEE_RATE, fill_from_ccxt, kraken_id
 from krakenbot.testing import FakeKraken
 
 TRIGGERS = Path(__file__).resolve().parents[2] / "data" / "kraken-history" / "triggers-cancelled.json"
@@ -97,14 +97,13 @@ def _trade(fill_type: str, *, fee: Any = None, symbol: str = "pf_xbtusd", info_f
             "order": "o-1", "takerOrMaker": None, "fee": fee, "info": info}
 
 
-def test_fill_fee_from_the_payload_else_ccxt_estimate_else_zero_said_so(caplog: pytest.LogCaptureFixture) -> None:
+def test_fill_fee_from_the_payload_else_ccxt_estimate_else_the_base_taker_rate() -> None:
     fill = fill_from_ccxt(_trade("taker", fee={"cost": "0.485"}), symbol="pf_xbtusd")
     assert fill is not None and fill.fee_usd == Decimal("0.485") and fill.symbol == "PF_XBTUSD"
     fill = fill_from_ccxt(_trade("liquidation", info_fee="7.5"), symbol="PF_XBTUSD")
     assert fill is not None and fill.fee_usd == Decimal("7.5")
-    fill = fill_from_ccxt(_trade("liquidation"), symbol="PF_XBTUSD")
-    assert fill is not None and fill.fee_usd == 0
-    assert "carries no fee" in caplog.text and "liquidation" in caplog.text
+    fill = fill_from_ccxt(_trade("liquidation"), symbol="PF_XBTUSD")  # no fee anywhere: never recorded as 0
+    assert fill is not None and fill.fee_usd == fill.size * fill.price * BASE_TAKER_FEE_RATE > 0
 
 
 def test_kraken_id_upper_cases_contract_ids_only() -> None:
@@ -120,7 +119,7 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def fake(clock: SimulatedClock) -> Iterator[FakeKraken]:
-    with FakeKraken(clock=clock.now) as fk:
+    with FakeKraken(clock=clock.now, credentials={"loopback-key": SECRET}) as fk:
         yield fk
 
 

@@ -32,6 +32,7 @@ from krakenbot.domain import (
 from krakenbot.domain.clock import ServerTime
 from krakenbot.domain.errors import ExchangeError, MarketDataError
 from krakenbot.domain.market import InstrumentStatus
+from krakenbot.domain.vocabulary import LIQUIDATION_ID_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +203,18 @@ def account_from_balance(balance: Mapping[str, Any], *, now: datetime) -> Accoun
             raise ExchangeError(f"fetch_balance: flex account lacks {key}")
         figures[key] = float(value)
     ts = ts_from_ms(balance.get("timestamp"), default=now) or now
+    funding = _dec(flex.get("unrealizedFunding")) or Decimal(0)  # already inside marginEquity
     return AccountState(equity_usd=figures["marginEquity"], available_margin_usd=figures["availableMargin"],
                         initial_margin_usd=figures["initialMargin"],
-                        maintenance_margin_usd=figures["maintenanceMargin"], ts=ts)
+                        maintenance_margin_usd=figures["maintenanceMargin"], ts=ts,
+                        unrealized_funding_usd=float(funding))
 
 
 def position_from_ccxt(raw: Mapping[str, Any], *, now: datetime) -> Position | None:
     """A ccxt position -> ``Position`` (symbol = Kraken id); None for an empty position.
 
     ccxt leaves mark, liquidation price and leverage empty for Kraken Futures; so does this.
+    ``unrealized_funding_usd`` is Kraken's ``unrealizedFunding`` of the row (ccxt keeps it in ``info``).
     """
     info = raw.get("info") or {}
     size = _dec(raw.get("contracts"))
@@ -222,7 +226,8 @@ def position_from_ccxt(raw: Mapping[str, Any], *, now: datetime) -> Position | N
     side = Side.LONG if str(raw.get("side")).lower() == "long" else Side.SHORT
     return Position(symbol=str(info.get("symbol") or raw.get("symbol")), side=side, size=float(abs(size)),
                     entry_price=float(entry), ts_opened=ts_from_ms(raw.get("timestamp"), default=now) or now,
-                    contract_size=float(_dec(raw.get("contractSize")) or 1))
+                    contract_size=float(_dec(raw.get("contractSize")) or 1),
+                    unrealized_funding_usd=float(_dec(info.get("unrealizedFunding")) or 0))
 
 
 _CCXT_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
@@ -269,13 +274,26 @@ def order_from_ccxt(raw: Mapping[str, Any], *, symbol: str, now: datetime,
                  stop_price=_dec(raw.get("triggerPrice")))
 
 
+# Kraken's ``fillType`` values: Kraken's own closes of a position (no client id of ours) and
+# ordinary fills. ccxt reads only maker/taker/takerAfterEdit and leaves the others without a fee.
+KRAKEN_LIQUIDATION_FILL_TYPES = frozenset({"liquidation", "unwindBankrupt"})
+KRAKEN_FILL_TYPES = frozenset({"maker", "taker", "takerAfterEdit", "assignee", "assignor",
+                               "unwindCounterparty"}) | KRAKEN_LIQUIDATION_FILL_TYPES
+# Kraken Futures' base-tier fee rates, for fills ccxt gives no fee (its own estimate uses the same tier).
+BASE_TAKER_FEE_RATE = Decimal("0.0005")
+BASE_MAKER_FEE_RATE = Decimal("0.0002")
+
+
 def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
     """A ccxt trade from ``fetch_my_trades`` -> ``Fill``; None when it lacks id, size or price.
 
     Kraken's ``/fills`` carries no fee: ``fee_usd`` is the payload's own ``fee`` when it has one, else
-    ccxt's estimate at the base fee tier (size x price x taker/maker rate) for maker and taker fills, else
-    (liquidation, assignment, unwind fills: ccxt estimates none) 0, logged as unknown: the account log
-    holds the exact fee. ``symbol`` is upper-cased (older answers name contracts ``pf_xbtusd``).
+    ccxt's estimate at the base fee tier (size x price x taker/maker rate); for the fill types ccxt leaves
+    without a fee (liquidation, assignee, assignor, unwindBankrupt, unwindCounterparty) it is estimated at
+    the base taker rate, never 0 (the account log holds the exact fee). A ``liquidation``/``unwindBankrupt``
+    fill carries no client id of ours: it gets ``liquidation-<fill id>`` (``OrderReason.LIQUIDATION``); any
+    other fill without one (e.g. the operator's own ``taker`` close on Kraken's site) stays external.
+    ``symbol`` is upper-cased (older answers name contracts ``pf_xbtusd``).
     """
     info = raw.get("info") or {}
     symbol = kraken_id(symbol)
@@ -284,17 +302,22 @@ def fill_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Fill | None:
     if not raw.get("id") or size is None or price is None or size <= 0 or price <= 0 or ts is None:
         log.warning("%s: unusable fill %s skipped", symbol, info)
         return None
+    fill_type = str(info.get("fillType") or "") if isinstance(info, Mapping) else ""
+    if fill_type and fill_type not in KRAKEN_FILL_TYPES:
+        log.warning("%s: fill %s of unknown fillType %r: read as a taker fill", symbol, raw["id"], fill_type)
+    is_maker = raw.get("takerOrMaker") == "maker" or fill_type == "maker"
     fee = _dec(info.get("fee")) if isinstance(info, Mapping) else None
     if fee is None:
         fee = _dec((raw.get("fee") or {}).get("cost"))
     if fee is None:
-        log.warning("%s: %s fill %s carries no fee and ccxt estimates none: recorded with fee 0 (unknown; "
-                    "Kraken's account log has it)", symbol, info.get("fillType"), raw.get("id"))
-        fee = Decimal(0)
-    return Fill(trade_id=str(raw["id"]), client_order_id=str(info.get("cliOrdId") or ""), symbol=symbol,
+        notional = _dec(raw.get("cost")) or size * price  # ccxt's cost: size x price x contract size
+        fee = notional * (BASE_MAKER_FEE_RATE if is_maker else BASE_TAKER_FEE_RATE)
+    client_order_id = str(info.get("cliOrdId") or "") if isinstance(info, Mapping) else ""
+    if not client_order_id and fill_type in KRAKEN_LIQUIDATION_FILL_TYPES:
+        client_order_id = f"{LIQUIDATION_ID_PREFIX}-{raw['id']}"
+    return Fill(trade_id=str(raw["id"]), client_order_id=client_order_id, symbol=symbol,
                 side=OrderSide(str(raw.get("side")).lower()), size=size, price=price, fee_usd=fee, ts=ts,
-                exchange_order_id=None if raw.get("order") is None else str(raw["order"]),
-                is_maker=raw.get("takerOrMaker") == "maker")
+                exchange_order_id=None if raw.get("order") is None else str(raw["order"]), is_maker=is_maker)
 
 
 def kraken_id(symbol: str) -> str:
