@@ -54,14 +54,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, refuse_private
 from krakenbot.testing.fake_kraken_funding import FundingLedger
 from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
+from krakenbot.testing.fake_kraken_http import DropConnectionError, make_handler
 from krakenbot.testing.fake_kraken_instruments import StatusBoard, use_real_margin_levels
 from krakenbot.testing.fake_kraken_limits import RateLimits
 from krakenbot.testing.fake_kraken_market import (
@@ -125,10 +125,6 @@ class RequestRecord:
         return values[0] if values else None
 
 
-class _DropConnectionError(Exception):
-    """Close the connection without an answer."""
-
-
 class FakeKraken:
     """The loopback server. Thread-safe; a context manager that starts and stops it.
 
@@ -165,7 +161,7 @@ class FakeKraken:
         self._ticker_overrides: dict[str, dict[str, Any]] = {}
         self.faults_served: Counter[str] = Counter()  # fault kind -> requests it answered
         self._requests: list[RequestRecord] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -352,7 +348,7 @@ class FakeKraken:
     def handle(self, method: str, path: str, params: dict[str, list[str]], headers: dict[str, str],
                raw: tuple[str, str] = ("", "")) -> tuple[int, str, str]:
         """Route one request; return (HTTP status, content type, body). ``raw`` is (query string, body)
-        as sent, what the signature covers. Raises ``_DropConnectionError``."""
+        as sent, what the signature covers. Raises ``DropConnectionError``."""
         if path.startswith("/_fake/"):
             return self._control(path, params)
         self._log(RequestRecord(method=method, path=path, query=params, ts=self.now(), headers=headers))
@@ -360,7 +356,7 @@ class FakeKraken:
             self.book.check_dead_man(self.now())
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == "drop":
-            raise _DropConnectionError
+            raise DropConnectionError
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay_seconds)
         if fault is not None and fault.kind == "status":
@@ -373,9 +369,9 @@ class FakeKraken:
             return fault.status, *_fault_body(fault, path)
         if fault is not None and fault.kind == "accept_then_hang":
             time.sleep(fault.delay_seconds)
-            raise _DropConnectionError
+            raise DropConnectionError
         if fault is not None and fault.kind == "accept_then_drop":
-            raise _DropConnectionError
+            raise DropConnectionError
         text = json.dumps(body)
         if fault is not None and fault.kind == "malformed":
             return 200, "application/json", fault.body if fault.body is not None else text[: max(1, len(text) // 2)]
@@ -552,61 +548,6 @@ def _fault_body(fault: Fault, path: str) -> tuple[str, str]:
             return "application/json", json.dumps({"error": ["EAPI:Rate limit exceeded"]})
         return "application/json", json.dumps({"result": "error", "error": "apiLimitExceeded"})
     return "text/html", f"<html><body><h1>{fault.status} Service Unavailable</h1></body></html>"
-
-
-def _make_handler(fake: FakeKraken) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "FakeKraken/1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
-
-        def _serve(self, method: str) -> None:
-            split = urlsplit(self.path)
-            params = parse_qs(split.query, keep_blank_values=True)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
-            if raw:
-                if raw.lstrip().startswith("{"):
-                    params.update({k: [str(v).lower() if isinstance(v, bool) else str(v)]
-                                   for k, v in json.loads(raw).items()})
-                else:
-                    for key, values in parse_qs(raw, keep_blank_values=True).items():
-                        params.setdefault(key, []).extend(values)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                status, ctype, body = fake.handle(method, split.path, params, headers, (split.query, raw))
-            except _DropConnectionError:
-                self.close_connection = True
-                return
-            except Exception:  # a bug in the fake must not hang the client: answer 500
-                log.exception("fake kraken: %s %s failed", method, self.path)
-                status, ctype, body = 500, "text/html", "<html><body>500 Internal Server Error</body></html>"
-            data = body.encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
-                self.close_connection = True
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def do_PUT(self) -> None:
-            self._serve("PUT")
-
-        def do_DELETE(self) -> None:
-            self._serve("DELETE")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("fake kraken: " + format, *args)
-
-    return Handler
 
 
 def main(argv: list[str] | None = None) -> int:
