@@ -244,7 +244,7 @@ class LiveTrading:
             return ExecutionResult(symbol=signal.symbol, reason=OrderReason.AUCTION_OPEN, refused="no futures contract")
         if self.guard.is_entry_paused(fut, now) or not self._state.tradable(fut):
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
-                                   refused="entries paused (shock, stale data or clock skew)")
+                                   refused="entries paused (shock, stale data, clock skew or market status)")
         if self.account_watch.entries_paused:
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
                                    refused="entries paused (another process trades this account)")

@@ -202,7 +202,8 @@ class AuctionAllocator:
             elif not entries_allowed:
                 self._reject(books, cand, RejectReason.REDUCE_ONLY, "trading state is reduce-only: no new entries")
             elif PAUSE_ALL in paused or fut in paused or cand.symbol in paused:
-                self._reject(books, cand, RejectReason.PAUSED, f"{fut} is paused by ShockGuard")
+                self._reject(books, cand, RejectReason.PAUSED, f"{fut}: entries paused (ShockGuard, stale or "
+                                                               "refused data, clock skew, or market status)")
             elif now - cand.signal.ts > stale_after:
                 self._reject(books, cand, RejectReason.STALE_SIGNAL, f"signal from {cand.signal.ts.isoformat()} is "
                                                                      f"older than {acfg.stale_signal_minutes:g} min")
