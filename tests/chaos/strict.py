@@ -19,6 +19,7 @@ from chaos.episodes import LOT
 from faults.loopback import BTC, ETH, PREFIX, Bot
 from krakenbot.domain import OrderStatus
 from krakenbot.domain.vocabulary import EventKind
+from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 from krakenbot.testing.fake_kraken_statuses import DESCRIBED_STATUSES, SEND_STATUSES
 
 SYMBOLS = (BTC, ETH)
@@ -188,6 +189,9 @@ class Strict:
             with fake._lock:
                 placed = set(fake.book.by_cli)
             for cid in {str(r.param("cliOrdId")) for r in bot.sent()[self._sent:]} - placed:
+                if cid.endswith(UNSTORED_SUFFIX):  # a stop sent with the disk full: no intent stored, by design
+                    self.figures["refused_unstored_stops"] += 1
+                    continue
                 order = bot.store.order(cid)
                 status = order.status if order is not None else None
                 # iocWouldNotExecute: an IOC cancelled unfilled (KrakenClient.create_order), as good as refused
