@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from faults.loopback import BTC, PREFIX, Bot
+from faults.loopback import BTC, ETH, PREFIX, Bot
 from krakenbot.domain import OrderStatus
 from krakenbot.testing import FakeKraken
 
@@ -157,4 +157,21 @@ def test_restart_paging_a_busy_week_of_fills_paces_its_pages_within_kraken_budge
     with fake._lock:
         on_btc = {f.fill_id for f in fake.book.fills if f.order.symbol == BTC}
     assert on_btc <= {f.trade_id for f in bot.store.fills()}
+    bot.check()
+
+
+def test_a_fill_kraken_shows_late_is_polled_after_a_newer_fill_was_seen(bot: Bot, fake: FakeKraken) -> None:
+    """Kraken's fills lag: an entry's fill hidden from lookups while a newer fill (the operator closing another
+    position on Kraken's site) is already listed is still recorded once it shows up; the live fill poll does not
+    move past it for good (chaos soak seed 53, tick 171: an entry's fill lost behind a stop's)."""
+    bot.start()
+    bot.auction(bot.signal(ETH))
+    fake.hide_next_order(reads=4)  # the entry and its fill show up in lookups only a few reads later
+    bot.auction(bot.signal(ETH), bot.signal(BTC))
+    [cid] = entries(bot, BTC)
+    bot.clock.advance(timedelta(seconds=1))
+    assert fake.close_position(ETH, kind="taker")  # a newer fill, listed at once
+    for _ in range(20):
+        bot.tick()
+    assert bot.status(cid) is OrderStatus.FILLED
     bot.check()

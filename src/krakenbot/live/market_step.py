@@ -275,7 +275,10 @@ class MarketStep:
         its position needs a stop now."""
         upkeep = False
         stops: dict[str, list[Fill]] = {}  # our stops' new fills: what a partly filled one left is protected now
-        since = self._fills_since or now - FILLS_POLL_LOOKBACK
+        # Kraken's lookups lag: a fill can show up after newer ones did, so each poll reads back as far as the
+        # bot trusts that lag (order_lookup_give_up_seconds) behind the newest fill seen; trade ids dedupe
+        lag = timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)
+        since = self._fills_since - lag if self._fills_since is not None else now - FILLS_POLL_LOOKBACK
         for fill in self.executor.exchange.fetch_fills(since=since):
             if fill.trade_id in self._seen_trade_ids:
                 continue
@@ -286,7 +289,8 @@ class MarketStep:
             self._seen_trade_ids[fill.trade_id] = fill.ts
             self._fills_since = max(self._fills_since or fill.ts, fill.ts)
         if self._fills_since is not None:  # older fills are never asked for again
-            self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items() if ts >= self._fills_since}
+            self._seen_trade_ids = {t: ts for t, ts in self._seen_trade_ids.items()
+                                    if ts >= self._fills_since - lag}
         if stops or self.stop_remainders.pending:
             upkeep = self.stop_remainders.settle(stops, marks=self.state.marks, now=now) or upkeep
         return upkeep
