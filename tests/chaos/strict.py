@@ -135,12 +135,9 @@ class Strict:
                     and (placed_before is None or o.received < placed_before)]
 
     def _cancel_a_stop(self, tick: int) -> None:
-        """Kraken cancels one of our stops between ticks (an operator, a maintenance): back after the next tick.
-
-        Only a stop older than ``loop.order_lookup_give_up_seconds``: ``sync_stops`` trusts a stop Kraken
-        accepted and does not list yet (its lookups lag) that long, so one cancelled before the bot saw it
-        listed comes back only then (seed 37, tick 149, when the tick after its placing failed)."""
-        old = self.fake.now() - timedelta(seconds=self.bot.cfg.loop.order_lookup_give_up_seconds)
+        """Kraken cancels one of our stops between ticks (an operator, a maintenance): back after the next tick,
+        also one the bot never saw listed (``sync_stops`` asks for the status of a stop not listed yet)."""
+        old = self.fake.now()
         held = [s for s in self.bot.exchange_positions() if self._our_stops(s, placed_before=old)]
         if not held:
             return

@@ -210,3 +210,19 @@ def test_stops_gone_in_an_outage_while_the_mark_gapped_through_them_close_the_po
     new = bot.sent(ETH)[sent:]
     assert [(r.param("orderType"), r.param("reduceOnly")) for r in new] == [("ioc", "true")]  # no stop sent
     bot.check()
+
+
+def test_a_stop_cancelled_on_kraken_before_it_was_ever_listed_is_replaced_within_one_fast_tick(
+        bot: Bot, fake: FakeKraken) -> None:
+    """A stop not listed yet is trusted for a while (Kraken's lookups lag), but not blindly: its status
+    is asked for, so one cancelled before the bot ever saw it listed is replaced in the next tick."""
+    bot.start()
+    fake.hide_next_order(reads=2, orders=2)  # the entry and its stop stay unlisted through the slow tick
+    bot.auction(bot.signal(ETH))
+    size = bot.exchange_positions()[ETH]
+    [stop] = _stops_sent(bot, ETH)
+    with fake._lock:  # cancelled on Kraken's website before any tick listed it
+        fake.book.cancel_order({"cliOrdId": stop}, bot.clock.now())
+    bot.tick()
+    assert bot.open_stops(ETH) == [size] and len(_stops_sent(bot, ETH)) == 2
+    bot.check()

@@ -93,6 +93,10 @@ class PositionBook:
                           if order.client_order_id not in listed and order.ts_updated >= placed_since}
         return dict(self._unlisted)
 
+    def forget_unlisted(self, symbol: str) -> None:
+        """``symbol``'s stop not listed yet is known to be gone (its status says so)."""
+        self._unlisted.pop(symbol, None)
+
     def stops_may_be_gone(self) -> None:
         """Every order of ours may have been cancelled (the dead man's switch): a stop not yet seen listed
         no longer counts as standing."""

@@ -29,7 +29,7 @@ from decimal import Decimal
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
-from krakenbot.domain.errors import FatalError, StoreError, StoreWriteError
+from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason, alert
 from krakenbot.exchange.base import Exchange
@@ -282,8 +282,8 @@ class LiveTrading:
             listed.add(order.client_order_id)
             if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
-        lagging = self.book.unlisted_stops(
-            listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds))
+        lagging = self._still_standing(self.book.unlisted_stops(
+            listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)))
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
@@ -332,6 +332,26 @@ class LiveTrading:
         self.book.remember(placed)
         if placed.order is not None and not placed.order.is_done:
             self._uncovered.discard(symbol)
+
+    def _still_standing(self, lagging: Mapping[str, Order]) -> dict[str, Order]:
+        """Of our stops not listed yet, those that may still stand: each one's status is asked for (1 unit
+        of Kraken's budget), and one Kraken reports done (e.g. cancelled on its website before any tick
+        listed it) no longer counts. Unknown to the lookup too (Kraken lagging): trusted for now."""
+        standing = {}
+        for symbol, order in lagging.items():
+            try:
+                found = self.exchange.fetch_order_by_client_id(order.client_order_id, symbol)
+            except KrakenbotError as exc:
+                if isinstance(exc, FatalError):
+                    raise
+                found = None
+                log.warning("%s: status of stop %s unavailable (%s); trusted for now", symbol,
+                            order.client_order_id, exc)
+            if found is not None and found.is_done:
+                self.book.forget_unlisted(symbol)
+                continue
+            standing[symbol] = order
+        return standing
 
     def _is_our_stop(self, order: Order) -> bool:
         return (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
