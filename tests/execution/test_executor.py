@@ -23,7 +23,7 @@ from builders.account import make_perp  # noqa: E402
 from builders.clock import T0  # noqa: E402
 from builders.exchange import RecordingPaperExchange  # noqa: E402
 from krakenbot.config.models import LoopConfig  # noqa: E402
-from krakenbot.domain import OrderIntent, OrderSide, OrderStatus, OrderType, SimulatedClock  # noqa: E402
+from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderStatus, OrderType, SimulatedClock  # noqa: E402
 from krakenbot.execution.executor import ClientOrderIds, Executor  # noqa: E402
 from krakenbot.store.journal import MemoryJournal  # noqa: E402
 
@@ -59,7 +59,8 @@ class _LaggingLookups(RecordingPaperExchange):
         return None
 
 
-def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_never_placed() -> None:
+def _lagging_rig() -> tuple[Instrument, SimulatedClock, MemoryJournal, _LaggingLookups, Executor]:
+    """BTC at 97,000 on a paper exchange whose lookups by client id never find an order."""
     btc = make_perp("PF_XBTUSD", base="XBT", lot="0.0001", tick="0.5", max_leverage=50)
     clock = SimulatedClock(T0)
     journal = MemoryJournal()
@@ -67,6 +68,11 @@ def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_
     paper.update_market({btc.symbol: 97_000.0})
     executor = Executor(exchange=paper, instruments={btc.symbol: btc}, journal=journal, clock=clock,
                         ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    return btc, clock, journal, paper, executor
+
+
+def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_never_placed() -> None:
+    btc, clock, journal, paper, executor = _lagging_rig()
     intent = OrderIntent(client_order_id=executor.ids.next(), symbol=btc.symbol, side=OrderSide.BUY,
                          size=Decimal("0.01"), order_type=OrderType.MARKET, reduce_only=False,
                          reason=OrderReason.AUCTION_OPEN, ts_created=T0)
@@ -83,13 +89,7 @@ def test_give_up_checks_the_fills_and_records_a_filled_order_as_filled_never_as_
 def test_give_up_records_a_partly_filled_ioc_found_by_its_fills_as_finished() -> None:
     from dataclasses import replace
 
-    btc = make_perp("PF_XBTUSD", base="XBT", lot="0.0001", tick="0.5", max_leverage=50)
-    clock = SimulatedClock(T0)
-    journal = MemoryJournal()
-    paper = _LaggingLookups(instruments={btc.symbol: btc}, clock=clock, journal=journal)
-    paper.update_market({btc.symbol: 97_000.0})
-    executor = Executor(exchange=paper, instruments={btc.symbol: btc}, journal=journal, clock=clock,
-                        ids=ClientOrderIds("kb", clock), loop_cfg=LoopConfig())
+    btc, clock, journal, paper, executor = _lagging_rig()
     intent = OrderIntent(client_order_id=executor.ids.next(), symbol=btc.symbol, side=OrderSide.BUY,
                          size=Decimal("0.02"), order_type=OrderType.IOC, reduce_only=False,
                          limit_price=Decimal("97500"), reason=OrderReason.AUCTION_OPEN, ts_created=T0)
