@@ -143,7 +143,11 @@ class KrakenClient:
     def _call(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T], *, creating: bool = False) -> T:
         exchange.last_http_response = None
         try:
-            return call()
+            result = call()
+            if not result and _garbled_body(exchange, None):
+                # ccxt reads an unparseable body as no answer and returns an empty result: not "nothing there"
+                raise ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
+            return result
         except Exception as exc:  # translated below; nothing ccxt raises escapes untranslated
             if _garbled_body(exchange, exc):
                 exc = ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
@@ -621,12 +625,15 @@ def _step_ms(timeframe: str) -> int:
     return TIMEFRAME_MINUTES[timeframe] * 60_000
 
 
-def _garbled_body(exchange: ccxt.Exchange, exc: BaseException) -> bool:
+def _garbled_body(exchange: ccxt.Exchange, exc: BaseException | None) -> bool:
     """True when an answer came with HTTP success but its body is not JSON (a truncated or
-    garbled answer), which ccxt reports as whatever its parser tripped over."""
-    if isinstance(exc, ccxt.NetworkError):
+    garbled answer), which ccxt reports as whatever its parser tripped over, or (``exc`` None: the
+    call returned an empty result) reads as no answer at all; an empty body counts then too."""
+    if isinstance(exc, ccxt.NetworkError | ccxt.BadResponse):
         return False
     body = exchange.last_http_response
+    if exc is None and body == "":
+        return True
     if not isinstance(body, str) or not body:
         return False
     try:
