@@ -44,7 +44,7 @@ def _volume_parts(volume: float, k: int) -> list[str]:
     total = Decimal(repr(float(volume)))
     if total <= 0:
         return [decimal_str(0.0)] * k
-    places = max(0, -int(total.as_tuple().exponent))  # type: ignore[operator]
+    places = max(0, -int(total.as_tuple().exponent))
     units = int(total.scaleb(places))
     while units < k:  # more decimals until every trade gets a share (exact all the same)
         places += 1

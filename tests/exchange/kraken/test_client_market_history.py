@@ -4,6 +4,7 @@ historical funding rates with their gaps, and the fault injection on each of tho
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -166,9 +167,10 @@ def test_funding_history_keeps_krakens_missed_hours_as_gaps_and_both_units() -> 
         xbt = client.fetch_funding_history("BTC/USD:USD")
         assert fk.requests_to("/historicalfundingrates")
         assert len(xbt) == 250 and xbt[0].ts == datetime(2025, 10, 8, 18, tzinfo=UTC)
-        assert all(b.ts - a.ts >= timedelta(hours=1) for a, b in zip(xbt, xbt[1:], strict=False))
+        assert all(b.ts - a.ts >= timedelta(hours=1) for a, b in itertools.pairwise(xbt))
         worst = min(xbt, key=lambda r: r.relative)
-        assert worst.ts == datetime(2025, 10, 10, 22, tzinfo=UTC) and worst.relative == pytest.approx(-1.77e-4, rel=0.01)
+        assert worst.ts == datetime(2025, 10, 10, 22, tzinfo=UTC)
+        assert worst.relative == pytest.approx(-1.77e-4, rel=0.01)
         assert worst.absolute is not None and 100_000 < worst.absolute / worst.relative < 130_000  # USD/contract/h
 
 
@@ -217,3 +219,16 @@ def test_faults_on_each_history_path_are_retried_then_reported(fake: FakeKraken,
         read(client)
     fake.clear_faults()
     assert read(client) == expected
+
+
+def test_hourly_ohlc_of_a_one_minute_recording_aggregates_it_and_matches_the_trades(fake: FakeKraken) -> None:
+    client = client_of(fake)
+    since = datetime.fromtimestamp(NOW_MIN - 20 * 3600, tz=UTC).replace(minute=0)
+    hourly = {int(c.ts.timestamp()): c for c in client.fetch_spot_ohlcv("LUNA2/USD", "1h", since)
+              if c.ts.timestamp() + 3600 <= NOW.timestamp()}
+    rows, _ = all_trades(client, "LUNA2/USD", int(since.timestamp()) * 10**9)
+    rebuilt = rebuild(rows, 3600, int(NOW.timestamp()))
+    assert sorted(rebuilt) == sorted(hourly) and len(hourly) == 20
+    for ts, candle in hourly.items():
+        assert rebuilt[ts][:4] == (candle.open, candle.high, candle.low, candle.close)
+        assert rebuilt[ts][4] == pytest.approx(candle.volume, rel=1e-12)
