@@ -65,7 +65,7 @@ from krakenbot.testing.fake_kraken_funding import FundingHistory, FundingLedger
 from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
 from krakenbot.testing.fake_kraken_http import DropConnectionError, make_handler
 from krakenbot.testing.fake_kraken_instruments import StatusBoard, use_real_margin_levels
-from krakenbot.testing.fake_kraken_limits import RateLimits
+from krakenbot.testing.fake_kraken_limits import RateLimits, SpotPublicLimits
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
@@ -148,6 +148,7 @@ class FakeKraken:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.credentials = None if credentials is None else dict(credentials)
         self.limits = RateLimits(enabled=rate_limits)
+        self.spot_limits: SpotPublicLimits | None = None  # Kraken spot's public limit: limit_spot_public
         self.funding = FundingLedger()  # unrealised funding per position, settled hourly into the balance
         self.auth_refusals: list[str] = []  # why each refused signature failed (never sent to the client)
         now = self._clock()
@@ -429,7 +430,17 @@ class FakeKraken:
         with self._lock:
             self.limits.drain(budget, self.now())
 
+    def limit_spot_public(self, *, burst: int = 5, per_second: float = 1.0) -> SpotPublicLimits:
+        """Turn on Kraken spot's public rate limit (``fake_kraken_limits.SpotPublicLimits``): per pair for OHLC
+        and Trades, ``burst`` calls refilling at ``per_second`` on the server's clock; over it, Kraken's
+        ``EGeneral:Too many requests``."""
+        with self._lock:
+            self.spot_limits = SpotPublicLimits(burst=burst, per_second=per_second)
+            return self.spot_limits
+
     def _spot(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        if self.spot_limits is not None and not self.spot_limits.charge(endpoint, p.get("pair"), now):
+            return 200, {"error": ["EGeneral:Too many requests"]}
         if endpoint == "AssetPairs":
             return 200, asset_pairs_body(self.spot_pairs)
         if endpoint == "Assets":

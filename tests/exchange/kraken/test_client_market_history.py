@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from krakenbot.config.models import ExchangeConfig
+from krakenbot.domain import SimulatedClock
 from krakenbot.domain.errors import RateLimitError, TransientError
 from krakenbot.domain.market import FundingRecord, TradePage
 from krakenbot.exchange.kraken.client import KrakenClient
@@ -232,3 +233,23 @@ def test_hourly_ohlc_of_a_one_minute_recording_aggregates_it_and_matches_the_tra
     for ts, candle in hourly.items():
         assert rebuilt[ts][:4] == (candle.open, candle.high, candle.low, candle.close)
         assert rebuilt[ts][4] == pytest.approx(candle.volume, rel=1e-12)
+
+
+def test_spot_public_rate_limit_answers_too_many_requests_and_the_client_backs_off() -> None:
+    clock = SimulatedClock(NOW)
+    with FakeKraken(clock=clock.now, credentials=None) as fk:
+        fk.record_candles("LUNA2USD", 1, luna2_minutes())
+        limits = fk.limit_spot_public(burst=3, per_second=1.0)
+        sleeps: list[float] = []
+
+        def sleep(seconds: float) -> None:  # the client's back-off passes on the server's clock
+            sleeps.append(seconds)
+            clock.advance(timedelta(seconds=seconds))
+
+        cfg = ExchangeConfig(spot_base_url=fk.spot_url, futures_base_url=fk.futures_url)
+        client = KrakenClient(cfg, sleep=sleep, rng=random.Random(1), enable_rate_limit=False)
+        rows, pages = all_trades(client, "LUNA2/USD", (NOW_MIN - 700 * 60) * 10**9)
+        assert limits.refused >= 1 and sleeps  # a burst of pages tripped Kraken's limit ...
+        assert len(pages) >= 3 and len({r[0] for r in rows}) == len(rows)  # ... and paging went on, nothing lost
+        other_pair = client.fetch_spot_trades("ETH/USD", (NOW_MIN - 60) * 10**9)  # its own per-pair budget
+        assert other_pair.rows
