@@ -84,14 +84,23 @@ class TradeTape:
 
     def __init__(self, candles: CandleStore) -> None:
         self._candles = candles
+        self._times: dict[int, tuple[list[Bar], list[int]]] = {}  # id(recorded series) -> (series, open times)
+
+    def _open_times(self, recorded: list[Bar]) -> list[int]:
+        cached = self._times.get(id(recorded))
+        if cached is None or cached[0] is not recorded:
+            cached = (recorded, [b.ts_s for b in recorded])
+            self._times[id(recorded)] = cached
+        return cached[1]
 
     def _bars_from(self, names: list[str], anchor: float, start_ns: int, now_s: int) -> Iterator[tuple[Bar, int]]:
         """(bar, step seconds) of the finest series, from the one holding ``start_ns`` up to ``now_s``."""
         minutes, recorded = self._candles.finest(names)
         step = minutes * 60
         if recorded is not None:
-            index = max(0, bisect_right([b.ts_s for b in recorded], start_ns // _NS) - 1)
-            for bar in recorded[index:]:
+            index = max(0, bisect_right(self._open_times(recorded), start_ns // _NS) - 1)
+            for position in range(index, len(recorded)):  # no slice: a year of minutes is not copied per page
+                bar = recorded[position]
                 if bar.ts_s > now_s:
                     return
                 yield bar, step
