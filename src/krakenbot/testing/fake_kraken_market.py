@@ -6,8 +6,10 @@ ccxt fixtures in ``/work/shared/fixtures``. Prices and volumes are illustrative,
 
 Candles come from recorded files in the data folder when present (``{ALTNAME}-{minutes}m.parquet``
 or ``.csv`` with columns ``ts, open, high, low, close, volume``, e.g. ``XBTUSD-60m.parquet``; futures
-under ``futures/{SYMBOL}-{minutes}m.parquet``), otherwise from a seeded synthetic series that is a
-pure function of (symbol, time), so every page of a paged fetch agrees with every other.
+under ``futures/{SYMBOL}-{minutes}m.parquet``, mark and index charts under ``futures/{SYMBOL}-mark-...`` and
+``futures/{SYMBOL}-spot-...`` first), otherwise from a seeded synthetic series that is a
+pure function of (symbol, time), so every page of a paged fetch agrees with every other. An interval with no
+recording of its own is aggregated from a finer recording of the same series when there is one.
 """
 
 from __future__ import annotations
