@@ -1,4 +1,4 @@
-"""Market data value types: candles and tickers."""
+"""Market data value types: candles, tickers and pages of public trades."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ class Candle:
                              f"(o={self.open} h={self.high} l={self.low} c={self.close})")
         if not math.isfinite(self.volume) or self.volume < 0:
             raise ValueError(f"Candle at {self.ts.isoformat()}: volume must be >= 0, got {self.volume!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    """One page of Kraken's public Trades (at most 1,000 trades).
+
+    ``rows`` are ``(time, price, volume)``: trade time as int nanoseconds since the epoch (UTC), price in
+    quote units, volume in base units; oldest first. ``last`` is Kraken's ``last`` cursor (nanoseconds):
+    pass it as ``since`` to ask for the next page (Kraken returns the trades after it).
+    """
+
+    rows: tuple[tuple[int, float, float], ...]
+    last: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

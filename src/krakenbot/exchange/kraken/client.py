@@ -48,7 +48,7 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
-from krakenbot.domain.market import InstrumentStatus
+from krakenbot.domain.market import InstrumentStatus, TradePage
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
@@ -237,6 +237,15 @@ class KrakenClient:
             cursor = fresh[-1][0] + step_ms
         rows = [r for r in rows if end_ms is None or r[0] <= end_ms]
         return candles_from_ohlcv(pair, rows)
+
+    def fetch_spot_trades(self, pair: str, since: int) -> TradePage:
+        """One page of Kraken's public spot trades after the cursor ``since`` (ns).
+
+        Placeholder on this branch (i13-gap): the implementation through ccxt ``fetch_trades`` comes with
+        branch i13-exchange and replaces this method at merge. Raises ``MarketDataError`` until then, so a
+        candle hole is reported as not repairable (never silently filled).
+        """
+        raise MarketDataError(f"{pair}: Kraken's public trades are not wired in this build (since={since})")
 
     def fetch_futures_ohlcv(self, symbol: str, timeframe: str, since: datetime, until: datetime | None = None,
                             price: Literal["trade", "mark"] = "trade") -> list[Candle]:
