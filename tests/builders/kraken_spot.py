@@ -48,6 +48,7 @@ class KrakenSpot:
     page_size: int = 1000
     inclusive: bool = False
     trades_error: Exception | None = None  # raised by every trades request while set
+    ohlc_error: Exception | None = None  # raised by every OHLC request while set
     ohlc_calls: list[tuple[str, datetime]] = field(default_factory=list)
     trade_calls: list[tuple[str, int]] = field(default_factory=list)
     _trades: dict[str, list[Trade]] = field(default_factory=dict)
@@ -58,6 +59,8 @@ class KrakenSpot:
     def fetch_spot_ohlcv(self, pair: str, timeframe: str, since: datetime, until: datetime | None = None
                          ) -> list[Candle]:
         self.ohlc_calls.append((pair, since))
+        if self.ohlc_error is not None:
+            raise self.ohlc_error
         now = self.clock()
         oldest = floor_time(now, self.step) - self.step * (self.reach - 1)
         return [c for c in self.candles.get(pair, []) if c.ts >= max(since, oldest) and c.ts <= now

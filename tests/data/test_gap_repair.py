@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+
 from builders.candle_hole import restart_after_downtime
 from builders.kraken_spot import KrakenSpot
-
 from krakenbot.data.candle_cache import clean_candles
 from krakenbot.data.candles import CandleManager
 from krakenbot.domain import SimulatedClock
@@ -105,7 +105,8 @@ def test_trades_failing_leave_the_hole_marked_and_a_later_tick_repairs_it(tmp_pa
     source.trades_error = None
     repaired = manager.get_candles(PAIR, "1h", clock.advance(H))
     assert repaired.hole is None and repaired.gaps == ()
-    assert repaired.frame["ts"].iloc[0] == pd.Timestamp(T0 + 81 * H)  # the first run's oldest: 720 back, forming one included
+    # the first run's oldest candle: 720 back, the forming one included
+    assert repaired.frame["ts"].iloc[0] == pd.Timestamp(T0 + 81 * H)
 
 
 def test_with_repair_off_the_candles_before_the_hole_are_dropped_and_no_trade_is_asked(tmp_path, clock, caplog):
@@ -144,3 +145,18 @@ def test_a_short_downtime_within_the_reach_asks_for_no_trade(tmp_path, clock):
     source = KrakenSpot({PAIR: history(2_000)}, H, clock=clock.now)
     run = restart_after_downtime(source, clock, tmp_path / "cache", pair=PAIR, timeframe="1h", step=H, down=700 * H)
     assert run.at_restart.hole is None and run.at_restart.gaps == () and source.trade_calls == []
+
+
+def test_a_hole_found_while_the_ohlc_endpoint_fails_is_reported_and_repaired_once_it_answers(tmp_path, clock):
+    candles = history(2_000)
+    source = KrakenSpot({PAIR: candles}, H, clock=clock.now)
+    manager = CandleManager(source, tmp_path / "cache")
+    first = manager.get_candles(PAIR, "1h", clock.now())
+    source.ohlc_error = TransientError("OHLC: HTTP 502")
+    down = manager.get_candles(PAIR, "1h", clock.advance(1_000 * H))
+    assert down.hole is not None and down.hole.missing == 281 and down.frame.empty and down.stale
+    source.ohlc_error = None
+    back = manager.get_candles(PAIR, "1h", clock.advance(H))
+    assert back.hole is None and back.gaps == ()
+    pd.testing.assert_frame_equal(back.frame, expected(candles, first.frame["ts"].iloc[0].to_pydatetime(),
+                                                       T0 + 1800 * H))

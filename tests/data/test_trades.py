@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from builders.kraken_spot import KrakenSpot, trades_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders.kraken_spot import KrakenSpot, trades_of
 from krakenbot.data.candle_cache import COLUMNS, clean_candles
 from krakenbot.data.trades import candles_from_trades, fetch_trade_candles
 from krakenbot.domain.errors import MarketDataError

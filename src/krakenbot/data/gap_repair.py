@@ -63,6 +63,7 @@ class PendingRepair:
 
     before: pd.DataFrame
     start: datetime
+    reach_start: datetime  # the oldest candle the OHLC endpoint served when the hole was found
     end: datetime | None = None
     rebuild: TradeRebuild | None = None
     problem: str | None = None
@@ -74,9 +75,9 @@ def hole_of(repair: PendingRepair, *, symbol: str, timeframe: str, step: timedel
     """The ``CandleHole`` a pending repair stands for, with a reason that names the symbol, the span and
     what is done about it."""
     ts_before = repair.start - step
-    missing = int((repair.end - repair.start) / step) if repair.end is not None else 0
-    span = (f"{ts_before.isoformat()} .. {repair.end.isoformat()}" if repair.end is not None
-            else f"after {ts_before.isoformat()}")
+    end = repair.end if repair.end is not None else repair.reach_start
+    missing = int((end - repair.start) / step)
+    span = f"{ts_before.isoformat()} .. {end.isoformat()}"
     pages = repair.rebuild.pages if repair.rebuild is not None else 0
     state = state or ("failed" if repair.problem is not None else "repairing")
     if state == "failed":
@@ -88,7 +89,7 @@ def hole_of(repair: PendingRepair, *, symbol: str, timeframe: str, step: timedel
         reason = (f"{symbol} {timeframe}: candle hole {span} ({missing} candles) beyond Kraken's {OHLC_REACH}-candle "
                   f"OHLC reach: repairing from trades ({pages} pages read, at most {max_pages} per slow tick); "
                   f"signals use only the candles after the hole until it is repaired")
-    return CandleHole(symbol=symbol, timeframe=timeframe, ts_before=ts_before, ts_after=repair.end,
+    return CandleHole(symbol=symbol, timeframe=timeframe, ts_before=ts_before, ts_after=end,
                       missing=missing, state=state, reason=reason, pages=pages)
 
 
@@ -131,7 +132,7 @@ class GapRepairer:
             self._dropped[key] = hole
             log.warning("%s", hole.reason)
             return
-        self._pending[key] = PendingRepair(before=before, start=start)
+        self._pending[key] = PendingRepair(before=before, start=start, reach_start=reach_start)
         log.warning("%s %s: candle hole: the cache ends at %s and Kraken's OHLC endpoint serves only the newest %d "
                     "candles (from %s): about %d candles missing; repairing from trades (at most %d pages per slow "
                     "tick); signals use only the candles after the hole meanwhile", symbol, timeframe,

@@ -72,7 +72,8 @@ def _arrays(rows: Iterable[tuple[int, float, float]] | TradeArrays) -> TradeArra
             np.fromiter((r[2] for r in listed), np.float64, count))
 
 
-def candles_from_trades(rows: Iterable[tuple[int, float, float]] | TradeArrays, timeframe: str, *, until_ns: int, since_ns: int | None = None) -> pd.DataFrame:
+def candles_from_trades(rows: Iterable[tuple[int, float, float]] | TradeArrays, timeframe: str, *, until_ns: int,
+                        since_ns: int | None = None) -> pd.DataFrame:
     """Candles (a candle frame: ``ts`` UTC open time, ``open``, ``high``, ``low``, ``close``, ``volume``)
     of the trades ``rows`` (``(time ns, price, volume)`` tuples or three numpy arrays), vectorised.
 
@@ -160,11 +161,13 @@ def fetch_trade_candles(source: TradeSource, pair: str, timeframe: str, start: d
     """Rebuild ``pair``'s candles with open time in ``[start, end)`` from its public trades.
 
     Pages by Kraken's ``last`` cursor (see the module docstring) until the cursor reaches ``end`` or a
-    page brings nothing after the cursor (``complete``; so ``end`` must not be after now), or ``max_pages`` pages were read this call (not complete: pass the
-    result as ``resume`` to go on from its cursor). ``on_page`` is called with the number of trades of
-    each page (a progress bar). Memory is bounded: trades are turned into candles as buckets close.
+    page brings nothing after the cursor (``complete``; so ``end`` must not be after now), or until
+    ``max_pages`` pages were read this call (not complete: pass the result as ``resume`` to go on from
+    its cursor). ``on_page`` is called with the number of new trades of each page (a progress bar).
+    Memory is bounded: trades are turned into candles as their buckets close.
     Raises what the source raises (``ExchangeError``, ``MarketDataError``), ``MarketDataError`` when the
-    cursor does not move forward, ``ValueError`` for an unknown timeframe, naive times or ``end <= start``.
+    cursor does not move forward, ``ValueError`` for an unknown timeframe, naive times, ``end <= start``
+    or an unusable trade (price not finite and > 0, volume not finite and >= 0).
     """
     step = step_ns(timeframe)
     start_ns, end_ns = to_ns(start), to_ns(end)
@@ -194,7 +197,8 @@ def fetch_trade_candles(source: TradeSource, pair: str, timeframe: str, start: d
             break
         if page.last <= cursor:
             raise MarketDataError(f"{pair}: Kraken's trades cursor did not move forward ({cursor} -> {page.last}) "
-                                  f"while {len(rows)} new trades came; the Trades answer is inconsistent, try again later")
+                                  f"while {len(rows)} new trades came; the Trades answer is inconsistent, "
+                                  "try again later")
         held += rows
         previous, cursor = page.rows, page.last
         if cursor >= end_ns:

@@ -130,6 +130,7 @@ class StrategySignalFeed:
         if hole is None:
             if logged is not None:
                 del self.holes[spot]
+                self._checked_until.pop(spot, None)  # the rebuilt history is screened like a start's
                 if logged[1]:
                     log.warning("%s: resumed: the candle hole after %s is repaired or the candles after it cover "
                                 "the strategy's warm-up; signals go on", spot, logged[0].isoformat())
