@@ -160,3 +160,18 @@ def test_a_hole_found_while_the_ohlc_endpoint_fails_is_reported_and_repaired_onc
     assert back.hole is None and back.gaps == ()
     pd.testing.assert_frame_equal(back.frame, expected(candles, first.frame["ts"].iloc[0].to_pydatetime(),
                                                        T0 + 1800 * H))
+
+
+def test_a_second_hole_before_the_first_is_repaired_keeps_the_candles_between_them(tmp_path, clock):
+    candles = history(3_000)
+    source = KrakenSpot({PAIR: candles}, H, clock=clock.now, trades_error=TransientError("Trades: HTTP 503"))
+    manager = CandleManager(source, tmp_path / "cache")
+    manager.get_candles(PAIR, "1h", clock.now())
+    first = manager.get_candles(PAIR, "1h", clock.advance(1_000 * H))  # hole 1: 800..1080, not repairable now
+    assert first.hole is not None and first.hole.state == "failed"
+    second = manager.get_candles(PAIR, "1h", clock.advance(1_000 * H))  # hole 2: 1800..2080
+    assert second.hole is not None and second.hole.ts_before == T0 + 1799 * H
+    source.trades_error = None
+    repaired = manager.get_candles(PAIR, "1h", clock.advance(H))
+    assert repaired.hole is None and repaired.gaps == ()
+    pd.testing.assert_frame_equal(repaired.frame, expected(candles, T0 + 1081 * H, T0 + 2800 * H))

@@ -116,12 +116,11 @@ class GapRepairer:
         ``reach_start`` on. A hole found while another one of the same series is pending replaces it."""
         symbol, timeframe = key[1], key[2]
         missing = int((reach_start - start) / step)
-        if key in self._pending:
-            log.warning("%s: a second candle hole opened before the first was repaired: the candles before "
-                        "it are dropped", symbol)
-            before = empty_frame()
+        if self._pending.pop(key, None) is not None:  # ``before`` holds the candles after the first hole
+            log.warning("%s %s: a second candle hole opened before the first was repaired: the candles before the "
+                        "first are dropped", symbol, timeframe)
         self._dropped.pop(key, None)
-        if self._max_pages == 0 or before.empty:
+        if self._max_pages == 0:
             hole = CandleHole(
                 symbol=symbol, timeframe=timeframe, ts_before=start - step, ts_after=None, missing=missing,
                 state="dropped",
