@@ -48,6 +48,10 @@ class RecordingSource:
         self.calls.append(("futures", symbol, since, until))
         return self._serve(self.futures.get(symbol, []), since, until)
 
+    def fetch_spot_trades(self, pair, since):
+        self.calls.append(("trades", pair, None, None))
+        raise MarketDataError(f"{pair}: no trades recorded in this source")
+
 
 def manager(source, tmp_path, **kwargs) -> CandleManager:
     return CandleManager(source, tmp_path / "cache", history_candles=24, **kwargs)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from krakenbot.data.candles import CandleManager
+from krakenbot.domain.errors import MarketDataError
 from krakenbot.domain.market import Candle
 from krakenbot.live.ports import StrategySignalFeed
 from krakenbot.store.journal import MemoryJournal
@@ -37,6 +38,9 @@ class Source:
 
     def fetch_futures_ohlcv(self, symbol, timeframe, since, until=None, price="trade"):
         return []
+
+    def fetch_spot_trades(self, pair, since):
+        raise MarketDataError(f"{pair}: no trades recorded in this source")
 
 
 def feed_on(source: Source, tmp_path: Path, journal: MemoryJournal, *, multiplier: int = 1) -> StrategySignalFeed:

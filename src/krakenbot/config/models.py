@@ -148,6 +148,8 @@ class LoopConfig(StrictModel):
         0.003, gt=0, lt=0.1, description="IOC entry limit price distance from the reference price, fraction.")
     max_clock_skew_seconds: float = Field(
         5.0, ge=1, le=600, description="Largest tolerated difference between the local clock and Kraken's server time (measured on each tickers answer), seconds: beyond it `live` and `paper` refuse to start, and a running bot pauses entries and stale-signal closes until it is back (stops, ShockGuard and fill polling go on). Ticker and signal ages are measured in Kraken's time either way.")
+    gap_repair_max_pages: int = Field(
+        10, ge=0, le=1000, description="Live/paper: Kraken's spot OHLC endpoint serves only the newest 720 candles, so a restart after a longer downtime leaves a hole in the candle cache; it is rebuilt from Kraken's public trades, at most this many pages (1,000 trades each, about one second each at Kraken's public rate limit) per series on each slow tick, resuming where the last tick stopped. Meanwhile signals use only the candles after the hole (a symbol with fewer than the strategy's warm-up pauses entries, logged). 0: never ask for trades; the candles before the hole are dropped and the series re-warms from the 720 Kraken serves.")
 
 
 class FeesConfig(StrictModel):

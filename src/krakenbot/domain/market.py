@@ -1,4 +1,4 @@
-"""Market data value types: candles and tickers."""
+"""Market data value types: candles, tickers and pages of public trades."""
 
 from __future__ import annotations
 

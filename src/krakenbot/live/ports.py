@@ -89,6 +89,13 @@ class StrategySignalFeed:
     Without a fresh mark the candles cannot be checked and the symbol gives no signal this tick. The
     history a start fetches behind the newest candle is screened for isolated bad prints instead
     (:func:`~krakenbot.data.candle_checks.isolated_spikes`), which are discarded and journaled the same way.
+
+    A series with a known hole (``CandleSeries.hole``: the bot was down longer than Kraken's OHLC reach and
+    the hole is being repaired from trades, cannot be, or was dropped) holds only the candles after the
+    hole. When those are at least the strategy's ``warmup_bars`` the strategy computes on them alone,
+    identical to the full history by the strategy's contract, and signals go on; otherwise the symbol is
+    paused (no signal: no entry, no reversal; positions keep their stops and ShockGuard) until the hole is
+    repaired or enough candles arrived. Either is logged once per symbol and hole, never per tick.
     """
 
     def __init__(self, strategy: Strategy[object], candles: CandleManager,  # type: ignore[type-var]
@@ -101,18 +108,45 @@ class StrategySignalFeed:
         self.max_deviation_pct = max_deviation_pct
         self.quarantined: dict[str, datetime] = {}  # spot pair -> open time of its newest quarantined candle
         self._checked_until: dict[str, pd.Timestamp] = {}  # spot pair -> newest candle already checked
+        self.holes: dict[str, tuple[datetime, bool]] = {}  # spot pair -> (its hole's ts_before, paused) as logged
 
     def signals(self, now: datetime, marks: Mapping[str, float]) -> list[Signal]:
         arrays: dict[str, CandleArrays] = {}
         for spot, (futures, multiplier) in sorted(self.symbols.items()):
             series = self.candles.get_candles(spot, self.strategy.timeframe, now, futures_symbol=futures,
                                               futures_multiplier=multiplier)
-            if series.stale or series.frame.empty:
+            if series.stale or series.frame.empty or self._paused_by_hole(series):
                 continue
             frame = self._screened(series, futures, multiplier, marks.get(futures), now)
             if frame is not None:
                 arrays[spot] = CandleArrays.from_frame(spot, frame)
         return self.strategy.signals(arrays, now)
+
+    def _paused_by_hole(self, series: CandleSeries) -> bool:
+        """True when ``series`` has a known hole and fewer candles after it than the strategy's warm-up;
+        logs the pause (or that signals go on over the candles after the hole) once per symbol and hole."""
+        spot, hole = series.symbol, series.hole
+        logged = self.holes.get(spot)
+        if hole is None:
+            if logged is not None:
+                del self.holes[spot]
+                self._checked_until.pop(spot, None)  # the rebuilt history is screened like a start's
+                if logged[1]:
+                    log.warning("%s: resumed: the candle hole after %s is repaired or the candles after it cover "
+                                "the strategy's warm-up; signals go on", spot, logged[0].isoformat())
+            return False
+        need, have = self.strategy.warmup_bars, len(series.frame)
+        paused = have < need
+        if logged != (hole.ts_before, paused):
+            self.holes[spot] = (hole.ts_before, paused)
+            if paused:
+                log.warning("%s: paused: %s; the strategy needs %d candles and has %d after the hole: no entries "
+                            "or reversals on %s until the hole is repaired or %d more candles closed (positions "
+                            "keep their stops and ShockGuard)", spot, hole.reason, need, have, spot, need - have)
+            else:
+                log.warning("%s: %s; the strategy's %d-candle warm-up fits in the %d candles after the hole: "
+                            "signals go on, computed on those only", spot, hole.reason, need, have)
+        return paused
 
     def _screened(self, series: CandleSeries, futures: str, multiplier: int, mark: float | None,
                   now: datetime) -> pd.DataFrame | None:
