@@ -56,7 +56,7 @@ def build(source: Path) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, text.encode("ascii"), compresslevel=9)
-            print(f"{member}: {len(cut)} candles from {stem}.parquet", file=sys.stderr)
+            sys.stderr.write(f"{member}: {len(cut)} candles from {stem}.parquet\n")
     return buffer.getvalue()
 
 
@@ -68,7 +68,7 @@ def main() -> None:
     body = build(args.source)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(body)
-    print(f"{args.out}: {len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()}", file=sys.stderr)
+    sys.stderr.write(f"{args.out}: {len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()}\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ say where every span came from, and the backtest reading what is written."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -90,7 +91,7 @@ def test_merge_writes_spot_mark_and_funding_the_backtest_reads(tmp_path):
     data = load_dataset(tmp_path)
     assert data.close[:, 0].tolist() == candles(180)["close"].tolist()
     assert read_mark(mark, "1m")["close"].tolist() == candles(180, price=101)["close"].tolist()
-    ts, rate = read_funding(rates)
+    _, rate = read_funding(rates)
     assert rate.tolist() == funding([0, 1, 2])["relative_funding_rate"].tolist()
     raw = pd.read_parquet(rates)
     assert raw["funding_rate"].isna().tolist() == [False, True, False]  # unknown stays unknown, never zero
@@ -126,7 +127,7 @@ def test_chunks_merged_in_any_order_give_byte_identical_files(tmp_path_factory, 
     merge_into(one / "BTC-USD-5m.parquet", whole, source="kraken-archive:XBTUSD_5.csv", timeframe="5m")
     chunked = tmp_path_factory.mktemp("chunked")
     bounds = [0, *sorted(c % len(whole) for c in cuts), len(whole)]
-    chunks = [whole.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    chunks = [whole.iloc[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     order.shuffle(chunks)
     for chunk in chunks:
         merge_into(chunked / "BTC-USD-5m.parquet", chunk, source="kraken-archive:XBTUSD_5.csv", timeframe="5m")

@@ -87,7 +87,7 @@ def test_filters_select_pairs_in_any_spelling_and_timeframes(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.parquet")) == ["BTC-USD-1h.parquet", "BTC-USD-5m.parquet"]
     with pytest.raises(ArchiveError, match="--timeframe '12h'"):
         import_archive([ZIP], tmp_path, timeframes=["12h"], progress=False)
-    with pytest.raises(ArchiveError, match="--pair 'LUNA/USD'.*LUNA2/USD or LUNC/USD"):
+    with pytest.raises(ArchiveError, match=r"--pair 'LUNA/USD'.*LUNA2/USD or LUNC/USD"):
         import_archive([ZIP], tmp_path, pairs=["LUNA/USD"], progress=False)
 
 
@@ -147,10 +147,10 @@ def test_a_malformed_line_names_file_line_and_fix_and_nothing_of_that_file_is_wr
 
 def test_a_file_that_is_not_an_archive_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(ArchiveError, match="neither a ZIP nor a .csv"):
+    with pytest.raises(ArchiveError, match=r"neither a ZIP nor a \.csv"):
         archive_members([tmp_path / "notes.txt"])
     (tmp_path / "prices.csv").write_text("1,2")
-    with pytest.raises(ArchiveError, match="name is not PAIR_MINUTES.csv"):
+    with pytest.raises(ArchiveError, match=r"name is not PAIR_MINUTES\.csv"):
         archive_members([tmp_path / "prices.csv"])
     with pytest.raises(ArchiveError, match="no such file"):
         archive_members([tmp_path / "missing.zip"])

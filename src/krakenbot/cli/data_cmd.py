@@ -32,7 +32,8 @@ def import_command(
         metavar="FILE_OR_ZIP...", help="Kraken's OHLCVT ZIP(s) or PAIR_MINUTES.csv files (e.g. XBTUSD_1.csv).")],
     out: Annotated[Path, typer.Option("--out", help="Data folder to write (created if missing).")],
     pair: Annotated[list[str] | None, typer.Option(
-        "--pair", metavar="PAIR", help="Import only this spot pair, any spelling: BTC/USD, XBTUSD (repeatable).")] = None,
+        "--pair", metavar="PAIR",
+        help="Import only this spot pair, any spelling: BTC/USD, XBTUSD (repeatable).")] = None,
     timeframe: Annotated[list[str] | None, typer.Option(
         "--timeframe", metavar="TF", help="Import only this timeframe: 1m, 5m, 15m, 30m, 1h, 4h, 1d (repeatable).")
     ] = None,

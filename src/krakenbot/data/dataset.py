@@ -201,7 +201,8 @@ def _ts_ns(where: str, raw: pd.Series) -> np.ndarray:
                            "use pd.to_datetime(..., utc=True)")
     if raw.isna().any():
         raise DatasetError(f"{where}: ts is missing in {int(raw.isna().sum())} rows: drop them")
-    return raw.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    ns: np.ndarray = raw.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    return ns
 
 
 def _normalised(where: str, frame: pd.DataFrame, step_ns: int, timeframe: str) -> tuple[str, pd.DataFrame]:
@@ -275,7 +276,7 @@ def _read_existing(path: Path) -> tuple[str, pd.DataFrame]:
         raise DatasetError(f"{path}: cannot be read ({type(exc).__name__}: {exc}): move it away, the merge "
                            "writes a new file") from exc
     names = table.column_names
-    kind = _frame_kind(str(path), [n for n in names])
+    kind = _frame_kind(str(path), list(names))
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     if "source" in names:
         frame["source"] = frame["source"].astype(str)

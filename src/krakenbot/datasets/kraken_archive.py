@@ -236,8 +236,8 @@ def read_archive_csv(member: ArchiveMember, *, chunk_rows: int = CHUNK_ROWS,
     with _opened(member) as handle:
         stream = io.BufferedReader(_Counting(handle, on_bytes or (lambda n: None)), buffer_size=1 << 20)
         try:
-            reader = pd.read_csv(stream, header=None, chunksize=chunk_rows, skip_blank_lines=False,
-                                 encoding="ascii", **_EXACT)
+            reader = pd.read_csv(stream, header=None, chunksize=chunk_rows,  # type: ignore[call-overload]
+                                 skip_blank_lines=False, encoding="ascii", **_EXACT)
             for chunk in reader:
                 part = _checked_chunk(member, chunk, line, step_s, last_ts)
                 parts.append(part)
