@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from krakenbot.backtest.data import load_dataset, scan_folder
-from krakenbot.backtest.futures_files import read_funding, read_mark
+from krakenbot.backtest.futures_files import attach_recorded_futures, read_funding, read_mark
 from krakenbot.data import dataset
 from krakenbot.data.dataset import (
     DatasetError,
@@ -95,6 +95,8 @@ def test_merge_writes_spot_mark_and_funding_the_backtest_reads(tmp_path):
     assert rate.tolist() == funding([0, 1, 2])["relative_funding_rate"].tolist()
     raw = pd.read_parquet(rates)
     assert raw["funding_rate"].isna().tolist() == [False, True, False]  # unknown stays unknown, never zero
+    futures = attach_recorded_futures(tmp_path, data).futures
+    assert futures is not None and futures.mark_files == ("PF_XBTUSD-mark-1m",)  # trade and index: not replayed
 
 
 def test_rows_already_in_the_file_are_kept_and_a_differing_value_is_logged(tmp_path, caplog):

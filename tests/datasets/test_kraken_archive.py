@@ -73,6 +73,17 @@ def test_reimport_adds_nothing_and_the_csvs_give_the_same_files_as_the_zip(impor
     assert files(tmp_path / "from-csv") == before
 
 
+def test_an_import_interrupted_after_a_file_and_run_again_gives_the_same_files(imported, tmp_path):
+    def stop(result):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_archive([ZIP], tmp_path, progress=False, on_file=stop)
+    assert len(list(tmp_path.glob("*.parquet"))) == 1
+    import_archive([ZIP], tmp_path, progress=False)
+    assert files(tmp_path) == files(imported[0])
+
+
 def test_a_member_read_in_small_chunks_equals_one_read():
     member = next(m for m in archive_members([ZIP]) if m.file_name == "XBTUSD_5.csv")
     seen: list[int] = []
