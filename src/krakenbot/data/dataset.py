@@ -221,8 +221,8 @@ def _normalised(where: str, frame: pd.DataFrame, step_ns: int, timeframe: str) -
             except (TypeError, ValueError) as exc:
                 raise DatasetError(f"{where}: column {name} is not numeric ({exc}): write numbers only") from exc
     _check_values(where, kind, out, step_ns, timeframe)
-    order = np.argsort(out["ts"].to_numpy(), kind="stable")
-    out = out.iloc[order].reset_index(drop=True)
+    if (np.diff(ts) < 0).any():  # sorted already in the usual case: no copy
+        out = out.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
     same = np.flatnonzero(np.diff(out["ts"].to_numpy()) == 0)
     if len(same):
         dup = out.iloc[np.concatenate([same, same + 1])].drop_duplicates()
@@ -277,16 +277,43 @@ def _read_existing(path: Path) -> tuple[str, pd.DataFrame]:
                            "writes a new file") from exc
     names = table.column_names
     kind = _frame_kind(str(path), list(names))
-    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    ts = _file_ts(path, table.column("ts"))
+    # column by column, the Arrow buffers freed as pandas takes them: the peak stays near one copy
+    frame = table.drop_columns(["ts"]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get,
+                                                 self_destruct=True, split_blocks=True)
+    del table
+    frame.insert(0, "ts", ts)
     if "source" in names:
-        frame["source"] = frame["source"].astype(str)
-    ts = frame["ts"]
-    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ts = pd.to_datetime(ts, utc=True)
-    frame["ts"] = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
-    if "source" not in names:
-        frame["source"] = _sources_from_sidecar(path, frame["ts"].to_numpy())
-    return kind, frame.reset_index(drop=True)
+        frame["source"] = _categorical(frame["source"])
+    else:
+        frame["source"] = _categorical(pd.Series(_sources_from_sidecar(path, ts)))
+    return kind, frame
+
+
+def _file_ts(path: Path, column: pa.ChunkedArray) -> np.ndarray:
+    """A file's ts as int64 ns UTC: timestamps (naive ones read as UTC), else as the backtest reads them
+    (integers are Unix epoch milliseconds, strings ISO-8601)."""
+    if pa.types.is_timestamp(column.type):
+        unit = pa.timestamp("ns", tz=column.type.tz)
+        values: np.ndarray = column.cast(unit).cast(pa.int64()).to_numpy()
+        return values
+    raw = column.to_pandas()
+    try:
+        parsed = pd.to_datetime(raw, unit="ms", utc=True) if pd.api.types.is_integer_dtype(raw.dtype) else \
+            pd.to_datetime(raw, utc=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatasetError(f"{path}: column ts cannot be read as timestamps ({exc}): move the file away") from exc
+    ns: np.ndarray = parsed.dt.as_unit("ns").astype("int64").to_numpy()
+    return ns
+
+
+def _categorical(values: pd.Series, categories: Sequence[str] | None = None) -> pd.Series:
+    """Sources as a categorical with string categories (one code per row: a few bytes, not a string)."""
+    cat = pd.Categorical(values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values)
+    cat = cat.rename_categories([str(c) for c in cat.categories])
+    if categories is not None:
+        cat = cat.set_categories(list(categories))
+    return pd.Series(cat, index=values.index)
 
 
 def _load_sidecar(path: Path) -> list[Span] | None:
@@ -322,10 +349,11 @@ def _ns(value: datetime) -> int:
     return int(pd.Timestamp(value).as_unit("ns").value)
 
 
-def _spans(ts: np.ndarray, sources: np.ndarray) -> list[Span]:
+def _spans(ts: np.ndarray, sources: np.ndarray | pd.Categorical) -> list[Span]:
     if len(ts) == 0:
         return []
-    change = np.flatnonzero(sources[1:] != sources[:-1]) + 1
+    keys = sources.codes if isinstance(sources, pd.Categorical) else sources
+    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(ts)]])
     return [Span(start=pd.Timestamp(int(ts[a]), tz="UTC").to_pydatetime(),
@@ -373,8 +401,9 @@ def _table(kind: str, frame: pd.DataFrame) -> pa.Table:
         fields.append(pa.field(name, dtype))
         arrays.append(pa.array(frame[name], type=dtype, from_pandas=True))
     fields.append(pa.field("source", _SOURCE_TYPE, nullable=False))
-    arrays.append(pa.array(frame["source"].astype(str).to_numpy(), type=pa.string()).dictionary_encode()
-                  .cast(_SOURCE_TYPE))
+    cat = frame["source"].cat.remove_unused_categories()
+    arrays.append(pa.DictionaryArray.from_arrays(pa.array(cat.cat.codes.to_numpy().astype("int32")),
+                                                 pa.array([str(c) for c in cat.cat.categories], type=pa.string())))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -420,7 +449,7 @@ def merge_into(path: Path, frame: pd.DataFrame, *, source: str, timeframe: str) 
         raise DatasetError(f"{path}: merge without a source: say where the rows came from (e.g. kraken-ohlc)")
     step = _step_ns(timeframe)
     kind, incoming = _normalised(f"{path} (rows from {source})", frame, step, timeframe)
-    incoming["source"] = source
+    incoming["source"] = pd.Categorical.from_codes(np.zeros(len(incoming), dtype="int8"), categories=[source])
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(path)
     existing: pd.DataFrame | None = None
@@ -434,40 +463,50 @@ def merge_into(path: Path, frame: pd.DataFrame, *, source: str, timeframe: str) 
         if off.any():
             raise DatasetError(f"{path}: rows off the {timeframe} grid at {_rows(old_ts, off)}: is this file at "
                                f"{timeframe}? merge into the file of its own timeframe")
-        _log_conflicts(path, existing, incoming)
-        new = incoming[~np.isin(incoming["ts"].to_numpy(), old_ts)]
+        inc_ts = incoming["ts"].to_numpy()
+        at = np.searchsorted(old_ts, inc_ts)  # both sorted, one row per ts
+        known = old_ts[np.minimum(at, len(old_ts) - 1)] == inc_ts if len(old_ts) else np.zeros(len(inc_ts), bool)
+        if known.any():
+            _log_conflicts(path, existing, incoming, known, at[known], source)
+        new = incoming[~known]
     else:
         new = incoming
     added = len(new)
     if existing is None and added == 0:
         return 0
     if added:
-        parts = [new] if existing is None else [existing, new]
-        merged = pd.concat(parts, ignore_index=True, sort=False)
-        merged = merged.iloc[np.argsort(merged["ts"].to_numpy(), kind="stable")].reset_index(drop=True)
+        if existing is None:
+            merged = new.reset_index(drop=True)
+        else:
+            sources = sorted(set(existing["source"].cat.categories) | {source})
+            existing["source"] = _categorical(existing["source"], sources)
+            new = new.assign(source=_categorical(new["source"], sources))
+            merged = pd.concat([existing, new], ignore_index=True, sort=False)
+            ts = merged["ts"].to_numpy()
+            if (np.diff(ts) < 0).any():  # new rows only after the file's: no reordering copy
+                merged = merged.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
         table = _table(kind, merged)
         _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20))
     else:
         merged = existing  # type: ignore[assignment]
-    spans = _spans(merged["ts"].to_numpy(), merged["source"].to_numpy())
+    spans = _spans(merged["ts"].to_numpy(), merged["source"].array)
     _write_sidecar(path, _sidecar_text(path, timeframe, spans))
     return added
 
 
-def _log_conflicts(path: Path, existing: pd.DataFrame, incoming: pd.DataFrame) -> None:
-    both = existing.merge(incoming, on="ts", suffixes=("", "_new"))
-    if both.empty:
-        return
-    fields = [c for c in incoming.columns if c not in ("ts", "source") and c in existing.columns]
-    differ = np.zeros(len(both), dtype=bool)
-    for name in fields:
-        old, new = both[name], both[f"{name}_new"]
-        known = (old.notna() & new.notna()).to_numpy(dtype=bool)  # a value one side lacks is no conflict
-        differ |= known & ~(old == new).fillna(False).to_numpy(dtype=bool)
+def _log_conflicts(path: Path, existing: pd.DataFrame, incoming: pd.DataFrame, known: np.ndarray,
+                   rows: np.ndarray, source: str) -> None:
+    """Log incoming rows at ts already in the file (``known``; ``rows`` their rows in the file) whose values
+    differ from the file's; a value one side lacks is no conflict."""
+    differ = np.zeros(int(known.sum()), dtype=bool)
+    for name in (c for c in incoming.columns if c not in ("ts", "source") and c in existing.columns):
+        old = existing[name].to_numpy(dtype="float64", na_value=np.nan)[rows]
+        new = incoming[name].to_numpy(dtype="float64", na_value=np.nan)[known]
+        differ |= ~np.isnan(old) & ~np.isnan(new) & (old != new)
     if differ.any():
-        first = int(both["ts"].to_numpy()[np.flatnonzero(differ)[0]])
+        first = int(incoming["ts"].to_numpy()[known][np.flatnonzero(differ)[0]])
         log.warning("%s: %d rows from %s differ from the file's at the same ts (first %s); kept the file's",
-                    path, int(differ.sum()), incoming["source"].iloc[0], _fmt(first))
+                    path, int(differ.sum()), source, _fmt(first))
 
 
 # --- describing -----------------------------------------------------------------------------------

@@ -255,10 +255,11 @@ def read_archive_csv(member: ArchiveMember, *, chunk_rows: int = CHUNK_ROWS,
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype="datetime64[ns, UTC]" if name == "ts" else
                                              "int64" if name == "trades" else "float64") for name in COLUMNS})
-    joined = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
-    frame = pd.DataFrame(joined)
-    frame["ts"] = pd.to_datetime(joined["ts"] * 1_000_000_000, utc=True).as_unit("ns")
-    return frame
+    joined: dict[str, Any] = {}
+    for name in COLUMNS:  # one column at a time, each chunk freed as it is joined
+        joined[name] = np.concatenate([p.pop(name) for p in parts])
+    joined["ts"] = pd.DatetimeIndex((joined["ts"] * 1_000_000_000).view("datetime64[ns]")).tz_localize("UTC")
+    return pd.DataFrame(joined, copy=False)
 
 
 def _wanted_pairs(pairs: Sequence[str] | None) -> set[str] | None:
