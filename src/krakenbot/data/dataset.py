@@ -310,7 +310,7 @@ def _file_ts(path: Path, column: pa.ChunkedArray) -> np.ndarray:
 def _categorical(values: pd.Series, categories: Sequence[str] | None = None) -> pd.Series:
     """Sources as a categorical with string categories (one code per row: a few bytes, not a string)."""
     cat = pd.Categorical(values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values)
-    cat = cat.rename_categories([str(c) for c in cat.categories])
+    cat = cat.rename_categories(str)
     if categories is not None:
         cat = cat.set_categories(list(categories))
     return pd.Series(cat, index=values.index)
@@ -449,7 +449,8 @@ def merge_into(path: Path, frame: pd.DataFrame, *, source: str, timeframe: str) 
         raise DatasetError(f"{path}: merge without a source: say where the rows came from (e.g. kraken-ohlc)")
     step = _step_ns(timeframe)
     kind, incoming = _normalised(f"{path} (rows from {source})", frame, step, timeframe)
-    incoming["source"] = pd.Categorical.from_codes(np.zeros(len(incoming), dtype="int8"), categories=[source])
+    incoming["source"] = pd.Categorical.from_codes(np.zeros(len(incoming), dtype="int8"),
+                                                    dtype=pd.CategoricalDtype([source]))
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(path)
     existing: pd.DataFrame | None = None
