@@ -233,3 +233,12 @@ def test_a_file_without_sidecar_or_source_column_is_unrecorded(tmp_path):
     assert merge_into(tmp_path / "ETH-USD-1m.parquet", candles(6), source="ohlc", timeframe="1m") == 1
     assert [(s.rows, s.source) for s in read_spans(tmp_path / "ETH-USD-1m.parquet")] == [(5, "unrecorded"),
                                                                                          (1, "ohlc")]
+
+
+def test_a_foreign_file_out_of_order_is_refused_not_rewritten(tmp_path):
+    path = tmp_path / "ETH-USD-1m.parquet"
+    candles(5).iloc[::-1].to_parquet(path)
+    before = path.read_bytes()
+    with pytest.raises(DatasetError, match="ts not strictly increasing at row 1"):
+        merge_into(path, candles(6), source="ohlc", timeframe="1m")
+    assert path.read_bytes() == before and not sidecar_path(path).exists()

@@ -424,12 +424,12 @@ def _write_sidecar(path: Path, text: str) -> None:
 def _clean_leftovers(path: Path) -> None:
     """Remove temporary files an interrupted merge of ``path`` left behind (one writer per file)."""
     for prefix in (path.name, sidecar_path(path).name):
-        for leftover in path.parent.glob(f".{glob_escape(prefix)}.*.tmp"):
+        for leftover in path.parent.glob(f".{_glob_escape(prefix)}.*.tmp"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
 
-def glob_escape(text: str) -> str:
+def _glob_escape(text: str) -> str:
     """``text`` with glob wildcards escaped."""
     return re.sub(r"([*?\[])", r"[\1]", text)
 
@@ -460,6 +460,11 @@ def merge_into(path: Path, frame: pd.DataFrame, *, source: str, timeframe: str) 
             raise DatasetError(f"{path}: holds {old_kind} rows, the merge brings {kind} rows: write them to "
                                "their own file (series_path)")
         old_ts = existing["ts"].to_numpy()
+        unsorted = np.diff(old_ts) <= 0
+        if unsorted.any():
+            row = int(np.flatnonzero(unsorted)[0]) + 1
+            raise DatasetError(f"{path}: ts not strictly increasing at row {row} ({_fmt(old_ts[row])}): sort the file "
+                               "by ts with one row per ts (or move it away), then merge again")
         off = old_ts % step != 0
         if off.any():
             raise DatasetError(f"{path}: rows off the {timeframe} grid at {_rows(old_ts, off)}: is this file at "
