@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from krakenbot.cli import app
-from krakenbot.data.dataset import merge_into, series_path
+from krakenbot.data.dataset import merge_into, series_path, summary_line
 
 REPO = Path(__file__).resolve().parents[2]
 ZIP = REPO / "tests" / "data" / "kraken-archive" / "kraken-ohlcvt-2023-03-09_12.zip"
@@ -111,3 +111,14 @@ def test_backtest_prints_the_data_line_and_says_which_series_were_recorded(tmp_p
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mark_source"] == "recorded: PF_XBTUSD-mark-5m"
     assert summary["funding_source"] == "recorded: PF_XBTUSD-funding-1h"
+
+
+def test_readme_getting_kraken_data_example_is_what_the_commands_print(tmp_path):
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"data import {ZIP.relative_to(REPO)} --out data/kraken-example" in readme
+    out = tmp_path / "kraken-example"
+    assert invoke("data", "import", str(ZIP), "--out", str(out)).exit_code == 0
+    line = summary_line(out)
+    for quoted in ("BTC/USD spot 5m 2023-03-09 00:00..2023-03-12 23:55 (1,152 rows, no gaps); BTC/USD spot 1h",
+                   "BTC/USDC spot 1m 2023-03-09 00:00..2023-03-12 23:59 (4,013 rows, 930 gaps, longest 22 missing)"):
+        assert quoted in line and quoted in readme, quoted
