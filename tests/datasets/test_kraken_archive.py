@@ -123,6 +123,7 @@ def test_kraken_pair_names_map_to_krakenbot_pairs(tmp_path, name, symbol, timefr
     ("XBTUSD_10080.csv", "10080-minute candles"),
     ("XBTUSD_21600.csv", "21600-minute candles"),
     ("NOTAPAIR_1.csv", "not recognised as a Kraken spot pair"),
+    ("ETH2.SETH_1.csv", "reads as ETH2.S/ETH, which no BASE-QUOTE-TF file name can hold"),
 ])
 def test_members_krakenbot_cannot_use_are_skipped_with_a_note(tmp_path, name, note):
     path = tmp_path / name

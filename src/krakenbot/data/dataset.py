@@ -443,6 +443,7 @@ def merge_into(path: Path, frame: pd.DataFrame, *, source: str, timeframe: str) 
     rows adds nothing and leaves both files byte-identical. Candle frames: ts (tz-aware), open, high, low,
     close, volume (+ trades); funding frames: ts, relative_funding_rate (+ funding_rate). Raises DatasetError
     naming the file and the fix when the frame or the file is malformed (then nothing is written).
+    Each call that adds rows rewrites the file: merge pages in chunks (thousands of rows), not row by row.
     """
     path = Path(path)
     if not source.strip():

@@ -109,8 +109,10 @@ def _member(origin: Path, name: str, size: int) -> ArchiveMember | None:
                              skip=f"pair {pair_id!r} not recognised as a Kraken spot pair; skipped")
     try:
         series_path(Path("."), kind="spot", name=pair.symbol, timeframe=timeframe)
-    except DatasetError as exc:
-        return ArchiveMember(**common, symbol=None, timeframe=timeframe, skip=f"{exc}; skipped")
+    except DatasetError:
+        return ArchiveMember(**common, symbol=None, timeframe=timeframe,
+                             skip=f"pair {pair_id!r} reads as {pair.symbol}, which no BASE-QUOTE-TF file name can hold "
+                                  "(letters and digits only); skipped")
     return ArchiveMember(**common, symbol=pair.symbol, timeframe=timeframe)
 
 
