@@ -2,8 +2,9 @@
 
 Layout: one file per symbol and timeframe, named ``BASE-QUOTE-TF.parquet`` or ``BASE-QUOTE-TF.csv``
 (``BTC-USD-1m.parquet`` holds the spot pair 'BTC/USD' at 1 minute; TF in 1m, 5m, 15m, 30m, 1h, 4h, 1d).
-Other files (README, PROVENANCE.md, ...) are ignored, and so are recorded futures series
-(``PF_XBTUSD-mark-1m.parquet``, ``PF_XBTUSD-funding-1h.parquet``: futures_files.py reads them).
+Other files (README, PROVENANCE.md, the ``*.sources.json`` sidecars of ``data/dataset.py``, ...) are ignored,
+and so are recorded futures series (``PF_XBTUSD-mark-1m.parquet``, ``PF_XBTUSD-funding-1h.parquet``:
+futures_files.py reads them; ``PF_XBTUSD-trade-1m``, ``PF_XBTUSD-index-1m``: not replayed).
 Columns: ``ts`` (candle open time), ``open``, ``high``, ``low``, ``close``, ``volume``; extra columns
 are ignored. ``ts`` may be a timestamp (a naive one is read as UTC), an ISO-8601 string, or an integer
 of Unix epoch *milliseconds*.
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 
 from krakenbot.backtest.market_data import PRICE_FIELDS, MarketData, MarkView, resample_arrays, timeframe_ns
 from krakenbot.config.models import TIMEFRAME_MINUTES
+from krakenbot.data import dataset
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import to_ns
 
@@ -38,8 +40,9 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", *PRICE_FIELDS)
 SUFFIXES = (".parquet", ".csv")
 _NAME = re.compile(r"^(?P<base>[A-Za-z0-9]+)-(?P<quote>[A-Za-z0-9]+)-(?P<tf>[0-9]+[mhd])$")
-FUTURES_NAME = re.compile(r"^(?P<contract>P[FI]_[A-Za-z0-9]+)-(?P<kind>mark|funding)-(?P<tf>[0-9]+[mhd])$")
-"""A recorded futures series (``PF_XBTUSD-mark-1m``, ``PF_XBTUSD-funding-1h``): read by futures_files.py."""
+FUTURES_NAME = dataset.FUTURES_NAME
+"""A recorded futures series (``PF_XBTUSD-mark-1m``, ``PF_XBTUSD-funding-1h``: read by futures_files.py;
+``PF_XBTUSD-trade-1m``, ``PF_XBTUSD-index-1m``: written by ``data download``, not replayed)."""
 _SHOWN = 5  # offending rows named in a message
 
 

@@ -10,7 +10,9 @@ Files, per contract (``perpetual_for(spot)``, e.g. 'PF_XBTUSD'), Parquet or CSV:
   pay shorts). Not Kraken's absolute ``fundingRate`` (USD per contract per hour).
 
 Every file is checked in full; a problem raises DataError naming the file and the fix. Files of
-contracts the data does not trade are ignored.
+contracts the data does not trade are ignored, and so are trade and index candles (``<CONTRACT>-trade-<TF>``,
+``<CONTRACT>-index-<TF>``: ``data download`` records them; the backtest's index is the spot close) and the
+``*.sources.json`` sidecars.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_RELATIVE_RATE = 0.01  # |fraction per hour| above this is a unit mistake (Kraken caps at 0.005)
 FUNDING_COLUMNS = ("ts", "relative_funding_rate")
+REPLAYED = ("mark", "funding")  # trade and index candles (``-trade-``, ``-index-``) are recorded, not replayed
 
 
 def _frame(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -105,7 +108,10 @@ def _files(folder: Path) -> dict[tuple[str, str], tuple[Path, str]]:
     found: dict[tuple[str, str], tuple[Path, str]] = {}
     for path in sorted(folder.iterdir()):
         match = FUTURES_NAME.match(path.stem)
-        if match is None or path.suffix.lower() not in SUFFIXES:
+        if match is None or path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+            continue
+        if match["kind"] not in REPLAYED:
+            log.debug("%s: not replayed (the backtest reads mark and funding files)", path)
             continue
         key = (match["contract"].upper(), match["kind"])
         if key in found:

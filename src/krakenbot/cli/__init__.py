@@ -16,6 +16,7 @@ import typer
 from krakenbot import __version__
 from krakenbot.cli import symbols_cmd
 from krakenbot.cli.config_cmd import config_app, load_or_exit
+from krakenbot.cli.data_cmd import data_app
 from krakenbot.cli.store_cmd import store_app
 from krakenbot.config import AppConfig
 from krakenbot.config.paths import DEFAULT_CONFIG_PATH
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(store_app, name="store")
+app.add_typer(data_app, name="data")
 
 
 def _print_version(value: bool) -> None:

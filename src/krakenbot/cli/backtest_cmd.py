@@ -30,7 +30,8 @@ def _day(value: str | None, option: str) -> date | None:
 
 def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None, end: str | None,
                          out: Path | None, step: bool, verbose: bool = False, allow_missing: bool = False) -> None:
-    """Load what the config trades (``backtest.selection``), run, write the report, print the summary.
+    """Load what the config trades (``backtest.selection``), print what the data folder holds (one line), run,
+    write the report, print the summary.
 
     Exits 2 on bad input (nothing written); warnings (skipped symbols, a short warm-up) go to stderr.
     """
@@ -51,6 +52,7 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
         chosen = select_backtest_data(cfg, folder, start=first, end=last, allow_missing=allow_missing)
         for warning in chosen.warnings:
             typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"data: {data_line(folder)}")
         result = run_backtest(cfg, chosen.data, start=chosen.start, step_every_candle=step,
                               progress=sys.stderr.isatty())
     except ConfigError as exc:
@@ -68,6 +70,16 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
     print_summary(summary_dict(result))
     typer.echo(f"report: {paths['report.html']}")
     logging.getLogger(__name__).info("backtest written to %s", target)
+
+
+def data_line(folder: Path) -> str:
+    """What the data folder holds, in one line (``data list DIR`` shows it in full)."""
+    from krakenbot.data.dataset import DatasetError, summary_line
+
+    try:
+        return summary_line(folder)
+    except DatasetError as exc:  # the replayed files were checked already; another file may be odd
+        return f"{folder}: not described ({exc})"
 
 
 def stamped(out: Path, now: datetime) -> Path:
