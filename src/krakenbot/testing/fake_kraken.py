@@ -12,8 +12,10 @@ In-process::
         fk.inject("status", path="/tickers", status=429, times=3)
         fk.requests                      # every request: method, path, query, ts
 
-Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time}``; futures
-``/derivatives/api/v3/{instruments,instruments/status,tickers}`` and, signed as Kraken documents
+Endpoints: spot ``/0/public/{AssetPairs,Assets,OHLC,Time,Trades}`` (OHLC: only the newest 720 candles,
+whatever ``since``, as Kraken; Trades: derived from the served candles, ``fake_kraken_trades``); futures
+``/derivatives/api/v3/{instruments,instruments/status,tickers,historicalfundingrates}`` (funding history:
+``fake_kraken_funding.FundingHistory``) and, signed as Kraken documents
 (``Authent`` checked against ``credentials``, see ``fake_kraken_auth``; each request charged to Kraken's
 token buckets, see ``fake_kraken_limits``), ``accounts, openpositions, openorders, sendorder, cancelorder,
 orders/status, fills``; history ``/api/history/v2/{orders,triggers}`` (``fake_kraken_history``); charts
@@ -59,14 +61,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from krakenbot.testing.fake_kraken_auth import DEFAULT_CREDENTIALS, refuse_private
-from krakenbot.testing.fake_kraken_funding import FundingLedger
+from krakenbot.testing.fake_kraken_funding import FundingHistory, FundingLedger
 from krakenbot.testing.fake_kraken_history import HISTORY_PREFIX, history_answer
 from krakenbot.testing.fake_kraken_http import DropConnectionError, make_handler
 from krakenbot.testing.fake_kraken_instruments import StatusBoard, use_real_margin_levels
-from krakenbot.testing.fake_kraken_limits import RateLimits
+from krakenbot.testing.fake_kraken_limits import RateLimits, SpotPublicLimits
 from krakenbot.testing.fake_kraken_market import (
     FUTURES_CHART_CAP,
     SPOT_OHLC_CAP,
+    Bar,
     CandleStore,
     FuturesContract,
     SpotPair,
@@ -81,6 +84,7 @@ from krakenbot.testing.fake_kraken_market import (
 )
 from krakenbot.testing.fake_kraken_orders import FuturesBook
 from krakenbot.testing.fake_kraken_statuses import Refusal, Refusals
+from krakenbot.testing.fake_kraken_trades import TRADES_CAP, TradeTape, since_ns
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,7 @@ FaultKind = Literal["delay", "status", "drop", "accept_then_drop", "accept_then_
 _RESOLUTIONS = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "12h": 720, "1d": 1440, "1w": 10080}
 _FUTURES_PREFIX = "/derivatives/api/v3/"
 _CHARTS_PREFIX = "/api/charts/v1/"
+_FUNDING_HISTORY_V4 = "/derivatives/api/v4/historicalfundingrates"
 _PRIVATE = {"accounts", "openpositions", "openorders", "sendorder", "cancelorder", "cancelallorders",
             "cancelallordersafter", "orders/status", "fills"}
 
@@ -143,6 +148,7 @@ class FakeKraken:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.credentials = None if credentials is None else dict(credentials)
         self.limits = RateLimits(enabled=rate_limits)
+        self.spot_limits: SpotPublicLimits | None = None  # Kraken spot's public limit: limit_spot_public
         self.funding = FundingLedger()  # unrealised funding per position, settled hourly into the balance
         self.auth_refusals: list[str] = []  # why each refused signature failed (never sent to the client)
         now = self._clock()
@@ -153,6 +159,9 @@ class FakeKraken:
         self.spot_pairs = spot_pairs or default_spot_pairs()
         self._anchors = {s: c.mark for s, c in self.contracts.items()}
         self.candles = CandleStore(Path(data_dir) if data_dir is not None else None, seed=seed)
+        self.trades = TradeTape(self.candles)  # /0/public/Trades, derived from the served candles
+        # /historicalfundingrates: recorded (record_funding, or files in the data folder); reach: rolling year
+        self.funding_history = FundingHistory(Path(data_dir) if data_dir is not None else None)
         self.book = FuturesBook(contracts=self.contracts, balance_usd=Decimal(repr(balance_usd)),
                                 closed_order_retention_seconds=closed_order_retention_seconds)
         self._lock = threading.RLock()
@@ -254,6 +263,18 @@ class FakeKraken:
         ``direction`` (see ``fake_kraken_instruments.StatusBoard.set``)."""
         with self._lock:
             self.statuses.set(symbol, **fields)
+
+    def record_candles(self, name: str, minutes: int, bars: list[Bar]) -> None:
+        """Serve ``bars`` as the recorded series ``name`` (a spot altname such as ``LUNA2USD``, or
+        ``futures/PF_XBTUSD[-mark|-spot]``) at ``minutes``; the spot trades derive from the finest one."""
+        with self._lock:
+            self.candles.record(name, minutes, bars)
+
+    def record_funding(self, symbol: str, rows: list[tuple[datetime, float, float | None]]) -> None:
+        """Serve ``rows`` (hour start UTC, relative rate per hour, absolute USD per contract per hour or None)
+        as ``symbol``'s historical funding rates; a missing hour stays missing."""
+        with self._lock:
+            self.funding_history.record(symbol, rows)
 
     def set_mark(self, symbol: str, mark: float) -> None:
         """Move a contract's mark price; resting limits and stops react as described in the book."""
@@ -388,12 +409,14 @@ class FakeKraken:
             rest = path.removeprefix(HISTORY_PREFIX)  # v2/orders
             refused = self.guard_private("history", rest.split("/", 1)[-1], path, p, headers, raw, now)
             return refused or history_answer(self.book, rest, p, now)
+        if path == _FUNDING_HISTORY_V4:  # ccxt 4.5.90 asks v4; Kraken serves it under v3 and v4
+            path = _FUTURES_PREFIX + "historicalfundingrates"
         if path.startswith(_FUTURES_PREFIX):
             endpoint = path.removeprefix(_FUTURES_PREFIX)
             if endpoint in _PRIVATE:
                 refused = self.guard_private("derivatives", endpoint, path, p, headers, raw, now)
                 return refused or self._private(endpoint, p, multi, now)
-            return self._futures_public(endpoint, now)
+            return self._futures_public(endpoint, p, now)
         return 404, {"result": "error", "error": "notFound", "serverTime": iso_ms(now)}
 
     def guard_private(self, budget: str, endpoint: str, path: str, p: dict[str, str], headers: dict[str, str],
@@ -407,7 +430,17 @@ class FakeKraken:
         with self._lock:
             self.limits.drain(budget, self.now())
 
+    def limit_spot_public(self, *, burst: int = 5, per_second: float = 1.0) -> SpotPublicLimits:
+        """Turn on Kraken spot's public rate limit (``fake_kraken_limits.SpotPublicLimits``): per pair for OHLC
+        and Trades, ``burst`` calls refilling at ``per_second`` on the server's clock; over it, Kraken's
+        ``EGeneral:Too many requests``."""
+        with self._lock:
+            self.spot_limits = SpotPublicLimits(burst=burst, per_second=per_second)
+            return self.spot_limits
+
     def _spot(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        if self.spot_limits is not None and not self.spot_limits.charge(endpoint, p.get("pair"), now):
+            return 200, {"error": ["EGeneral:Too many requests"]}
         if endpoint == "AssetPairs":
             return 200, asset_pairs_body(self.spot_pairs)
         if endpoint == "Assets":
@@ -417,28 +450,45 @@ class FakeKraken:
                                                  "rfc1123": now.strftime("%a, %d %b %y %H:%M:%S +0000")}}
         if endpoint == "OHLC":
             return self._ohlc(p, now)
+        if endpoint == "Trades":
+            return self._trades(p, now)
         return 200, {"error": ["EGeneral:Unknown method"]}
 
+    def _spot_pair(self, name: str) -> SpotPair | None:
+        return next((x for x in self.spot_pairs if name in (x.pair_id, x.altname, x.wsname)), None)
+
     def _ohlc(self, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
-        name = p.get("pair", "")
-        pair = next((x for x in self.spot_pairs if name in (x.pair_id, x.altname, x.wsname)), None)
+        pair = self._spot_pair(p.get("pair", ""))
         if pair is None:
             return 200, {"error": ["EQuery:Unknown asset pair"]}
         minutes = int(p.get("interval", "1"))
         step = minutes * 60
         now_s = int(now.timestamp()) // step * step  # open time of the candle still forming
         since = int(float(p["since"])) if p.get("since") else None
-        start = since + 1 if since is not None else now_s - (SPOT_OHLC_CAP - 1) * step
-        # Recorded series are served as far back as recorded, past Kraken's live 720-candle window.
+        # Kraken's rule: only the newest 720 intervals (the forming one included) are ever answered, whatever
+        # ``since`` says; ``since`` (exclusive) only trims that window. An interval without trades has no row.
+        start = now_s - (SPOT_OHLC_CAP - 1) * step
+        if since is not None:
+            start = max(start, since + 1)
         bars = self.candles.bars([pair.altname, pair.pair_id], minutes, pair.price, start, now_s)
-        if since is None:
-            bars = bars[-SPOT_OHLC_CAP:]
-        bars = bars[:SPOT_OHLC_CAP]
         dec = pair.pair_decimals
         rows = [[b.ts_s, decimal_str(b.open), decimal_str(b.high), decimal_str(b.low), decimal_str(b.close),
                  f"{(b.open + b.close) / 2:.{dec}f}", decimal_str(b.volume), 1] for b in bars]
         last = bars[-1].ts_s if bars else (since or now_s)
         return 200, {"error": [], "result": {pair.pair_id: rows, "last": last}}
+
+    def _trades(self, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
+        pair = self._spot_pair(p.get("pair", ""))
+        if pair is None:
+            return 200, {"error": ["EQuery:Unknown asset pair"]}
+        try:
+            since = since_ns(p.get("since"))
+            count = int(p.get("count") or TRADES_CAP)
+        except (ArithmeticError, ValueError):
+            return 200, {"error": ["EGeneral:Invalid arguments"]}
+        now_ns = int(now.timestamp() * 1_000_000) * 1000
+        rows, last = self.trades.page([pair.altname, pair.pair_id], pair.price, since, now_ns, count)
+        return 200, {"error": [], "result": {pair.pair_id: rows, "last": str(last)}}
 
     def _chart(self, rest: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
         parts = rest.split("/")
@@ -462,7 +512,7 @@ class FakeKraken:
                     "volume": 0 if price_type != "trade" else b.volume} for b in bars[:FUTURES_CHART_CAP]]
         return 200, {"candles": candles, "more_candles": more}
 
-    def _futures_public(self, endpoint: str, now: datetime) -> tuple[int, dict[str, Any]]:
+    def _futures_public(self, endpoint: str, p: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:
         contracts = list(self.contracts.values())
         if endpoint == "instruments":
             return 200, instruments_body(contracts, now)
@@ -470,6 +520,9 @@ class FakeKraken:
             return 200, self._tickers(now)
         if endpoint == "instruments/status":
             return 200, self.statuses.body(now)
+        if endpoint == "historicalfundingrates":
+            symbol = p.get("symbol", "").upper()
+            return 200, self.funding_history.body(symbol, self.contracts.get(symbol), now)
         if endpoint.startswith("tickers/"):
             body = self._tickers(now)
             wanted = endpoint.removeprefix("tickers/").upper()

@@ -13,11 +13,14 @@ them in ``accounts``, but the fake's own margin check on new orders uses the set
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from krakenbot.testing.fake_kraken_market import FuturesContract, iso_ms
 from krakenbot.testing.fake_kraken_orders import FuturesBook
 
 _HOUR = timedelta(hours=1)
@@ -94,3 +97,67 @@ class FundingLedger:
         for row in body["openPositions"]:
             row["unrealizedFunding"] = float(self.unrealized_usd(row["symbol"]))
         return body
+
+
+FUNDING_HISTORY_REACH = timedelta(days=365)  # Kraken keeps a rolling year of hourly rates
+
+
+@dataclass(slots=True)
+class FundingHistory:
+    """Kraken Futures' ``/derivatives/api/v3/historicalfundingrates?symbol=`` (what ccxt 4.5.90's
+    ``krakenfutures.fetch_funding_rate_history`` calls), served from recorded data.
+
+    A contract's series is the one registered with ``record`` (``(ts, relative, absolute)`` rows; ``absolute``
+    None leaves ``fundingRate`` out), else the file ``{SYMBOL}-funding-1h.parquet`` (columns ``ts,
+    relative_funding_rate, funding_rate``, Krakenbot's own layout) in the data folder or its ``futures/``,
+    else a synthetic hourly series at the contract's ``funding_rate_rel`` (absolute = relative x mark).
+    A missing hour in a recording stays missing (Kraken has missed settlements). Answered: the hours not after
+    now and not older than ``reach`` (Kraken's rolling year; None: everything recorded), oldest first.
+    """
+
+    data_dir: Path | None = None
+    reach: timedelta | None = FUNDING_HISTORY_REACH
+    _series: dict[str, list[tuple[datetime, float, float | None]]] = field(default_factory=dict)
+
+    def record(self, symbol: str, rows: list[tuple[datetime, float, float | None]]) -> None:
+        self._series[symbol] = sorted(rows, key=lambda row: row[0])
+
+    def _load(self, symbol: str) -> list[tuple[datetime, float, float | None]] | None:
+        if symbol in self._series:
+            return self._series[symbol]
+        if self.data_dir is None:
+            return None
+        for folder in (self.data_dir, self.data_dir / "futures"):
+            path = folder / f"{symbol}-funding-1h.parquet"
+            if path.exists():
+                import pandas as pd  # only recorded files need pandas
+
+                frame = pd.read_parquet(path)
+                ts = pd.to_datetime(frame["ts"], utc=True)
+                absolute = frame["funding_rate"] if "funding_rate" in frame else [math.nan] * len(frame)
+                rows = [(t.to_pydatetime(), float(r), None if not math.isfinite(float(a)) else float(a))
+                        for t, r, a in zip(ts, frame["relative_funding_rate"], absolute, strict=True)]
+                self.record(symbol, rows)
+                return self._series[symbol]
+        return None
+
+    def body(self, symbol: str, contract: FuturesContract | None, now: datetime) -> dict[str, Any]:
+        rows = self._load(symbol)
+        oldest = now - self.reach if self.reach is not None else None
+        if rows is None:
+            rows = []
+            if contract is not None:
+                start = now.replace(minute=0, second=0, microsecond=0) - (self.reach or FUNDING_HISTORY_REACH)
+                rel = contract.funding_rate_rel
+                rows = [(start + _HOUR * i, rel, rel * contract.mark)
+                        for i in range(int((self.reach or FUNDING_HISTORY_REACH) / _HOUR) + 1)]
+        rates: list[dict[str, Any]] = []
+        for ts, relative, absolute in rows:
+            if ts > now or (oldest is not None and ts < oldest):
+                continue
+            entry: dict[str, Any] = {"timestamp": iso_ms(ts)}
+            if absolute is not None:
+                entry["fundingRate"] = absolute
+            entry["relativeFundingRate"] = relative
+            rates.append(entry)
+        return {"rates": rates, "result": "success", "serverTime": iso_ms(now)}

@@ -94,3 +94,29 @@ class RateLimits:
         bucket = self.history if budget == "history" else self.derivatives
         bucket.take(0, now)
         bucket.level = 0.0
+
+
+@dataclass(slots=True)
+class SpotPublicLimits:
+    """Kraken spot's public rate limit, off until ``FakeKraken.limit_spot_public`` turns it on.
+
+    Kraken (support.kraken.com/articles/206548367, "Public (REST Market Data)"): limited by IP address *and pair*
+    for ``Trades`` and ``OHLC``, by IP only for the other public endpoints; one call a second stays within it,
+    faster may be refused for a few seconds with ``EGeneral:Too many requests`` (HTTP 200). The burst Kraken
+    allows is not documented: ``burst`` calls are assumed, refilling at ``per_second``.
+    """
+
+    burst: int = 5
+    per_second: float = 1.0
+    buckets: dict[tuple[str, ...], TokenBucket] = field(default_factory=dict)
+    refused: int = 0
+
+    def charge(self, endpoint: str, pair: str | None, now: datetime) -> bool:
+        """Charge one call (False: answer ``EGeneral:Too many requests``)."""
+        key = (endpoint, pair or "") if endpoint in ("Trades", "OHLC") else ("ip",)
+        bucket = self.buckets.setdefault(key, TokenBucket(capacity=self.burst,
+                                                          window_seconds=self.burst / self.per_second))
+        if bucket.take(1, now):
+            return True
+        self.refused += 1
+        return False

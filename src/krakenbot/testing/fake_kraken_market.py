@@ -6,14 +6,17 @@ ccxt fixtures in ``/work/shared/fixtures``. Prices and volumes are illustrative,
 
 Candles come from recorded files in the data folder when present (``{ALTNAME}-{minutes}m.parquet``
 or ``.csv`` with columns ``ts, open, high, low, close, volume``, e.g. ``XBTUSD-60m.parquet``; futures
-under ``futures/{SYMBOL}-{minutes}m.parquet``), otherwise from a seeded synthetic series that is a
-pure function of (symbol, time), so every page of a paged fetch agrees with every other.
+under ``futures/{SYMBOL}-{minutes}m.parquet``, mark and index charts under ``futures/{SYMBOL}-mark-...`` and
+``futures/{SYMBOL}-spot-...`` first), otherwise from a seeded synthetic series that is a
+pure function of (symbol, time), so every page of a paged fetch agrees with every other. An interval with no
+recording of its own is aggregated from a finer recording of the same series when there is one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -302,12 +305,29 @@ class CandleStore:
                 return bars
         return None
 
+    def finest(self, names: list[str]) -> tuple[int, list[Bar] | None]:
+        """(minutes, bars) of the finest recorded series under any of ``names`` (the first name that has one);
+        ``(1, None)`` when none is recorded: the synthetic 1-minute series."""
+        for name in names:
+            found = {m for (n, m) in self._recorded if n == name}
+            if self.data_dir is not None:
+                pattern = re.compile(rf"^{re.escape(name)}-(\d+)m\.(parquet|csv)$")
+                found |= {int(m[1]) for path in self.data_dir.glob(f"{name}-*m.*")
+                          if (m := pattern.match(path.name))}
+            if found:
+                minutes = min(found)
+                return minutes, self._load(name, minutes)
+        return 1, None
+
     def bars(self, names: list[str], minutes: int, anchor: float, start_s: int, end_s: int) -> list[Bar]:
         """Bars with open time in ``[start_s, end_s]``, ascending; recorded under any of ``names``."""
         for name in names:
             recorded = self._load(name, minutes)
             if recorded is not None:
                 return [b for b in recorded if start_s <= b.ts_s <= end_s]
+            finer, fine_bars = self.finest([name])
+            if fine_bars is not None and finer < minutes and minutes % finer == 0:
+                return _aggregate(fine_bars, minutes * 60, start_s, end_s)
         step = minutes * 60
         first = -(-start_s // step) * step
         return [self._synthetic(names[0], anchor, ts, step) for ts in range(first, end_s + 1, step)]
@@ -323,6 +343,23 @@ class CandleStore:
         spread = 0.003 * _unit(seed + ":r", ts_s)
         return Bar(ts_s=ts_s, open=open_, close=close, high=max(open_, close) * (1 + spread),
                    low=min(open_, close) * (1 - spread), volume=round(10 * _unit(seed + ":v", ts_s), 8))
+
+
+def _aggregate(bars: list[Bar], step: int, start_s: int, end_s: int) -> list[Bar]:
+    """Candles of ``step`` seconds built from finer ``bars`` (ascending), open times in ``[start_s, end_s]``;
+    intervals without a finer candle are absent."""
+    out: list[Bar] = []
+    for bar in bars:
+        ts = bar.ts_s // step * step
+        if ts < start_s or ts > end_s:
+            continue
+        if out and out[-1].ts_s == ts:
+            last = out[-1]
+            out[-1] = Bar(ts_s=ts, open=last.open, high=max(last.high, bar.high), low=min(last.low, bar.low),
+                          close=bar.close, volume=last.volume + bar.volume)
+        else:
+            out.append(Bar(ts_s=ts, open=bar.open, high=bar.high, low=bar.low, close=bar.close, volume=bar.volume))
+    return out
 
 
 def _read_bars(path: Path) -> list[Bar]:

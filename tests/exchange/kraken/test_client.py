@@ -24,7 +24,7 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
-from krakenbot.exchange.kraken.client import KrakenClient
+from krakenbot.exchange.kraken.client import SPOT_OHLC_REACH, KrakenClient
 from krakenbot.testing import FakeKraken
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kraken"
@@ -100,27 +100,37 @@ def test_load_instruments_carry_tick_lot_and_margin_schedule_leverage(fake: Fake
     assert spot["BTC/USD"].tick_size == Decimal("0.1") and spot["BTC/USD"].min_size == Decimal("0.00005")
 
 
-def test_fetch_spot_ohlcv_pages_past_720_without_gaps_or_duplicates(fake: FakeKraken) -> None:
-    client = make_client(fake)
-    since, until = datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 2, 15, 23, tzinfo=UTC)
-    candles = client.fetch_spot_ohlcv("BTC/USD", "1h", since, until)
-    recorded = pd.read_parquet(DATA / "XBTUSD-60m.parquet")
-    assert len(candles) == len(recorded) == 1104
-    assert [c.ts for c in candles] == [ts.to_pydatetime() for ts in recorded["ts"]]
-    assert [c.close for c in candles] == list(recorded["close"])
-    ohlc = fake.requests_to("/0/public/OHLC")
-    assert len(ohlc) >= 2  # Kraken's 720 cap forced paging
-    sinces = [int(r.param("since") or 0) for r in ohlc]
-    assert sinces == sorted(sinces) and len(set(sinces)) == len(sinces)
+def test_fetch_spot_ohlcv_returns_only_krakens_newest_720_candles_whatever_since() -> None:
+    # Kraken's OHLC answers the newest 720 candles (the forming one included) and ignores an older since:
+    # asked from 2023-01-01, an hour after the recording's last candle opened, only the last 720 come back.
+    now = datetime(2023, 2, 15, 23, 30, tzinfo=UTC)
+    with FakeKraken(data_dir=DATA, clock=lambda: now, credentials={"loopback-key": SECRET}) as fk:
+        client = make_client(fk)
+        candles = client.fetch_spot_ohlcv("BTC/USD", "1h", datetime(2023, 1, 1, tzinfo=UTC), now)
+        recorded = pd.read_parquet(DATA / "XBTUSD-60m.parquet").iloc[-SPOT_OHLC_REACH:]
+        assert len(candles) == SPOT_OHLC_REACH == 720
+        assert candles[0].ts == datetime(2023, 1, 17, tzinfo=UTC)  # 23:00 on 15 Feb minus 719 hours
+        assert [c.ts for c in candles] == [ts.to_pydatetime() for ts in recorded["ts"]]
+        assert [c.close for c in candles] == list(recorded["close"])
+        sinces = [int(r.param("since") or 0) for r in fk.requests_to("/0/public/OHLC")]
+        assert sinces[0] <= int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())  # older than the reach: ignored
+        assert sinces == sorted(sinces) and len(set(sinces)) == len(sinces)  # never the same page twice
+        # a since inside the window trims it (exclusive, as Kraken polls with it)
+        fk.clear_requests()
+        recent = client.fetch_spot_ohlcv("XBT/USD", "1h", datetime(2023, 2, 15, 20, tzinfo=UTC))
+        assert [c.ts.hour for c in recent] == [20, 21, 22, 23]
 
 
-def test_fetch_spot_ohlcv_synthetic_series_is_contiguous(fake: FakeKraken) -> None:
+def test_fetch_spot_ohlcv_synthetic_series_is_contiguous_within_the_reach(fake: FakeKraken) -> None:
     client = make_client(fake)
-    since = (datetime.now(UTC) - timedelta(hours=1500)).replace(minute=0, second=0, microsecond=0)
+    since = (datetime.now(UTC) - timedelta(hours=700)).replace(minute=0, second=0, microsecond=0)
     candles = client.fetch_spot_ohlcv("ETH/USD", "1h", since)
     steps = {b.ts - a.ts for a, b in itertools.pairwise(candles)}
-    assert steps == {timedelta(hours=1)} and candles[0].ts == since and len(candles) >= 1500
-    assert len(fake.requests_to("/0/public/OHLC")) >= 3
+    assert steps == {timedelta(hours=1)} and candles[0].ts == since and len(candles) >= 700
+    # from further back than the reach: the same newest 720, nothing older
+    older = client.fetch_spot_ohlcv("ETH/USD", "1h", since - timedelta(hours=800))
+    assert len(older) == SPOT_OHLC_REACH and older[-1].ts == candles[-1].ts
+    assert {b.ts - a.ts for a, b in itertools.pairwise(older)} == {timedelta(hours=1)}
 
 
 def test_fetch_futures_ohlcv_mark_pages_2000_per_window(fake: FakeKraken) -> None:

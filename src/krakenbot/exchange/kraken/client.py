@@ -8,7 +8,9 @@ Every ccxt call goes through one wrapper that translates ccxt errors with
 caller looks the order up with ``fetch_order_by_client_id``.
 
 Futures symbols may be given as Kraken ids (``PF_XBTUSD``) or ccxt unified symbols
-(``BTC/USD:USD``); returned values carry Kraken ids. Spot pairs are ccxt unified (``BTC/USD``).
+(``BTC/USD:USD``); returned values carry Kraken ids. Spot pairs are Krakenbot's (``BTC/USD``, ``LUNA2/USD``,
+Kraken's ids and altnames also taken), resolved on Kraken's own pair names: ccxt renames Kraken's LUNA2USD
+``LUNA/USD`` and LUNAUSD ``LUNC/USD``. Kraken's spot OHLC reaches back ``SPOT_OHLC_REACH`` (720) candles only.
 API keys are handed to ccxt and never logged.
 """
 
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -48,7 +52,7 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
-from krakenbot.domain.market import InstrumentStatus
+from krakenbot.domain.market import FundingRecord, InstrumentStatus, TradePage
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
@@ -65,8 +69,15 @@ from krakenbot.exchange.kraken.parse import (
     order_from_ccxt,
     position_from_ccxt,
     server_time_from_answer,
+    ts_from_ms,
 )
-from krakenbot.exchange.kraken.symbols import FuturesTickers, futures_tickers_from_raws, normalize_futures_tickers
+from krakenbot.exchange.kraken.symbols import (
+    FuturesTickers,
+    SpotMarketName,
+    futures_tickers_from_raws,
+    normalize_futures_tickers,
+    resolve_spot_pair,
+)
 from krakenbot.logs import protect_library_loggers, register_secrets
 
 if TYPE_CHECKING:
@@ -79,6 +90,8 @@ _MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
 # seconds after the first two (200 units per 10 s), leaving the rest of the budget to orders and stops
 _FILLS_PAGE_PACE_SECONDS = 1.25
 _HISTORY_PAGES = 3  # history pages (1,000 events each) read per lookup
+SPOT_OHLC_REACH = 720  # Kraken's spot OHLC answers only the newest 720 candles of a timeframe, whatever ``since``
+_CHART_PRICE = {"trade": "trade", "mark": "mark", "index": "spot"}  # Kraken's charts call the index "spot"
 
 
 class KrakenClient:
@@ -104,6 +117,7 @@ class KrakenClient:
         self._dropped_markets = DroppedContracts(log, "load_markets", self._clock.now)
         self._server_time: ServerTime | None = None  # from the newest tickers answer
         self._history = HistoryBudget()  # the history endpoints' own pool (100 per 10 min at Kraken)
+        self._spot_symbols: dict[str, str] = {}  # Krakenbot spot pair -> ccxt symbol (_unified_spot)
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
@@ -129,7 +143,11 @@ class KrakenClient:
     def _call(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T], *, creating: bool = False) -> T:
         exchange.last_http_response = None
         try:
-            return call()
+            result = call()
+            if not result and _garbled_body(exchange, None):
+                # ccxt reads an unparseable body as no answer and returns an empty result: not "nothing there"
+                raise ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
+            return result
         except Exception as exc:  # translated below; nothing ccxt raises escapes untranslated
             if _garbled_body(exchange, exc):
                 exc = ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
@@ -216,20 +234,51 @@ class KrakenClient:
         self._dropped_markets.report(dropped)
         return instruments
 
+    def _unified_spot(self, pair: str) -> str:
+        """CCXT's symbol of Krakenbot's spot ``pair`` (``LUNA2/USD`` -> ``LUNA/USD``, ``XBT/USD`` -> ``BTC/USD``),
+        resolved on Kraken's own pair ids and altnames (``symbols.resolve_spot_pair``). Raises
+        ``MarketDataError`` when Kraken lists no such spot market (a market-data problem, not an order's)."""
+        known = self._spot_symbols.get(pair)
+        if known is not None:
+            return known
+        markets = self._read(self.spot, "kraken: load_markets", self.spot.load_markets)
+        names = [SpotMarketName(unified=str(m["symbol"]), market_id=str(m.get("id") or ""),
+                                altname=str((m.get("info") or {}).get("altname") or m.get("id") or ""))
+                 for m in markets.values() if m.get("spot")]
+        unified, why = resolve_spot_pair(pair, names)
+        if unified is None:
+            raise MarketDataError(f"{pair}: no Kraken spot market ({why})")
+        self._spot_symbols[pair] = unified
+        return unified
+
+    def _spot_read(self, what: str, call: Callable[[], T]) -> T:
+        """A spot read; Kraken's ``EQuery:Unknown asset pair`` (ccxt ``BadSymbol``) is market data missing."""
+        try:
+            return self._read(self.spot, what, call)
+        except OrderRejectedError as exc:
+            if isinstance(exc.__cause__, ccxt.BadSymbol):
+                raise MarketDataError(f"{what}: no such Kraken spot market ({exc})") from exc
+            raise
+
     def fetch_spot_ohlcv(self, pair: str, timeframe: str, since: datetime,
                          until: datetime | None = None) -> list[Candle]:
-        """Spot candles with open time in [since, until], paging past Kraken's 720 per call.
+        """Spot candles with open time in [since, until], as far as Kraken's OHLC endpoint reaches.
 
-        Ordered, de-duplicated; the still-forming last candle is included (callers drop it).
+        Kraken answers only the newest ``SPOT_OHLC_REACH`` (720) candles of a timeframe, the one still forming
+        included, whatever ``since`` says: candles older than that are not returned (rebuild them from
+        ``fetch_spot_trades`` or import Kraken's archive). Ordered, de-duplicated; the still-forming last
+        candle is included (callers drop it). ``pair`` is Krakenbot's spelling (``LUNA2/USD``, ``BTC/USD``);
+        an unknown pair raises ``MarketDataError``.
         """
+        unified = self._unified_spot(pair)
         step_ms = _step_ms(timeframe)
         end_ms = ms_from_ts(until) if until is not None else None
         rows: list[list[Any]] = []
         cursor = ms_from_ts(since)
         for _ in range(_MAX_PAGES):
             start = cursor
-            page = self._read(self.spot, f"{pair}: fetch_ohlcv {timeframe}",
-                              partial(self.spot.fetch_ohlcv, pair, timeframe, since=start))
+            page = self._spot_read(f"{pair}: fetch_ohlcv {timeframe}",
+                                   partial(self.spot.fetch_ohlcv, unified, timeframe, since=start))
             fresh = [r for r in page if r[0] >= start]
             rows += fresh
             if not fresh or (end_ms is not None and fresh[-1][0] >= end_ms):
@@ -238,9 +287,51 @@ class KrakenClient:
         rows = [r for r in rows if end_ms is None or r[0] <= end_ms]
         return candles_from_ohlcv(pair, rows)
 
+    def fetch_spot_trades(self, pair: str, since: int) -> TradePage:
+        """One page of Kraken spot's public trades after ``since`` (Kraken's cursor: nanoseconds since the epoch;
+        0 = from the first trade), at most 1,000, oldest first, through ccxt ``fetch_trades`` with Kraken's own
+        ``since`` in params. The page's ``last`` is the cursor of the next page (``since`` again when nothing
+        came). ``pair`` is Krakenbot's spelling (``LUNA2/USD``). Raises ``MarketDataError`` for an unknown pair
+        or an unreadable trade, ``TransientError``/``RateLimitError`` after retries.
+        """
+        unified = self._unified_spot(pair)
+        trades = self._spot_read(f"{pair}: fetch_trades since {since}",
+                                 partial(self.spot.fetch_trades, unified, params={"since": str(since)}))
+        infos = [t.get("info") for t in trades]
+        if not infos:
+            return TradePage(rows=(), last=since)
+        if not all(isinstance(i, list) and len(i) >= 3 for i in infos):
+            raise MarketDataError(f"{pair}: trades answer with unreadable rows: {str(infos[:2])[:200]}")
+        try:
+            rows = sorted(((_ns(info[2]), float(info[0]), float(info[1])) for info in infos), key=lambda r: r[0])
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise MarketDataError(f"{pair}: trades answer with unreadable rows: {exc}") from exc
+        return TradePage(rows=tuple(rows), last=_trades_cursor(infos, default=rows[-1][0]))
+
+    def fetch_funding_history(self, contract: str) -> list[FundingRecord]:
+        """Kraken Futures' historical hourly funding rates of a perpetual (Kraken keeps a rolling year), ascending,
+        one per hour Kraken settled: a missed hour is absent, never a zero. ``relative`` is Kraken's
+        ``relativeFundingRate`` (fraction of notional per hour; ccxt's ``fundingRate``), ``absolute`` its
+        ``fundingRate`` (USD per contract per hour, from ccxt's ``info``). Raises ``MarketDataError`` for a
+        record without a time or relative rate (nothing half-read is returned)."""
+        unified = self._unified_futures(contract)
+        raw = self._read(self.futures, f"{contract}: fetch_funding_rate_history",
+                         partial(self.futures.fetch_funding_rate_history, unified))
+        records: dict[datetime, FundingRecord] = {}
+        for entry in raw:
+            info = entry.get("info") or {}
+            ts = ts_from_ms(entry.get("timestamp"))
+            relative = _finite(info.get("relativeFundingRate", entry.get("fundingRate")))
+            if ts is None or relative is None:
+                raise MarketDataError(f"{contract}: funding history record without a time or relative rate: "
+                                      f"{str(info)[:200]}")
+            records[ts] = FundingRecord(ts=ts, relative=relative, absolute=_finite(info.get("fundingRate")))
+        return [records[ts] for ts in sorted(records)]
+
     def fetch_futures_ohlcv(self, symbol: str, timeframe: str, since: datetime, until: datetime | None = None,
-                            price: Literal["trade", "mark"] = "trade") -> list[Candle]:
-        """Futures trade or mark candles with open time in [since, until], 2,000 per window."""
+                            price: Literal["trade", "mark", "index"] = "trade") -> list[Candle]:
+        """Futures candles with open time in [since, until], 2,000 per window: ``trade`` (traded price),
+        ``mark`` or ``index`` (Kraken's ``spot`` charts: the contract's index, volume 0)."""
         unified = self._unified_futures(symbol)
         step_ms = _step_ms(timeframe)
         now_ms = ms_from_ts(self._clock.now())
@@ -253,7 +344,7 @@ class KrakenClient:
             start = cursor
             page = self._read(self.futures, f"{symbol}: fetch_ohlcv {price} {timeframe}",
                               partial(self.futures.fetch_ohlcv, unified, timeframe, since=start,
-                                      params={"price": price}))
+                                      params={"price": _CHART_PRICE[price]}))
             fresh = [r for r in page if r[0] >= start]
             rows += fresh
             # an empty window may be a gap longer than a window: step over it
@@ -501,18 +592,48 @@ class KrakenClient:
         return found
 
 
+def _ns(seconds: Any) -> int:
+    """Kraken's trade time (seconds with up to nine decimals, number or string) as int nanoseconds, exactly."""
+    return int(Decimal(str(seconds)).scaleb(9))
+
+
+def _trades_cursor(infos: list[Any], *, default: int) -> int:
+    """Kraken's ``last`` cursor, which ccxt 4.5.90 appends to the raw row of the last trade (``info``): Kraken's
+    rows have 7 fields (6 before trade ids), so the one row with an extra field carries it."""
+    lengths = {len(info) for info in infos}
+    base = min(lengths) if len(lengths) > 1 else (7 if lengths == {8} else 6 if lengths == {7} else None)
+    for info in reversed(infos):
+        if base is not None and len(info) == base + 1:
+            try:
+                return int(str(info[-1]))
+            except ValueError:
+                break
+    return default
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _step_ms(timeframe: str) -> int:
     if timeframe not in TIMEFRAME_MINUTES:
         raise ValueError(f"unknown timeframe {timeframe!r}; use one of {sorted(TIMEFRAME_MINUTES)}")
     return TIMEFRAME_MINUTES[timeframe] * 60_000
 
 
-def _garbled_body(exchange: ccxt.Exchange, exc: BaseException) -> bool:
+def _garbled_body(exchange: ccxt.Exchange, exc: BaseException | None) -> bool:
     """True when an answer came with HTTP success but its body is not JSON (a truncated or
-    garbled answer), which ccxt reports as whatever its parser tripped over."""
-    if isinstance(exc, ccxt.NetworkError):
+    garbled answer), which ccxt reports as whatever its parser tripped over, or (``exc`` None: the
+    call returned an empty result) reads as no answer at all; an empty body counts then too."""
+    if isinstance(exc, ccxt.NetworkError | ccxt.BadResponse):
         return False
     body = exchange.last_http_response
+    if exc is None and body == "":
+        return True
     if not isinstance(body, str) or not body:
         return False
     try:

@@ -119,6 +119,42 @@ def parse_spot_pair(pair: str) -> SpotPair | None:
     return SpotPair(given=pair, base=base, quote=canonical_asset(quote_raw))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpotMarketName:
+    """One spot market as the exchange lists it: ``unified`` is CCXT's symbol (``LUNA/USD`` for Kraken's
+    ``LUNA2USD``), ``market_id`` Kraken's pair id (``XXBTZUSD``), ``altname`` Kraken's altname (``XBTUSD``)."""
+
+    unified: str
+    market_id: str
+    altname: str
+
+
+def resolve_spot_pair(pair: str, markets: Iterable[SpotMarketName]) -> tuple[str | None, str | None]:
+    """The CCXT symbol of Krakenbot's spot ``pair`` among ``markets``: ``(unified, None)``, or ``(None, why)``.
+
+    Matched on Kraken's own names, never on CCXT's renames: ``pair`` given as Kraken's pair id or altname
+    matches that market; otherwise its canonical ``BASE/QUOTE`` (``LUNA2/USD``, ``BTC/USD`` = ``XBT/USD``,
+    ``LUNC/USD``) is compared with each market's altname read the Kraken way (``LUNA2USD`` -> ``LUNA2/USD``,
+    ``LUNAUSD`` -> ``LUNC/USD``, ``XDGUSD`` -> ``DOGE/USD``). A CCXT unified symbol that means the same
+    asset on Kraken (``BTC/USD``, ``DOGE/USD``) resolves like that; an ambiguous one (``LUNA/USD``) does not.
+    """
+    listed = list(markets)
+    text = pair.strip().upper()
+    for market in listed:
+        if text in (market.market_id.upper(), market.altname.upper()):
+            return market.unified, None
+    wanted = parse_spot_pair(pair)
+    if wanted is None:
+        return None, f"{pair!r} is not a spot pair (write BASE/QUOTE, e.g. BTC/USD)"
+    if wanted.ambiguous:
+        return None, wanted.ambiguous
+    for market in listed:
+        listed_as = parse_spot_pair(market.altname)
+        if listed_as is not None and listed_as.symbol == wanted.symbol:
+            return market.unified, None
+    return None, f"Kraken lists no spot market {wanted.symbol}"
+
+
 # --- futures contract ids -------------------------------------------------------------------------
 
 

@@ -1,0 +1,33 @@
+"""``symbols.resolve_spot_pair``: Krakenbot's spot pair -> ccxt's symbol, on Kraken's own names (pure, table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+
+from krakenbot.exchange.kraken.symbols import SpotMarketName, resolve_spot_pair
+
+# How ccxt 4.5.90 lists Kraken's spot markets: (ccxt symbol, Kraken pair id, Kraken altname)
+MARKETS = [SpotMarketName(unified=u, market_id=i, altname=a) for u, i, a in (
+    ("BTC/USD", "XXBTZUSD", "XBTUSD"), ("ETH/USD", "XETHZUSD", "ETHUSD"), ("THETA/USD", "THETAUSD", "THETAUSD"),
+    ("LUNA/USD", "LUNA2USD", "LUNA2USD"), ("LUNC/USD", "LUNAUSD", "LUNAUSD"), ("DOGE/USD", "XDGUSD", "XDGUSD"),
+    ("BTC/USDT", "XBTUSDT", "XBTUSDT"))]
+
+
+@pytest.mark.parametrize(("pair", "unified"), [
+    ("LUNA2/USD", "LUNA/USD"), ("luna2-usd", "LUNA/USD"), ("LUNA2USD", "LUNA/USD"),
+    ("LUNC/USD", "LUNC/USD"), ("LUNAUSD", "LUNC/USD"),
+    ("BTC/USD", "BTC/USD"), ("XBT/USD", "BTC/USD"), ("XBTUSD", "BTC/USD"), ("XXBTZUSD", "BTC/USD"),
+    ("BTC/USDT", "BTC/USDT"), ("THETA/USD", "THETA/USD"), ("DOGE/USD", "DOGE/USD"), ("XDG/USD", "DOGE/USD"),
+])
+def test_resolves_on_krakens_names(pair: str, unified: str) -> None:
+    assert resolve_spot_pair(pair, MARKETS) == (unified, None)
+
+
+@pytest.mark.parametrize(("pair", "why"), [
+    ("LUNA/USD", "LUNA2/USD or LUNC/USD"),  # ccxt's LUNA is Kraken's LUNA2: never guessed
+    ("FOO/USD", "Kraken lists no spot market FOO/USD"),
+    ("PF_XBTUSD", "not a spot pair"),
+])
+def test_refuses_with_the_reason(pair: str, why: str) -> None:
+    unified, reason = resolve_spot_pair(pair, MARKETS)
+    assert unified is None and reason is not None and why in reason
