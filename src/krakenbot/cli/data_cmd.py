@@ -21,6 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from krakenbot.data.dataset import DatasetError, SeriesSummary, describe_folder
+from krakenbot.datasets.download import SERIES
+
+SERIES_HELP = f"Comma-separated series to fetch, from: {', '.join(SERIES)}."
 
 data_app = typer.Typer(help="Get Kraken's history into a data folder for backtests, and see what a folder holds.",
                        no_args_is_help=True, rich_markup_mode=None)
@@ -66,7 +69,36 @@ def import_command(
         raise typer.Exit(2)
 
 
-# `data download` is registered here by the download module (spot OHLC + trades, futures charts, funding).
+@data_app.command("download")
+def download_command(
+    out: Annotated[Path, typer.Option("--out", help="Data folder to write (created if missing).")],
+    start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="YAML config whose exchange URLs are used; default: the embedded default (Kraken).",
+        show_default=False)] = None,
+    spot: Annotated[list[str] | None, typer.Option(
+        "--spot", metavar="PAIR", help="Spot pair (BTC/USD, LUNA2/USD, ...); repeatable or comma-separated.")] = None,
+    futures: Annotated[list[str] | None, typer.Option(
+        "--futures", metavar="CONTRACT", help="Futures contract (PF_XBTUSD, ...); repeatable or comma-separated.")
+    ] = None,
+    series: Annotated[str, typer.Option("--series", help=SERIES_HELP)] = ",".join(SERIES),
+    timeframe: Annotated[str, typer.Option("--timeframe", metavar="TF", help="Candle timeframe: 1m, 5m, ... 1d.")
+                         ] = "1m",
+    end: Annotated[str | None, typer.Option("--end", help="Last UTC day, exclusive, YYYY-MM-DD; default: now.")
+                   ] = None,
+) -> None:
+    """Download Kraken's history: spot candles (OHLC's newest 720, older ones rebuilt from public trades),
+    futures trade/mark/index candles and hourly funding. Resumable: run it again to add only what is missing.
+
+    Exit codes: 0 done, 1 a series stopped on an error (what was fetched is kept), 2 bad input, 3 Kraken
+    unreachable."""
+    from krakenbot.cli.config_cmd import load_or_exit
+    from krakenbot.cli.data_download import run_download_command
+    from krakenbot.config.paths import DEFAULT_CONFIG_PATH
+
+    cfg = load_or_exit(config if config is not None else DEFAULT_CONFIG_PATH)
+    run_download_command(cfg, spot=spot, futures=futures, series=series, timeframe=timeframe, start=start, end=end,
+                         out=out)
 
 
 def _iso(summary: SeriesSummary, field: str) -> str | None:

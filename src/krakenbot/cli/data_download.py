@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from krakenbot.config import AppConfig
-from krakenbot.datasets.download import SERIES, Downloader, DownloadReport, DownloadRequest, Progress
+from krakenbot.datasets.download import Downloader, DownloadReport, DownloadRequest, Progress
 from krakenbot.domain.errors import ExchangeError, MarketDataError
 from krakenbot.progress import progress_bar
 
@@ -56,7 +56,8 @@ def print_report(report: DownloadReport) -> None:
     for outcome in report.outcomes:
         added = ", ".join(f"{n:,} from {src}" for src, n in outcome.added.items() if n) or "nothing new"
         state = "FAILED" if outcome.error else "ok"
-        typer.echo(f"{state:6} {outcome.path.name}: {added} ({outcome.requests} requests)")
+        asked = f"{outcome.requests} request{'' if outcome.requests == 1 else 's'}"
+        typer.echo(f"{state:6} {outcome.path.name}: {added} ({asked})")
     for outcome in report.failed:
         typer.echo(f"error: {outcome.error}", err=True)
     if report.failed:
@@ -92,10 +93,12 @@ def run_download_command(cfg: AppConfig, *, spot: list[str] | None, futures: lis
     def now() -> datetime:
         return datetime.now(UTC) - skew
 
-    report = Downloader(client, now=now, progress=_bar, sleep=time.sleep).run(request)
+    # Beyond the client's own retries, a failing series is waited out 3 more times, from 60 x the retry base
+    # delay (30 s by default) doubling, before it is reported.
+    downloader = Downloader(client, now=now, progress=_bar, sleep=time.sleep, patience=3,
+                            wait_seconds=60 * cfg.exchange.retry_base_delay_seconds)
+    report = downloader.run(request)
     print_report(report)
     if report.failed:
         raise typer.Exit(1)
 
-
-SERIES_HELP = f"Comma-separated series: {', '.join(SERIES)}."

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
@@ -123,14 +125,8 @@ class Progress(Protocol):
     def advance(self, n: int = 1) -> None: ...
 
 
-ProgressFactory = Callable[[int, str], "ProgressScope"]
-
-
-class ProgressScope(Protocol):
-    def __enter__(self) -> Progress: ...
-
-    def __exit__(self, *exc: object) -> bool | None: ...
-
+ProgressFactory = Callable[[int, str], AbstractContextManager[Progress]]
+"""``progress(total, label)``: a scope whose value counts work done (a rich bar in the CLI)."""
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
@@ -259,8 +255,8 @@ class Downloader:
         total = int(sum((b - a) / step for a, b in windows))
         with self._progress(total, f"{pair} trades -> {request.timeframe}") as bar:
             for a, b in windows:
-                rebuilt = self._retry(f"{pair} trades {a:%Y-%m-%d %H:%M}", lambda a=a, b=b: fetch_trade_candles(
-                    self._source, pair, request.timeframe, a, b))
+                rebuilt = self._retry(f"{pair} trades {a:%Y-%m-%d %H:%M}", partial(
+                    fetch_trade_candles, self._source, pair, request.timeframe, a, b))
                 outcome.requests += rebuilt.pages
                 frame = rebuilt.frame
                 outcome.add("kraken-trades", merge_into(path, frame, source="kraken-trades",
@@ -286,8 +282,8 @@ class Downloader:
             source = f"kraken-futures-charts:{price}"
             with self._progress(len(windows), f"{contract} {price} {request.timeframe}") as bar:
                 for a, b in windows:
-                    rows = self._retry(f"{contract} {price} candles", lambda a=a, b=b: self._source.fetch_futures_ohlcv(
-                        contract, request.timeframe, a, b - step, price=price))
+                    rows = self._retry(f"{contract} {price} candles", partial(
+                        self._source.fetch_futures_ohlcv, contract, request.timeframe, a, b - step, price=price))
                     outcome.requests += 1
                     frame = _candle_frame(rows, step, a, b)
                     outcome.add(source, merge_into(path, frame, source=source, timeframe=request.timeframe))
