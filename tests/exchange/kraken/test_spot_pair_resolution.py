@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from krakenbot.exchange.kraken.symbols import SpotMarketName, resolve_spot_pair
+from krakenbot.exchange.kraken.symbols import SpotMarketName, parse_spot_pair, resolve_spot_pair
 
 # How ccxt 4.5.90 lists Kraken's spot markets: (ccxt symbol, Kraken pair id, Kraken altname)
 MARKETS = [SpotMarketName(unified=u, market_id=i, altname=a) for u, i, a in (
@@ -31,3 +31,14 @@ def test_resolves_on_krakens_names(pair: str, unified: str) -> None:
 def test_refuses_with_the_reason(pair: str, why: str) -> None:
     unified, reason = resolve_spot_pair(pair, MARKETS)
     assert unified is None and reason is not None and why in reason
+
+
+@pytest.mark.parametrize(("kraken_id", "base", "quote"), [
+    ("USDTZUSD", "USDT", "USD"),  # Kraken's pair id of USDT/USD (altname USDTUSD): a Z-prefixed quote
+    ("USDTUSD", "USDT", "USD"),
+    ("XTZUSD", "XTZ", "USD"),  # Tezos: ends in ZUSD but is XTZ + USD
+    ("XXBTZUSD", "BTC", "USD"),
+])
+def test_kraken_pair_ids_with_a_z_prefixed_quote_split_where_kraken_means(kraken_id, base, quote):
+    parsed = parse_spot_pair(kraken_id)
+    assert parsed is not None and (parsed.base, parsed.quote) == (base, quote)

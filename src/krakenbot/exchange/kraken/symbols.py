@@ -81,7 +81,14 @@ class SpotPair:
         return f"{self.base}/{self.quote}"
 
 
+# Kraken pair ids that are neither two legacy codes nor base + plain quote: a new-style base with a legacy
+# Z-prefixed quote. (A general "ends in Z + fiat" rule would break XTZUSD, Tezos.)
+_IRREGULAR_IDS = {"USDTZUSD": ("USDT", "USD")}
+
+
 def _split_unseparated(text: str) -> tuple[str, str] | None:
+    if text in _IRREGULAR_IDS:
+        return _IRREGULAR_IDS[text]
     if len(text) == 8 and text[:4] in _LEGACY_CODES and text[4:] in _LEGACY_CODES:
         return text[:4], text[4:]
     for quote in _QUOTES:
