@@ -2,7 +2,6 @@
 output folder, Ctrl-C."""
 
 import json
-import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,18 +15,6 @@ from krakenbot.cli.backtest_cmd import stamped
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    """The command configures the root logger (level ERROR); later tests expect it as it was."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    levels = {name: logging.getLogger(name).level
-              for name in ("", "urllib3", "ccxt.base.exchange", "asyncio", "alembic")}
-    yield
-    root.handlers[:] = handlers
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

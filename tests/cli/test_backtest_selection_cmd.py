@@ -7,8 +7,6 @@ the exit code, the message and that nothing was written on a refusal.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +19,6 @@ from krakenbot.cli import app
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")
 STRATEGY = "krakenbot.strategy.ema_cross:EmaCrossStrategy"
 
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """The command configures the root logger (on CliRunner's stderr); later tests must not inherit it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def candles(n: int, *, minutes: int = 60, start: pd.Timestamp = T0, price: float = 100.0) -> pd.DataFrame:

@@ -4,8 +4,6 @@ backtest on a folder they wrote: its one-line data summary and the series it say
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,18 +16,6 @@ from krakenbot.data.dataset import merge_into, series_path, summary_line
 REPO = Path(__file__).resolve().parents[2]
 ZIP = REPO / "tests" / "data" / "kraken-archive" / "kraken-ohlcvt-2023-03-09_12.zip"
 
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """The backtest command configures the root logger; later tests must not inherit it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
 
 
 def invoke(*args: str):
