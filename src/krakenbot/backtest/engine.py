@@ -123,9 +123,8 @@ class Backtest:
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
             persist_snapshots=False, guard=guard, shock_feed=shock_feed)
         self._view = data.mark_view()  # the recorded mark where the data has one, else the spot candles
-        fresh = ~self._view.carried  # stop and liquidation wakes look at fresh candles only
-        self._lows = np.where(fresh, self._view.low, np.nan)
-        self._highs = np.where(fresh, self._view.high, np.nan)
+        # Stop and liquidation wakes look at fresh candles only (views of the data when nothing is carried).
+        self._lows, self._highs = self._view.fresh("low"), self._view.fresh("high")
         self._carried_close = self._view.close
         self._row = -1
         self._walked = -1  # the newest row whose candles the paper exchange walked

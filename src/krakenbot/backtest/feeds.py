@@ -77,55 +77,87 @@ class PrecomputedSignals:
     """The strategy computed once over the whole history; each call reads the bar closed at now.
 
     Identical to computing on a recent window live (the strategy's warm-up contract, tested in
-    ``tests/strategy``), at a fraction of the cost.
+    ``tests/strategy``), at a fraction of the cost. Which bars carry a signal (``Strategy.signal_at``'s
+    rules: a side, a finite score, a stop distance in (0, 1), past the warm-up) is decided once, as
+    arrays; a call finds each symbol's newest closed bar with one binary search on int64 close times
+    (one for all symbols when they share the bar grid) and builds a ``Signal`` only when that bar
+    changed since the previous call. A strategy that overrides ``last_closed_index`` or ``signal_at``
+    is read through its own methods.
     """
 
     def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
         self.strategy = strategy
         self._series: list[tuple[CandleArrays, SignalArrays]] = []
-        for symbol in signal_data.symbols:
+        for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             arrays = CandleArrays.from_frame(symbol, signal_data.frame(symbol))
             if len(arrays):
                 self._series.append((arrays, strategy.compute(arrays)))
+        cls = type(strategy)
+        self._generic = (cls.last_closed_index is not Strategy.last_closed_index
+                         or cls.signal_at is not Strategy.signal_at)
+        bar_ns = duration_ns(strategy.bar_duration)
+        self._close_ns = [arrays.ts.astype(np.int64) + bar_ns for arrays, _ in self._series]
+        self._has_signal = [_has_signal(computed, strategy.warmup_bars) for _, computed in self._series]
+        self._index = {arrays.symbol: k for k, (arrays, _) in enumerate(self._series)}
+        first = self._close_ns[0] if self._close_ns else None
+        self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
+        self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
         for each symbol at each time. Lets the engine see, without calling the loop, which signal
         bars can change anything."""
         out = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
-        bar_ns = duration_ns(self.strategy.bar_duration)
-        for arrays, computed in self._series:
+        for k, (arrays, computed) in enumerate(self._series):
             if arrays.symbol not in symbols:
                 continue
-            ts = arrays.ts.astype(np.int64)
-            last = np.searchsorted(ts, times_ns - bar_ns, side="right") - 1
-            ok = last + 1 >= self.strategy.warmup_bars
+            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
             idx = np.maximum(last, 0)
-            stop = computed.stop_distance_pct[idx]
-            with np.errstate(invalid="ignore"):
-                valid = ok & np.isfinite(computed.score[idx]) & np.isfinite(stop) & (stop > 0) & (stop < 1)
+            valid = (last >= 0) & self._has_signal[k][idx]
             out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
         return out
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
         """What ``signals(now)`` says for ``symbol`` alone."""
-        for arrays, computed in self._series:
-            if arrays.symbol == symbol:
-                last = self.strategy.last_closed_index(arrays, now)
-                if last + 1 >= self.strategy.warmup_bars:
-                    return self.strategy.signal_at(arrays, computed, last)
-        return None
+        k = self._index.get(symbol)
+        if k is None:
+            return None
+        return self._signal(k, int(np.searchsorted(self._close_ns[k], to_ns(now), side="right")) - 1, now)
 
     def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
-        out = []
-        for arrays, computed in self._series:
+        if not self._series:
+            return []
+        now_ns = to_ns(now)
+        if self._shared:
+            last = int(np.searchsorted(self._close_ns[0], now_ns, side="right")) - 1
+            found = [self._signal(k, last, now) for k in range(len(self._series))]
+        else:
+            found = [self._signal(k, int(np.searchsorted(c, now_ns, side="right")) - 1, now)
+                     for k, c in enumerate(self._close_ns)]
+        return [signal for signal in found if signal is not None]
+
+    def _signal(self, k: int, last: int, now: datetime) -> Signal | None:
+        """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``), built once per bar."""
+        arrays, computed = self._series[k]
+        if self._generic:
             last = self.strategy.last_closed_index(arrays, now)
-            if last + 1 < self.strategy.warmup_bars:
-                continue
-            signal = self.strategy.signal_at(arrays, computed, last)
-            if signal is not None:
-                out.append(signal)
-        return sorted(out, key=lambda s: s.symbol)
+            ok = last + 1 >= self.strategy.warmup_bars
+            return self.strategy.signal_at(arrays, computed, last) if ok else None
+        seen, signal = self._last[k]
+        if last != seen:
+            ok = last >= 0 and bool(self._has_signal[k][last])
+            signal = self.strategy.signal_at(arrays, computed, last) if ok else None
+            self._last[k] = (last, signal)
+        return signal
+
+
+def _has_signal(computed: SignalArrays, warmup_bars: int) -> np.ndarray:
+    """Per bar: ``Strategy.signal_at`` gives a Signal there (side, finite score, stop in (0, 1)), past the warm-up."""
+    stop = computed.stop_distance_pct
+    with np.errstate(invalid="ignore"):
+        ok = (computed.side != 0) & np.isfinite(computed.score) & np.isfinite(stop) & (stop > 0) & (stop < 1)
+    ok[: max(warmup_bars - 1, 0)] = False
+    return ok
 
 
 class CandleShocks:
@@ -145,12 +177,19 @@ class CandleShocks:
         self.reference: np.ndarray | None = None
         if data.futures is not None and data.futures.has_mark.any():
             present, fields = data.futures.mark_source(present, fields)
-        self.marks, self.high, self.low = (np.where(present[:, columns], fields[f][:, columns], np.nan)
-                                           for f in ("close", "high", "low"))
+        self.marks, self.high, self.low = (_present_only(fields[f], present, columns) for f in ("close", "high", "low"))
         if data.futures is not None and data.futures.has_mark.any():
             index = {f: np.where(data.present & data.futures.has_mark[None, :], getattr(data, f), np.nan)[:, columns]
                      for f in ("close", "high", "low")}
             self.reference = candle_basis_reference(self.marks, self.high, self.low, index)
+
+
+def _present_only(values: np.ndarray, present: np.ndarray, columns: list[int]) -> np.ndarray:
+    """``values[:, columns]`` with NaN where the candle is missing: the array itself (a view, no copy)
+    when the columns are in order and every candle is present, so a year of 1m candles is not copied."""
+    if columns == list(range(values.shape[1])):
+        return values if bool(present.all()) else np.where(present, values, np.nan)
+    return np.where(present[:, columns], values[:, columns], np.nan)
 
 
 def candle_basis_reference(close: np.ndarray, high: np.ndarray, low: np.ndarray,

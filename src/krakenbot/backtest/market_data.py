@@ -17,7 +17,7 @@ Arrays are read-only (``writeable=False``): the container is frozen through and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,14 @@ class MarkView:
     source_ts: np.ndarray
     index: np.ndarray
 
+    def fresh(self, name: str) -> np.ndarray:
+        """``name`` ('open', 'high', 'low', 'close') where the candle is fresh (not carried), NaN elsewhere:
+        what a stop or liquidation scan may look at. The array itself (no copy) when nothing is carried."""
+        values: np.ndarray = getattr(self, name)
+        if not self.carried.any():
+            return values
+        return _frozen(np.where(self.carried, np.nan, values))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketData:
@@ -92,6 +100,9 @@ class MarketData:
     present: np.ndarray
     complete: np.ndarray
     futures: RecordedFutures | None = None
+    # Derived data computed once per instance (``mark_view``, ``resample``): the arrays are frozen, so
+    # the answers never change; the engine, its market feed and its result all ask for them.
+    _derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         timeframe_ns(self.base_timeframe)
@@ -139,7 +150,16 @@ class MarketData:
         return frame
 
     def mark_view(self) -> MarkView:
-        """Candles carried forward over missing ones, explicitly flagged as carried (see MarkView)."""
+        """Candles carried forward over missing ones, explicitly flagged as carried (see MarkView).
+
+        Computed once per instance. Where every candle is present (and no mark series replaces
+        them) the view *is* the data: its arrays are the candles' own, not copies."""
+        if "mark_view" not in self._derived:
+            self._derived["mark_view"] = self._mark_view()
+        view: MarkView = self._derived["mark_view"]
+        return view
+
+    def _mark_view(self) -> MarkView:
         index = _carried(self.ts, self.present, {"close": self.close})[0]["close"]
         present, fields = self.present, {f: getattr(self, f) for f in ("open", "high", "low", "close")}
         if self.futures is not None:
@@ -185,6 +205,13 @@ class MarketData:
                              f"the target must be a multiple of {self.base_timeframe}")
         if step_ns == base_ns:
             return self
+        key = ("resample", timeframe, keep_incomplete)
+        if key not in self._derived:
+            self._derived[key] = self._resample(step_ns, base_ns, timeframe, keep_incomplete=keep_incomplete)
+        bars: MarketData = self._derived[key]
+        return bars
+
+    def _resample(self, step_ns: int, base_ns: int, timeframe: str, *, keep_incomplete: bool) -> MarketData:
         arrays: dict[str, Any] = resample_arrays(self.ts, {f: getattr(self, f) for f in PRICE_FIELDS},
                                                  self.present, step_ns=step_ns, base_ns=base_ns,
                                                  keep_incomplete=keep_incomplete)
@@ -193,15 +220,28 @@ class MarketData:
 
 def _carried(ts: np.ndarray, present: np.ndarray,
              fields: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """(each of ``fields`` carried over missing rows, carried mask, source candle's open time or -1), frozen."""
-    n_ts = len(ts)
-    rows = np.where(present, np.arange(n_ts)[:, None], -1)
-    last_row = np.maximum.accumulate(rows, axis=0) if n_ts else rows
-    has = last_row >= 0
-    safe = np.where(has, last_row, 0)
-    carried = {name: _frozen(np.where(has, np.take_along_axis(values, safe, axis=0), np.nan))
-               for name, values in fields.items()}
-    return carried, _frozen(has & ~present), _frozen(np.where(has, ts[safe], -1))
+    """(each of ``fields`` carried over missing rows, carried mask, source candle's open time or -1), frozen.
+
+    Every candle present: the fields themselves (no copy), nothing carried, the grid's own times
+    (broadcast, no copy). Otherwise column by column, so the temporaries are one column long."""
+    n_ts, n_sym = present.shape
+    if bool(present.all()):
+        nothing = np.broadcast_to(np.zeros(1, dtype=bool), (n_ts, n_sym))
+        return ({name: _frozen(values) for name, values in fields.items()}, nothing,
+                np.broadcast_to(ts[:, None], (n_ts, n_sym)))
+    out = {name: np.empty((n_ts, n_sym), dtype=np.float64) for name in fields}
+    source_ts = np.empty((n_ts, n_sym), dtype=np.int64)
+    rows = np.arange(n_ts)
+    for col in range(n_sym):
+        here = present[:, col]
+        last_row = np.maximum.accumulate(np.where(here, rows, -1)) if n_ts else rows
+        has = last_row >= 0
+        safe = np.where(has, last_row, 0)
+        for name, values in fields.items():
+            out[name][:, col] = np.where(has, values[safe, col], np.nan)
+        source_ts[:, col] = np.where(has, ts[safe], -1)
+    return ({name: _frozen(values) for name, values in out.items()}, _frozen((source_ts >= 0) & ~present),
+            _frozen(source_ts))
 
 
 def resample_arrays(ts: np.ndarray, fields: dict[str, np.ndarray], present: np.ndarray, *, step_ns: int,
@@ -218,19 +258,23 @@ def resample_arrays(ts: np.ndarray, fields: dict[str, np.ndarray], present: np.n
     labels = (ts // step_ns) * step_ns
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     new_ts = labels[starts]
-    rows = np.arange(n_ts)[:, None]
-    first_row = np.minimum.reduceat(np.where(present, rows, n_ts), starts, axis=0)
-    last_row = np.maximum.reduceat(np.where(present, rows, -1), starts, axis=0)
-    bar_present = last_row >= 0
-    first_safe = np.where(bar_present, first_row, 0)
-    last_safe = np.where(bar_present, last_row, 0)
-    out = {
-        "open": np.take_along_axis(fields["open"], first_safe, axis=0),
-        "close": np.take_along_axis(fields["close"], last_safe, axis=0),
-        "high": np.fmax.reduceat(fields["high"], starts, axis=0),
-        "low": np.fmin.reduceat(fields["low"], starts, axis=0),
-        "volume": np.add.reduceat(np.where(present, fields["volume"], 0.0), starts, axis=0),
-    }
+    everywhere = bool(present.all())  # no missing candle: bars take their first and last rows, no (T x S) temporaries
+    if everywhere:
+        bar_present = np.ones((len(starts), n_sym), dtype=bool)
+        out = {"open": fields["open"][starts], "close": fields["close"][np.r_[starts[1:], n_ts] - 1]}
+    else:
+        rows = np.arange(n_ts)[:, None]
+        first_row = np.minimum.reduceat(np.where(present, rows, n_ts), starts, axis=0)
+        last_row = np.maximum.reduceat(np.where(present, rows, -1), starts, axis=0)
+        bar_present = last_row >= 0
+        first_safe = np.where(bar_present, first_row, 0)
+        last_safe = np.where(bar_present, last_row, 0)
+        out = {"open": np.take_along_axis(fields["open"], first_safe, axis=0),
+               "close": np.take_along_axis(fields["close"], last_safe, axis=0)}
+    out["high"] = np.fmax.reduceat(fields["high"], starts, axis=0)
+    out["low"] = np.fmin.reduceat(fields["low"], starts, axis=0)
+    out["volume"] = np.add.reduceat(fields["volume"] if everywhere else np.where(present, fields["volume"], 0.0),
+                                    starts, axis=0)
     # Coverage of each symbol's recorded data, for completeness of the edge bars.
     sym_first = ts[np.where(present.any(axis=0), present.argmax(axis=0), 0)]
     sym_last = ts[n_ts - 1 - np.where(present.any(axis=0), present[::-1].argmax(axis=0), 0)]
