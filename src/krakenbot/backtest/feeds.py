@@ -6,19 +6,20 @@ Each port answers only from candles *closed* at the clock's now: a base candle t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
-from krakenbot.domain import Signal, Ticker
+from krakenbot.domain import Side, Signal, Ticker
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
-CHUNK_ROWS = 100_000  # rows of (T x S x 3) magnitudes computed at once: bounds the scan's memory
+CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
 class BacktestMarket:
@@ -38,25 +39,40 @@ class BacktestMarket:
         self._recorded = data.futures
         self._close_ns = data.ts + timeframe_ns(data.base_timeframe)
         self._base_ns = timeframe_ns(data.base_timeframe)
-        self._columns = [(futures[spot], i) for i, spot in enumerate(data.symbols)]
+        self._futs = [futures[spot] for spot in data.symbols]
         self._clock_ns = clock_ns
         self._funding = funding_rate_hourly_pct
+        # Columns whose funding can change without a new candle (a recorded series): asked at every call.
+        self._timed = np.array([self._recorded is not None and self._recorded.funding_ts[col] is not None
+                                for col in range(len(self._futs))], dtype=bool)
+        self._source = np.full(len(self._futs), -2, dtype=np.int64)  # source candle of each column's ticker
+        self._tickers: dict[str, Ticker] = {}
 
     def futures_tickers(self) -> Mapping[str, Ticker]:
+        """The tickers at now; only the columns whose source candle changed (or whose funding is recorded)
+        since the previous call are rebuilt, the others are the same ``Ticker`` objects as before."""
         now_ns = self._clock_ns()
         row = int(np.searchsorted(self._close_ns, now_ns, side="right")) - 1
         if row < 0:
             return {}
-        out: dict[str, Ticker] = {}
-        for fut, col in self._columns:
-            mark = float(self._view.close[row, col])
-            if not mark > 0:
-                continue
-            index = float(self._view.index[row, col])
-            ts = from_ns(int(self._view.source_ts[row, col]) + self._base_ns)
-            out[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None, last=mark,
-                              funding_rate=self._funding_rate(col, now_ns) * mark)
-        return out
+        source = self._view.source_ts[row]
+        changed = np.flatnonzero((source != self._source) | self._timed)
+        if changed.size:
+            view = self._view
+            marks, indexes = view.close[row, changed].tolist(), view.index[row, changed].tolist()
+            stamps: dict[int, datetime] = {}
+            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[changed].tolist(), strict=True):
+                fut = self._futs[col]
+                if not mark > 0:
+                    self._tickers.pop(fut, None)
+                    continue
+                ts = stamps.get(src)
+                if ts is None:
+                    ts = stamps[src] = from_ns(src + self._base_ns)
+                self._tickers[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None,
+                                            last=mark, funding_rate=self._funding_rate(col, now_ns) * mark)
+            self._source[changed] = source[changed]
+        return dict(self._tickers)
 
     def _funding_rate(self, col: int, now_ns: int) -> float:
         recorded = None if self._recorded is None else self._recorded.funding_at(col, now_ns)
@@ -88,8 +104,12 @@ class PrecomputedSignals:
     def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
         self.strategy = strategy
         self._series: list[tuple[CandleArrays, SignalArrays]] = []
+        ts = signal_data.ts.astype("datetime64[ns]")
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
-            arrays = CandleArrays.from_frame(symbol, signal_data.frame(symbol))
+            col = signal_data.column(symbol)
+            rows = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
+            arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
+                                                                  for f in ("open", "high", "low", "close", "volume")})
             if len(arrays):
                 self._series.append((arrays, strategy.compute(arrays)))
         cls = type(strategy)
@@ -102,6 +122,7 @@ class PrecomputedSignals:
         first = self._close_ns[0] if self._close_ns else None
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
+        self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
@@ -145,10 +166,24 @@ class PrecomputedSignals:
             return self.strategy.signal_at(arrays, computed, last) if ok else None
         seen, signal = self._last[k]
         if last != seen:
-            ok = last >= 0 and bool(self._has_signal[k][last])
-            signal = self.strategy.signal_at(arrays, computed, last) if ok else None
+            signal = self._build(k, last) if last >= 0 and self._has_signal[k][last] else None
             self._last[k] = (last, signal)
         return signal
+
+    def _build(self, k: int, i: int) -> Signal:
+        """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
+        from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives)."""
+        arrays, computed = self._series[k]
+        close_ns = int(self._close_ns[k][i])
+        ts = self._stamps.get(close_ns)
+        if ts is None:
+            ts = self._stamps[close_ns] = from_ns(close_ns)
+        take_profit = computed.take_profit.item(i)
+        return Signal(symbol=arrays.symbol, side=Side.LONG if computed.side.item(i) > 0 else Side.SHORT,
+                      score=computed.score.item(i), ref_price=arrays.close.item(i),
+                      stop_distance_pct=computed.stop_distance_pct.item(i), ts=ts,
+                      take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,
+                      strategy=self.strategy.name)
 
 
 def _has_signal(computed: SignalArrays, warmup_bars: int) -> np.ndarray:
@@ -250,16 +285,16 @@ class ReplayShockFeed:
         lookback = guard.params.lookback_us + guard.params.tolerance_us + 1
         hit_ts: list[int] = []
         hit_mags: list[np.ndarray] = []
-        start = 0
+        start, chunk_rows = 0, max(1_000, CHUNK_CELLS // max(marks.shape[1], 1))
         while start < len(ts_us):
-            stop = min(start + CHUNK_ROWS, len(ts_us))
+            stop = min(start + chunk_rows, len(ts_us))
             lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
             mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop],
                                    None if ref is None else ref[lead:stop], high=high[lead:stop],
                                    low=low[lead:stop])[start - lead:]
             rows = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
             hit_ts.extend(int(ts_us[start + r]) for r in rows)
-            hit_mags.extend(mags[r] for r in rows)
+            hit_mags.extend(mags[rows])  # a copy of the hit rows: a view would keep the whole chunk alive
             start = stop
         self._hit_ts = np.array(hit_ts, dtype=np.int64)
         self._hit_mags = hit_mags
