@@ -133,3 +133,26 @@ def test_backtest_of_complete_data_reads_the_candles_without_copying_them() -> N
     assert backtest._view is data.mark_view()
     result = backtest.run()
     assert result.candles == 2 * 3 * 1440
+
+
+@pytest.mark.parametrize("holes", [None, slice(100, 300), slice(0, 0)])
+@pytest.mark.parametrize("timeframe_minutes", [1, 15, 60, 1440])
+def test_timeline_without_sorting_equals_the_union_of_closes_and_bars(holes: slice | None,
+                                                                      timeframe_minutes: int) -> None:
+    from krakenbot.backtest.engine import _timeline
+    data = walk(1, 3000)
+    if holes is not None:
+        keep = np.ones(len(data.ts), dtype=bool)
+        keep[holes] = False
+        data = data.subset(data.symbols) if keep.all() else MarketData(
+            symbols=data.symbols, base_timeframe="1m", ts=data.ts[keep], present=data.present[keep],
+            complete=data.complete[keep], **{f: getattr(data, f)[keep] for f in PRICE_FIELDS})
+    tf_ns = timeframe_minutes * MINUTE_NS
+    close_ns = data.ts + MINUTE_NS
+    first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
+    bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
+    times = np.union1d(close_ns, bars)
+    timeline = _timeline(data, tf_ns)
+    assert np.array_equal(timeline.times, times)
+    assert np.array_equal(timeline.is_bar, np.isin(times, bars))
+    assert np.array_equal(timeline.row, np.searchsorted(close_ns, times, side="right") - 1)

@@ -75,9 +75,12 @@ def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     close_ns = data.ts + timeframe_ns(data.base_timeframe)
     first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
     bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
-    times = np.union1d(close_ns, bars)
-    is_bar = np.isin(times, bars)
-    row = np.searchsorted(close_ns, times, side="right") - 1
+    pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
+    missing = bars[close_ns[pos] != bars]  # bar closes no candle closes at (usually none: no sort needed)
+    times = np.union1d(close_ns, missing) if missing.size else close_ns
+    # every multiple of tf_ns from the first close to the last bar is a bar (as np.isin(times, bars) says)
+    is_bar = (times % tf_ns == 0) & (times <= bars[-1]) if bars.size else np.zeros(len(times), dtype=bool)
+    row = np.searchsorted(close_ns, times, side="right") - 1 if missing.size else np.arange(len(times))
     return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=np.flatnonzero(is_bar))
 
 

@@ -271,8 +271,13 @@ def resample_arrays(ts: np.ndarray, fields: dict[str, np.ndarray], present: np.n
         last_safe = np.where(bar_present, last_row, 0)
         out = {"open": np.take_along_axis(fields["open"], first_safe, axis=0),
                "close": np.take_along_axis(fields["close"], last_safe, axis=0)}
-    out["high"] = np.fmax.reduceat(fields["high"], starts, axis=0)
-    out["low"] = np.fmin.reduceat(fields["low"], starts, axis=0)
+    per_bar = step_ns // base_ns
+    if everywhere and n_ts == len(starts) * per_bar:  # every bar holds all its slots: a (bars x slots x S) view
+        out["high"] = np.fmax.reduce(fields["high"].reshape(len(starts), per_bar, n_sym), axis=1)
+        out["low"] = np.fmin.reduce(fields["low"].reshape(len(starts), per_bar, n_sym), axis=1)
+    else:
+        out["high"] = np.fmax.reduceat(fields["high"], starts, axis=0)
+        out["low"] = np.fmin.reduceat(fields["low"], starts, axis=0)
     out["volume"] = np.add.reduceat(fields["volume"] if everywhere else np.where(present, fields["volume"], 0.0),
                                     starts, axis=0)
     # Coverage of each symbol's recorded data, for completeness of the edge bars.
