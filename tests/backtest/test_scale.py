@@ -156,3 +156,40 @@ def test_timeline_without_sorting_equals_the_union_of_closes_and_bars(holes: sli
     assert np.array_equal(timeline.times, times)
     assert np.array_equal(timeline.is_bar, np.isin(times, bars))
     assert np.array_equal(timeline.row, np.searchsorted(close_ns, times, side="right") - 1)
+
+
+@pytest.mark.parametrize("chunk_cells", [1_000_000, 4_000])
+def test_shock_replay_scans_only_rows_a_bound_cannot_clear_and_finds_the_same_hits(
+        chunk_cells: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from krakenbot.backtest import feeds
+    from krakenbot.backtest.feeds import ReplayShockFeed
+    from krakenbot.live.trading import build_guard
+    from krakenbot.risk.shock_detect import reaches, scan_magnitudes
+
+    rng = np.random.default_rng(3)
+    data = walk(4, 6000, holes={1: slice(2000, 2100), 3: slice(0, 500)})
+    jumps = np.zeros(data.close.shape)  # a few shocks of 3 to 6 % in one minute, some on several symbols
+    for row in rng.choice(np.arange(10, 5990), 12, replace=False):
+        jumps[row, rng.choice(4, rng.integers(1, 4), replace=False)] = rng.uniform(0.03, 0.06)
+    factor = np.cumprod(1 + jumps, axis=0)
+    fields = {f: getattr(data, f) * factor for f in ("open", "high", "low", "close")}
+    fields["low"] = np.fmin(fields["low"], fields["close"] / (1 + jumps))  # the move shows in the candle's range
+    data = MarketData(symbols=data.symbols, base_timeframe="1m", ts=data.ts, present=data.present,
+                      complete=data.complete, volume=data.volume, **fields)
+    cfg = AppConfig.model_validate({"universe": {"symbols": list(data.symbols)}})
+    futures = {s: f"PF_{s[:3]}USD" for s in data.symbols}
+    guard = build_guard(cfg, sorted(futures.values()))
+    monkeypatch.setattr(feeds, "CHUNK_CELLS", chunk_cells)  # 4,000 cells: chunks of 1,000 rows
+    scanned: list[int] = []
+    scan = feeds.scan_magnitudes
+    monkeypatch.setattr(feeds, "scan_magnitudes", lambda *a, **k: scanned.append(len(a[1])) or scan(*a, **k))
+    replay = ReplayShockFeed(guard, data, futures)
+    assert 0 < sum(scanned) < len(data.ts) / 10  # the bound cleared most rows
+
+    ts_us = (data.ts + MINUTE_NS) // 1000
+    marks, high, low = (np.where(data.present, getattr(data, f), np.nan) for f in ("close", "high", "low"))
+    mags = scan_magnitudes(guard.params, ts_us, marks, None, high=high, low=low)  # every row, in one piece
+    rows = np.flatnonzero(reaches(mags, guard.params.thresholds[None, None, :]).any(axis=(1, 2)))
+    assert len(rows) >= 10
+    assert replay._hit_ts.tolist() == ts_us[rows].tolist()
+    assert all(np.array_equal(got, want, equal_nan=True) for got, want in zip(replay._hit_mags, mags[rows], strict=True))

@@ -285,16 +285,34 @@ class ReplayShockFeed:
         lookback = guard.params.lookback_us + guard.params.tolerance_us + 1
         hit_ts: list[int] = []
         hit_mags: list[np.ndarray] = []
+        # Without a basis reference, and with ticks no closer than the guard stores them, only the rows a
+        # cheap bound cannot clear are scanned (``_shock_candidates``), with the history each one needs.
+        bounded = ref is None and (len(ts_us) < 2 or int(np.diff(ts_us).min()) >= guard.params.min_tick_us)
+        limit = float(min(guard.params.move_pct, guard.params.range_pct))
         start, chunk_rows = 0, max(1_000, CHUNK_CELLS // max(marks.shape[1], 1))
         while start < len(ts_us):
             stop = min(start + chunk_rows, len(ts_us))
             lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
-            mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop],
-                                   None if ref is None else ref[lead:stop], high=high[lead:stop],
-                                   low=low[lead:stop])[start - lead:]
-            rows = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
-            hit_ts.extend(int(ts_us[start + r]) for r in rows)
-            hit_mags.extend(mags[rows])  # a copy of the hit rows: a view would keep the whole chunk alive
+            if bounded:
+                rows = _shock_candidates(ts_us[lead:stop], marks[lead:stop], high[lead:stop], low[lead:stop],
+                                         lookback, limit)
+                keep = rows[rows >= start - lead]  # the chunk's own candidate rows (the lead is history)
+                if not keep.size:
+                    start = stop
+                    continue
+                needed = _with_history(ts_us[lead:stop], keep, lookback)
+                mags = scan_magnitudes(guard.params, ts_us[lead:stop][needed], marks[lead:stop][needed], None,
+                                       high=high[lead:stop][needed], low=low[lead:stop][needed])
+                mags = mags[np.isin(needed, keep)]
+                hit = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
+                hit_ts.extend(int(ts_us[lead + r]) for r in keep[hit])
+            else:
+                mags = scan_magnitudes(guard.params, ts_us[lead:stop], marks[lead:stop],
+                                       None if ref is None else ref[lead:stop], high=high[lead:stop],
+                                       low=low[lead:stop])[start - lead:]
+                hit = np.flatnonzero(reaches(mags, thresholds[None, None, :]).any(axis=(1, 2)))
+                hit_ts.extend(int(ts_us[start + r]) for r in hit)
+            hit_mags.extend(mags[hit])  # a copy of the hit rows: a view would keep the whole chunk alive
             start = stop
         self._hit_ts = np.array(hit_ts, dtype=np.int64)
         self._hit_mags = hit_mags
@@ -318,6 +336,40 @@ class ReplayShockFeed:
             events += guard.apply_magnitudes(from_us(int(self._hit_ts[self._next])), padded)
             self._next += 1
         return events
+
+
+def _shock_candidates(ts_us: np.ndarray, marks: np.ndarray, high: np.ndarray, low: np.ndarray, lookback: int,
+                      limit: float) -> np.ndarray:
+    """Rows where a move or range magnitude could reach ``limit`` (the smaller threshold), increasing.
+
+    Every price ``scan_magnitudes`` compares at row t (the mark, the move's baseline, the range's stored
+    marks, the candle's high and low) comes from rows less than ``lookback`` µs before t, so each
+    magnitude is at most hi / lo - 1 over those rows (hi: the largest high or mark, lo: the smallest low
+    or mark); a row where that bound stays under half the limit for every symbol with a good mark cannot
+    reach it, rounding included. The bound is a few vectorised passes (one per row of history).
+    """
+    n = len(ts_us)
+    with np.errstate(invalid="ignore"):
+        hi, lo = np.fmax(high, marks), np.fmin(low, marks)
+    top, bottom = hi.copy(), lo.copy()
+    depth = int((np.arange(n) - np.searchsorted(ts_us, ts_us - lookback + 1, side="left")).max(initial=0))
+    for k in range(1, depth + 1):  # over the rows of history only (a few minutes), never over symbols
+        within = (ts_us[k:] - ts_us[:-k] < lookback)[:, None]
+        top[k:] = np.where(within, np.fmax(top[k:], hi[:-k]), top[k:])
+        bottom[k:] = np.where(within, np.fmin(bottom[k:], lo[:-k]), bottom[k:])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cleared = (bottom > 0) & (top / bottom - 1.0 < 0.5 * limit)
+        possible = (np.isfinite(marks) & (marks > 0)) & ~cleared
+    return np.flatnonzero(possible.any(axis=1))
+
+
+def _with_history(ts_us: np.ndarray, rows: np.ndarray, lookback: int) -> np.ndarray:
+    """``rows`` and every row less than ``lookback`` µs before one of them, increasing."""
+    first = np.searchsorted(ts_us, ts_us[rows] - lookback + 1, side="left")
+    need = np.zeros(len(ts_us) + 1, dtype=np.int64)
+    np.add.at(need, first, 1)
+    np.add.at(need, rows + 1, -1)
+    return np.flatnonzero(np.cumsum(need[:-1]) > 0)
 
 
 def first_crossing(values: np.ndarray, level: float, *, below: bool) -> int | None:
