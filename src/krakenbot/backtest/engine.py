@@ -139,6 +139,7 @@ class Backtest:
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
         self.idle = IdleBars(self._bar_sides, bar_times, stale_ns)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
+        self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
         self.wakes = 0
 
     def run(self) -> BacktestResult:
@@ -164,7 +165,8 @@ class Backtest:
         if self._row < 0:
             return {}
         row = self._carried_close[self._row]
-        return {fut: float(row[col]) for fut, col in self._column.items() if row[col] > 0}
+        closes = row[self._columns].tolist()  # one conversion for the row, not one numpy scalar per symbol
+        return {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
         """The paper exchange walks the current row's recorded candles (once per row; a symbol without
