@@ -190,7 +190,8 @@ def _has_signal(computed: SignalArrays, warmup_bars: int) -> np.ndarray:
     """Per bar: ``Strategy.signal_at`` gives a Signal there (side, finite score, stop in (0, 1)), past the warm-up."""
     stop = computed.stop_distance_pct
     with np.errstate(invalid="ignore"):
-        ok = (computed.side != 0) & np.isfinite(computed.score) & np.isfinite(stop) & (stop > 0) & (stop < 1)
+        ok: np.ndarray = ((computed.side != 0) & np.isfinite(computed.score) & np.isfinite(stop)
+                          & (stop > 0) & (stop < 1))
     ok[: max(warmup_bars - 1, 0)] = False
     return ok
 
