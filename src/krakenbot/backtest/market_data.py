@@ -59,7 +59,9 @@ class MarkView:
     (int64 ns) of the candle they came from (-1 where none), so staleness in time is
     ``ts[t] - source_ts[t, s]``. It feeds the paper exchange's mark path, never a strategy. Where the
     data has a recorded mark series (``MarketData.futures``) these come from it; ``index`` is then the
-    spot close carried the same way (equal to ``close`` where no mark was recorded).
+    spot close carried the same way (equal to ``close`` where no mark was recorded). Where every candle
+    is present the arrays are the data's own (read-only views, no copies) and ``carried`` and
+    ``source_ts`` are read-only broadcasts: index them, never write to them.
     """
 
     ts: np.ndarray
