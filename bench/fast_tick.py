@@ -32,7 +32,6 @@ cProfile's top functions of ``bulk`` and ``shock_exposure``.
 from __future__ import annotations
 
 import argparse
-import copy
 import cProfile
 import gc
 import io
@@ -43,49 +42,20 @@ import pstats
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from krakenbot.config.models import ExchangeConfig, RiskConfig
+from krakenbot.config.models import RiskConfig
 from krakenbot.domain import AccountState, Position, SimulatedClock
 from krakenbot.domain.signals import Side
 from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.exchange.kraken.symbols import futures_tickers_from_raws, normalize_futures_tickers
 from krakenbot.risk.shock_guard import ShockGuard
-from krakenbot.testing.fake_kraken_instruments import DATA, real_instruments
+from krakenbot.testing.kraken_replay import TICKERS_FILE, replay_client
 
-TICKERS_FILE = DATA / "kraken-futures-tickers-2026-08-08T1445Z.json"
 REPO = Path(__file__).resolve().parents[1]
 N_POSITIONS = 20
-
-
-def _instrument(symbol: str) -> dict[str, Any]:
-    """An ``/instruments`` entry for ``symbol``, cloned from Kraken's recorded PF_XBTUSD / PI_XBTUSD."""
-    recorded = real_instruments()
-    inverse = symbol.startswith(("PI_", "FI_"))
-    entry = copy.deepcopy(recorded["PI_XBTUSD" if inverse else "PF_XBTUSD"])
-    entry["symbol"] = symbol
-    entry["type"] = "futures_inverse" if inverse else "flexible_futures"
-    parts = symbol.split("_")
-    entry["pair"] = f"{parts[1][:-3]}:USD"
-    if len(parts) == 3:  # dated: Kraken gives the last trading time
-        expiry = datetime.strptime(parts[2], "%y%m%d").replace(hour=16, tzinfo=UTC)
-        entry["lastTradingTime"] = expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    else:
-        entry.pop("lastTradingTime", None)
-    return entry
-
-
-def replay_client(body: dict[str, Any], clock: SimulatedClock) -> KrakenClient:
-    """A ``KrakenClient`` whose ccxt instance answers the recorded body without HTTP (markets loaded)."""
-    client = KrakenClient(ExchangeConfig(), enable_rate_limit=False, clock=clock)
-    instruments = {"result": "success", "serverTime": body["serverTime"],
-                   "instruments": [_instrument(t["symbol"]) for t in body["tickers"]]}
-    client.futures.publicGetInstruments = lambda params=None: instruments  # type: ignore[method-assign]
-    client.futures.publicGetTickers = lambda params=None: body  # type: ignore[method-assign]
-    client.futures.load_markets()
-    return client
 
 
 def _parse_ccxt(client: KrakenClient, body: dict[str, Any]) -> list[Any]:
@@ -97,10 +67,10 @@ def _parse_ccxt(client: KrakenClient, body: dict[str, Any]) -> list[Any]:
 
 
 def _parse_current(client: KrakenClient, body: dict[str, Any]) -> list[Any]:
-    parse = getattr(client, "_tickers_from_answer", None)
+    parse = getattr(client, "_tickers_from_raws", None)
     if parse is None:  # the code before issue #14: parsing went through ccxt
         return _parse_ccxt(client, body)
-    tickers, _ = parse(body)
+    tickers, _ = parse(body["tickers"])
     return list(tickers)
 
 
@@ -133,7 +103,7 @@ class ShockScenario:
         self.positions = [Position(symbol=s, side=Side.LONG if i % 2 else Side.SHORT, size=1.0,
                                    entry_price=self.marks[s], ts_opened=start - timedelta(hours=1))
                           for i, s in enumerate(held)]
-        self.rates = {s: 0.01 for s in held}
+        self.rates = dict.fromkeys(held, 0.01)
         self.account = AccountState(equity_usd=1e9, available_margin_usd=9e8, initial_margin_usd=1e6,
                                     maintenance_margin_usd=5e5, ts=start)
         for _ in range(70):  # fill the 60 s lookback

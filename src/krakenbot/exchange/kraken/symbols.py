@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from krakenbot.domain.errors import MarketDataError
@@ -236,6 +237,11 @@ def _split_multiplier(base_id: str) -> tuple[str, int]:
 
 def parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
     """Parse a Kraken Futures id (any case) such as ``PF_XBTUSD``; None when it is not one."""
+    return _parse_futures_symbol(raw_symbol)
+
+
+@lru_cache(maxsize=8192)  # pure and asked for every contract of every tick: the venue lists a few hundred ids
+def _parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
     match = _SYMBOL_RE.match(raw_symbol.strip().upper())
     if match is None or match["prefix"] not in _PREFIX_KINDS:
         return None
@@ -264,6 +270,8 @@ def unified_symbol_for(raw_symbol: str) -> str | None:
 
 def _number(raw: Mapping[str, Any], key: str) -> float | None:
     value = raw.get(key)
+    if type(value) is float:  # Kraken's JSON numbers, the common case: no conversion
+        return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -350,24 +358,37 @@ def _asset_names(contract: FuturesContract) -> set[str]:
     return names - AMBIGUOUS_SPOT_BASES
 
 
-def _alias_keys(contract: FuturesContract, ticker: Ticker) -> set[str]:
-    keys = {_norm(ticker.unified_symbol)} if ticker.unified_symbol else set()
+def _alias_keys(contract: FuturesContract, ticker: Ticker) -> frozenset[str]:
+    return _contract_alias_keys(contract, ticker.unified_symbol)
+
+
+@lru_cache(maxsize=8192)  # pure; one entry per contract (and unified symbol) the venue lists
+def _contract_alias_keys(contract: FuturesContract, unified_symbol: str | None) -> frozenset[str]:
+    keys = {_norm(unified_symbol)} if unified_symbol else set()
     if contract.kind is ContractKind.INDEX:
-        return set()  # an index answers only to its own id
+        return frozenset()  # an index answers only to its own id
     perpetual = contract.kind in (ContractKind.LINEAR_PERPETUAL, ContractKind.INVERSE_PERPETUAL)
     for name in _asset_names(contract):
         keys.add(f"{name}/{contract.quote}")
         if perpetual:
             keys.add(f"PF_{name}{contract.quote}")
             keys.add(f"{name}/{contract.quote}:{contract.quote}")
-    return keys
+    return frozenset(keys)
 
 
 def _preference(ticker: Ticker) -> tuple[int, bool, int, str]:
-    contract = parse_futures_symbol(ticker.symbol)
-    kind_rank = _KIND_RANK[contract.kind] if contract else 9
-    multiplier = contract.multiplier if contract else 1
-    return (kind_rank, ticker.suspended, multiplier, ticker.symbol.upper())
+    kind_rank, multiplier, upper = _static_preference(ticker.symbol)
+    return (kind_rank, ticker.suspended, multiplier, upper)
+
+
+@lru_cache(maxsize=8192)
+def _static_preference(symbol: str) -> tuple[int, int, str]:
+    contract = parse_futures_symbol(symbol)
+    return (_KIND_RANK[contract.kind] if contract else 9, contract.multiplier if contract else 1, symbol.upper())
+
+
+def _preferred(found: list[Ticker]) -> list[Ticker]:
+    return found if len(found) == 1 else sorted(found, key=_preference)
 
 
 class FuturesTickers(Mapping[str, Ticker]):
@@ -398,8 +419,8 @@ class FuturesTickers(Mapping[str, Ticker]):
                 by_key.setdefault(key, []).append(ticker)
             if contract.kind is not ContractKind.INDEX:
                 by_asset.setdefault(contract.asset, []).append(ticker)
-        self._by_key = {key: sorted(found, key=_preference) for key, found in by_key.items()}
-        self._by_asset = {asset: sorted(found, key=_preference) for asset, found in by_asset.items()}
+        self._by_key = {key: _preferred(found) for key, found in by_key.items()}
+        self._by_asset = {asset: _preferred(found) for asset, found in by_asset.items()}
 
     def __getitem__(self, key: str) -> Ticker:
         norm = _norm(key)
