@@ -26,8 +26,8 @@ core, but the machine is shared and p99 carries the other processes' noise):
 - ``shock_exposure``: the two above together (target < 1 ms).
 
 Figures: median and p99 in milliseconds per stage, wall clock and this thread's CPU time (``thread_time_ns``:
-the time the stage ran, without the waits for a core other processes hold), plus CPU seconds of the whole run; ``--profile`` adds
-cProfile's top functions of ``bulk`` and ``shock_exposure``.
+the time the stage ran, without the waits for a core other processes hold), plus CPU seconds of the whole run;
+``--profile`` adds cProfile's top functions of ``bulk`` and ``shock_exposure``.
 """
 
 from __future__ import annotations
