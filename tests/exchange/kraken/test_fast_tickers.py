@@ -120,3 +120,17 @@ def test_parse_futures_symbol_is_the_same_value_when_asked_twice():
     assert first is not None and parse_futures_symbol(" pf_xbtusd ") is not None
     assert parse_futures_symbol("PF_XBTUSD") == first
     assert isinstance(FuturesTickers([]), FuturesTickers) and len(FuturesTickers([])) == 0
+
+
+def test_bulk_builds_no_ccxt_unified_ticker_per_contract():
+    body = recorded_tickers_body()
+    client = replay_client(body, server_clock(body))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("ccxt's per-contract ticker parse was called")
+
+    client.futures.parse_ticker = refuse
+    client.futures.parse_tickers = refuse
+    tickers = client.get_futures_tickers_bulk()
+    assert tickers["BTC/USD"].symbol == "PF_XBTUSD" and len(tickers.contracts) == 275
+    assert client.server_time() is not None  # the answer's serverTime is still read

@@ -217,9 +217,12 @@ class KrakenClient:
         ccxt's unified symbol of its market (as ccxt's ``parse_tickers`` would name it; Krakenbot's own
         ``unified_symbol_for`` when ccxt's markets lack the contract)."""
         unified = self._futures_unified_symbols()
-        return futures_tickers_from_raws(
-            (raw, unified.get(raw.get("symbol")) if type(raw) is dict and type(raw.get("symbol")) is str else None)
-            for raw in raws)
+
+        def named(raw: Any) -> tuple[Any, str | None]:
+            symbol = raw.get("symbol") if type(raw) is dict else None
+            return raw, unified.get(symbol) if type(symbol) is str else None
+
+        return futures_tickers_from_raws(map(named, raws))
 
     def _futures_unified_symbols(self) -> dict[str, str]:
         """ccxt's unified symbol by Kraken id (``PF_XBTUSD`` -> ``BTC/USD:USD``) of the loaded markets, rebuilt
