@@ -513,7 +513,7 @@ def futures_tickers_from_raws(raws: Iterable[tuple[Any, str | None]], *, ts_fall
     tickers: list[Ticker] = []
     dropped: dict[str, str] = {}
     for position, (raw, unified) in enumerate(raws):
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # a JSON object is a dict: no ABC check
             dropped[f"#{position}"] = f"not an object ({type(raw).__name__})"
             continue
         name = str(raw.get("symbol") or f"#{position}")[:40]
