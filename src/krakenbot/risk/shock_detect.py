@@ -150,9 +150,10 @@ def tick_magnitudes(params: DetectorParams, now_us: int, *, cur: FloatArray, ref
     # range: stored marks with ts >= now - 60 s, plus the current mark
     start = int(np.searchsorted(hist_ts, now_us - LOOKBACK_US, side="left"))
     win = hist_px[:, start:]
-    present = ~np.isnan(win)
-    top = np.maximum(np.max(win, axis=1, initial=-np.inf, where=present), cur)
-    bottom = np.minimum(np.min(win, axis=1, initial=np.inf, where=present), cur)
+    if win.shape[1]:  # fmax/fmin skip the NaN of bad stored marks (a masked max/min costs ~4x more per tick)
+        top, bottom = np.fmax(np.fmax.reduce(win, axis=1), cur), np.fmin(np.fmin.reduce(win, axis=1), cur)
+    else:
+        top, bottom = cur.copy(), cur.copy()
     top, bottom = _extremes(top, bottom, high, low)
     mags[good, 1] = top[good] / bottom[good] - 1.0
     if ref is not None:

@@ -5,7 +5,9 @@ for entries (``paused_symbols`` / ``is_entry_paused``), and runs the CLOSE / TRI
 ``evaluate`` once per tick. It never reads the clock: every call takes ``ts`` / ``now``.
 See ``RISK_SHOCK_GUARD.md`` at the repo root, ``shock_detect`` and ``shock_exposure``.
 
-History is a fixed-size ring of ticks (one column per stored tick, one row per symbol). A tick
+History is a fixed-size ring of ticks (one column per stored tick, one row per symbol), each column
+written twice (at ``i`` and ``i + capacity``) so the stored ticks in time order are always one contiguous
+view, never copied per tick. A tick
 is stored when it is at least ``min_tick_seconds`` after the previous stored tick (a faster tick
 is evaluated but not stored), so the ring of ``ceil(history_seconds / min_tick_seconds) + 1``
 columns always covers ``history_seconds``, which must be at least 60 s + ``stale_after_seconds``
@@ -105,8 +107,8 @@ class ShockGuard:
         self.capacity = math.ceil(history_seconds / min_tick_seconds) + 1
         self._index: dict[str, int] = {}
         self._symbols: list[str] = []
-        self._ring_ts: IntArray = np.full(self.capacity, NO_HIT, dtype=np.int64)
-        self._ring_px: FloatArray = np.full((0, self.capacity), np.nan)
+        self._ring_ts: IntArray = np.full(2 * self.capacity, NO_HIT, dtype=np.int64)  # doubled: see the module doc
+        self._ring_px: FloatArray = np.full((0, 2 * self.capacity), np.nan)
         self._head = 0  # next column to write
         self._count = 0  # stored columns, <= capacity
         self._last_tick_us = NO_HIT
@@ -115,6 +117,9 @@ class ShockGuard:
         self._mw_last_hit = NO_HIT
         self._last_mark: FloatArray = np.full(0, np.nan)
         self._last_mark_us: IntArray = np.full(0, NO_HIT, dtype=np.int64)
+        self._thresholds = self.params.thresholds
+        # rows of the symbols of a mapping, by its keys in order: a tick's marks name the same symbols each time
+        self._rows_by_keys: dict[tuple[str, ...], IntArray] = {}
         self._register(symbols or ())
 
     # -- symbols -------------------------------------------------------------------------------
@@ -138,18 +143,26 @@ class ShockGuard:
             self._index[s] = len(self._symbols)
             self._symbols.append(s)
         extra = len(new)
-        self._ring_px = np.vstack([self._ring_px, np.full((extra, self.capacity), np.nan)])
+        self._ring_px = np.vstack([self._ring_px, np.full((extra, 2 * self.capacity), np.nan)])
         self._last_hit = np.vstack([self._last_hit, np.full((extra, 3), NO_HIT, dtype=np.int64)])
         self._last_mark = np.concatenate([self._last_mark, np.full(extra, np.nan)])
         self._last_mark_us = np.concatenate([self._last_mark_us, np.full(extra, NO_HIT, dtype=np.int64)])
 
-    def _column(self, values: Mapping[str, float]) -> FloatArray:
+    def _rows(self, keys: tuple[str, ...]) -> IntArray:
+        """The rows of ``keys`` (registering new symbols), remembered for the next tick with the same keys."""
+        rows = self._rows_by_keys.get(keys)
+        if rows is None:
+            self._register(keys)
+            rows = np.fromiter((self._index[s] for s in keys), dtype=np.int64, count=len(keys))
+            if len(self._rows_by_keys) >= 8:  # bounded: a few distinct key sets (marks, references) in practice
+                self._rows_by_keys.clear()
+            self._rows_by_keys[keys] = rows
+        return rows
+
+    def _column(self, values: Mapping[str, float], rows: IntArray) -> FloatArray:
         out = np.full(len(self._symbols), np.nan)
         if values:
-            rows = np.fromiter((self._index[s] for s in values), dtype=np.int64, count=len(values))
-            vals = np.fromiter((np.nan if v is None else v for v in values.values()), dtype=np.float64,
-                               count=len(values))
-            out[rows] = vals
+            out[rows] = np.array(list(values.values()), dtype=np.float64)  # None becomes NaN
         return out
 
     # -- detection -----------------------------------------------------------------------------
@@ -163,9 +176,10 @@ class ShockGuard:
         now = to_us(ts)
         if not self.cfg.shock_guard_enabled:
             return []
-        self._register([*marks, *(reference or {})])
-        cur = self._column(marks)
-        ref = self._column(reference) if reference is not None else None
+        mark_rows = self._rows(tuple(marks))
+        ref_rows = self._rows(tuple(reference)) if reference is not None else None
+        cur = self._column(marks, mark_rows)
+        ref = self._column(reference, ref_rows) if reference is not None and ref_rows is not None else None
         return self._update(now, ts, cur, ref)
 
     def update_mark_arrays(self, ts: datetime, marks: FloatArray, reference: FloatArray | None = None, *,
@@ -189,16 +203,17 @@ class ShockGuard:
             raise MarketDataError(f"ShockGuard: tick {ts.isoformat()} is earlier than the previous tick "
                                   f"{from_us(self._last_tick_us).isoformat()}")
         self._last_tick_us = now
-        order = (self._head - self._count + np.arange(self._count)) % self.capacity
-        mags = tick_magnitudes(self.params, now, cur=marks, ref=reference, hist_ts=self._ring_ts[order],
-                               hist_px=self._ring_px[:, order], high=high, low=low)
+        end = self._head + self.capacity  # the stored ticks, oldest first: one view of the doubled ring
+        mags = tick_magnitudes(self.params, now, cur=marks, ref=reference,
+                               hist_ts=self._ring_ts[end - self._count:end],
+                               hist_px=self._ring_px[:, end - self._count:end], high=high, low=low)
         events = self._gate(now, ts, mags)
         good = good_prices(marks)
         self._last_mark[good] = marks[good]
         self._last_mark_us[good] = now
         if now - self._last_stored_us >= self.params.min_tick_us:
-            self._ring_ts[self._head] = now
-            self._ring_px[:, self._head] = np.where(good, marks, np.nan)
+            self._ring_ts[[self._head, end]] = now
+            self._ring_px[:, [self._head, end]] = np.where(good, marks, np.nan)[:, None]
             self._head = (self._head + 1) % self.capacity
             self._count = min(self._count + 1, self.capacity)
             self._last_stored_us = now
@@ -206,25 +221,26 @@ class ShockGuard:
 
     def _gate(self, now: int, ts: datetime, mags: FloatArray) -> list[ShockDetected]:
         p = self.params
-        hits = reaches(mags, p.thresholds[None, :])
+        hits = reaches(mags, self._thresholds[None, :])
+        if not hits.any():  # the usual tick: nothing reaches a threshold
+            return []
         new = hits & (now - self._last_hit >= p.cooldown_us)
         self._last_hit[hits] = now
-        until = from_us(now + p.cooldown_us).isoformat()
         found: list[tuple[str, int, ShockDetected]] = []
         for s, k in zip(*np.nonzero(new), strict=True):
             sym = self._symbols[s]
             ev = ShockDetected(kind=SYMBOL_KINDS[k], symbol=sym, magnitude=float(mags[s, k]),
-                               threshold=float(p.thresholds[k]), ts=ts)
+                               threshold=float(self._thresholds[k]), ts=ts)
             found.append((sym, int(k), ev))
         events = [e for _, _, e in sorted(found, key=lambda f: f[:2])]
-        if hits.any():
-            last_any = self._last_hit.max(axis=1)
-            count = int(np.count_nonzero(last_any >= now - p.marketwide_window_us))
-            if count >= p.marketwide_count:
-                if now - self._mw_last_hit >= p.cooldown_us:
-                    events.append(ShockDetected(kind="marketwide", symbol=MARKETWIDE_SYMBOL, magnitude=float(count),
-                                                threshold=float(p.marketwide_count), ts=ts))
-                self._mw_last_hit = now
+        last_any = self._last_hit.max(axis=1)
+        count = int(np.count_nonzero(last_any >= now - p.marketwide_window_us))
+        if count >= p.marketwide_count:
+            if now - self._mw_last_hit >= p.cooldown_us:
+                events.append(ShockDetected(kind="marketwide", symbol=MARKETWIDE_SYMBOL, magnitude=float(count),
+                                            threshold=float(p.marketwide_count), ts=ts))
+            self._mw_last_hit = now
+        until = from_us(now + p.cooldown_us).isoformat()
         for ev in events:
             log.warning("SHOCK_MODE ACTIVATED kind=%s symbol=%s magnitude=%.6g threshold=%.6g cooldown_until=%s",
                         ev.kind, ev.symbol, ev.magnitude, ev.threshold, until)
@@ -278,8 +294,7 @@ class ShockGuard:
 
     def observe_marks(self, ts: datetime, marks: Mapping[str, float]) -> None:
         """Record the latest good marks (used to price positions in ``evaluate``) without detection."""
-        self._register(list(marks))
-        values = self._column(marks)
+        values = self._column(marks, self._rows(tuple(marks)))
         good = good_prices(values)
         self._last_mark[good] = values[good]
         self._last_mark_us[good] = to_us(ts)

@@ -52,7 +52,7 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
-from krakenbot.domain.market import FundingRecord, InstrumentStatus, TradePage
+from krakenbot.domain.market import FundingRecord, InstrumentStatus, Ticker, TradePage
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.kraken.dropped import DroppedContracts
 from krakenbot.exchange.kraken.errors import send_status_error, translate_ccxt_error
@@ -118,6 +118,8 @@ class KrakenClient:
         self._server_time: ServerTime | None = None  # from the newest tickers answer
         self._history = HistoryBudget()  # the history endpoints' own pool (100 per 10 min at Kraken)
         self._spot_symbols: dict[str, str] = {}  # Krakenbot spot pair -> ccxt symbol (_unified_spot)
+        self._unified_by_id: dict[str, str] = {}  # futures id -> ccxt unified symbol, of ``_unified_source``
+        self._unified_source: Any = None  # the ccxt ``markets_by_id`` it was built from
         common: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": int(config.timeout_seconds * 1000)}
         self.spot = ccxt.kraken(dict(common))
         futures_options = dict(common)
@@ -189,24 +191,49 @@ class KrakenClient:
 
         Raises ``TransientError``/``RateLimitError`` after retries, ``MarketDataError`` when the
         answer holds no usable ticker. A malformed contract is left out (logged once an hour), never
-        fails the others.
+        fails the others. Kraken's raw tickers are read directly (``_tickers_from_raws``): ccxt does the
+        request (auth, rate limit, errors) but builds no unified ticker per contract.
         """
-        raw = self._read(self.futures, "krakenfutures: fetch_tickers", self._fetch_tickers)
-        tickers, dropped = futures_tickers_from_raws(
-            ((ticker.get("info") or {}) if isinstance(ticker, dict) else ticker, unified if "/" in unified else None)
-            for unified, ticker in raw.items())
+        raws = self._read(self.futures, "krakenfutures: fetch_tickers", self._fetch_tickers)
+        tickers, dropped = self._tickers_from_raws(raws)
         self._dropped_tickers.report(dropped)
         if not tickers:
             raise MarketDataError("krakenfutures: tickers answer held no usable ticker")
         return normalize_futures_tickers(tickers)
 
-    def _fetch_tickers(self) -> Any:
-        # ccxt's fetch_tickers, keeping the answer's serverTime (the loop's clock check, no extra request)
+    def _fetch_tickers(self) -> list[Any]:
+        # ccxt's request of fetch_tickers without its per-contract parse, keeping the answer's serverTime
+        # (the loop's clock check, no extra request). An answer without a list is empty (falsy): ``_call``
+        # then tells a garbled body from a true "no tickers"
         answer = self.futures.publicGetTickers()
         measured = server_time_from_answer(answer, received=self._clock.now())
         if measured is not None:
             self._server_time = measured
-        return self.futures.parse_tickers(self.futures.safe_list(answer, "tickers"))
+        raws = answer.get("tickers") if isinstance(answer, dict) else None
+        return raws if isinstance(raws, list) else []
+
+    def _tickers_from_raws(self, raws: list[Any]) -> tuple[list[Ticker], dict[str, str]]:
+        """Kraken's raw tickers -> domain tickers and the dropped ``{contract: reason}``, each named with
+        ccxt's unified symbol of its market (as ccxt's ``parse_tickers`` would name it; Krakenbot's own
+        ``unified_symbol_for`` when ccxt's markets lack the contract)."""
+        unified = self._futures_unified_symbols()
+
+        def named(raw: Any) -> tuple[Any, str | None]:
+            symbol = raw.get("symbol") if type(raw) is dict else None
+            return raw, unified.get(symbol) if type(symbol) is str else None
+
+        return futures_tickers_from_raws(map(named, raws))
+
+    def _futures_unified_symbols(self) -> dict[str, str]:
+        """ccxt's unified symbol by Kraken id (``PF_XBTUSD`` -> ``BTC/USD:USD``) of the loaded markets, rebuilt
+        only when ccxt loaded new markets; ids that name several markets are left out, as ccxt leaves them."""
+        by_id = self.futures.markets_by_id
+        if self._unified_source is not by_id:
+            self._unified_by_id = {} if not by_id else {
+                market_id: str(found[0]["symbol"]) for market_id, found in by_id.items()
+                if len(found) == 1 and "/" in str(found[0].get("symbol"))}
+            self._unified_source = by_id
+        return self._unified_by_id
 
     def server_time(self) -> ServerTime | None:
         """Kraken Futures' clock as the newest tickers answer stated it (None before the first):

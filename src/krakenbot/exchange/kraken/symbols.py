@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from krakenbot.domain.errors import MarketDataError
@@ -236,6 +237,11 @@ def _split_multiplier(base_id: str) -> tuple[str, int]:
 
 def parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
     """Parse a Kraken Futures id (any case) such as ``PF_XBTUSD``; None when it is not one."""
+    return _parse_futures_symbol(raw_symbol)
+
+
+@lru_cache(maxsize=8192)  # pure and asked for every contract of every tick: the venue lists a few hundred ids
+def _parse_futures_symbol(raw_symbol: str) -> FuturesContract | None:
     match = _SYMBOL_RE.match(raw_symbol.strip().upper())
     if match is None or match["prefix"] not in _PREFIX_KINDS:
         return None
@@ -262,8 +268,14 @@ def unified_symbol_for(raw_symbol: str) -> str | None:
 # --- raw ticker -> domain Ticker -------------------------------------------------------------------
 
 
-def _number(raw: Mapping[str, Any], key: str) -> float | None:
-    value = raw.get(key)
+# The fast tick parses every field of a few hundred tickers each second: the helpers take the value
+# itself and answer Kraken's JSON floats without a conversion; anything else takes the checked path.
+_INF = math.inf
+
+
+def _finite(value: Any) -> float | None:
+    if type(value) is float:
+        return value if value - value == 0.0 else None  # NaN and +-inf give NaN
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -273,17 +285,23 @@ def _number(raw: Mapping[str, Any], key: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _price(raw: Mapping[str, Any], key: str) -> float | None:
-    number = _number(raw, key)
+def _positive(value: Any) -> float | None:
+    if type(value) is float:
+        return value if 0.0 < value < _INF else None  # NaN compares False
+    number = _finite(value)
     return number if number is not None and number > 0 else None
 
 
-def _amount(raw: Mapping[str, Any], key: str) -> float | None:
-    number = _number(raw, key)
+def _non_negative(value: Any) -> float | None:
+    if type(value) is float:
+        return value if 0.0 <= value < _INF else None
+    number = _finite(value)
     return number if number is not None and number >= 0 else None
 
 
 def _flag(value: Any) -> bool:
+    if value is False or value is True:
+        return value
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
     return bool(value)
@@ -297,6 +315,8 @@ def _parse_time(value: Any) -> datetime | None:
             return datetime.fromtimestamp(value / 1000, tz=UTC)  # epoch milliseconds
         if isinstance(value, str) and value.strip():
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if parsed.tzinfo is UTC:  # Kraken's "...Z": already UTC
+                return parsed
             return parsed.astimezone(UTC) if parsed.tzinfo else None
     except (ValueError, OverflowError, OSError):
         return None
@@ -315,22 +335,23 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
     with a ``lastTime`` that is not a time, or without any usable time.
     ``unified_symbol`` defaults to :func:`unified_symbol_for` of the symbol.
     """
-    symbol = raw.get("symbol")
+    get = raw.get
+    symbol = get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
         return None
-    last_time = raw.get("lastTime")
+    last_time = get("lastTime")
     ts = _parse_time(last_time) if last_time not in (None, "") else ts_fallback
     if ts is None:
         return None
     return Ticker(
         symbol=symbol.strip(), ts=ts,
-        bid=_price(raw, "bid"), ask=_price(raw, "ask"), last=_price(raw, "last"),
-        mark=_price(raw, "markPrice"), index=_price(raw, "indexPrice"),
-        funding_rate=_number(raw, "fundingRate"), open_interest=_amount(raw, "openInterest"),
-        volume_24h=_amount(raw, "vol24h"), volume_24h_usd=_amount(raw, "volumeQuote"),
-        suspended=_flag(raw.get("suspended", False)),
+        bid=_positive(get("bid")), ask=_positive(get("ask")), last=_positive(get("last")),
+        mark=_positive(get("markPrice")), index=_positive(get("indexPrice")),
+        funding_rate=_finite(get("fundingRate")), open_interest=_non_negative(get("openInterest")),
+        volume_24h=_non_negative(get("vol24h")), volume_24h_usd=_non_negative(get("volumeQuote")),
+        suspended=_flag(get("suspended", False)),
         unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
-        post_only=_flag(raw.get("postOnly", False)),
+        post_only=_flag(get("postOnly", False)),
     )
 
 
@@ -350,24 +371,37 @@ def _asset_names(contract: FuturesContract) -> set[str]:
     return names - AMBIGUOUS_SPOT_BASES
 
 
-def _alias_keys(contract: FuturesContract, ticker: Ticker) -> set[str]:
-    keys = {_norm(ticker.unified_symbol)} if ticker.unified_symbol else set()
+def _alias_keys(contract: FuturesContract, ticker: Ticker) -> frozenset[str]:
+    return _contract_alias_keys(contract, ticker.unified_symbol)
+
+
+@lru_cache(maxsize=8192)  # pure; one entry per contract (and unified symbol) the venue lists
+def _contract_alias_keys(contract: FuturesContract, unified_symbol: str | None) -> frozenset[str]:
+    keys = {_norm(unified_symbol)} if unified_symbol else set()
     if contract.kind is ContractKind.INDEX:
-        return set()  # an index answers only to its own id
+        return frozenset()  # an index answers only to its own id
     perpetual = contract.kind in (ContractKind.LINEAR_PERPETUAL, ContractKind.INVERSE_PERPETUAL)
     for name in _asset_names(contract):
         keys.add(f"{name}/{contract.quote}")
         if perpetual:
             keys.add(f"PF_{name}{contract.quote}")
             keys.add(f"{name}/{contract.quote}:{contract.quote}")
-    return keys
+    return frozenset(keys)
 
 
 def _preference(ticker: Ticker) -> tuple[int, bool, int, str]:
-    contract = parse_futures_symbol(ticker.symbol)
-    kind_rank = _KIND_RANK[contract.kind] if contract else 9
-    multiplier = contract.multiplier if contract else 1
-    return (kind_rank, ticker.suspended, multiplier, ticker.symbol.upper())
+    kind_rank, multiplier, upper = _static_preference(ticker.symbol)
+    return (kind_rank, ticker.suspended, multiplier, upper)
+
+
+@lru_cache(maxsize=8192)
+def _static_preference(symbol: str) -> tuple[int, int, str]:
+    contract = parse_futures_symbol(symbol)
+    return (_KIND_RANK[contract.kind] if contract else 9, contract.multiplier if contract else 1, symbol.upper())
+
+
+def _preferred(found: list[Ticker]) -> list[Ticker]:
+    return found if len(found) == 1 else sorted(found, key=_preference)
 
 
 class FuturesTickers(Mapping[str, Ticker]):
@@ -398,8 +432,8 @@ class FuturesTickers(Mapping[str, Ticker]):
                 by_key.setdefault(key, []).append(ticker)
             if contract.kind is not ContractKind.INDEX:
                 by_asset.setdefault(contract.asset, []).append(ticker)
-        self._by_key = {key: sorted(found, key=_preference) for key, found in by_key.items()}
-        self._by_asset = {asset: sorted(found, key=_preference) for asset, found in by_asset.items()}
+        self._by_key = {key: _preferred(found) for key, found in by_key.items()}
+        self._by_asset = {asset: _preferred(found) for asset, found in by_asset.items()}
 
     def __getitem__(self, key: str) -> Ticker:
         norm = _norm(key)
@@ -479,7 +513,7 @@ def futures_tickers_from_raws(raws: Iterable[tuple[Any, str | None]], *, ts_fall
     tickers: list[Ticker] = []
     dropped: dict[str, str] = {}
     for position, (raw, unified) in enumerate(raws):
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # a JSON object is a dict: no ABC check
             dropped[f"#{position}"] = f"not an object ({type(raw).__name__})"
             continue
         name = str(raw.get("symbol") or f"#{position}")[:40]
