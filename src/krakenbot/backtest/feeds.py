@@ -55,10 +55,11 @@ class BacktestMarket:
             index = float(self._view.index[row, col])
             ts = from_ns(int(self._view.source_ts[row, col]) + self._base_ns)
             out[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None, last=mark,
-                              funding_rate=self._funding_rate(col, now_ns) * mark)
+                              funding_rate=self.funding_rate(col, now_ns) * mark)
         return out
 
-    def _funding_rate(self, col: int, now_ns: int) -> float:
+    def funding_rate(self, col: int, now_ns: int) -> float:
+        """The relative hourly funding rate of data column ``col`` at ``now_ns``: recorded, else assumed."""
         recorded = None if self._recorded is None else self._recorded.funding_at(col, now_ns)
         return self._funding if recorded is None else recorded
 

@@ -154,16 +154,52 @@ class PaperExchange:
             self._next_funding = boundary + FUNDING_INTERVAL
             return
         while now >= self._next_funding:
-            # Longs pay shorts when the rate is positive: payment = size x mark x rate, per hour.
-            for symbol, book in self._books.items():
-                rate = self._funding_rates.get(symbol, 0.0)
-                mark = self._marks.get(symbol)
-                if book.size and rate and mark:
-                    payment = float(book.size) * self._contract_size(symbol) * mark * rate
-                    self.cash_usd -= payment
-                    self.funding_paid_usd += payment
-                    self.funding_payments.append((self._next_funding, symbol, payment))
+            for symbol in self._books:
+                payment = self.funding_payment(symbol, self._marks.get(symbol), self._funding_rates.get(symbol, 0.0))
+                if payment is not None:
+                    self._pay_funding(self._next_funding, symbol, payment)
             self._next_funding += FUNDING_INTERVAL
+
+    @property
+    def next_funding(self) -> datetime | None:
+        """The next hourly funding settlement not yet paid (None before the first market update)."""
+        return self._next_funding
+
+    def funding_payment(self, symbol: str, mark: float | None, rate: float) -> float | None:
+        """USD the position in ``symbol`` pays for one hour at ``mark`` and relative ``rate`` (None: nothing
+        falls due: no position, a zero rate or no mark). Longs pay shorts when the rate is positive:
+        payment = signed size x contract size x mark x rate, the one formula of every settlement."""
+        book = self._books.get(symbol)
+        if book is None or not (book.size and rate and mark):
+            return None
+        return float(book.size) * self._contract_size(symbol) * mark * rate
+
+    def funding_due(self, marks: Mapping[str, float], rates: Mapping[str, float]) -> list[tuple[str, float]]:
+        """(symbol, USD) of one hourly settlement at ``marks`` and relative ``rates`` (a symbol missing from
+        ``marks`` takes its current mark), in the order an update would pay them."""
+        out = []
+        for symbol in self._books:
+            payment = self.funding_payment(symbol, marks.get(symbol, self._marks.get(symbol)), rates.get(symbol, 0.0))
+            if payment is not None:
+                out.append((symbol, payment))
+        return out
+
+    def settle_funding(self, payments: Sequence[tuple[datetime, str, float]], next_funding: datetime) -> None:
+        """Pay the hourly ``payments`` (boundary, symbol, USD; from ``funding_payment``) that fell due while
+        the caller did not wake this exchange, in order, and move the next settlement to ``next_funding``.
+
+        A backtest skips the hourly wakes of an idle position (``Backtest._funding_between``): the cash
+        moves by the same subtractions, in the same order, as if each hour had been an update, so the
+        account is bit-identical. Only valid while nothing else moved the account since the payments'
+        first boundary (the backtest settles before its next wake)."""
+        for ts, symbol, payment in payments:
+            self._pay_funding(ts, symbol, payment)
+        self._next_funding = next_funding
+
+    def _pay_funding(self, ts: datetime, symbol: str, payment: float) -> None:
+        self.cash_usd -= payment
+        self.funding_paid_usd += payment
+        self.funding_payments.append((ts, symbol, payment))
 
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
@@ -259,12 +295,13 @@ class PaperExchange:
         return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
                             maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
 
-    def figures_at(self, marks: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    def figures_at(self, marks: Mapping[str, Any], cash: Any = None) -> tuple[Any, Any, Any]:
         """(equity, initial margin, exposure) in USD with the open positions valued at ``marks``.
 
         ``marks`` values may be floats or equal-length numpy arrays (a backtest values a stretch of
         candles at once); symbols without a mark are valued at entry. The arithmetic is the same,
-        in the same order, either way, so both give bit-identical figures.
+        in the same order, either way, so both give bit-identical figures. ``cash`` (default: the
+        account's cash now) may be an array too: the cash along a stretch that pays funding.
         """
         unrealized: Any = 0.0
         initial: Any = 0.0
@@ -277,7 +314,7 @@ class PaperExchange:
         for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
             exposure = exposure + abs(float(self._books[symbol].size)) * self._contract_size(symbol) * marks.get(
                 symbol, self._books[symbol].entry_price)
-        return self.cash_usd + unrealized, initial, exposure
+        return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
         return [
