@@ -138,6 +138,8 @@ class Backtest:
         self.idle = IdleBars(self._bar_sides, bar_times, stale_ns)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self.wakes = 0
+        # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
+        self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def run(self) -> BacktestResult:
         """Replay the data; flatten what is open at the end; return the result."""
@@ -287,17 +289,17 @@ class Backtest:
         equity = np.broadcast_to(np.asarray(equity, dtype=np.float64), (count,))
         initial = np.broadcast_to(np.asarray(initial, dtype=np.float64), (count,))
         exposure = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (count,))
-        stamps = [from_ns(int(t)) for t in tl.times[idx]]
-        self.journal.extend_equity(list(zip(stamps, equity.tolist(), exposure.tolist(), initial.tolist(), strict=True)))
+        stamps = tl.times[idx]  # int64 ns: datetimes only where a decision needs one
+        self._idle_equity.append((stamps, equity.copy(), exposure.copy(), initial.copy()))
         signals = []
         for p in positions:
             col = self._col_of[p.symbol]
             same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
             if same.size:
-                signal = self.signals.signal_of(self._spot_of[p.symbol], stamps[int(same[-1])])
+                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[int(same[-1])])))
                 if signal is not None:
                     signals.append(signal)
-        self.loop.catch_up(zip(stamps, equity.tolist(), strict=True), signals)
+        self.loop.catch_up(stamps, equity, signals)
 
     def _to_index(self, row: int) -> int:
         close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
@@ -349,6 +351,12 @@ class Backtest:
         rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
         equity = pd.DataFrame(rows, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
         equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
+        if self._idle_equity:  # the idle bars' rows (kept as arrays), merged into the wakes' by time
+            idle = pd.DataFrame({"ts": pd.to_datetime(np.concatenate([b[0] for b in self._idle_equity]), utc=True)
+                                 .as_unit(equity["ts"].dt.unit),
+                                 **{name: np.concatenate([b[k] for b in self._idle_equity])
+                                    for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1)}})
+            equity = pd.concat([equity, idle], ignore_index=True).sort_values("ts", kind="stable", ignore_index=True)
         events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
                                 for e in self.journal.events], columns=list(EVENT_COLUMNS))
                   if self.journal.events else empty_events())
