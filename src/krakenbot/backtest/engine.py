@@ -75,8 +75,10 @@ def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     close_ns = data.ts + timeframe_ns(data.base_timeframe)
     first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
     bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
-    times = np.union1d(close_ns, bars)
-    is_bar = np.isin(times, bars)
+    times = np.sort(np.concatenate([close_ns, bars]), kind="stable")  # both sorted: a merge, no hashing
+    times = times[np.concatenate([[True], times[1:] != times[:-1]])]
+    at = np.minimum(np.searchsorted(bars, times), len(bars) - 1)
+    is_bar = bars[at] == times if len(bars) else np.zeros(len(times), dtype=bool)
     row = np.searchsorted(close_ns, times, side="right") - 1
     return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=np.flatnonzero(is_bar))
 

@@ -78,6 +78,11 @@ class PaperExchange:
         self._maintenance_ratio = maintenance_ratio
         self.cash_usd = float(initial_equity_usd)
         self._books: dict[str, _Book] = {}
+        # Bumped whenever a mark or a position moves: with the cash and the clock's now it keys the account and
+        # positions answers, kept until one of them changes (a loop reads them several times per tick).
+        self._version = 0
+        self._account_cache: tuple[tuple[float, int, datetime], AccountState] | None = None
+        self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
@@ -130,11 +135,13 @@ class PaperExchange:
             if path is None:
                 continue
             self._marks[symbol] = path[0]  # the gap to the open: liquidation first, then what it passed
+            self._version += 1
             fills += self._liquidate_if_needed(now)
             fills += self._trigger_resting(now, symbol)
             for start, end in pairwise(path):
                 fills += self._walk(symbol, start, end, now)
             self._marks[symbol] = path[-1]
+            self._version += 1
         self._accrue_funding(now)
         fills += self._liquidate_if_needed(now)
         self._floor_equity()
@@ -147,6 +154,7 @@ class PaperExchange:
         for symbol, mark in marks.items():
             if math.isfinite(mark) and mark > 0:
                 self._marks[symbol] = float(mark)
+                self._version += 1
 
     def _accrue_funding(self, now: datetime) -> None:
         boundary = now.replace(minute=0, second=0, microsecond=0)
@@ -259,11 +267,13 @@ class PaperExchange:
             if order.is_done:
                 continue
             self._marks[symbol] = here = level
+            self._version += 1
             maker = order.order_type is OrderType.LIMIT
             fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
         liquidation = self._liquidation_level(symbol, here, end)
         if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
             self._marks[symbol] = liquidation
+            self._version += 1
             fills += self._liquidate(now)
         return fills
 
@@ -291,9 +301,15 @@ class PaperExchange:
 
     # -- the Exchange port ---------------------------------------------------------------
     def fetch_account(self) -> AccountState:
+        """The account now; kept until the cash, a mark, a position or the clock moves (then computed anew)."""
+        key = (self.cash_usd, self._version, self._clock.now())
+        if self._account_cache is not None and self._account_cache[0] == key:
+            return self._account_cache[1]
         equity, initial, _ = self.figures_at(self._marks)
-        return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
-                            maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
+        account = AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
+                               maintenance_margin_usd=initial * self._maintenance_ratio, ts=key[2])
+        self._account_cache = (key, account)
+        return account
 
     def figures_at(self, marks: Mapping[str, Any], cash: Any = None) -> tuple[Any, Any, Any]:
         """(equity, initial margin, exposure) in USD with the open positions valued at ``marks``.
@@ -317,12 +333,15 @@ class PaperExchange:
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
-        return [
-            Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
-                     entry_price=book.entry_price, ts_opened=book.ts_opened or self._clock.now(),
-                     mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
-            for symbol, book in sorted(self._books.items())
-        ]
+        """The open positions (a new list; the values kept until a mark, a position or the clock moves)."""
+        key = (self._version, self._clock.now())
+        if self._positions_cache is None or self._positions_cache[0] != key:
+            self._positions_cache = (key, [
+                Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+                         entry_price=book.entry_price, ts_opened=book.ts_opened or key[1],
+                         mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
+                for symbol, book in sorted(self._books.items())])
+        return list(self._positions_cache[1])
 
     def fetch_open_orders(self) -> list[Order]:
         return list(self._open.values())
@@ -459,6 +478,7 @@ class PaperExchange:
 
     def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
         """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
+        self._version += 1
         book = self._books.setdefault(symbol, _Book())
         cs = self._contract_size(symbol)
         if book.size == 0 or (book.size > 0) == (qty > 0):
