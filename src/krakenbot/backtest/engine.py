@@ -195,20 +195,25 @@ class Backtest:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
             if hit is not None:
                 wake = min(wake, int(np.searchsorted(tl.times, hit * NS_PER_US, side="left")))
+        due: list[tuple[int, int]] = []
+        payments: list[tuple[int, int, str, float]] = []
         if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
             wake = i + 1
         elif positions:  # funding falls due without a wake: settled below (``_funding_between``)
             r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
             if r1 > r0:
                 wake = min(wake, self._stop_wake(r0, r1))
-                outflow = sum(max(p, 0.0) for _, _, _, p in self._funding_between(i, wake))
+            due = self._funding_boundaries(i, wake)
+            payments = self._funding_between(due)
+            if r1 > r0:
+                outflow = sum(max(p, 0.0) for _, _, _, p in payments)  # at most what the window pays
                 wake = min(wake, self._liquidation_wake(r0, r1, positions, outflow))
         wake = max(wake, i + 1)
-        payments, next_funding = (self._funding_between(i, wake), self._next_funding_after(i, wake)) if positions \
-            else ([], None)
+        due = [(j, b) for j, b in due if j < wake]
+        payments = [pay for pay in payments if pay[0] < wake]
         self._catch_up_bars(i, wake, positions, payments)
-        if next_funding is not None:
-            self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments], from_ns(next_funding))
+        if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
+            self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments], from_ns(due[-1][1] + HOUR_NS))
         return wake
 
     def _funding_boundaries(self, i: int, wake: int) -> list[tuple[int, int]]:
@@ -229,14 +234,9 @@ class Backtest:
             out.append((j, b))
             b += HOUR_NS
 
-    def _next_funding_after(self, i: int, wake: int) -> int | None:
-        """The first boundary left for the wake at ``wake`` (None: nothing to settle before it)."""
-        due = self._funding_boundaries(i, wake)
-        return due[-1][1] + HOUR_NS if due else None
-
-    def _funding_between(self, i: int, wake: int) -> list[tuple[int, int, str, float]]:
-        """(timeline index, boundary ns, futures symbol, USD paid) of the funding that falls due strictly
-        between wakes ``i`` and ``wake``, as the hourly wakes it replaces would have paid it.
+    def _funding_between(self, due: list[tuple[int, int]]) -> list[tuple[int, int, str, float]]:
+        """(timeline index, boundary ns, futures symbol, USD paid) of the funding that falls due at the
+        boundaries ``due`` (``_funding_boundaries``), as the hourly wakes it replaces would have paid it.
 
         Convention (the paper exchange's, ``PaperExchange._accrue_funding``): the settlement at boundary
         H is paid at the first timeline time j >= H, on the position held, at the mark the paper exchange
@@ -247,7 +247,7 @@ class Backtest:
         ticker at j passes the loop's checks (a position is held, so its mark is fresh enough to price it).
         A zero rate pays nothing (and records no payment), as an update would."""
         out: list[tuple[int, int, str, float]] = []
-        for j, b in self._funding_boundaries(i, wake):
+        for j, b in due:
             row = int(self.timeline.row[j])
             now_ns = int(self.timeline.times[j])
             marks, rates = {}, {}
@@ -286,13 +286,11 @@ class Backtest:
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
-        equity, initial, exposure = self.paper.figures_at(marks, cash)
-        count = len(idx)
-        equity = np.broadcast_to(np.asarray(equity, dtype=np.float64), (count,))
-        initial = np.broadcast_to(np.asarray(initial, dtype=np.float64), (count,))
-        exposure = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (count,))
+        figures = self.paper.figures_at(marks, cash)
+        equity, exposure, initial = (np.full(len(idx), f, dtype=np.float64) if np.ndim(f) == 0
+                                     else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
         stamps = tl.times[idx]  # int64 ns: datetimes only where a decision needs one
-        self._idle_equity.append((stamps, equity.copy(), exposure.copy(), initial.copy()))
+        self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
             col = self._col_of[p.symbol]

@@ -96,6 +96,7 @@ class MarketStep:
                  account_watch: AccountWatch | None = None) -> None:
         self.cfg = cfg
         self.market = market
+        self._serves_status = isinstance(market, InstrumentStatusFeed)  # a Protocol check: costly, asked once
         self.guard = guard
         self.shock_feed = shock_feed
         self.book = book
@@ -198,7 +199,7 @@ class MarketStep:
         when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
         again a minute later (sooner when the interval is shorter)."""
         every = timedelta(minutes=self.cfg.loop.instrument_status_minutes)
-        if not every or not isinstance(self.market, InstrumentStatusFeed):
+        if not every or not self._serves_status:
             return
         if self._status_due is not None and now < self._status_due:
             return
