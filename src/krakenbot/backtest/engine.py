@@ -213,7 +213,8 @@ class Backtest:
         payments = [pay for pay in payments if pay[0] < wake]
         self._catch_up_bars(i, wake, positions, payments)
         if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
-            self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments], from_ns(due[-1][1] + HOUR_NS))
+            self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
+                                      from_ns(due[-1][1] + HOUR_NS))
         return wake
 
     def _funding_boundaries(self, i: int, wake: int) -> list[tuple[int, int]]:
@@ -222,7 +223,7 @@ class Backtest:
         nxt = self.paper.next_funding
         if nxt is None:
             return []
-        times, out = self.timeline.times, []
+        times, out = self.timeline.times, list[tuple[int, int]]()
         b = to_ns(nxt)
         while True:
             j = int(np.searchsorted(times, b, side="left"))

@@ -73,6 +73,7 @@ class PaperExchange:
         if not math.isfinite(initial_equity_usd) or initial_equity_usd <= 0:
             raise ValueError(f"initial_equity_usd must be > 0, got {initial_equity_usd!r}")
         self._instruments = dict(instruments)
+        self._contract_sizes = {symbol: float(i.contract_size) for symbol, i in self._instruments.items()}
         self._fees = fees
         self._clock = clock
         self._maintenance_ratio = maintenance_ratio
@@ -322,14 +323,16 @@ class PaperExchange:
         unrealized: Any = 0.0
         initial: Any = 0.0
         exposure: Any = 0
+        sizes = self._contract_sizes
         for symbol, book in self._books.items():
             mark = marks.get(symbol, book.entry_price)
-            notional = abs(float(book.size)) * self._contract_size(symbol) * mark
-            unrealized += float(book.size) * self._contract_size(symbol) * (mark - book.entry_price)
+            size = float(book.size)
+            notional = abs(size) * sizes[symbol] * mark
+            unrealized += size * sizes[symbol] * (mark - book.entry_price)
             initial += _initial_margin(self._instruments[symbol], notional)
-        for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
-            exposure = exposure + abs(float(self._books[symbol].size)) * self._contract_size(symbol) * marks.get(
-                symbol, self._books[symbol].entry_price)
+        for symbol in sorted(self._books) if len(self._books) > 1 else self._books:  # as Position.notional_usd
+            book = self._books[symbol]  # summed over fetch_positions()
+            exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
@@ -417,7 +420,7 @@ class PaperExchange:
         else:
             self._open[order.client_order_id] = order
     def _contract_size(self, symbol: str) -> float:
-        return float(self._instruments[symbol].contract_size)
+        return self._contract_sizes[symbol]
 
     def _slipped(self, mark: float, side: OrderSide) -> float:
         slip = self._fees.slippage_pct

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
@@ -204,7 +204,7 @@ class MarketStep:
         if self._status_due is not None and now < self._status_due:
             return
         try:
-            statuses = self.market.instrument_status()
+            statuses = cast(InstrumentStatusFeed, self.market).instrument_status()  # ``_serves_status``
         except KrakenbotError as exc:
             if isinstance(exc, FatalError):
                 raise
