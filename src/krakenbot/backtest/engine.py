@@ -4,10 +4,12 @@ The loop is the live one; only its ports differ (``backtest.feeds``). Two ways t
 
 - ``step_every_candle=True`` wakes the loop at every base candle (the reference);
 - the default wakes it only when something can change: a signal candle closes (auction,
-  stops, equity), a shock threshold is reached (precomputed over the whole history), funding
-  falls due on an open position, a candle's low (high) reaches a sell (buy) stop, a candle's
-  adverse extreme moves far enough that liquidation becomes possible, and every candle while a
-  shock is active on open positions.
+  stops, equity), a shock threshold is reached (precomputed over the whole history), a candle's
+  low (high) reaches a sell (buy) stop, a candle's adverse extreme moves far enough that
+  liquidation becomes possible, and every candle while a shock is active on open positions.
+  Funding wakes nothing: the hourly settlements between two wakes are computed at the next
+  (``_funding_between``: each hour at the mark and rate the paper exchange would have had there)
+  and paid in order (``PaperExchange.settle_funding``), the idle bars' equity counting them.
 
 At each wake the paper exchange walks the newest base candle's intrabar path (open -> high/low ->
 close; the conventions are stated once, in ``krakenbot.exchange.intrabar``). The wake rules use
