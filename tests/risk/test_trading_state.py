@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from krakenbot.config.models import RiskConfig
+from krakenbot.domain.timeconv import from_ns, to_ns
 from krakenbot.risk.trading_state import EquityMarks, TradingState, assess_trading_state
 
 CFG = RiskConfig(daily_loss_limit_pct=0.05, max_drawdown_pct=0.2)
@@ -58,3 +60,20 @@ def test_equity_marks_ignore_unusable_equity() -> None:
     assert marks.update(float("nan"), NOW) is marks
     with pytest.raises(ValueError):
         EquityMarks.start(0.0, NOW)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_marks_along_an_equity_path_equal_update_at_each_point(seed):
+    """``EquityMarks.along`` (a backtest's idle bars, as arrays) leaves the marks ``update`` leaves, bit for bit:
+    across UTC days, with unusable equities (NaN, 0, negative, inf) skipped, and on a path within the same day."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 3, 1, 20, tzinfo=UTC)
+    ts_ns = to_ns(start) + np.cumsum(rng.integers(1, 4 * 3600, 400)) * 10**9
+    equity = 10_000 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    equity[rng.integers(0, 400, 20)] = rng.choice([np.nan, 0.0, -5.0, np.inf], 20)
+    for cut in (0, 3, 400):
+        marks = EquityMarks.start(10_000.0, start)
+        expected = marks
+        for t, e in zip(ts_ns[:cut], equity[:cut], strict=True):
+            expected = expected.update(float(e), from_ns(int(t)))
+        assert marks.along(ts_ns[:cut], equity[:cut]) == expected

@@ -4,10 +4,12 @@ The loop is the live one; only its ports differ (``backtest.feeds``). Two ways t
 
 - ``step_every_candle=True`` wakes the loop at every base candle (the reference);
 - the default wakes it only when something can change: a signal candle closes (auction,
-  stops, equity), a shock threshold is reached (precomputed over the whole history), funding
-  falls due on an open position, a candle's low (high) reaches a sell (buy) stop, a candle's
-  adverse extreme moves far enough that liquidation becomes possible, and every candle while a
-  shock is active on open positions.
+  stops, equity), a shock threshold is reached (precomputed over the whole history), a candle's
+  low (high) reaches a sell (buy) stop, a candle's adverse extreme moves far enough that
+  liquidation becomes possible, and every candle while a shock is active on open positions.
+  Funding wakes nothing: the hourly settlements between two wakes are computed at the next
+  (``_funding_between``: each hour at the mark and rate the paper exchange would have had there)
+  and paid in order (``PaperExchange.settle_funding``), the idle bars' equity counting them.
 
 At each wake the paper exchange walks the newest base candle's intrabar path (open -> high/low ->
 close; the conventions are stated once, in ``krakenbot.exchange.intrabar``). The wake rules use
@@ -119,9 +121,9 @@ class Backtest:
             log.warning("%s", warning)
         self.replay = None if step_every_candle else ReplayShockFeed(guard, data, self.futures)
         shock_feed = CandleShockFeed(guard, data, self.futures) if self.replay is None else self.replay
+        self.market = BacktestMarket(data, self.futures, ClockNs(self.clock), cfg.backtest.funding_rate_hourly_pct)
         self.loop = LiveTrading(
-            cfg, clock=self.clock, market=BacktestMarket(data, self.futures, ClockNs(self.clock),
-                                                         cfg.backtest.funding_rate_hourly_pct),
+            cfg, clock=self.clock, market=self.market,
             signals=self.signals, exchange=self.paper, journal=self.journal, instruments=self.instruments,
             symbol_map=self.futures, market_listeners=[self._listen], instance_id=BACKTEST_INSTANCE_ID,
             persist_snapshots=False, guard=guard, shock_feed=shock_feed)
@@ -141,6 +143,8 @@ class Backtest:
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
         self.wakes = 0
+        # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
+        self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def run(self) -> BacktestResult:
         """Replay the data; flatten what is open at the end; return the result."""
@@ -195,17 +199,70 @@ class Backtest:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
             if hit is not None:
                 wake = min(wake, int(np.searchsorted(tl.times, hit * NS_PER_US, side="left")))
+        due: list[tuple[int, int]] = []
+        payments: list[tuple[int, int, str, float]] = []
         if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
             wake = i + 1
-        elif positions:
-            next_hour = (now_ns // HOUR_NS + 1) * HOUR_NS
-            wake = min(wake, int(np.searchsorted(tl.times, next_hour, side="left")))
+        elif positions:  # funding falls due without a wake: settled below (``_funding_between``)
             r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
             if r1 > r0:
-                wake = min(wake, self._stop_wake(r0, r1), self._liquidation_wake(r0, r1, positions))
+                wake = min(wake, self._stop_wake(r0, r1))
+            due = self._funding_boundaries(i, wake)
+            payments = self._funding_between(due)
+            if r1 > r0:
+                outflow = sum(max(p, 0.0) for _, _, _, p in payments)  # at most what the window pays
+                wake = min(wake, self._liquidation_wake(r0, r1, positions, outflow))
         wake = max(wake, i + 1)
-        self._catch_up_bars(i, wake, positions)
+        due = [(j, b) for j, b in due if j < wake]
+        payments = [pay for pay in payments if pay[0] < wake]
+        self._catch_up_bars(i, wake, positions, payments)
+        if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
+            self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
+                                      from_ns(due[-1][1] + HOUR_NS))
         return wake
+
+    def _funding_boundaries(self, i: int, wake: int) -> list[tuple[int, int]]:
+        """(timeline index, boundary ns) of the hourly settlements the paper exchange would have paid at
+        a wake strictly between ``i`` and ``wake``: each at the first timeline time at or after it."""
+        nxt = self.paper.next_funding
+        if nxt is None:
+            return []
+        times, out = self.timeline.times, list[tuple[int, int]]()
+        b = to_ns(nxt)
+        while True:
+            j = int(np.searchsorted(times, b, side="left"))
+            if j <= i:  # already due at i (the paper paid it there)
+                b += HOUR_NS
+                continue
+            if j >= wake:
+                return out
+            out.append((j, b))
+            b += HOUR_NS
+
+    def _funding_between(self, due: list[tuple[int, int]]) -> list[tuple[int, int, str, float]]:
+        """(timeline index, boundary ns, futures symbol, USD paid) of the funding that falls due at the
+        boundaries ``due`` (``_funding_boundaries``), as the hourly wakes it replaces would have paid it.
+
+        Convention (the paper exchange's, ``PaperExchange._accrue_funding``): the settlement at boundary
+        H is paid at the first timeline time j >= H, on the position held, at the mark the paper exchange
+        would hold there (the recorded close carried to row j, as ``_listen`` passes it) and the relative
+        rate the loop's market step would pass (``funding_rate x mark / mark``, as Kraken quotes it: USD per
+        contract per hour). The rate is recorded where the data has a funding series covering j
+        (``RecordedFutures.funding_at``), else assumed (``backtest.funding_rate_hourly_pct``). Assumed: the
+        ticker at j passes the loop's checks (a position is held, so its mark is fresh enough to price it).
+        A zero rate pays nothing (and records no payment), as an update would."""
+        out: list[tuple[int, int, str, float]] = []
+        for j, b in due:
+            row = int(self.timeline.row[j])
+            now_ns = int(self.timeline.times[j])
+            marks, rates = {}, {}
+            for fut, col in self._column.items():
+                mark = float(self._carried_close[row, col]) if row >= 0 else 0.0
+                if mark > 0 and math.isfinite(mark):
+                    marks[fut] = mark
+                    rates[fut] = self.market.funding_rate(col, now_ns) * mark / mark
+            out.extend((j, b, sym, p) for sym, p in self.paper.funding_due(marks, rates))
+        return out
 
     def _next_busy_bar(self, i: int, state: WakeState) -> int:
         """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
@@ -217,9 +274,12 @@ class Backtest:
         k = self.idle.next_busy(k0, held, newest)
         return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
 
-    def _catch_up_bars(self, i: int, wake: int, positions: list[Position]) -> None:
+    def _catch_up_bars(self, i: int, wake: int, positions: list[Position],
+                       payments: list[tuple[int, int, str, float]]) -> None:
         """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity, move
-        the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``)."""
+        the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``).
+        Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
+        the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
         tl = self.timeline
         lo, hi = np.searchsorted(tl.bar_index, [i + 1, wake])
         if hi <= lo:
@@ -227,22 +287,24 @@ class Backtest:
         idx = tl.bar_index[lo:hi]
         rows = tl.row[idx]
         marks = {fut: self._carried_close[rows, col] for fut, col in self._column.items()}
-        equity, initial, exposure = self.paper.figures_at(marks)
-        count = len(idx)
-        equity = np.broadcast_to(np.asarray(equity, dtype=np.float64), (count,))
-        initial = np.broadcast_to(np.asarray(initial, dtype=np.float64), (count,))
-        exposure = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (count,))
-        stamps = [from_ns(int(t)) for t in tl.times[idx]]
-        self.journal.extend_equity(list(zip(stamps, equity.tolist(), exposure.tolist(), initial.tolist(), strict=True)))
+        cash = None
+        if payments:
+            steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
+            cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
+        figures = self.paper.figures_at(marks, cash)
+        equity, exposure, initial = (np.full(len(idx), f, dtype=np.float64) if np.ndim(f) == 0
+                                     else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
+        stamps = tl.times[idx]  # int64 ns: datetimes only where a decision needs one
+        self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
             col = self._col_of[p.symbol]
             same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
             if same.size:
-                signal = self.signals.signal_of(self._spot_of[p.symbol], stamps[int(same[-1])])
+                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[int(same[-1])])))
                 if signal is not None:
                     signals.append(signal)
-        self.loop.catch_up(zip(stamps, equity.tolist(), strict=True), signals)
+        self.loop.catch_up(stamps, equity, signals)
 
     def _to_index(self, row: int) -> int:
         close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
@@ -260,14 +322,16 @@ class Backtest:
                 wake = min(wake, self._to_index(r0 + hit))
         return wake
 
-    def _liquidation_wake(self, r0: int, r1: int, positions: list[Position]) -> int:
+    def _liquidation_wake(self, r0: int, r1: int, positions: list[Position], outflow: float = 0.0) -> int:
         """Equity falls below maintenance only after some mark moves against its position by more than
         (equity - maintenance) / sum(notional x (1 + maintenance rate)): wake at the first candle whose
-        adverse extreme (a long's low, a short's high) comes near that."""
+        adverse extreme (a long's low, a short's high) comes near that. ``outflow`` (USD, funding the
+        window may pay) is taken off the equity first."""
         account = self.paper.fetch_account()
         exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate(p.notional_usd))
                        for p in positions)
-        room = (account.equity_usd - account.maintenance_margin_usd) / exposure if exposure > 0 else math.inf
+        room = ((account.equity_usd - outflow - account.maintenance_margin_usd) / exposure if exposure > 0
+                else math.inf)
         safe = max(room, 0.0) * LIQUIDATION_SAFETY
         wake = len(self.timeline.times)
         for p in positions:
@@ -292,6 +356,12 @@ class Backtest:
         rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
         equity = pd.DataFrame(rows, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
         equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
+        if self._idle_equity:  # the idle bars' rows (kept as arrays), merged into the wakes' by time
+            idle = pd.DataFrame({"ts": pd.to_datetime(np.concatenate([b[0] for b in self._idle_equity]), utc=True)
+                                 .as_unit(equity["ts"].dt.unit),
+                                 **{name: np.concatenate([b[k] for b in self._idle_equity])
+                                    for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1)}})
+            equity = pd.concat([equity, idle], ignore_index=True).sort_values("ts", kind="stable", ignore_index=True)
         events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
                                 for e in self.journal.events], columns=list(EVENT_COLUMNS))
                   if self.journal.events else empty_events())

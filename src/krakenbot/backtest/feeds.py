@@ -70,11 +70,12 @@ class BacktestMarket:
                 if ts is None:
                     ts = stamps[src] = from_ns(src + self._base_ns)
                 self._tickers[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None,
-                                            last=mark, funding_rate=self._funding_rate(col, now_ns) * mark)
+                                            last=mark, funding_rate=self.funding_rate(col, now_ns) * mark)
             self._source[changed] = source[changed]
         return dict(self._tickers)
 
-    def _funding_rate(self, col: int, now_ns: int) -> float:
+    def funding_rate(self, col: int, now_ns: int) -> float:
+        """The relative hourly funding rate of data column ``col`` at ``now_ns``: recorded, else assumed."""
         recorded = None if self._recorded is None else self._recorded.funding_at(col, now_ns)
         return self._funding if recorded is None else recorded
 

@@ -9,6 +9,8 @@ from typing import Protocol
 
 def ensure_utc(ts: datetime, *, field: str = "ts") -> datetime:
     """Return ``ts`` if it is timezone-aware UTC; raise ``ValueError`` naming ``field`` otherwise."""
+    if ts.tzinfo is UTC:  # the common case, checked first: values converted once at the boundary carry UTC itself
+        return ts
     if ts.tzinfo is None or ts.utcoffset() != timedelta(0):
         raise ValueError(f"{field} must be a timezone-aware UTC datetime, got {ts!r}")
     return ts

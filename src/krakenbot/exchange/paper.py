@@ -73,11 +73,17 @@ class PaperExchange:
         if not math.isfinite(initial_equity_usd) or initial_equity_usd <= 0:
             raise ValueError(f"initial_equity_usd must be > 0, got {initial_equity_usd!r}")
         self._instruments = dict(instruments)
+        self._contract_sizes = {symbol: float(i.contract_size) for symbol, i in self._instruments.items()}
         self._fees = fees
         self._clock = clock
         self._maintenance_ratio = maintenance_ratio
         self.cash_usd = float(initial_equity_usd)
         self._books: dict[str, _Book] = {}
+        # Bumped whenever a mark or a position moves: with the cash and the clock's now it keys the account and
+        # positions answers, kept until one of them changes (a loop reads them several times per tick).
+        self._version = 0
+        self._account_cache: tuple[tuple[float, int, datetime], AccountState] | None = None
+        self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
@@ -130,11 +136,13 @@ class PaperExchange:
             if path is None:
                 continue
             self._marks[symbol] = path[0]  # the gap to the open: liquidation first, then what it passed
+            self._version += 1
             fills += self._liquidate_if_needed(now)
             fills += self._trigger_resting(now, symbol)
             for start, end in pairwise(path):
                 fills += self._walk(symbol, start, end, now)
             self._marks[symbol] = path[-1]
+            self._version += 1
         self._accrue_funding(now)
         fills += self._liquidate_if_needed(now)
         self._floor_equity()
@@ -147,6 +155,7 @@ class PaperExchange:
         for symbol, mark in marks.items():
             if math.isfinite(mark) and mark > 0:
                 self._marks[symbol] = float(mark)
+                self._version += 1
 
     def _accrue_funding(self, now: datetime) -> None:
         boundary = now.replace(minute=0, second=0, microsecond=0)
@@ -154,16 +163,52 @@ class PaperExchange:
             self._next_funding = boundary + FUNDING_INTERVAL
             return
         while now >= self._next_funding:
-            # Longs pay shorts when the rate is positive: payment = size x mark x rate, per hour.
-            for symbol, book in self._books.items():
-                rate = self._funding_rates.get(symbol, 0.0)
-                mark = self._marks.get(symbol)
-                if book.size and rate and mark:
-                    payment = float(book.size) * self._contract_size(symbol) * mark * rate
-                    self.cash_usd -= payment
-                    self.funding_paid_usd += payment
-                    self.funding_payments.append((self._next_funding, symbol, payment))
+            for symbol in self._books:
+                payment = self.funding_payment(symbol, self._marks.get(symbol), self._funding_rates.get(symbol, 0.0))
+                if payment is not None:
+                    self._pay_funding(self._next_funding, symbol, payment)
             self._next_funding += FUNDING_INTERVAL
+
+    @property
+    def next_funding(self) -> datetime | None:
+        """The next hourly funding settlement not yet paid (None before the first market update)."""
+        return self._next_funding
+
+    def funding_payment(self, symbol: str, mark: float | None, rate: float) -> float | None:
+        """USD the position in ``symbol`` pays for one hour at ``mark`` and relative ``rate`` (None: nothing
+        falls due: no position, a zero rate or no mark). Longs pay shorts when the rate is positive:
+        payment = signed size x contract size x mark x rate, the one formula of every settlement."""
+        book = self._books.get(symbol)
+        if book is None or not (book.size and rate and mark):
+            return None
+        return float(book.size) * self._contract_size(symbol) * mark * rate
+
+    def funding_due(self, marks: Mapping[str, float], rates: Mapping[str, float]) -> list[tuple[str, float]]:
+        """(symbol, USD) of one hourly settlement at ``marks`` and relative ``rates`` (a symbol missing from
+        ``marks`` takes its current mark), in the order an update would pay them."""
+        out = []
+        for symbol in self._books:
+            payment = self.funding_payment(symbol, marks.get(symbol, self._marks.get(symbol)), rates.get(symbol, 0.0))
+            if payment is not None:
+                out.append((symbol, payment))
+        return out
+
+    def settle_funding(self, payments: Sequence[tuple[datetime, str, float]], next_funding: datetime) -> None:
+        """Pay the hourly ``payments`` (boundary, symbol, USD; from ``funding_payment``) that fell due while
+        the caller did not wake this exchange, in order, and move the next settlement to ``next_funding``.
+
+        A backtest skips the hourly wakes of an idle position (``Backtest._funding_between``): the cash
+        moves by the same subtractions, in the same order, as if each hour had been an update, so the
+        account is bit-identical. Only valid while nothing else moved the account since the payments'
+        first boundary (the backtest settles before its next wake)."""
+        for ts, symbol, payment in payments:
+            self._pay_funding(ts, symbol, payment)
+        self._next_funding = next_funding
+
+    def _pay_funding(self, ts: datetime, symbol: str, payment: float) -> None:
+        self.cash_usd -= payment
+        self.funding_paid_usd += payment
+        self.funding_payments.append((ts, symbol, payment))
 
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
@@ -223,11 +268,13 @@ class PaperExchange:
             if order.is_done:
                 continue
             self._marks[symbol] = here = level
+            self._version += 1
             maker = order.order_type is OrderType.LIMIT
             fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
         liquidation = self._liquidation_level(symbol, here, end)
         if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
             self._marks[symbol] = liquidation
+            self._version += 1
             fills += self._liquidate(now)
         return fills
 
@@ -255,37 +302,49 @@ class PaperExchange:
 
     # -- the Exchange port ---------------------------------------------------------------
     def fetch_account(self) -> AccountState:
+        """The account now; kept until the cash, a mark, a position or the clock moves (then computed anew)."""
+        key = (self.cash_usd, self._version, self._clock.now())
+        if self._account_cache is not None and self._account_cache[0] == key:
+            return self._account_cache[1]
         equity, initial, _ = self.figures_at(self._marks)
-        return AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
-                            maintenance_margin_usd=initial * self._maintenance_ratio, ts=self._clock.now())
+        account = AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
+                               maintenance_margin_usd=initial * self._maintenance_ratio, ts=key[2])
+        self._account_cache = (key, account)
+        return account
 
-    def figures_at(self, marks: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    def figures_at(self, marks: Mapping[str, Any], cash: Any = None) -> tuple[Any, Any, Any]:
         """(equity, initial margin, exposure) in USD with the open positions valued at ``marks``.
 
         ``marks`` values may be floats or equal-length numpy arrays (a backtest values a stretch of
         candles at once); symbols without a mark are valued at entry. The arithmetic is the same,
-        in the same order, either way, so both give bit-identical figures.
+        in the same order, either way, so both give bit-identical figures. ``cash`` (default: the
+        account's cash now) may be an array too: the cash along a stretch that pays funding.
         """
         unrealized: Any = 0.0
         initial: Any = 0.0
         exposure: Any = 0
+        sizes = self._contract_sizes
         for symbol, book in self._books.items():
             mark = marks.get(symbol, book.entry_price)
-            notional = abs(float(book.size)) * self._contract_size(symbol) * mark
-            unrealized += float(book.size) * self._contract_size(symbol) * (mark - book.entry_price)
+            size = float(book.size)
+            notional = abs(size) * sizes[symbol] * mark
+            unrealized += size * sizes[symbol] * (mark - book.entry_price)
             initial += _initial_margin(self._instruments[symbol], notional)
-        for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
-            exposure = exposure + abs(float(self._books[symbol].size)) * self._contract_size(symbol) * marks.get(
-                symbol, self._books[symbol].entry_price)
-        return self.cash_usd + unrealized, initial, exposure
+        for symbol in sorted(self._books) if len(self._books) > 1 else self._books:  # as Position.notional_usd
+            book = self._books[symbol]  # summed over fetch_positions()
+            exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
+        return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
-        return [
-            Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
-                     entry_price=book.entry_price, ts_opened=book.ts_opened or self._clock.now(),
-                     mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
-            for symbol, book in sorted(self._books.items())
-        ]
+        """The open positions (a new list; the values kept until a mark, a position or the clock moves)."""
+        key = (self._version, self._clock.now())
+        if self._positions_cache is None or self._positions_cache[0] != key:
+            self._positions_cache = (key, [
+                Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+                         entry_price=book.entry_price, ts_opened=book.ts_opened or key[1],
+                         mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
+                for symbol, book in sorted(self._books.items())])
+        return list(self._positions_cache[1])
 
     def fetch_open_orders(self) -> list[Order]:
         return list(self._open.values())
@@ -361,7 +420,7 @@ class PaperExchange:
         else:
             self._open[order.client_order_id] = order
     def _contract_size(self, symbol: str) -> float:
-        return float(self._instruments[symbol].contract_size)
+        return self._contract_sizes[symbol]
 
     def _slipped(self, mark: float, side: OrderSide) -> float:
         slip = self._fees.slippage_pct
@@ -422,6 +481,7 @@ class PaperExchange:
 
     def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
         """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
+        self._version += 1
         book = self._books.setdefault(symbol, _Book())
         cs = self._contract_size(symbol)
         if book.size == 0 or (book.size > 0) == (qty > 0):

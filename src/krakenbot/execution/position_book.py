@@ -33,6 +33,7 @@ class PositionBook:
         self._max_reasons = max_reasons
         self._account: AccountState | None = None
         self._positions: list[Position] | None = None
+        self._valued: tuple[tuple[tuple[float | None, float | None], ...], list[Position]] | None = None
         self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
         self._reasons: OrderedDict[str, OrderReason | str] = OrderedDict()  # client order id -> why, newest last
@@ -62,9 +63,15 @@ class PositionBook:
         marks and carrying the scores they were opened on. Read once until the next change."""
         if self._positions is None:
             self._positions = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
+            self._valued = None
             self.reads += 1
-        return [replace(p, mark_price=self._marks.get(p.symbol, p.mark_price),
-                        score=self._scores.get(p.symbol, p.score)) for p in self._positions]
+        # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
+        key = tuple((self._marks.get(p.symbol, p.mark_price), self._scores.get(p.symbol, p.score))
+                    for p in self._positions)
+        if self._valued is None or self._valued[0] != key:
+            self._valued = (key, [replace(p, mark_price=mark, score=score)
+                                  for p, (mark, score) in zip(self._positions, key, strict=True)])
+        return list(self._valued[1])
 
     # -- what the loop decided about them ---------------------------------------------------------
     def opened(self, symbol: str, *, stop_price: float, score: float) -> None:

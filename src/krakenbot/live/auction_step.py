@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+import numpy as np
+
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import AccountState, Instrument, Signal
 from krakenbot.domain.errors import FatalError
 from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.timeconv import from_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.execution.executor import ExecutionResult, Executor
 from krakenbot.execution.position_book import PositionBook
@@ -68,10 +71,16 @@ class AuctionStep:
         self.latest_signals: dict[str, Signal] = {}  # futures symbol -> newest signal (stale and reversed closes)
 
     # -- what the loop learns between auctions (a backtest's idle bars) ------------------------------
-    def note_equity(self, path: Iterable[tuple[datetime, float]]) -> None:
-        """Move the loss limits' day-start and peak marks along an equity ``path`` of (ts, USD)."""
-        for ts, equity in path:
-            self._mark_equity(ts, equity)
+    def note_equity(self, ts_ns: np.ndarray, equity_usd: np.ndarray) -> None:
+        """Move the loss limits' day-start and peak marks along an equity path: ``equity_usd[k]`` (USD) at
+        ``ts_ns[k]`` (UTC nanoseconds, oldest first), as ``_mark_equity`` at each would (``EquityMarks.along``)."""
+        if not len(ts_ns):
+            return
+        if self.equity_marks is None:
+            self._mark_equity(from_ns(int(ts_ns[0])), float(equity_usd[0]))
+            ts_ns, equity_usd = ts_ns[1:], equity_usd[1:]
+        assert self.equity_marks is not None
+        self.equity_marks = self.equity_marks.along(ts_ns, equity_usd)
 
     def _mark_equity(self, ts: datetime, equity_usd: float) -> EquityMarks:
         marks = (EquityMarks.start(equity_usd, ts) if self.equity_marks is None

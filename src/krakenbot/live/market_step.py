@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
@@ -96,6 +96,7 @@ class MarketStep:
                  account_watch: AccountWatch | None = None) -> None:
         self.cfg = cfg
         self.market = market
+        self._serves_status = isinstance(market, InstrumentStatusFeed)  # a Protocol check: costly, asked once
         self.guard = guard
         self.shock_feed = shock_feed
         self.book = book
@@ -198,12 +199,12 @@ class MarketStep:
         when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
         again a minute later (sooner when the interval is shorter)."""
         every = timedelta(minutes=self.cfg.loop.instrument_status_minutes)
-        if not every or not isinstance(self.market, InstrumentStatusFeed):
+        if not every or not self._serves_status:
             return
         if self._status_due is not None and now < self._status_due:
             return
         try:
-            statuses = self.market.instrument_status()
+            statuses = cast(InstrumentStatusFeed, self.market).instrument_status()  # ``_serves_status``
         except KrakenbotError as exc:
             if isinstance(exc, FatalError):
                 raise

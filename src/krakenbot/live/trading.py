@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
+
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
@@ -388,11 +390,11 @@ class LiveTrading:
         self.fast_tick()
         return self.slow_tick() if slow else None
 
-    def catch_up(self, equity_path: Iterable[tuple[datetime, float]], signals: Iterable[Signal]) -> None:
+    def catch_up(self, ts_ns: np.ndarray, equity_usd: np.ndarray, signals: Iterable[Signal]) -> None:
         """What idle signal bars (whose auction would only keep everything) leave behind: the loss
-        limits' equity marks move along ``equity_path`` of (ts, USD), and ``signals`` (oldest first)
-        become the newest word on their contracts."""
-        self.auction_step.note_equity(equity_path)
+        limits' equity marks move along the equity path (``equity_usd[k]`` USD at ``ts_ns[k]``, UTC
+        nanoseconds, oldest first), and ``signals`` (oldest first) become the newest word on their contracts."""
+        self.auction_step.note_equity(ts_ns, equity_usd)
         self.auction_step.note_signals(signals)
 
     # -- the wall-clock loop -------------------------------------------------------------------------------

@@ -222,7 +222,9 @@ class AuctionAllocator:
             rejected=tuple(books.rejected), available_margin_usd=account.available_margin_usd,
             freed_margin_usd=books.freed_usd, margin_budget_usd=books.budget_usd, planned_margin_usd=books.planned_usd,
         )
-        log.log(logging.DEBUG if plan.is_empty else logging.INFO, "%s", plan.summary())
+        level = logging.DEBUG if plan.is_empty else logging.INFO
+        if log.isEnabledFor(level):  # the summary is built only for a log that shows it
+            log.log(level, "%s", plan.summary())
         return plan
 
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+import numpy as np
+
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+
+_NS_PER_DAY = 86_400 * 10**9
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class TradingState(StrEnum):
@@ -107,6 +112,22 @@ class EquityMarks:
         day_start = equity_usd if today > self.day else self.day_start_equity_usd
         return EquityMarks(day=max(today, self.day), day_start_equity_usd=day_start,
                            peak_equity_usd=max(self.peak_equity_usd, equity_usd))
+
+    def along(self, ts_ns: np.ndarray, equity_usd: np.ndarray) -> EquityMarks:
+        """The marks after ``update`` at each (``ts_ns[k]`` UTC nanoseconds, ``equity_usd[k]``) in order, at array
+        speed (a backtest's idle bars): the same marks, bit for bit. Unusable equities are skipped, as ``update``
+        skips them; the day start is the first usable equity of the newest day, when that day is new."""
+        equity = np.asarray(equity_usd, dtype=np.float64)
+        usable = np.isfinite(equity) & (equity > 0)
+        if not usable.any():
+            return self
+        equity, days = equity[usable], np.asarray(ts_ns, dtype=np.int64)[usable] // _NS_PER_DAY
+        newest = date.fromordinal(_EPOCH_ORDINAL + int(days[-1]))
+        day_start = self.day_start_equity_usd
+        if newest > self.day:
+            day_start = float(equity[int(np.searchsorted(days, days[-1], side="left"))])
+        return EquityMarks(day=max(newest, self.day), day_start_equity_usd=day_start,
+                           peak_equity_usd=max(self.peak_equity_usd, float(equity.max())))
 
     def assess(self, equity_usd: float, cfg: RiskConfig) -> TradingAssessment:
         """``assess_trading_state`` against these marks."""
