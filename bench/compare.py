@@ -210,17 +210,32 @@ def run_nautilus_fresh(python: str, candles: int, seed: int, workdir: Path, time
     return {"summary": summary, "table": table}
 
 
+NAUTILUS_BUDGET_S = 600.0  # NautilusTrader's run is stopped after this; it then runs at a tenth of the size
+NAUTILUS_FALLBACK_DIVISOR = 10
+
+
+def _smaller(candles: int) -> int:
+    return max(candles // NAUTILUS_FALLBACK_DIVISOR, 1_000)
+
+
 def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | None = None,
-            timeout_s: float = 3600.0) -> dict[str, Any]:
+            timeout_s: float = 3600.0, engines: tuple[str, ...] | None = None,
+            nautilus_budget_s: float = NAUTILUS_BUDGET_S) -> dict[str, Any]:
     """The engines on 1 SYNTHETIC symbol x ``candles`` one-minute candles, each in a fresh process; figures.
 
     Each engine's own run is timed in its own process (peak memory its own); the trade tables come
     back as files and the agreement checks run here, untimed. ``nautilus``: the interpreter for
-    NautilusTrader (see ``nautilus_python``); skipped with a note when none has it.
+    NautilusTrader (see ``nautilus_python``); skipped with a note when none has it. NautilusTrader's
+    cost per trade grows with the trades made (measured here: its run is super-linear in trades),
+    so its run is stopped after ``nautilus_budget_s``; the result then says so (``nautilus_timed_out``,
+    with the candles/s it stayed under) and holds Krakenbot and NautilusTrader side by side at a
+    tenth of the size (``nautilus_smaller``).
     """
     data = random_walk_market(1, min(candles, 10), seed=seed)
     lot = synthetic_perpetual(data.symbols[0], float(data.close[0, 0])).lot_size
-    engines = EMA_ENGINES if run_peers else ("krakenbot",)
+    if engines is None:
+        engines = EMA_ENGINES if run_peers else ("krakenbot",)
+    timed_out: dict[str, Any] | None = None
     summaries: dict[str, dict[str, Any]] = {}
     runs: dict[str, PeerRun] = {}
     notes: list[str] = []
@@ -236,10 +251,20 @@ def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | 
             python, note = nautilus_python(nautilus)
             notes.append(note)
             if python is not None:
-                print(f"  nautilus, {candles:,} candles, fresh process ({python}) ...", file=sys.stderr, flush=True)
-                out = run_nautilus_fresh(python, candles, seed, Path(tmp), timeout_s)
-                summaries["nautilus"] = out["summary"]
-                runs["nautilus"] = _as_run(out["summary"], out["table"])
+                print(f"  nautilus, {candles:,} candles, fresh process ({python}; budget "
+                      f"{nautilus_budget_s:,.0f} s) ...", file=sys.stderr, flush=True)
+                try:
+                    out = run_nautilus_fresh(python, candles, seed, Path(tmp), nautilus_budget_s)
+                except subprocess.TimeoutExpired:  # the budget covers its process: start, Bars and run
+                    timed_out = {"candles": candles, "budget_s": nautilus_budget_s,
+                                 "candles_per_s_below": round(candles / nautilus_budget_s)}
+                    notes.append(f"NautilusTrader stopped after its budget of {nautilus_budget_s:,.0f} s on "
+                                 f"{candles:,} candles (so under {candles / nautilus_budget_s:,.0f} candles/s): its "
+                                 "cost per trade grows with the trades made; side by side at "
+                                 f"{_smaller(candles):,} candles in nautilus_smaller")
+                else:
+                    summaries["nautilus"] = out["summary"]
+                    runs["nautilus"] = _as_run(out["summary"], out["table"])
     kb = runs["krakenbot"]
     result: dict[str, Any] = {
         "data": describe(random_walk_market(1, min(candles, 10), seed=seed)).replace(
@@ -259,4 +284,9 @@ def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | 
         if peer.cpu_seconds and kb.cpu_seconds:
             result["engines"][name]["krakenbot_cpu_speed_ratio"] = round(peer.cpu_seconds / kb.cpu_seconds, 4)
         result.setdefault("agreement", {})[name] = agree
+    if timed_out is not None:
+        result["nautilus_timed_out"] = timed_out
+    if timed_out is not None and engines == EMA_ENGINES:  # the smaller run itself has no further fallback
+        result["nautilus_smaller"] = compare(_smaller(candles), seed=seed, nautilus=nautilus, timeout_s=timeout_s,
+                                             engines=("krakenbot",), nautilus_budget_s=nautilus_budget_s)
     return result

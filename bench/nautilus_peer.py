@@ -50,6 +50,7 @@ VENUE = "SIM"
 FAST_SPAN = 20  # the registered (not deciding) Nautilus EMAs, as bench.peers
 SLOW_SPAN = 50
 BAR_VOLUME = 1e12  # above any order: no partial fills at the top of the simulated book
+RUN_ANALYSIS = False  # its post-run performance report (pandas, per position) is not the simulation: off
 
 
 def _peak_rss_mb() -> float | None:
@@ -152,7 +153,8 @@ def run(arrays: dict[str, np.ndarray], *, cash_usd: float, fee: float, tick: flo
                 self.held = 0
 
     engine = BacktestEngine(config=BacktestEngineConfig(trader_id=TraderId("BENCH-001"),
-                                                        logging=LoggingConfig(log_level="ERROR")))
+                                                        logging=LoggingConfig(log_level="ERROR"),
+                                                        run_analysis=RUN_ANALYSIS))
     engine.add_venue(venue=venue, oms_type=OmsType.HEDGING, account_type=AccountType.MARGIN, base_currency=USD,
                      starting_balances=[Money(cash_usd, USD)], default_leverage=Decimal(1))
     engine.add_instrument(instrument)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare import compare
+from bench.compare import NAUTILUS_BUDGET_S, compare
 from bench.growth import GROWTH_BUDGET_S, GROWTH_SIZES, QUICK_GROWTH_SIZES, growth, print_growth
 from bench.krakenbot_side import REPO, fresh_process_case, quiet_logs
 
@@ -220,6 +220,8 @@ def print_peers(peers: dict[str, Any]) -> None:
         print(f"  {name}: {a['explanation']}")
     for note in peers.get("notes", []):
         print(f"  note: {note}")
+    if "nautilus_smaller" in peers:
+        print_peers(peers["nautilus_smaller"])
 
 
 def print_fast_tick(section: dict[str, Any]) -> None:
@@ -286,6 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--nautilus-python", default=None, metavar="PYTHON",
                         help="interpreter with nautilus_trader 1.231 (it needs Python >= 3.12); default: "
                              "$BENCH_NAUTILUS_PYTHON, else this one; skipped with a note when none has it")
+    parser.add_argument("--nautilus-budget", type=float, default=NAUTILUS_BUDGET_S, metavar="SECONDS",
+                        help="stop NautilusTrader's run after this and run it at a tenth of the size instead "
+                             "(default %(default)s)")
     parser.add_argument("--label", default="", help="what this run measures, stored with its entry")
     parser.add_argument("--seed", type=int, default=20240101, help="seed of the SYNTHETIC random walks")
     parser.add_argument("--out", type=Path, default=None,
@@ -315,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running the always-in EMA cross beside the peers ({candles:,} candles) ...", file=sys.stderr,
               flush=True)
         report["ema"] = compare(candles, seed=args.seed, run_peers=not args.skip_peers,
-                                nautilus=args.nautilus_python)
+                                nautilus=args.nautilus_python, nautilus_budget_s=args.nautilus_budget)
     if "growth" in sections:
         report["growth"] = growth(args.growth_sizes or sizes["growth"], seed=args.seed, budget_s=args.growth_budget)
         notes.extend(report["growth"]["notes"])
