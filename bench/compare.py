@@ -1,23 +1,42 @@
-"""Krakenbot vs backtesting.py vs vectorbt in one process: throughput and agreement.
+"""Krakenbot vs backtesting.py vs vectorbt vs NautilusTrader: throughput, peak memory and agreement.
 
-All three run the EMA(20)/EMA(50) always-in-the-market strategy on the same SYNTHETIC candles
-(see ``bench.peers`` for what is shared and why). Agreement is checked trade by trade: count,
-signed size, entry and exit price and PnL, then the final net PnL (after fees).
+Each engine runs in a fresh process of its own (``bench.engine_case``; NautilusTrader in its own
+interpreter, ``bench/nautilus_peer.py``), timed on its simulation alone; the trade tables come back
+as files and the agreement checks run here, untimed. All run the EMA(20)/EMA(50)
+always-in-the-market strategy on the same SYNTHETIC candles (see ``bench.peers`` for what is
+shared and why). Agreement is checked trade by trade: count, signed size, entry and exit price
+and PnL, then the final net PnL (after fees).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.krakenbot_side import INITIAL_EQUITY_USD, NOTIONAL_USD, TAKER_FEE, ema_cross_config, timed_backtest
-from bench.peers import PeerRun, run_backtesting_py, run_vectorbt
-from bench.synthetic import describe, random_walk_market
+from bench.engine_case import EMA_ENGINES, TABLE_COLUMNS
+from bench.krakenbot_side import (
+    INITIAL_EQUITY_USD,
+    NOTIONAL_USD,
+    REPO,
+    TAKER_FEE,
+    ema_cross_config,
+    timed_backtest,
+)
+from bench.peers import PeerRun, cross_side, units_for
+from bench.synthetic import TICK_USD, describe, random_walk_market
 from krakenbot.backtest.instruments import synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData
+
+NAUTILUS_SCRIPT = REPO / "bench" / "nautilus_peer.py"
 
 
 def peer_frame(data: MarketData, symbol: str) -> pd.DataFrame:
@@ -101,35 +120,174 @@ def explain(agree: dict[str, Any]) -> str:
                 f"{agree['pnl_diff_on_those_trades_usd']:+.6f} USD of the "
                 f"{agree['net_pnl_usd'][0] - agree['net_pnl_usd'][1]:+.6f} USD difference in net PnL")
     rel = agree["net_pnl_rel_diff"]
+    same_prices = agree.get("max_entry_price_diff", 0.0) <= 1e-9 and agree.get("max_exit_price_diff", 0.0) <= 1e-9
+    if rel is not None and rel > 1e-9 and same_prices and agree.get("max_trade_pnl_diff_usd", 1.0) <= 0.015 + 1e-9:
+        return ("identical trades (count, side, size, prices); each trade's PnL differs by at most 1.5 cents: "
+                "NautilusTrader keeps money at the currency's precision (USD: 2 decimals), so it rounds each fill's "
+                "commission and each position's realised PnL to the cent (three roundings of up to half a cent per "
+                "trade), where the others keep the exact amounts")
     if rel is not None and rel > 1e-9:
         return "same trades and sizes; PnL differs beyond float rounding: inspect the per-trade PnL"
     return ("identical trades (count, side, size, prices); the PnL difference is float rounding "
             "(per-fill sums in a different order, and scaled prices in backtesting.py's FractionalBacktest)")
 
 
-def compare(candles: int, *, seed: int, run_peers: bool = True) -> dict[str, Any]:
-    """Run the three engines on 1 SYNTHETIC symbol x ``candles`` one-minute candles; figures as a dict."""
+def nautilus_python(explicit: str | None = None) -> tuple[str | None, str]:
+    """The interpreter that runs NautilusTrader, and a note saying which (or why none).
+
+    In order: ``explicit`` (``--nautilus-python``), the ``BENCH_NAUTILUS_PYTHON`` environment
+    variable, then this interpreter. NautilusTrader 1.231 needs Python >= 3.12, Krakenbot's venv may
+    be 3.11: a separate venv (``python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install
+    nautilus_trader==1.231.0``) is the usual way.
+    """
+    candidates = [c for c in (explicit, os.environ.get("BENCH_NAUTILUS_PYTHON"), sys.executable) if c]
+    tried = []
+    for python in candidates:
+        try:
+            proc = subprocess.run([python, str(NAUTILUS_SCRIPT), "--version"], capture_output=True, text=True,
+                                  timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tried.append(f"{python}: {exc}")
+            continue
+        if proc.returncode == 0:
+            info = json.loads(proc.stdout.strip().splitlines()[-1])
+            return python, f"nautilus_trader {info['version']} on Python {info['python']} ({python})"
+        tried.append(f"{python}: nautilus_trader not installed")
+    return None, ("NautilusTrader skipped: not installed (" + "; ".join(tried) + "). It needs Python >= 3.12: "
+                  "python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install -c constraints-bench.txt "
+                  "nautilus_trader==1.231.0, then --nautilus-python .venv-nautilus/bin/python "
+                  "(or BENCH_NAUTILUS_PYTHON)")
+
+
+def _fresh(args: list[str], timeout_s: float) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, check=False,
+                          timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _load_table(path: Path) -> pd.DataFrame:
+    with np.load(path) as npz:
+        return pd.DataFrame({c: npz[c] for c in TABLE_COLUMNS})
+
+
+def _as_run(summary: dict[str, Any], table: pd.DataFrame) -> PeerRun:
+    return PeerRun(engine=summary["engine"], seconds=summary["seconds"], cpu_seconds=summary.get("cpu_seconds"),
+                   trades=summary["trades"], net_pnl_usd=summary.get("net_pnl_usd_exact", summary["net_pnl_usd"]),
+                   fees_usd=summary.get("fees_usd_exact", summary["fees_usd"]), trade_table=table)
+
+
+def run_nautilus_fresh(python: str, candles: int, seed: int, workdir: Path, timeout_s: float) -> dict[str, Any]:
+    """NautilusTrader on the EMA case in its own interpreter (``bench/nautilus_peer.py``); summary + trade table."""
     data = random_walk_market(1, candles, seed=seed)
     symbol = data.symbols[0]
-    lot = synthetic_perpetual(symbol, float(data.close[0, 0])).lot_size
-    frame = peer_frame(data, symbol)
-    runs = [krakenbot_run(data)]
-    if run_peers:
-        runs.append(run_backtesting_py(frame, notional_usd=NOTIONAL_USD, lot=Decimal(lot), cash_usd=INITIAL_EQUITY_USD,
-                                       fee=TAKER_FEE))
-        runs.append(run_vectorbt(frame, notional_usd=NOTIONAL_USD, lot=Decimal(lot), cash_usd=INITIAL_EQUITY_USD,
-                                 fee=TAKER_FEE))
-    kb = runs[0]
-    out: dict[str, Any] = {
-        "data": describe(data), "candles": candles, "seed": seed,
+    lot = Decimal(synthetic_perpetual(symbol, float(data.close[0, 0])).lot_size)
+    close = data.close[:, 0]
+    side = cross_side(close)
+    previous = np.concatenate([[0], side[:-1]])
+    units = np.zeros(close.size)
+    for t in np.flatnonzero((side != 0) & (side != previous)):
+        units[t] = float(units_for(NOTIONAL_USD, close[t], lot))
+    src, dst = workdir / "nautilus_in.npz", workdir / "nautilus_out.npz"
+    np.savez(src, ts_ns=data.ts, open=data.open[:, 0], high=data.high[:, 0], low=data.low[:, 0], close=close,
+             side=side, units=units, cash_usd=INITIAL_EQUITY_USD, fee=TAKER_FEE, tick=TICK_USD, lot=float(lot))
+    del data
+    proc = subprocess.run([python, str(NAUTILUS_SCRIPT), str(src), str(dst)], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench/nautilus_peer.py failed:\n{proc.stderr[-4000:]}")
+    fig: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    table = _load_table(dst)
+    run = PeerRun(engine="nautilus", seconds=fig["seconds"], cpu_seconds=fig["cpu_seconds"], trades=fig["trades"],
+                  net_pnl_usd=fig["net_pnl_usd"], fees_usd=fig["fees_usd"], trade_table=table, wakes=fig["wakes"],
+                  seconds_data_prep=fig["seconds_data_prep"], peak_rss_mb=fig["peak_rss_mb"],
+                  note=f"nautilus_trader {fig['version']} (Python {fig['python']}): BacktestEngine with 1-minute Bar "
+                       "objects, market orders filled at the signal bar's close (= next open here); timed: "
+                       "BacktestEngine.run() alone; Bar building and add_data apart (seconds_data_prep)")
+    summary = run.summary(candles)
+    summary.update({"net_pnl_usd_exact": fig["net_pnl_usd"], "fees_usd_exact": fig["fees_usd"]})
+    return {"summary": summary, "table": table}
+
+
+NAUTILUS_BUDGET_S = 600.0  # NautilusTrader's run is stopped after this; it then runs at a tenth of the size
+NAUTILUS_FALLBACK_DIVISOR = 10
+
+
+def _smaller(candles: int) -> int:
+    return max(candles // NAUTILUS_FALLBACK_DIVISOR, 1_000)
+
+
+def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | None = None,
+            timeout_s: float = 3600.0, engines: tuple[str, ...] | None = None,
+            nautilus_budget_s: float = NAUTILUS_BUDGET_S) -> dict[str, Any]:
+    """The engines on 1 SYNTHETIC symbol x ``candles`` one-minute candles, each in a fresh process; figures.
+
+    Each engine's own run is timed in its own process (peak memory its own); the trade tables come
+    back as files and the agreement checks run here, untimed. ``nautilus``: the interpreter for
+    NautilusTrader (see ``nautilus_python``); skipped with a note when none has it. NautilusTrader's
+    cost per trade grows with the trades made (measured here: its run is super-linear in trades),
+    so its run is stopped after ``nautilus_budget_s``; the result then says so (``nautilus_timed_out``,
+    with the candles/s it stayed under) and holds Krakenbot and NautilusTrader side by side at a
+    tenth of the size (``nautilus_smaller``).
+    """
+    data = random_walk_market(1, min(candles, 10), seed=seed)
+    lot = synthetic_perpetual(data.symbols[0], float(data.close[0, 0])).lot_size
+    if engines is None:
+        engines = EMA_ENGINES if run_peers else ("krakenbot",)
+    timed_out: dict[str, Any] | None = None
+    summaries: dict[str, dict[str, Any]] = {}
+    runs: dict[str, PeerRun] = {}
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
+        for engine in engines:
+            print(f"  {engine}, {candles:,} candles, fresh process ...", file=sys.stderr, flush=True)
+            table_path = Path(tmp) / f"{engine}.npz"
+            summary = _fresh(["bench.engine_case", "ema", "--engine", engine, "--candles", str(candles),
+                              "--seed", str(seed), "--trades-out", str(table_path)], timeout_s)
+            summaries[engine] = summary
+            runs[engine] = _as_run(summary, _load_table(table_path))
+        if run_peers:
+            python, note = nautilus_python(nautilus)
+            notes.append(note)
+            if python is not None:
+                print(f"  nautilus, {candles:,} candles, fresh process ({python}; budget "
+                      f"{nautilus_budget_s:,.0f} s) ...", file=sys.stderr, flush=True)
+                try:
+                    out = run_nautilus_fresh(python, candles, seed, Path(tmp), nautilus_budget_s)
+                except subprocess.TimeoutExpired:  # the budget covers its process: start, Bars and run
+                    timed_out = {"candles": candles, "budget_s": nautilus_budget_s,
+                                 "candles_per_s_below": round(candles / nautilus_budget_s)}
+                    notes.append(f"NautilusTrader stopped after its budget of {nautilus_budget_s:,.0f} s on "
+                                 f"{candles:,} candles (so under {candles / nautilus_budget_s:,.0f} candles/s): its "
+                                 "cost per trade grows with the trades made; side by side at "
+                                 f"{_smaller(candles):,} candles in nautilus_smaller")
+                else:
+                    summaries["nautilus"] = out["summary"]
+                    runs["nautilus"] = _as_run(out["summary"], out["table"])
+    kb = runs["krakenbot"]
+    result: dict[str, Any] = {
+        "data": describe(random_walk_market(1, min(candles, 10), seed=seed)).replace(
+            f"x {min(candles, 10):,} one-minute", f"x {candles:,} one-minute"),
+        "candles": candles, "seed": seed, "fresh_process_per_engine": True,
         "sizing": (f"fixed notional {NOTIONAL_USD:,.0f} USD per entry at the signal bar's close, rounded down to "
                    f"the lot {lot} units; equity {INITIAL_EQUITY_USD:,.0f} USD; taker fee {TAKER_FEE}, no slippage, "
                    "no funding"),
-        "engines": {r.engine: r.summary(candles) for r in runs},
+        "engines": summaries, "notes": notes,
     }
-    for peer in runs[1:]:
+    for name, peer in runs.items():
+        if name == "krakenbot":
+            continue
         agree = agreement(kb, peer, float(lot))
         agree["explanation"] = explain(agree)
-        out["engines"][peer.engine]["krakenbot_speed_ratio"] = round(peer.seconds / kb.seconds, 4)
-        out.setdefault("agreement", {})[peer.engine] = agree
-    return out
+        result["engines"][name]["krakenbot_speed_ratio"] = round(peer.seconds / kb.seconds, 4)
+        if peer.cpu_seconds and kb.cpu_seconds:
+            result["engines"][name]["krakenbot_cpu_speed_ratio"] = round(peer.cpu_seconds / kb.cpu_seconds, 4)
+        result.setdefault("agreement", {})[name] = agree
+    if timed_out is not None:
+        result["nautilus_timed_out"] = timed_out
+    if timed_out is not None and engines == EMA_ENGINES:  # the smaller run itself has no further fallback
+        result["nautilus_smaller"] = compare(_smaller(candles), seed=seed, nautilus=nautilus, timeout_s=timeout_s,
+                                             engines=("krakenbot",), nautilus_budget_s=nautilus_budget_s)
+    return result

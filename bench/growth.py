@@ -27,7 +27,7 @@ from typing import Any
 from bench.krakenbot_side import fresh_process_case
 
 GROWTH_SIZES = (100_000, 1_000_000, 5_000_000)
-QUICK_GROWTH_SIZES = (10_000, 30_000, 100_000)
+QUICK_GROWTH_SIZES = (5_000, 10_000, 20_000)
 GROWTH_BUDGET_S = 900.0  # skip a size estimated to take longer than this (seconds of backtest)
 
 

@@ -1,0 +1,69 @@
+"""The benchmark harness runs end to end in its --quick mode (a smoke check: nothing here is timed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench_run(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(REPO))
+    import bench.run
+
+    return bench.run
+
+
+def test_quick_run_appends_an_entry_and_keeps_the_earlier_ones(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    earlier = {"command": "python -m bench.run", "ts_utc": "2026-11-24T08:55:07Z", "scale": [], "peers": {}}
+    out.write_text(json.dumps(earlier))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--skip-peers", "--sections", "ema,growth,symbols,demo",
+         "--growth-sizes", "3000,6000", "--symbols", "1,2", "--label", "harness test", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["history"][0] == earlier  # the older single-report layout became the first entry
+    assert len(doc["history"]) == 2 and doc["latest"] == doc["history"][1]
+    entry = doc["latest"]
+    assert entry["mode"] == "quick" and entry["label"] == "harness test" and entry["machine"]["cpu_count"]
+    kb = entry["ema"]["engines"]["krakenbot"]
+    assert kb["trades"] > 0 and kb["peak_rss_mb"] > 0 and entry["ema"]["fresh_process_per_engine"]
+    assert [r["candles"] for r in entry["growth"]["rows"]] == [3000, 6000]
+    assert [r["symbols"] for r in entry["symbols"]["rows"]] == [1, 2]
+    assert entry["symbols"]["rows"][1]["exponent"] is not None
+    assert entry["demo"]["candles"] > 0
+    assert "Side by side" in proc.stdout and "Scale across symbols" in proc.stdout
+
+
+def test_nautilus_is_skipped_with_a_note_when_no_interpreter_has_it(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    run = _bench_run(monkeypatch)
+    from bench.compare import nautilus_python
+
+    monkeypatch.delenv("BENCH_NAUTILUS_PYTHON", raising=False)
+    fake = tmp_path / "python-without-nautilus"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    python, note = nautilus_python(str(tmp_path / "missing-python"))
+    assert python is None
+    assert "NautilusTrader skipped" in note and "Python >= 3.12" in note and "--nautilus-python" in note
+    assert run.SECTIONS[0] == "ema"
+
+
+def test_unknown_section_is_refused_naming_the_choices(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    run = _bench_run(monkeypatch)
+    with pytest.raises(SystemExit):
+        run.main(["--quick", "--sections", "ema,warp"])
+    err = capsys.readouterr().err
+    assert "warp" in err and "realistic" in err
