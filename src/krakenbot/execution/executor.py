@@ -79,18 +79,25 @@ class ExecutionResult:
     refused: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", OrderReason(self.reason))
+        if type(self.reason) is not OrderReason:  # already one: no enum lookup
+            object.__setattr__(self, "reason", OrderReason(self.reason))
 
     @property
     def filled_size(self) -> Decimal:
-        return sum((f.size for f in self.fills), Decimal(0))
+        fills = self.fills
+        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
+            return Decimal(0) + fills[0].size
+        return sum((f.size for f in fills), Decimal(0))
 
     @property
     def avg_price(self) -> float | None:
+        fills = self.fills
+        if not fills:
+            return None
         size = self.filled_size
         if size == 0:
             return None
-        return float(sum((f.size * f.price for f in self.fills), Decimal(0)) / size)
+        return float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
 
 
 class ClientOrderIds:
@@ -287,7 +294,7 @@ class Executor:
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
               reason: OrderReason | str, limit: Decimal | None = None, stop: Decimal | None = None,
               stop_pct: float = FALLBACK_STOP_PCT) -> ExecutionResult:
-        reason = OrderReason(reason)  # a reason outside the vocabulary is a bug: refuse before recording anything
+        reason = reason if type(reason) is OrderReason else OrderReason(reason)  # a reason outside the vocabulary is a bug: refuse before recording anything
         instrument = self.instruments[symbol]
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(
