@@ -171,4 +171,5 @@ class Instrument:
 def _flat_tier(max_leverage: float) -> MarginTier:
     """The one tier of a contract without a margin schedule: built (and validated) once per leverage,
     not on every margin question (a frozen value, safe to share)."""
-    return MarginTier(from_notional_usd=0.0, initial=1 / max_leverage, maintenance=MAINTENANCE_TO_INITIAL / max_leverage)
+    return MarginTier(from_notional_usd=0.0, initial=1 / max_leverage,
+                      maintenance=MAINTENANCE_TO_INITIAL / max_leverage)
