@@ -198,7 +198,7 @@ class Backtest:
         if self.replay is not None:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
             if hit is not None:
-                wake = min(wake, int(np.searchsorted(tl.times, hit * NS_PER_US, side="left")))
+                wake = min(wake, int(tl.times.searchsorted(hit * NS_PER_US, side="left")))
         due: list[tuple[int, int]] = []
         payments: list[tuple[int, int, str, float]] = []
         if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
@@ -230,7 +230,7 @@ class Backtest:
         times, out = self.timeline.times, list[tuple[int, int]]()
         b = to_ns(nxt)
         while True:
-            j = int(np.searchsorted(times, b, side="left"))
+            j = int(times.searchsorted(b, side="left"))
             if j <= i:  # already due at i (the paper paid it there)
                 b += HOUR_NS
                 continue
@@ -267,7 +267,7 @@ class Backtest:
     def _next_busy_bar(self, i: int, state: WakeState) -> int:
         """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
         tl = self.timeline
-        k0 = int(np.searchsorted(tl.bar_index, i, side="right"))
+        k0 = int(tl.bar_index.searchsorted(i, side="right"))
         held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
         newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
@@ -281,7 +281,7 @@ class Backtest:
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
         the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
         tl = self.timeline
-        lo, hi = np.searchsorted(tl.bar_index, [i + 1, wake])
+        lo, hi = tl.bar_index.searchsorted([i + 1, wake])
         if hi <= lo:
             return
         idx = tl.bar_index[lo:hi]
@@ -308,7 +308,7 @@ class Backtest:
 
     def _to_index(self, row: int) -> int:
         close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
-        return int(np.searchsorted(self.timeline.times, close_ns, side="left"))
+        return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
     def _stop_wake(self, r0: int, r1: int) -> int:
         wake = len(self.timeline.times)

@@ -52,7 +52,7 @@ class BacktestMarket:
         """The tickers at now; only the columns whose source candle changed (or whose funding is recorded)
         since the previous call are rebuilt, the others are the same ``Ticker`` objects as before."""
         now_ns = self._clock_ns()
-        row = int(np.searchsorted(self._close_ns, now_ns, side="right")) - 1
+        row = int(self._close_ns.searchsorted(now_ns, side="right")) - 1
         if row < 0:
             return {}
         source = self._view.source_ts[row]
@@ -144,17 +144,17 @@ class PrecomputedSignals:
         k = self._index.get(symbol)
         if k is None:
             return None
-        return self._signal(k, int(np.searchsorted(self._close_ns[k], to_ns(now), side="right")) - 1, now)
+        return self._signal(k, int(self._close_ns[k].searchsorted(to_ns(now), side="right")) - 1, now)
 
     def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         if not self._series:
             return []
         now_ns = to_ns(now)
         if self._shared:
-            last = int(np.searchsorted(self._close_ns[0], now_ns, side="right")) - 1
+            last = int(self._close_ns[0].searchsorted(now_ns, side="right")) - 1
             found = [self._signal(k, last, now) for k in range(len(self._series))]
         else:
-            found = [self._signal(k, int(np.searchsorted(c, now_ns, side="right")) - 1, now)
+            found = [self._signal(k, int(c.searchsorted(now_ns, side="right")) - 1, now)
                      for k, c in enumerate(self._close_ns)]
         return [signal for signal in found if signal is not None]
 
@@ -294,7 +294,7 @@ class ReplayShockFeed:
         start, chunk_rows = 0, max(1_000, CHUNK_CELLS // max(marks.shape[1], 1))
         while start < len(ts_us):
             stop = min(start + chunk_rows, len(ts_us))
-            lead = int(np.searchsorted(ts_us, ts_us[start] - lookback, side="left"))  # history the chunk needs
+            lead = int(ts_us.searchsorted(ts_us[start] - lookback, side="left"))  # history the chunk needs
             if bounded:
                 rows = _shock_candidates(ts_us[lead:stop], marks[lead:stop], high[lead:stop], low[lead:stop],
                                          lookback, limit)
@@ -323,7 +323,7 @@ class ReplayShockFeed:
 
     def next_hit_us(self, after_us: int) -> int | None:
         """Time (µs) of the first tick after ``after_us`` that reaches a threshold, if any."""
-        i = int(np.searchsorted(self._hit_ts, after_us, side="right"))
+        i = int(self._hit_ts.searchsorted(after_us, side="right"))
         return int(self._hit_ts[i]) if i < len(self._hit_ts) else None
 
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],

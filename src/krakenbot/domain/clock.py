@@ -151,7 +151,7 @@ class TickTimes:
 
     def now(self, local: datetime) -> datetime:
         """``local`` in exchange time, never earlier than the previous answer of this method."""
-        now = local - self.skew
+        now = local if self._measured is None else local - self._measured.skew  # unmeasured: skew 0
         if self._last is not None and now < self._last:
             now = self._last
         self._last = now

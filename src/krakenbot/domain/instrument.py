@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
 
 PriceRounding = Literal["nearest", "down", "up"]
@@ -24,9 +25,11 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert a number to ``Decimal`` through its shortest repr, so 0.1 becomes Decimal('0.1')."""
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"cannot convert non-finite number {value!r} to a decimal")
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot convert non-finite number {value!r} to a decimal")
+        return Decimal(repr(value))
+    return Decimal(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +94,7 @@ class Instrument:
         would be, so sizing and liquidation distance err on the safe side. Below the second tier, or
         without tiers, the first tier."""
         if not self.margin_tiers:
-            return MarginTier(from_notional_usd=0.0, initial=1 / self.max_leverage,
-                              maintenance=MAINTENANCE_TO_INITIAL / self.max_leverage)
+            return _flat_tier(self.max_leverage)
         size = abs(notional_usd)
         tier = self.margin_tiers[0]
         for candidate in self.margin_tiers[1:]:
@@ -163,3 +165,11 @@ class Instrument:
     def notional_usd(self, size: float, price: float) -> float:
         """Notional value in quote currency of ``size`` (contracts or base units) at ``price``."""
         return abs(size) * float(self.contract_size) * price
+
+
+@lru_cache(maxsize=256)
+def _flat_tier(max_leverage: float) -> MarginTier:
+    """The one tier of a contract without a margin schedule: built (and validated) once per leverage,
+    not on every margin question (a frozen value, safe to share)."""
+    return MarginTier(from_notional_usd=0.0, initial=1 / max_leverage,
+                      maintenance=MAINTENANCE_TO_INITIAL / max_leverage)

@@ -330,9 +330,12 @@ class PaperExchange:
             notional = abs(size) * sizes[symbol] * mark
             unrealized += size * sizes[symbol] * (mark - book.entry_price)
             initial += _initial_margin(self._instruments[symbol], notional)
-        for symbol in sorted(self._books) if len(self._books) > 1 else self._books:  # as Position.notional_usd
-            book = self._books[symbol]  # summed over fetch_positions()
-            exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
+        if len(self._books) == 1:  # one position: its notional is the exposure (0 + x is x, floats and arrays)
+            exposure = exposure + notional
+        else:
+            for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
+                book = self._books[symbol]
+                exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:

@@ -79,18 +79,25 @@ class ExecutionResult:
     refused: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", OrderReason(self.reason))
+        if type(self.reason) is not OrderReason:  # already one: no enum lookup
+            object.__setattr__(self, "reason", OrderReason(self.reason))
 
     @property
     def filled_size(self) -> Decimal:
-        return sum((f.size for f in self.fills), Decimal(0))
+        fills = self.fills
+        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
+            return Decimal(0) + fills[0].size
+        return sum((f.size for f in fills), Decimal(0))
 
     @property
     def avg_price(self) -> float | None:
+        fills = self.fills
+        if not fills:
+            return None
         size = self.filled_size
         if size == 0:
             return None
-        return float(sum((f.size * f.price for f in self.fills), Decimal(0)) / size)
+        return float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
 
 
 class ClientOrderIds:
@@ -287,7 +294,8 @@ class Executor:
     def _send(self, *, symbol: str, side: OrderSide, size: Decimal, order_type: OrderType, reduce_only: bool,
               reason: OrderReason | str, limit: Decimal | None = None, stop: Decimal | None = None,
               stop_pct: float = FALLBACK_STOP_PCT) -> ExecutionResult:
-        reason = OrderReason(reason)  # a reason outside the vocabulary is a bug: refuse before recording anything
+        # a reason outside the vocabulary is a bug: refuse before recording anything
+        reason = reason if type(reason) is OrderReason else OrderReason(reason)
         instrument = self.instruments[symbol]
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(
@@ -300,9 +308,14 @@ class Executor:
         intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
-        # A store failure from here on may leave what Kraken did unrecorded: protect the position first.
-        with self._protected(symbol, stop_price=stop, stop_pct=stop_pct):
+        # A store failure from here on may leave what Kraken did unrecorded: protect the position first
+        # (``_protected``, written out: the one send path skips a context manager per order).
+        try:
             return self._submit(intent, now)
+        except StoreError as exc:
+            if isinstance(exc, StoreWriteError) and exc.protected:
+                raise
+            raise self._store_failed(symbol, exc, stop_price=stop, stop_pct=stop_pct) from exc
 
     def _submit(self, intent: OrderIntent, now: datetime) -> ExecutionResult:
         symbol, reason = intent.symbol, intent.reason
@@ -353,9 +366,15 @@ class Executor:
         except StoreError as exc:
             if isinstance(exc, StoreWriteError) and exc.protected:
                 raise
-            symbols = [symbol, *sorted(s for s in self.instruments if s != symbol)]
-            raise self.protect(symbols, exc, stop_prices={symbol: stop_price} if stop_price is not None else None,
-                               stop_pct=stop_pct) from exc
+            raise self._store_failed(symbol, exc, stop_price=stop_price, stop_pct=stop_pct) from exc
+
+    def _store_failed(self, symbol: str, exc: StoreError, *, stop_price: Decimal | None,
+                      stop_pct: float) -> StoreWriteError:
+        """The ``StoreWriteError`` that ``exc`` (a store failure not yet protected against) halts with, once
+        ``protect`` has protected ``symbol``'s position first, then the others."""
+        symbols = [symbol, *sorted(s for s in self.instruments if s != symbol)]
+        return self.protect(symbols, exc, stop_prices={symbol: stop_price} if stop_price is not None else None,
+                            stop_pct=stop_pct)
 
     def protect(self, symbols: Sequence[str], failure: StoreError, *,
                 stop_prices: Mapping[str, Decimal] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
-from dataclasses import replace
+from dataclasses import fields
 from datetime import datetime
 
 from krakenbot.domain import AccountState, Order, OrderType, Position
@@ -69,7 +69,7 @@ class PositionBook:
         key = tuple((self._marks.get(p.symbol, p.mark_price), self._scores.get(p.symbol, p.score))
                     for p in self._positions)
         if self._valued is None or self._valued[0] != key:
-            self._valued = (key, [replace(p, mark_price=mark, score=score)
+            self._valued = (key, [_revalued(p, mark, score)
                                   for p, (mark, score) in zip(self._positions, key, strict=True)])
         return list(self._valued[1])
 
@@ -138,3 +138,13 @@ class PositionBook:
         """``order`` (a stop of ours) was recorded in a new state (e.g. filled)."""
         if self.stop_order(order.client_order_id) is not None:
             self._stop_orders[order.symbol] = order
+
+
+_POSITION_FIELDS = tuple(f.name for f in fields(Position) if f.init)
+
+
+def _revalued(position: Position, mark: float | None, score: float | None) -> Position:
+    """``replace(position, mark_price=mark, score=score)`` without its per-call field scan (validated alike)."""
+    values = {name: getattr(position, name) for name in _POSITION_FIELDS}
+    values["mark_price"], values["score"] = mark, score
+    return Position(**values)

@@ -106,8 +106,9 @@ class AuctionStep:
         candidates, refusals = self.auction.candidates_from_signals(
             signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying,
             equity_marks=self.equity_marks)
-        log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
-                 len(signals), len(candidates), len(refusals), len(positions), state.state.value)
+        if log.isEnabledFor(logging.INFO):  # its arguments are computed only for a log that shows it
+            log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
+                     len(signals), len(candidates), len(refusals), len(positions), state.state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
         skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
         plan = self.auction.plan(candidates, positions, account, now,
@@ -119,10 +120,11 @@ class AuctionStep:
         if not plan.opens:
             return AuctionReport(plan=plan, refreshed=None, results=tuple(results))
         refreshed = self.book.account()  # the closes changed it: a fresh read
-        log.info("Auction: Margin refreshed after closes: available %.2f USD (was %.2f), equity %.2f USD, "
-                 "initial margin %.2f USD, %d closes done, %d opens to go", refreshed.available_margin_usd,
-                 account.available_margin_usd, refreshed.equity_usd, refreshed.initial_margin_usd,
-                 len(plan.closes), len(plan.opens))
+        if log.isEnabledFor(logging.INFO):
+            log.info("Auction: Margin refreshed after closes: available %.2f USD (was %.2f), equity %.2f USD, "
+                     "initial margin %.2f USD, %d closes done, %d opens to go", refreshed.available_margin_usd,
+                     account.available_margin_usd, refreshed.equity_usd, refreshed.initial_margin_usd,
+                     len(plan.closes), len(plan.opens))
         budget = OpenBudget.refreshed(refreshed, len(self.book.positions()), self.cfg.risk,
                                       price_cap_pct=self.cfg.loop.entry_slippage_cap_pct,
                                       taker_fee_pct=self.cfg.fees.taker_fee_pct)
@@ -143,13 +145,15 @@ class AuctionStep:
             results.append(result)
             if result.refused and fit.shrunk:
                 self._record(now, EventKind.OPEN_SKIPPED, fut, f"shrunk open refused: {result.refused}")
-            if result.filled_size > 0 and result.avg_price is not None:
+            filled, avg_price = result.filled_size, result.avg_price  # summed over the fills once
+            if filled > 0 and avg_price is not None:
                 inst = self.instruments[fut]
-                spent = float(result.filled_size) * float(inst.contract_size) * result.avg_price / cand.leverage
+                spent = float(filled) * float(inst.contract_size) * avg_price / cand.leverage
                 budget = budget.spend(spent + sum(float(f.fee_usd) for f in result.fills))
-            log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
-                     fit.notional_usd, result.filled_size, result.avg_price,
-                     f" ({result.refused})" if result.refused else "")
+            if log.isEnabledFor(logging.INFO):
+                log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
+                         fit.notional_usd, filled, avg_price,
+                         f" ({result.refused})" if result.refused else "")
         return AuctionReport(plan=plan, refreshed=refreshed, results=tuple(results))
 
     def _close(self, plan: AllocationPlan, now: datetime) -> tuple[list[ExecutionResult], set[str]]:
@@ -163,14 +167,16 @@ class AuctionStep:
                 mark=self.state.marks.get(close.symbol, close.position.price), reason=reason))
             self.book.remember(result)
             results.append(result)
-            if result.filled_size < self.instruments[close.symbol].round_size(close.position.size):
+            filled = result.filled_size  # summed once
+            if filled < self.instruments[close.symbol].round_size(close.position.size):
                 unclosed.add(close.symbol)
             else:
                 self.book.forget(close.symbol)
             self._record(now, EventKind.auction_close(close.reason.value), close.symbol,
-                         f"{close.detail}; filled {result.filled_size}")
-            log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, result.filled_size,
-                     f" ({result.refused})" if result.refused else "")
+                         f"{close.detail}; filled {filled}")
+            if log.isEnabledFor(logging.INFO):
+                log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, filled,
+                         f" ({result.refused})" if result.refused else "")
         return results, unclosed
 
     def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:

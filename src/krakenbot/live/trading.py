@@ -259,10 +259,11 @@ class LiveTrading:
         result = self.executor.open(symbol=fut, side=signal.side, size=decision.size, mark=self._state.marks[fut],
                                     reason=OrderReason.AUCTION_OPEN, stop_distance_pct=signal.stop_distance_pct)
         self.book.remember(result)
-        if result.filled_size > 0 and result.avg_price is not None:
-            stop = result.avg_price * (1 - signal.side.sign * signal.stop_distance_pct)
+        filled, avg_price = result.filled_size, result.avg_price  # summed over the fills once
+        if filled > 0 and avg_price is not None:
+            stop = avg_price * (1 - signal.side.sign * signal.stop_distance_pct)
             self.book.opened(fut, stop_price=stop, score=signal.score)
-            self.book.remember(self.executor.place_stop(symbol=fut, side=signal.side, size=result.filled_size,
+            self.book.remember(self.executor.place_stop(symbol=fut, side=signal.side, size=filled,
                                                         stop_price=stop, reason=OrderReason.STOP))
         return result
 
