@@ -130,8 +130,17 @@ class PaperExchange:
             self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
         now = self._clock.now()
         fills: list[Fill] = []
+        # A symbol with no position and no resting order cannot fill or move equity along its path: its mark
+        # goes straight to the close (exact: equity and every liquidation level depend only on held symbols).
+        busy = {order.symbol for order in self._open.values()}
         for symbol in sorted(candles):
             book = self._books.get(symbol)
+            if (book is None or book.size == 0) and symbol not in busy:
+                close = candles[symbol][3]  # (open, high, low, close)
+                if math.isfinite(close) and close > 0:
+                    self._marks[symbol] = close
+                    self._version += 1
+                continue
             path = candle_path(candles[symbol], 0 if book is None else (1 if book.size > 0 else -1))
             if path is None:
                 continue
