@@ -18,7 +18,8 @@ TS_PLACEHOLDER = "{ts}"
 INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT (128 + 2)
 
 
-def _day(value: str | None, option: str) -> date | None:
+def parse_day(value: str | None, option: str) -> date | None:
+    """``YYYY-MM-DD`` as a date (None stays None); a bad value exits 2 naming ``option``."""
     if value is None:
         return None
     try:
@@ -45,8 +46,8 @@ def run_backtest_command(cfg: AppConfig, *, data: Path | None, start: str | None
     setup_logging(cfg.logging.level if verbose else "ERROR", file=cfg.logging.file,
                   max_bytes=cfg.logging.max_bytes, backup_count=cfg.logging.backup_count)
     folder = data or cfg.backtest.data or DEMO_DATA_DIR
-    first = _day(start, "--start") or cfg.backtest.start
-    last = _day(end, "--end") or cfg.backtest.end
+    first = parse_day(start, "--start") or cfg.backtest.start
+    last = parse_day(end, "--end") or cfg.backtest.end
     target = stamped(out or cfg.backtest.out, datetime.now(UTC))
     try:
         chosen = select_backtest_data(cfg, folder, start=first, end=last, allow_missing=allow_missing)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 
+from krakenbot.cli.backtest_cmd import parse_day
 from krakenbot.config import AppConfig
-from krakenbot.datasets.download import Downloader, DownloadReport, DownloadRequest, Progress
+from krakenbot.datasets.download import Downloader, DownloadReport, DownloadRequest
 from krakenbot.domain.errors import ExchangeError, MarketDataError
 from krakenbot.progress import progress_bar
 
@@ -25,30 +24,13 @@ log = logging.getLogger(__name__)
 
 def split_values(values: list[str] | None) -> tuple[str, ...]:
     """``--spot BTC/USD --spot ETH/USD`` and ``--spot BTC/USD,ETH/USD`` alike, order kept, no repeats."""
-    out: list[str] = []
-    for value in values or ():
-        out += [v.strip() for v in value.split(",") if v.strip() and v.strip() not in out]
-    return tuple(out)
+    parts = (part.strip() for value in values or () for part in value.split(","))
+    return tuple(dict.fromkeys(part for part in parts if part))
 
 
 def _utc_day(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if len(value) == 10 else _bad_day(value, option)
-    except ValueError:
-        return _bad_day(value, option)
-
-
-def _bad_day(value: str, option: str) -> datetime:
-    typer.echo(f"{option}: expected a UTC day as YYYY-MM-DD, got {value!r}", err=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _bar(total: int, label: str) -> Iterator[Progress]:
-    with progress_bar(total, label) as handle:
-        yield handle
+    day = parse_day(value, option)
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def print_report(report: DownloadReport) -> None:
@@ -95,7 +77,7 @@ def run_download_command(cfg: AppConfig, *, spot: list[str] | None, futures: lis
 
     # Beyond the client's own retries, a failing series is waited out 3 more times, from 60 x the retry base
     # delay (30 s by default) doubling, before it is reported.
-    downloader = Downloader(client, now=now, progress=_bar, sleep=time.sleep, patience=3,
+    downloader = Downloader(client, now=now, progress=progress_bar, sleep=time.sleep, patience=3,
                             wait_seconds=60 * cfg.exchange.retry_base_delay_seconds)
     report = downloader.run(request)
     print_report(report)

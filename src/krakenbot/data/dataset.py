@@ -42,9 +42,10 @@ import pyarrow.parquet as pq
 
 from krakenbot.config.models import TIMEFRAME_MINUTES
 from krakenbot.domain.errors import ConfigError
+from krakenbot.domain.timeconv import from_ns, to_ns
 
 __all__ = ["FUTURES_NAME", "SIDECAR_SUFFIX", "SPOT_NAME", "DatasetError", "SeriesKind", "SeriesSummary", "Span",
-           "describe_folder", "merge_into", "read_spans", "series_path", "sidecar_path", "summary_line"]
+           "describe_folder", "merge_into", "read_spans", "series_path", "sidecar_path", "stored_ts", "summary_line"]
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,13 @@ def _read_existing(path: Path) -> tuple[str, pd.DataFrame]:
     return kind, frame
 
 
+def stored_ts(path: Path) -> np.ndarray:
+    """The open times already in ``path`` (int64 ns UTC, as the file holds them); empty when it does not exist."""
+    if not path.exists():
+        return np.empty(0, dtype="int64")
+    return _file_ts(path, pq.read_table(path, columns=["ts"]).column("ts"))
+
+
 def _file_ts(path: Path, column: pa.ChunkedArray) -> np.ndarray:
     """A file's ts as int64 ns UTC: timestamps (naive ones read as UTC), else as the backtest reads them
     (integers are Unix epoch milliseconds, strings ISO-8601)."""
@@ -333,7 +341,7 @@ def _sources_from_sidecar(path: Path, ts: np.ndarray) -> np.ndarray:
     """Per-row sources of a file without a ``source`` column: by the sidecar's spans (ts intervals), else unrecorded."""
     sources = np.full(len(ts), UNRECORDED, dtype=object)
     for span in _load_sidecar(path) or []:
-        lo, hi = _ns(span.start), _ns(span.end)
+        lo, hi = to_ns(span.start), to_ns(span.end)
         sources[(ts >= lo) & (ts <= hi)] = span.source
     return sources
 
@@ -345,10 +353,6 @@ def _parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _ns(value: datetime) -> int:
-    return int(pd.Timestamp(value).as_unit("ns").value)
-
-
 def _spans(ts: np.ndarray, sources: np.ndarray | pd.Categorical) -> list[Span]:
     if len(ts) == 0:
         return []
@@ -356,8 +360,7 @@ def _spans(ts: np.ndarray, sources: np.ndarray | pd.Categorical) -> list[Span]:
     change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(ts)]])
-    return [Span(start=pd.Timestamp(int(ts[a]), tz="UTC").to_pydatetime(),
-                 end=pd.Timestamp(int(ts[b - 1]), tz="UTC").to_pydatetime(), rows=int(b - a), source=str(sources[a]))
+    return [Span(start=from_ns(int(ts[a])), end=from_ns(int(ts[b - 1])), rows=int(b - a), source=str(sources[a]))
             for a, b in zip(starts, ends, strict=True)]
 
 
@@ -409,7 +412,7 @@ def _table(kind: str, frame: pd.DataFrame) -> pa.Table:
 
 def _sidecar_text(path: Path, timeframe: str, spans: list[Span]) -> str:
     body = {"file": path.name, "timeframe": timeframe, "rows": sum(s.rows for s in spans),
-            "spans": [{"start": _fmt(_ns(s.start)), "end": _fmt(_ns(s.end)), "rows": s.rows, "source": s.source}
+            "spans": [{"start": _fmt(to_ns(s.start)), "end": _fmt(to_ns(s.end)), "rows": s.rows, "source": s.source}
                       for s in spans]}
     return json.dumps(body, indent=2) + "\n"
 

@@ -37,15 +37,15 @@ from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from krakenbot.config.models import TIMEFRAME_MINUTES
 from krakenbot.data.candle_cache import clean_candles
-from krakenbot.data.dataset import merge_into, series_path
+from krakenbot.data.dataset import merge_into, series_path, stored_ts
 from krakenbot.data.trades import fetch_trade_candles
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import ExchangeError, MarketDataError, TransientError
 from krakenbot.domain.market import Candle, FundingRecord, TradePage
+from krakenbot.domain.timeconv import from_ns, to_ns
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class Progress(Protocol):
 ProgressFactory = Callable[[int, str], AbstractContextManager[Progress]]
 """``progress(total, label)``: a scope whose value counts work done (a rich bar in the CLI)."""
 
+
 @dataclass(frozen=True, slots=True)
 class _Retry:
     """Waiting out transient failures beyond the client's own retries."""
@@ -148,18 +149,6 @@ class _Retry:
                             exc, delay, attempt + 1, self.patience)
                 self.sleep(delay)
         raise AssertionError("unreachable")
-
-
-def _ns(ts: datetime) -> int:
-    return int(pd.Timestamp(ts).value)
-
-
-def stored_ts(path: Path) -> np.ndarray:
-    """Open times (int64 ns, ascending) already in ``path``; empty when the file does not exist."""
-    if not path.exists():
-        return np.empty(0, dtype="int64")
-    column = pq.read_table(path, columns=["ts"]).column("ts").to_pandas()
-    return np.sort(pd.to_datetime(column, utc=True).astype("int64").to_numpy())
 
 
 def _candle_frame(rows: Sequence[Candle], step: timedelta, start: datetime, end: datetime) -> pd.DataFrame:
@@ -196,15 +185,15 @@ class Downloader:
         if "spot" in request.series:
             for pair in request.spot:
                 path = series_path(request.out, kind="spot", name=pair, timeframe=tf)
-                jobs.append((pair, "spot", self._spot_job(request, pair, path), path))
+                jobs.append((pair, "spot", partial(self._spot, request, pair, path), path))
         for contract in request.futures:
             for price in ("trade", "mark", "index"):
                 if price in request.series:
                     path = series_path(request.out, kind=price, name=contract, timeframe=tf)
-                    jobs.append((contract, price, self._chart_job(request, contract, price, path), path))
+                    jobs.append((contract, price, partial(self._chart, request, contract, price, path), path))
             if "funding" in request.series:
                 path = series_path(request.out, kind="funding", name=contract, timeframe="1h")
-                jobs.append((contract, "funding", self._funding_job(request, contract, path), path))
+                jobs.append((contract, "funding", partial(self._funding, request, contract, path), path))
         for name, kind, job, path in jobs:
             outcome = SeriesOutcome(path=path)
             report.outcomes.append(outcome)
@@ -216,39 +205,40 @@ class Downloader:
                           outcome.error, path)
         return report
 
+    def _closed(self, request: DownloadRequest) -> tuple[timedelta, datetime, datetime]:
+        """(candle step, open time of the candle still forming, exclusive end of what to fetch): only closed
+        candles, never past ``request.end``."""
+        step = timedelta(minutes=TIMEFRAME_MINUTES[request.timeframe])
+        forming = floor_time(self._now(), step)
+        return step, forming, min(request.end or forming, forming)
+
     # ---- spot ------------------------------------------------------------------------------------
-    def _spot_job(self, request: DownloadRequest, pair: str, path: Path) -> Callable[[SeriesOutcome], None]:
-        def job(outcome: SeriesOutcome) -> None:
-            step = timedelta(minutes=TIMEFRAME_MINUTES[request.timeframe])
-            now = self._now()
-            newest_closed = floor_time(now, step)  # exclusive end of the closed candles
-            end = min(request.end or newest_closed, newest_closed)
-            reach = newest_closed - step * (SPOT_REACH - 1)  # oldest closed candle OHLC still serves
-            if end > reach:  # the top-up first: its window moves with the clock
-                since = max(request.start, reach)
-                rows = self._retry(f"{pair} OHLC", lambda: self._source.fetch_spot_ohlcv(
-                    pair, request.timeframe, since, end - step))
-                outcome.requests += 1
-                frame = _candle_frame(rows, step, since, end)
-                outcome.add("kraken-ohlc", merge_into(path, frame, source="kraken-ohlc", timeframe=request.timeframe))
-            self._spot_trades(request, pair, path, step, min(end, reach), outcome)
-        return job
+    def _spot(self, request: DownloadRequest, pair: str, path: Path, outcome: SeriesOutcome) -> None:
+        step, forming, end = self._closed(request)
+        reach = forming - step * (SPOT_REACH - 1)  # oldest closed candle OHLC still serves
+        if end > reach:  # the top-up first: its window moves with the clock
+            since = max(request.start, reach)
+            rows = self._retry(f"{pair} OHLC", partial(self._source.fetch_spot_ohlcv, pair, request.timeframe, since,
+                                                        end - step))
+            outcome.requests += 1
+            frame = _candle_frame(rows, step, since, end)
+            outcome.add("kraken-ohlc", merge_into(path, frame, source="kraken-ohlc", timeframe=request.timeframe))
+        self._spot_trades(request, pair, path, step, min(end, reach), outcome)
 
     def _spot_trades(self, request: DownloadRequest, pair: str, path: Path, step: timedelta, until: datetime,
                      outcome: SeriesOutcome) -> None:
         """Rebuild what the folder lacks in ``[start, until)`` from trades: before its first candle, and
         after its last candle older than ``until``."""
         held = stored_ts(path)
-        start_ns, until_ns = _ns(request.start), _ns(until)
-        inside = held[(held >= start_ns) & (held < until_ns)]
+        inside = held[(held >= to_ns(request.start)) & (held < to_ns(until))]
         spans: list[tuple[datetime, datetime]] = []
         if inside.size == 0:
             spans.append((request.start, until))
         else:
-            first, last = pd.Timestamp(int(inside[0]), tz="UTC"), pd.Timestamp(int(inside[-1]), tz="UTC")
-            if first.to_pydatetime() > request.start:
-                spans.append((request.start, first.to_pydatetime()))
-            spans.append((last.to_pydatetime() + step, until))
+            first, last = from_ns(int(inside.min())), from_ns(int(inside.max()))
+            if first > request.start:
+                spans.append((request.start, first))
+            spans.append((last + step, until))
         windows = [w for a, b in spans if a < b for w in _windows(a, b, TRADE_CHUNK)]
         if not windows:
             return
@@ -258,51 +248,41 @@ class Downloader:
                 rebuilt = self._retry(f"{pair} trades {a:%Y-%m-%d %H:%M}", partial(
                     fetch_trade_candles, self._source, pair, request.timeframe, a, b))
                 outcome.requests += rebuilt.pages
-                frame = rebuilt.frame
-                outcome.add("kraken-trades", merge_into(path, frame, source="kraken-trades",
+                outcome.add("kraken-trades", merge_into(path, rebuilt.frame, source="kraken-trades",
                                                         timeframe=request.timeframe))
                 bar.advance(int((b - a) / step))
 
     # ---- futures ---------------------------------------------------------------------------------
-    def _resume_from(self, path: Path, start: datetime, step: timedelta) -> datetime:
+    def _chart(self, request: DownloadRequest, contract: str, price: Literal["trade", "mark", "index"], path: Path,
+               outcome: SeriesOutcome) -> None:
+        step, _, end = self._closed(request)
         held = stored_ts(path)
-        held = held[held >= _ns(start)]
-        return start if held.size == 0 else pd.Timestamp(int(held[-1]), tz="UTC").to_pydatetime() + step
-
-    def _chart_job(self, request: DownloadRequest, contract: str, price: Literal["trade", "mark", "index"],
-                   path: Path) -> Callable[[SeriesOutcome], None]:
-        def job(outcome: SeriesOutcome) -> None:
-            step = timedelta(minutes=TIMEFRAME_MINUTES[request.timeframe])
-            newest_closed = floor_time(self._now(), step)
-            end = min(request.end or newest_closed, newest_closed)
-            begin = self._resume_from(path, request.start, step)
-            windows = list(_windows(begin, end, step * CHART_WINDOW))
-            if not windows:
-                return
-            source = f"kraken-futures-charts:{price}"
-            with self._progress(len(windows), f"{contract} {price} {request.timeframe}") as bar:
-                for a, b in windows:
-                    rows = self._retry(f"{contract} {price} candles", partial(
-                        self._source.fetch_futures_ohlcv, contract, request.timeframe, a, b - step, price=price))
-                    outcome.requests += 1
-                    frame = _candle_frame(rows, step, a, b)
-                    outcome.add(source, merge_into(path, frame, source=source, timeframe=request.timeframe))
-                    bar.advance()
-        return job
-
-    def _funding_job(self, request: DownloadRequest, contract: str, path: Path) -> Callable[[SeriesOutcome], None]:
-        def job(outcome: SeriesOutcome) -> None:
-            end = request.end or floor_time(self._now(), HOUR) + HOUR
-            records = self._retry(f"{contract} funding", lambda: self._source.fetch_funding_history(contract))
-            outcome.requests += 1
-            kept = [r for r in records if request.start <= r.ts < end]
-            frame = pd.DataFrame({
-                "ts": pd.to_datetime([r.ts for r in kept], utc=True).astype("datetime64[ns, UTC]"),
-                "relative_funding_rate": np.array([r.relative for r in kept], dtype="float64"),
-                "funding_rate": np.array([np.nan if r.absolute is None else r.absolute for r in kept], dtype="float64"),
-            })
-            with self._progress(1, f"{contract} funding") as bar:
-                outcome.add("kraken-futures-funding", merge_into(path, frame, source="kraken-futures-funding",
-                                                                 timeframe="1h"))
+        held = held[held >= to_ns(request.start)]
+        begin = request.start if held.size == 0 else from_ns(int(held.max())) + step  # resume after the last
+        windows = list(_windows(begin, end, step * CHART_WINDOW))
+        if not windows:
+            return
+        source = f"kraken-futures-charts:{price}"
+        with self._progress(len(windows), f"{contract} {price} {request.timeframe}") as bar:
+            for a, b in windows:
+                rows = self._retry(f"{contract} {price} candles", partial(
+                    self._source.fetch_futures_ohlcv, contract, request.timeframe, a, b - step, price=price))
+                outcome.requests += 1
+                frame = _candle_frame(rows, step, a, b)
+                outcome.add(source, merge_into(path, frame, source=source, timeframe=request.timeframe))
                 bar.advance()
-        return job
+
+    def _funding(self, request: DownloadRequest, contract: str, path: Path, outcome: SeriesOutcome) -> None:
+        end = request.end or floor_time(self._now(), HOUR) + HOUR
+        records = self._retry(f"{contract} funding", partial(self._source.fetch_funding_history, contract))
+        outcome.requests += 1
+        kept = [r for r in records if request.start <= r.ts < end]
+        frame = pd.DataFrame({
+            "ts": pd.to_datetime([r.ts for r in kept], utc=True).astype("datetime64[ns, UTC]"),
+            "relative_funding_rate": np.array([r.relative for r in kept], dtype="float64"),
+            "funding_rate": np.array([np.nan if r.absolute is None else r.absolute for r in kept], dtype="float64"),
+        })
+        with self._progress(1, f"{contract} funding") as bar:
+            outcome.add("kraken-futures-funding", merge_into(path, frame, source="kraken-futures-funding",
+                                                             timeframe="1h"))
+            bar.advance()
