@@ -87,6 +87,7 @@ def test_restart_later_asks_only_for_candles_after_the_cached_ones(fake: FakeKra
         "BTC/USD", "1h", now)
     sinces = ohlc_sinces(fake)
     assert sinces and min(sinces) >= cached_last  # Kraken's since is exclusive: candles after it
+    assert len(sinces) == 1  # one request: Kraken's answer already holds every candle it still serves
     assert later.ts_last == datetime(2023, 2, 15, 5, tzinfo=UTC) and later.gaps == ()
     expected = recorded(cached_last - 699 * H, datetime(2023, 2, 15, 5, tzinfo=UTC))
     assert [t.to_pydatetime() for t in later.frame["ts"]] == [t.to_pydatetime() for t in expected["ts"]]

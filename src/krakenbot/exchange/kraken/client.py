@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
@@ -74,6 +73,7 @@ from krakenbot.exchange.kraken.parse import (
 from krakenbot.exchange.kraken.symbols import (
     FuturesTickers,
     SpotMarketName,
+    finite_float,
     futures_tickers_from_raws,
     normalize_futures_tickers,
     resolve_spot_pair,
@@ -298,21 +298,12 @@ class KrakenClient:
         an unknown pair raises ``MarketDataError``.
         """
         unified = self._unified_spot(pair)
-        step_ms = _step_ms(timeframe)
+        start = ms_from_ts(since)
         end_ms = ms_from_ts(until) if until is not None else None
-        rows: list[list[Any]] = []
-        cursor = ms_from_ts(since)
-        for _ in range(_MAX_PAGES):
-            start = cursor
-            page = self._spot_read(f"{pair}: fetch_ohlcv {timeframe}",
-                                   partial(self.spot.fetch_ohlcv, unified, timeframe, since=start))
-            fresh = [r for r in page if r[0] >= start]
-            rows += fresh
-            if not fresh or (end_ms is not None and fresh[-1][0] >= end_ms):
-                break
-            cursor = fresh[-1][0] + step_ms
-        rows = [r for r in rows if end_ms is None or r[0] <= end_ms]
-        return candles_from_ohlcv(pair, rows)
+        # one request: Kraken's answer after ``since`` already holds every candle it still serves
+        page = self._spot_read(f"{pair}: fetch_ohlcv {timeframe}",
+                               partial(self.spot.fetch_ohlcv, unified, timeframe, since=start))
+        return candles_from_ohlcv(pair, [r for r in page if r[0] >= start and (end_ms is None or r[0] <= end_ms)])
 
     def fetch_spot_trades(self, pair: str, since: int) -> TradePage:
         """One page of Kraken spot's public trades after ``since`` (Kraken's cursor: nanoseconds since the epoch;
@@ -348,11 +339,11 @@ class KrakenClient:
         for entry in raw:
             info = entry.get("info") or {}
             ts = ts_from_ms(entry.get("timestamp"))
-            relative = _finite(info.get("relativeFundingRate", entry.get("fundingRate")))
+            relative = finite_float(info.get("relativeFundingRate", entry.get("fundingRate")))
             if ts is None or relative is None:
                 raise MarketDataError(f"{contract}: funding history record without a time or relative rate: "
                                       f"{str(info)[:200]}")
-            records[ts] = FundingRecord(ts=ts, relative=relative, absolute=_finite(info.get("fundingRate")))
+            records[ts] = FundingRecord(ts=ts, relative=relative, absolute=finite_float(info.get("fundingRate")))
         return [records[ts] for ts in sorted(records)]
 
     def fetch_futures_ohlcv(self, symbol: str, timeframe: str, since: datetime, until: datetime | None = None,
@@ -636,14 +627,6 @@ def _trades_cursor(infos: list[Any], *, default: int) -> int:
             except ValueError:
                 break
     return default
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _step_ms(timeframe: str) -> int:

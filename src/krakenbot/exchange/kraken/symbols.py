@@ -273,7 +273,8 @@ def unified_symbol_for(raw_symbol: str) -> str | None:
 _INF = math.inf
 
 
-def _finite(value: Any) -> float | None:
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, bool, unparseable, NaN or infinite)."""
     if type(value) is float:
         return value if value - value == 0.0 else None  # NaN and +-inf give NaN
     if value is None or isinstance(value, bool):
@@ -288,14 +289,14 @@ def _finite(value: Any) -> float | None:
 def _positive(value: Any) -> float | None:
     if type(value) is float:
         return value if 0.0 < value < _INF else None  # NaN compares False
-    number = _finite(value)
+    number = finite_float(value)
     return number if number is not None and number > 0 else None
 
 
 def _non_negative(value: Any) -> float | None:
     if type(value) is float:
         return value if 0.0 <= value < _INF else None
-    number = _finite(value)
+    number = finite_float(value)
     return number if number is not None and number >= 0 else None
 
 
@@ -347,7 +348,7 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
         symbol=symbol.strip(), ts=ts,
         bid=_positive(get("bid")), ask=_positive(get("ask")), last=_positive(get("last")),
         mark=_positive(get("markPrice")), index=_positive(get("indexPrice")),
-        funding_rate=_finite(get("fundingRate")), open_interest=_non_negative(get("openInterest")),
+        funding_rate=finite_float(get("fundingRate")), open_interest=_non_negative(get("openInterest")),
         volume_24h=_non_negative(get("vol24h")), volume_24h_usd=_non_negative(get("volumeQuote")),
         suspended=_flag(get("suspended", False)),
         unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
