@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from krakenbot.config.models import TIMEFRAME_MINUTES
+from krakenbot.data.trades import step_ns
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import from_ns, to_ns
 
@@ -60,7 +61,6 @@ SIDECAR_SUFFIX = ".sources.json"
 DATA_SUFFIXES = (".parquet", ".csv")
 UNRECORDED = "unrecorded"  # the source of rows written without one (a file from elsewhere, no sidecar)
 
-NS_PER_MINUTE = 60 * 10**9
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume")
 FUNDING_FIELDS = ("relative_funding_rate", "funding_rate")
 _FLOAT = pa.float64()
@@ -122,9 +122,10 @@ class SeriesSummary:
 
 
 def _step_ns(timeframe: str) -> int:
-    if timeframe not in TIMEFRAME_MINUTES:
-        raise DatasetError(f"unknown timeframe {timeframe!r}: use one of {', '.join(TIMEFRAME_MINUTES)}")
-    return TIMEFRAME_MINUTES[timeframe] * NS_PER_MINUTE
+    try:
+        return step_ns(timeframe)
+    except ValueError:
+        raise DatasetError(f"unknown timeframe {timeframe!r}: use one of {', '.join(TIMEFRAME_MINUTES)}") from None
 
 
 def series_path(folder: Path, *, kind: SeriesKind, name: str, timeframe: str) -> Path:

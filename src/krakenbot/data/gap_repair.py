@@ -28,11 +28,12 @@ import pandas as pd
 from krakenbot.data.candle_cache import clean_candles, empty_frame, merge_frames
 from krakenbot.data.trades import TradeRebuild, TradeSource, fetch_trade_candles
 from krakenbot.domain.errors import ExchangeError, MarketDataError
+from krakenbot.domain.market import SPOT_OHLC_REACH
 from krakenbot.domain.timeconv import NS_PER_MS
 
 log = logging.getLogger("krakenbot.data.candles")
 
-OHLC_REACH = 720  # Kraken spot OHLC serves the newest 720 candles, the forming one included
+OHLC_REACH = SPOT_OHLC_REACH  # the default reach the manager assumes (tests may pass another)
 HoleState = Literal["repairing", "failed", "dropped"]
 
 

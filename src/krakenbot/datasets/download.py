@@ -44,14 +44,13 @@ from krakenbot.data.dataset import merge_into, series_path, stored_ts
 from krakenbot.data.trades import fetch_trade_candles
 from krakenbot.domain.clock import floor_time
 from krakenbot.domain.errors import ExchangeError, MarketDataError, TransientError
-from krakenbot.domain.market import Candle, FundingRecord, TradePage
+from krakenbot.domain.market import SPOT_OHLC_REACH, Candle, FundingRecord, TradePage
 from krakenbot.domain.timeconv import from_ns, to_ns
 
 log = logging.getLogger(__name__)
 
 SERIES = ("spot", "trade", "mark", "index", "funding")
 SeriesName = Literal["spot", "trade", "mark", "index", "funding"]
-SPOT_REACH = 720  # candles Kraken's spot OHLC endpoint serves, newest first
 CHART_WINDOW = 2_000  # candles per Kraken Futures charts answer
 TRADE_CHUNK = timedelta(days=1)  # trades are rebuilt and merged a UTC day at a time
 HOUR = timedelta(hours=1)
@@ -215,7 +214,7 @@ class Downloader:
     # ---- spot ------------------------------------------------------------------------------------
     def _spot(self, request: DownloadRequest, pair: str, path: Path, outcome: SeriesOutcome) -> None:
         step, forming, end = self._closed(request)
-        reach = forming - step * (SPOT_REACH - 1)  # oldest closed candle OHLC still serves
+        reach = forming - step * (SPOT_OHLC_REACH - 1)  # oldest closed candle OHLC still serves
         if end > reach:  # the top-up first: its window moves with the clock
             since = max(request.start, reach)
             rows = self._retry(f"{pair} OHLC", partial(self._source.fetch_spot_ohlcv, pair, request.timeframe, since,

@@ -92,6 +92,11 @@ class InstrumentStatus:
         return None
 
 
+SPOT_OHLC_REACH = 720
+"""Kraken spot's OHLC endpoint answers only the newest 720 candles of a timeframe (the one still forming
+included), whatever ``since`` says; older candles exist only as public trades or in Kraken's archive."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradePage:
     """One page of Kraken spot's public trades (``/0/public/Trades``, at most 1,000 trades).

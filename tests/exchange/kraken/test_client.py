@@ -24,7 +24,8 @@ from krakenbot.domain.errors import (
     RateLimitError,
     TransientError,
 )
-from krakenbot.exchange.kraken.client import SPOT_OHLC_REACH, KrakenClient
+from krakenbot.domain.market import SPOT_OHLC_REACH
+from krakenbot.exchange.kraken.client import KrakenClient
 from krakenbot.testing import FakeKraken
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kraken"

@@ -10,7 +10,8 @@ caller looks the order up with ``fetch_order_by_client_id``.
 Futures symbols may be given as Kraken ids (``PF_XBTUSD``) or ccxt unified symbols
 (``BTC/USD:USD``); returned values carry Kraken ids. Spot pairs are Krakenbot's (``BTC/USD``, ``LUNA2/USD``,
 Kraken's ids and altnames also taken), resolved on Kraken's own pair names: ccxt renames Kraken's LUNA2USD
-``LUNA/USD`` and LUNAUSD ``LUNC/USD``. Kraken's spot OHLC reaches back ``SPOT_OHLC_REACH`` (720) candles only.
+``LUNA/USD`` and LUNAUSD ``LUNC/USD``. Kraken's spot OHLC reaches back ``SPOT_OHLC_REACH`` (720, in
+``domain/market.py``) candles only.
 API keys are handed to ccxt and never logged.
 """
 
@@ -90,7 +91,6 @@ _MAX_PAGES = 500  # a guard against a venue that keeps answering the same page
 # seconds after the first two (200 units per 10 s), leaving the rest of the budget to orders and stops
 _FILLS_PAGE_PACE_SECONDS = 1.25
 _HISTORY_PAGES = 3  # history pages (1,000 events each) read per lookup
-SPOT_OHLC_REACH = 720  # Kraken's spot OHLC answers only the newest 720 candles of a timeframe, whatever ``since``
 _CHART_PRICE = {"trade": "trade", "mark": "mark", "index": "spot"}  # Kraken's charts call the index "spot"
 
 
