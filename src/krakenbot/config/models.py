@@ -205,6 +205,59 @@ class LoggingConfig(StrictModel):
         5, ge=1, le=1000, description="Rotated log files kept (file.1 newest); older ones are deleted.")
 
 
+class AlertsConfig(StrictModel):
+    """Where alerts go (apprise URLs) and how often the same kind may be repeated."""
+
+    urls: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="apprise URLs the alerts are sent to (tgram://, discord://, mailto://, ntfy://, json://host/path, ...); write secrets as ${ENV_VAR}, resolved from the environment at start (a missing variable refuses to start). Empty: no alerts.")
+    daily_summary_utc: str | None = Field(
+        None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Send a daily summary (equity, PnL, positions, fees, funding) at this UTC time, HH:MM; null: none.")
+    queue_size: int = Field(
+        200, ge=1, le=100_000, description="Alerts waiting to be sent at most; beyond it new ones are dropped (counted, logged), never blocking a tick.")
+    repeat_after_seconds: float = Field(
+        300, ge=0, le=86_400, description="The same alert (kind and symbol) is sent at most once per this many seconds; repeats in between are counted and said in the next one.")
+    stale_data_seconds: float = Field(
+        300, gt=0, le=86_400, description="Alert when market data of a traded contract has been stale or refused this long, seconds.")
+    tick_failures: int = Field(
+        3, ge=1, le=1000, description="Alert after this many consecutive failed ticks.")
+
+
+class MetricsConfig(StrictModel):
+    """Prometheus metrics (``/metrics``)."""
+
+    enabled: bool = Field(False, description="Serve Prometheus metrics at http://HOST:PORT/metrics while `paper` or `live` runs.")
+    host: str = Field("127.0.0.1", min_length=1, description="Address the metrics server binds to (loopback by default).")
+    port: int = Field(9464, ge=1, le=65535, description="Port of the metrics server.")
+
+
+class ApiConfig(StrictModel):
+    """The status API and page, in the same process as `paper` or `live`."""
+
+    enabled: bool = Field(False, description="Serve the status API and page at http://HOST:PORT/ while `paper` or `live` runs; needs KRAKENBOT_API_TOKEN in the environment.")
+    host: str = Field("127.0.0.1", min_length=1, description="Address the API binds to. Anything but a loopback address needs tls_certfile/tls_keyfile or allow_insecure_public.")
+    port: int = Field(8787, ge=1, le=65535, description="Port of the API and page.")
+    tls_certfile: Path | None = Field(None, description="TLS certificate (PEM) for the API, relative to the config file.")
+    tls_keyfile: Path | None = Field(None, description="TLS private key (PEM) for the API, relative to the config file.")
+    allow_insecure_public: bool = Field(
+        False, description="Allow a non-loopback host without TLS (only behind a TLS-terminating proxy you trust).")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
+        return self
+
+
+class OpsConfig(StrictModel):
+    """Operating a running bot: alerts, metrics, the status API. All off by default."""
+
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerts through apprise.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="Status API and page.")
+
+
 class AppConfig(StrictModel):
     """A whole Krakenbot configuration file."""
 
@@ -218,3 +271,4 @@ class AppConfig(StrictModel):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig, description="Backtest defaults.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="Persistence.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+    ops: OpsConfig = Field(default_factory=OpsConfig, description="Alerts, metrics and the status API (live and paper).")

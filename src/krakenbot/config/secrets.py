@@ -21,11 +21,13 @@ class Secrets(BaseSettings):
         None, description="Kraken Futures API key (KRAKEN_FUTURES_API_KEY).")
     kraken_futures_api_secret: SecretStr | None = Field(
         None, description="Kraken Futures API secret (KRAKEN_FUTURES_API_SECRET).")
+    krakenbot_api_token: SecretStr | None = Field(
+        None, description="Token of the status API (KRAKENBOT_API_TOKEN), sent as `Authorization: Bearer ...`.")
 
     def values(self) -> list[str]:
         """Every secret that is set, in clear text: for the log redactor only."""
         found = (self.kraken_api_key, self.kraken_api_secret, self.kraken_futures_api_key,
-                 self.kraken_futures_api_secret)
+                 self.kraken_futures_api_secret, self.krakenbot_api_token)
         return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
 
     def missing_for_live(self) -> list[str]:

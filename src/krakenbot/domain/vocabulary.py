@@ -72,6 +72,11 @@ class EventKind(StrEnum):
     ORDER_REFUSED = "order_refused"  # Kraken refused an order (its status in the detail): recorded REJECTED
     DEAD_MAN_SWITCH_FIRED = "dead_man_switch_fired"  # no successful arm for its timeout: Kraken may have cancelled all
     STOP_MISSING = "stop_missing"  # a position without a stop of ours on the exchange: one is placed
+    # an operator's commands (status API or CLI), applied by the loop at its next tick
+    OPERATOR_PAUSE = "operator_pause"  # entries paused until resumed
+    OPERATOR_RESUME = "operator_resume"  # entries (and a reduce-only switch of the operator's) lifted
+    OPERATOR_REDUCE_ONLY = "operator_reduce_only"  # only closes and reductions until resumed
+    OPERATOR_FLATTEN = "operator_flatten"  # one symbol or every position closed reduce-only through the executor
 
     @classmethod
     def shock(cls, detector: str) -> EventKind:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 
@@ -60,6 +62,14 @@ def build_guard(cfg: AppConfig, futures: Sequence[str], *, base_seconds: float =
     return ShockGuard(cfg.risk, tuple(sorted(set(futures))), stale_after_seconds=cfg.loop.stale_ticker_seconds,
                       history_seconds=max(120.0, lookback + cfg.loop.stale_ticker_seconds), base_seconds=base_seconds,
                       min_tick_seconds=1.0 if base_seconds <= 60 else base_seconds)
+
+
+class TickObserver(Protocol):
+    """Told after each tick of the wall-clock loop (``run``): ``kind`` is ``"fast"`` or ``"slow"``, ``seconds``
+    its duration (a monotonic clock), ``ok`` False when it failed (logged; the loop goes on). Metrics and
+    alerts listen here; an observer that raises is logged and never stops the loop."""
+
+    def tick_done(self, kind: str, seconds: float, ok: bool) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +138,7 @@ class LiveTrading:
         self._last_slow_bar: datetime | None = None
         self.dead_man = DeadManSwitch(exchange, cfg.loop.dead_man_switch_seconds, journal)
         self._uncovered: set[str] = set()  # positions found without a stop of ours (alerted once until covered)
+        self.tick_observers: list[TickObserver] = []  # told after each tick of ``run`` (metrics, alerts)
 
     # -- read-only views -----------------------------------------------------------------------------
     @property
@@ -425,12 +436,16 @@ class LiveTrading:
     def _guarded_tick(self) -> None:
         """One fast tick, and the slow tick when a new signal candle closed. A ``StoreError`` halts as a
         protected ``StoreWriteError``, a ``FatalError`` halts, anything else is logged and the loop goes on."""
+        kind, started = "fast", time.monotonic()
         try:
             self.fast_tick()
             bar = floor_time(self.now(), self.timeframe)
             if self._last_slow_bar is None or bar > self._last_slow_bar:
+                self._tell_observers(kind, time.monotonic() - started, ok=True)
+                kind, started = "slow", time.monotonic()
                 self.slow_tick()
                 self._last_slow_bar = bar
+            self._tell_observers(kind, time.monotonic() - started, ok=True)
         except StoreError as exc:  # protection first: each position's stop from Kraken's view, then halt
             if isinstance(exc, StoreWriteError) and exc.protected:
                 log.critical("store failure: halting the loop: %s", exc)
@@ -443,6 +458,14 @@ class LiveTrading:
             raise
         except Exception:  # one bad tick never kills the loop
             log.exception("tick failed; the loop goes on")
+            self._tell_observers(kind, time.monotonic() - started, ok=False)
+
+    def _tell_observers(self, kind: str, seconds: float, *, ok: bool) -> None:
+        for observer in self.tick_observers:
+            try:
+                observer.tick_done(kind, seconds, ok)
+            except Exception:  # an observer (metrics, alerts) never stops the loop
+                log.exception("tick observer %r failed; the loop goes on", observer)
 
     def _stand_down(self) -> None:
         """Leaving ``run`` (a stop, ``max_ticks`` or a halt): disarm Kraken's dead man's switch, so our
