@@ -31,18 +31,18 @@ EXIT_HALTED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNKNOWN_ORDERS = 1, 2, 3, 4
 
 def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
     from krakenbot.live.restart import UnknownOrdersError
-    from krakenbot.live.wiring import KrakenUnreachableError, open_loop, store_url
+    from krakenbot.live.wiring import KrakenUnreachableError, store_url
     from krakenbot.logs import setup_logging
     from krakenbot.store.engine import safe_url
     from krakenbot.store.lock import InstanceLockedError
     from krakenbot.store.sql import StoreNotWritableError
 
-    setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=Secrets().values(),
+    secrets = Secrets().values()
+    setup_logging(cfg.logging.level, file=cfg.logging.file, secrets=secrets,
                   max_bytes=cfg.logging.max_bytes, backup_count=cfg.logging.backup_count)
     try:
         typer.echo(f"store: {safe_url(store_url(cfg, paper=paper))}")  # the store this run writes
-        with open_loop(cfg, paper=paper) as loop:
-            _run(loop, max_ticks)
+        _run_with_ops(cfg, paper=paper, max_ticks=max_ticks, secrets=secrets)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
@@ -61,14 +61,40 @@ def run_loop(cfg: AppConfig, *, paper: bool, max_ticks: int | None) -> None:
         raise typer.Exit(EXIT_HALTED) from None
 
 
-def _run(loop: LiveTrading, max_ticks: int | None) -> None:
+def _run_with_ops(cfg: AppConfig, *, paper: bool, max_ticks: int | None, secrets: list[str]) -> None:
+    """The run inside ``ops_runtime``: its start, stop (with why), refusal to start and halt are alerts."""
+    from krakenbot.live.wiring import open_loop
+    from krakenbot.ops.runtime import ops_runtime
+
+    mode = "paper" if paper else "live"
+    with ops_runtime(cfg, mode=mode, secrets=secrets) as ops:
+        started = False
+        try:
+            with open_loop(cfg, paper=paper, journal_wrapper=ops.wrap_journal,
+                           rest_observer=ops.rest_observer) as loop:
+                ops.attach(loop)
+                started = True
+                ops.started(f"{len(loop.futures)} contracts ({', '.join(loop.futures)}), store "
+                            f"{cfg.store.instance_id}")
+                why = _run(loop, max_ticks)
+        except Exception as exc:  # a halt, or a refusal to start (config, lock, clock skew, unknown orders, ...)
+            (ops.halted if started else ops.refused)(f"{type(exc).__name__}: {exc}")
+            raise
+        ops.stopped(why)
+
+
+def _run(loop: LiveTrading, max_ticks: int | None) -> str:
+    """Run until a signal or ``max_ticks``; returns why it stopped."""
     stop = threading.Event()
+    caught: list[str] = []
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        typer.echo(f"signal {signal.Signals(signum).name}: finishing the tick, then stopping "
+        caught.append(signal.Signals(signum).name)
+        typer.echo(f"signal {caught[-1]}: finishing the tick, then stopping "
                    "(positions stay protected by their exchange-side stops)", err=True)
         stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    loop.run(stop, max_ticks=max_ticks)
+    ticks = loop.run(stop, max_ticks=max_ticks)
+    return f"signal {caught[0]} after {ticks} ticks" if caught else f"--max-ticks {ticks} reached"

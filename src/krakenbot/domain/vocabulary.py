@@ -71,6 +71,7 @@ class EventKind(StrEnum):
     ACCOUNT_SHARED = "account_shared"  # another process trades the account with our instance id: entries paused
     ORDER_REFUSED = "order_refused"  # Kraken refused an order (its status in the detail): recorded REJECTED
     DEAD_MAN_SWITCH_FIRED = "dead_man_switch_fired"  # no successful arm for its timeout: Kraken may have cancelled all
+    DEAD_MAN_SWITCH_REFRESH_FAILED = "dead_man_switch_refresh_failed"  # an arm failed: tried again next tick (log only)
     STOP_MISSING = "stop_missing"  # a position without a stop of ours on the exchange: one is placed
     # an operator's commands (status API or CLI), applied by the loop at its next tick
     OPERATOR_PAUSE = "operator_pause"  # entries paused until resumed

@@ -52,7 +52,13 @@ class DeadManSwitch:
             return
         since = None if self._armed_local is None else (local - self._armed_local).total_seconds()
         if since is None or since >= self._timeout / 4 or since < 0:
-            self.arm(local, now)
+            try:
+                self.arm(local, now)
+            except Exception as exc:
+                log.warning("%s", alert(EventKind.DEAD_MAN_SWITCH_REFRESH_FAILED,
+                                        f"arming Kraken's dead man's switch failed ({type(exc).__name__}: {exc}); "
+                                        "tried again next tick"))
+                raise
 
     def arm(self, local: datetime, now: datetime) -> None:
         """Arm it now (the timer restarts). Raises what the exchange raises."""

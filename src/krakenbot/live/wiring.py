@@ -17,7 +17,7 @@ from krakenbot.domain.errors import ClockSkewError, ConfigError, FatalError, Kra
 from krakenbot.domain.journal import Journal
 from krakenbot.domain.market import InstrumentStatus
 from krakenbot.exchange.base import Exchange
-from krakenbot.exchange.kraken.client import KrakenClient
+from krakenbot.exchange.kraken.client import KrakenClient, RestObserver
 from krakenbot.exchange.kraken.symbols import FuturesTickers
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.account_lock import account_lock_for
@@ -70,7 +70,9 @@ def resolve_universe(cfg: AppConfig, tickers: FuturesTickers,
 
 
 @contextmanager
-def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles")) -> Iterator[LiveTrading]:
+def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles"),
+              journal_wrapper: Callable[[Journal], Journal] | None = None,
+              rest_observer: RestObserver | None = None) -> Iterator[LiveTrading]:
     """The loop for ``live`` or ``paper``, holding the single-instance lock and the store while open.
 
     Live: the store is reconciled with Kraken before the loop is returned (``ReconcileError``
@@ -79,6 +81,8 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
     Raises ``ConfigError`` when live keys are missing or the universe maps to nothing, ``StoreModeError``
     when the store was created by the other mode, ``InstanceLockedError`` when another instance holds
     the store or (live) the account, ``StoreNotWritableError`` when the store cannot be written (a full disk).
+    ``journal_wrapper`` wraps the store into the journal the loop writes (ops: alerts on its events);
+    ``rest_observer`` is told of each REST call of the Kraken client (ops: metrics).
     """
     url = store_url(cfg, paper=paper)
     log.info("store: %s", safe_url(url))
@@ -89,7 +93,9 @@ def open_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/can
             log.info("paper: the simulated account starts flat with %s USD (backtest.initial_equity_usd); positions "
                      "of earlier paper runs are not restored; orders are stored in %s",
                      f"{cfg.backtest.initial_equity_usd:,.0f}", store.url)
-        yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=store))
+        journal = journal_wrapper(store) if journal_wrapper is not None else store
+        yield build_with_retries(cfg, lambda: build_loop(cfg, paper=paper, cache_dir=cache_dir, journal=journal,
+                                                         store=store, rest_observer=rest_observer))
 
 
 def store_url(cfg: AppConfig, *, paper: bool) -> str:
@@ -137,11 +143,13 @@ def build_with_retries(cfg: AppConfig, build: Callable[[], LiveTrading], *,
 
 
 def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/candles"),
-               journal: Journal | None = None) -> LiveTrading:
+               journal: Journal | None = None, store: SqlStore | None = None,
+               rest_observer: RestObserver | None = None) -> LiveTrading:
     """The loop for ``live`` (orders on Kraken Futures) or ``paper`` (Kraken data, simulated fills).
 
-    With a ``SqlStore`` as ``journal``, live mode reconciles it with Kraken first. Raises
-    ``ConfigError`` when live keys are missing or the universe maps to nothing.
+    Live mode reconciles the ``store`` (or a ``SqlStore`` given as ``journal``) with Kraken first; the loop
+    writes ``journal`` (the store when not given). Raises ``ConfigError`` when live keys are missing or the
+    universe maps to nothing.
     """
     secrets = Secrets()
     if not paper and secrets.missing_for_live():
@@ -149,13 +157,15 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
     key = secrets.kraken_futures_api_key.get_secret_value() if secrets.kraken_futures_api_key else None
     secret = secrets.kraken_futures_api_secret.get_secret_value() if secrets.kraken_futures_api_secret else None
     client = KrakenClient(cfg.exchange, api_key=None if paper else key, api_secret=None if paper else secret,
-                          enable_rate_limit=cfg.exchange.client_rate_limit)
+                          enable_rate_limit=cfg.exchange.client_rate_limit, observer=rest_observer)
     clock = WallClock()
     mappings = resolve_universe(cfg, client.get_futures_tickers_bulk(), client.load_spot_instruments)
     check_clock_at_start(cfg, client)  # measured on that tickers answer: before any store or order work
-    journal = journal if journal is not None else MemoryJournal()
-    if not paper and isinstance(journal, SqlStore):
-        plan = reconcile_at_start(journal, client, prefix=cfg.store.instance_id, now=clock.now())
+    if store is None and isinstance(journal, SqlStore):
+        store = journal
+    journal = journal if journal is not None else store if store is not None else MemoryJournal()
+    if not paper and store is not None:
+        plan = reconcile_at_start(store, client, prefix=cfg.store.instance_id, now=clock.now())
         foreign = {p.symbol for p in plan.foreign_positions}
         mappings = [m for m in mappings if m.futures not in foreign]
     instruments = client.load_futures_instruments()

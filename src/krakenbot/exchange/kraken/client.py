@@ -94,6 +94,12 @@ _HISTORY_PAGES = 3  # history pages (1,000 events each) read per lookup
 _CHART_PRICE = {"trade": "trade", "mark": "mark", "index": "spot"}  # Kraken's charts call the index "spot"
 
 
+RestObserver = Callable[[str, float, str | None], None]
+"""Told after each REST call: the API (``kraken`` spot, ``krakenfutures``), its duration in seconds (a
+monotonic clock), and the class name of the error it raised (``TransientError``, ``RateLimitError``, ...;
+None: it succeeded)."""
+
+
 class KrakenClient:
     """Kraken spot + Kraken Futures over ccxt 4.5.90 (sync); the live ``Exchange`` port.
 
@@ -106,8 +112,10 @@ class KrakenClient:
 
     def __init__(self, config: ExchangeConfig, *, api_key: str | None = None, api_secret: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
-                 clock: Clock | None = None, enable_rate_limit: bool = True) -> None:
+                 clock: Clock | None = None, enable_rate_limit: bool = True,
+                 observer: RestObserver | None = None) -> None:
         self._config = config
+        self.observer = observer  # told of each REST call (metrics); one that raises is logged, never fails a call
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock or WallClock()
@@ -144,16 +152,28 @@ class KrakenClient:
     # ---- plumbing --------------------------------------------------------------------------------
     def _call(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T], *, creating: bool = False) -> T:
         exchange.last_http_response = None
+        started = time.monotonic()
         try:
             result = call()
             if not result and _garbled_body(exchange, None):
                 # ccxt reads an unparseable body as no answer and returns an empty result: not "nothing there"
                 raise ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
-            return result
         except Exception as exc:  # translated below; nothing ccxt raises escapes untranslated
             if _garbled_body(exchange, exc):
                 exc = ccxt.BadResponse(f"{exchange.id} unreadable body: {str(exchange.last_http_response)[:200]}")
-            raise translate_ccxt_error(exc, during_order_create=creating, context=what) from exc
+            error = translate_ccxt_error(exc, during_order_create=creating, context=what)
+            self._observe(exchange, started, type(error).__name__)
+            raise error from exc
+        self._observe(exchange, started, None)
+        return result
+
+    def _observe(self, exchange: ccxt.Exchange, started: float, error: str | None) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(exchange.id, time.monotonic() - started, error)
+        except Exception:  # metrics never fail a request
+            log.exception("REST observer failed; the request's outcome stands")
 
     def _read(self, exchange: ccxt.Exchange, what: str, call: Callable[[], T]) -> T:
         attempt = 0
