@@ -52,17 +52,17 @@ class DeadManSwitch:
             return
         since = None if self._armed_local is None else (local - self._armed_local).total_seconds()
         if since is None or since >= self._timeout / 4 or since < 0:
-            try:
-                self.arm(local, now)
-            except Exception as exc:
-                log.warning("%s", alert(EventKind.DEAD_MAN_SWITCH_REFRESH_FAILED,
-                                        f"arming Kraken's dead man's switch failed ({type(exc).__name__}: {exc}); "
-                                        "tried again next tick"))
-                raise
+            self.arm(local, now)
 
     def arm(self, local: datetime, now: datetime) -> None:
-        """Arm it now (the timer restarts). Raises what the exchange raises."""
-        self._exchange.arm_dead_man_switch(int(self._timeout))
+        """Arm it now (the timer restarts). Raises what the exchange raises (an ``ALERT`` is logged first)."""
+        try:
+            self._exchange.arm_dead_man_switch(int(self._timeout))
+        except Exception as exc:
+            log.warning("%s", alert(EventKind.DEAD_MAN_SWITCH_REFRESH_FAILED,
+                                    f"arming Kraken's dead man's switch failed ({type(exc).__name__}: {exc}); "
+                                    "tried again next tick"))
+            raise
         self._armed_local, self._armed_at = local, now
         self._lapse_reported = False
 
