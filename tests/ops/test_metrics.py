@@ -80,7 +80,7 @@ def test_scraped_metrics_equal_the_stores_figures(bot: Bot, fake: FakeKraken) ->
         assert ops.metrics is not None and ops.metrics.bound_port is not None
         got = _scrape(ops.metrics.bound_port)
 
-        ts, equity, exposure, initial_margin = bot.store.equity_rows()[-1]
+        _ts, equity, exposure, initial_margin = bot.store.equity_rows()[-1]
         assert got[("krakenbot_equity_usd", ())] == equity
         assert got[("krakenbot_exposure_usd", ())] == exposure
         assert got[("krakenbot_used_margin_usd", ())] == initial_margin
