@@ -169,3 +169,30 @@ def test_fault_matrix_yields_one_alert_per_kind_and_none_carries_a_secret(
         text = r.title + r.message
         for secret in (*SECRETS, HOOK_TOKEN):
             assert secret not in text, f"{r.kind} carries a secret"
+
+
+def test_daily_summary_goes_out_once_at_its_utc_time_with_equity_positions_and_fees(bot: Bot) -> None:
+    sent: list[tuple[str, str]] = []
+
+    def notify(title: str, body: str) -> bool:
+        sent.append((title, body))
+        return True
+
+    alerts = AlertsConfig(urls=["json://127.0.0.1:9/unused"], daily_summary_utc="12:01")
+    bot.cfg = bot.cfg.model_copy(update={"ops": OpsConfig(alerts=alerts)})
+    with ops_runtime(bot.cfg, mode="paper", clock=bot.clock, notify=notify) as ops:
+        _start(bot, ops)
+        _slow(bot, bot.signal(BTC))  # 12:00: before its time
+        _tick(bot, seconds=30)
+        _tick(bot, seconds=30)  # 12:01:00: due
+        _tick(bot, seconds=30)
+        _flushed(ops)
+    summaries = [body for title, body in sent if "] daily_summary" in title]
+    assert len(summaries) == 1
+    [summary] = summaries
+    fills = bot.store.fills()
+    assert summary.startswith(f"equity {bot.store.equity_rows()[-1][1]:,.2f} USD, available margin ")
+    assert f"fills 24h: {len(fills)}, fees {float(sum(f.fee_usd for f in fills)):,.2f} USD" in summary
+    [held] = bot.store.latest_positions()
+    assert "PnL 24h " in summary
+    assert summary.endswith(f"positions: {BTC} long {held.size:g} ({held.notional_usd:,.0f} USD)")

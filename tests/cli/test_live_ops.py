@@ -1,0 +1,77 @@
+"""``paper`` with ``ops:`` on, against the loopback Kraken: start and stop (with why) and a refusal to start
+are alerts at a loopback JSON webhook; an alert URL naming an unset variable refuses to start (exit 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from builders.alert_receiver import AlertReceiver, alert_receiver
+from builders.cli import loopback_config
+from krakenbot.cli import app
+from krakenbot.store.lock import acquire_instance_lock
+from krakenbot.testing import FakeKraken
+from live.e2e_support import warm_candle_cache
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKraken]:
+    with FakeKraken() as fk:
+        yield fk
+
+
+@pytest.fixture
+def receiver() -> Iterator[AlertReceiver]:
+    with alert_receiver() as r:
+        yield r
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("krakenbot.logs.setup_logging", lambda *args, **kwargs: None)
+    monkeypatch.chdir(tmp_path)  # the candle cache (.cache/candles) lives here
+
+
+def _config(tmp_path: Path, fake: FakeKraken, url: str) -> Path:
+    path = tmp_path / "paper.yaml"
+    path.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db")
+                    + f"ops:\n  alerts:\n    urls: ['{url}']\n")
+    return path
+
+
+def test_paper_start_and_stop_are_alerts_with_why(tmp_path: Path, fake: FakeKraken, receiver: AlertReceiver,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    warm_candle_cache(fake, tmp_path)
+    monkeypatch.setenv("KB_HOOK", "hook-secret-77aa")
+    config = _config(tmp_path, fake, receiver.url("hook/${KB_HOOK}"))
+    result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "2"])
+    assert result.exit_code == 0, result.output
+    got = receiver.all()  # the run sent what it queued before it returned
+    assert [r.kind for r in got] == ["start", "stop"]
+    assert got[0].message.startswith("paper started: 2 contracts (PF_ETHUSD, PF_XBTUSD)")
+    assert got[1].message.startswith("paper stopped: --max-ticks 2 reached")
+    assert all(r.path == "/hook/hook-secret-77aa" and "hook-secret-77aa" not in r.message for r in got)
+
+
+def test_a_refusal_to_start_is_an_alert(tmp_path: Path, fake: FakeKraken, receiver: AlertReceiver) -> None:
+    config = _config(tmp_path, fake, receiver.url())
+    with acquire_instance_lock(f"sqlite:///{tmp_path / 'krakenbot-paper.db'}"):
+        result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    assert result.exit_code == 2, result.output
+    [got] = receiver.all()
+    assert got.kind == "refused_to_start"
+    assert got.message.startswith("paper refused to start: InstanceLockedError: another Krakenbot instance")
+
+
+def test_an_alert_url_naming_an_unset_variable_refuses_to_start(tmp_path: Path, fake: FakeKraken,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KB_UNSET_HOOK", raising=False)
+    config = _config(tmp_path, fake, "json://127.0.0.1:9/${KB_UNSET_HOOK}")
+    result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == ("ops.alerts.urls[0]: environment variable KB_UNSET_HOOK is not set (the URL "
+                                     "refers to ${KB_UNSET_HOOK}); export it or remove the URL")
+    assert fake.requests == []  # refused before asking Kraken anything
