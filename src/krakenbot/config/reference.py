@@ -30,26 +30,37 @@ def _default_text(info: FieldInfo) -> str:
 
 def _type_text(info: FieldInfo) -> str:
     text = str(info.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
-    for long, short in (("pydantic.networks.HttpUrl", "URL"), ("pathlib.Path", "path"), ("datetime.date", "date")):
+    for long, short in (("pydantic.networks.HttpUrl", "URL"), ("pathlib.Path", "path"), ("datetime.date", "date"),
+                        ("krakenbot.config.models.", "")):
         text = text.replace(long, short)
     return text
 
 
 def reference_markdown() -> str:
-    """Markdown tables, one per section of ``AppConfig``: key, type, default, bounds, meaning."""
+    """Markdown tables, one per section of ``AppConfig`` and one per sub-section (``ops.alerts:``): key,
+    type, default, bounds, meaning."""
     lines = [BEGIN, ""]
     for section, section_info in AppConfig.model_fields.items():
         model = model_for(section_info.annotation)
-        if model is None:
-            continue
-        lines += [f"**`{section}:`** {section_info.description or ''}", "",
-                  "| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
-        for name, info in model.model_fields.items():
-            bounds = bounds_text((section, name), "")
-            bounds = bounds.removeprefix("must be ") if bounds.startswith("must be") else ""
-            desc = (info.description or "").replace("|", "\\|")
-            type_text = _type_text(info).replace("|", "\\|")
-            lines.append(f"| `{name}` | {type_text} | `{_default_text(info)}` | {bounds} | {desc} |")
-        lines.append("")
+        if model is not None:
+            lines += _section((section,), model, section_info.description or "")
     lines.append(END)
     return "\n".join(lines)
+
+
+def _section(path: tuple[str, ...], model: type[BaseModel], description: str) -> list[str]:
+    lines = [f"**`{'.'.join(path)}:`** {description}", "",
+             "| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
+    nested: list[tuple[str, type[BaseModel], str]] = []
+    for name, info in model.model_fields.items():
+        bounds = bounds_text((*path, name), "")
+        bounds = bounds.removeprefix("must be ") if bounds.startswith("must be") else ""
+        desc = (info.description or "").replace("|", "\\|")
+        type_text = _type_text(info).replace("|", "\\|")
+        lines.append(f"| `{name}` | {type_text} | `{_default_text(info)}` | {bounds} | {desc} |")
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            nested.append((name, info.annotation, info.description or ""))
+    lines.append("")
+    for name, sub, desc in nested:  # a sub-section's keys in a table of their own, after its parent's
+        lines += _section((*path, name), sub, desc)
+    return lines
