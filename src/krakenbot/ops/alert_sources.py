@@ -54,6 +54,8 @@ ALERTED_EVENTS = frozenset(EventKind) - {
     EventKind.CLOSE_REVERSED, EventKind.CLOSE_STALE, EventKind.CLOSE_OUTRANKED, EventKind.OPEN_SHRUNK,
     EventKind.OPEN_SKIPPED, EventKind.CANDLE_RELEASED, EventKind.CLOCK_SKEW_CLEARED, EventKind.ADOPTED,
     EventKind.STORE_REPAIRED}
+# ``ALERT`` log lines of kinds that are never journaled; every other alerted kind arrives through the journal
+LOG_ONLY_ALERTS = frozenset({EventKind.DEAD_MAN_SWITCH_REFRESH_FAILED})
 
 
 class OrderCounter(Protocol):
@@ -120,7 +122,9 @@ _SYMBOL_FIRST = re.compile(r"^(PF_[A-Z0-9]+|PI_[A-Z0-9]+|FF_[A-Z0-9_]+|[A-Z0-9]+
 
 class AlertLogHandler(logging.Handler):
     """Routes ``ALERT <kind>: <detail>`` log lines (WARNING or above) and CRITICAL records (a halt) to the
-    dispatcher. The symbol, when the detail starts with one (``PF_XBTUSD: ...``), keys the deduplication."""
+    dispatcher. The symbol, when the detail starts with one (``PF_XBTUSD: ...``), keys the deduplication.
+    A line of a kind the journal also records (``stop_missing``, ``dead_man_switch_fired``) is left to
+    ``OpsJournal``: one alert, not a suppressed repeat."""
 
     def __init__(self, alerts: AlertDispatcher) -> None:
         super().__init__(logging.WARNING)
@@ -131,6 +135,8 @@ class AlertLogHandler(logging.Handler):
             message = record.getMessage()
             if message.startswith(ALERT_PREFIX + " "):
                 kind, _, detail = message[len(ALERT_PREFIX) + 1:].partition(": ")
+                if kind in ALERTED_EVENTS and kind not in LOG_ONLY_ALERTS:
+                    return
                 found = _SYMBOL_FIRST.match(detail)
                 self.alerts.submit(kind.strip(), detail, symbol=found.group(1) if found else "*")
             elif record.levelno >= logging.CRITICAL:
