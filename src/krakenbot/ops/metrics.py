@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from krakenbot.domain.errors import KrakenbotError
 from krakenbot.domain.trading import AccountState, Order, Position
 from krakenbot.risk.shock_exposure import liquidation_buffer_pct
 
@@ -107,7 +108,11 @@ class Metrics:
             return
         if self.loop is not None:
             self.last_good_tick.set(self.loop.now().timestamp())
-            self.observe(self.loop)
+            try:
+                self.observe(self.loop)
+            except KrakenbotError as exc:  # an account read that failed after the tick: the last figures stand
+                log.warning("metrics: account or positions unavailable (%s: %s); the last figures stand",
+                            type(exc).__name__, exc)
 
     def observe(self, loop: LiveTrading) -> None:
         """Set the account, position, ShockGuard and staleness gauges from ``loop``'s book (the loop's thread)."""
