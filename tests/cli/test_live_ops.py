@@ -3,6 +3,7 @@ are alerts at a loopback JSON webhook; an alert URL naming an unset variable ref
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,20 +36,30 @@ def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # the candle cache (.cache/candles) lives here
 
 
-def _config(tmp_path: Path, fake: FakeKraken, url: str) -> Path:
+def _config(tmp_path: Path, fake: FakeKraken, url: str, metrics_port: int | None = None) -> Path:
     path = tmp_path / "paper.yaml"
+    metrics = f"  metrics:\n    enabled: true\n    port: {metrics_port}\n" if metrics_port else ""
     path.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db")
-                    + f"ops:\n  alerts:\n    urls: ['{url}']\n")
+                    + f"ops:\n  alerts:\n    urls: ['{url}']\n" + metrics)
     return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_paper_start_and_stop_are_alerts_with_why(tmp_path: Path, fake: FakeKraken, receiver: AlertReceiver,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     warm_candle_cache(fake, tmp_path)
     monkeypatch.setenv("KB_HOOK", "hook-secret-77aa")
-    config = _config(tmp_path, fake, receiver.url("hook/${KB_HOOK}"))
+    port = _free_port()
+    config = _config(tmp_path, fake, receiver.url("hook/${KB_HOOK}"), metrics_port=port)
     result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "2"])
     assert result.exit_code == 0, result.output
+    with socket.socket() as sock:  # the metrics server stopped with the run: its port is free again
+        sock.bind(("127.0.0.1", port))
     got = receiver.all()  # the run sent what it queued before it returned
     assert [r.kind for r in got] == ["start", "stop"]
     assert got[0].message.startswith("paper started: 2 contracts (PF_ETHUSD, PF_XBTUSD)")
