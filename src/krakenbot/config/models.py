@@ -242,6 +242,10 @@ class ApiConfig(StrictModel):
     tls_keyfile: Path | None = Field(None, description="TLS private key (PEM) for the API, relative to the config file.")
     allow_insecure_public: bool = Field(
         False, description="Allow a non-loopback host without TLS (only behind a TLS-terminating proxy you trust).")
+    ready_after_seconds: float = Field(
+        60, gt=0, le=86_400, description="Readiness (`/api/ready`, `status`) fails when the last good tick is older than this, seconds.")
+    control_timeout_seconds: float = Field(
+        30, gt=0, le=600, description="A control request (pause, resume, reduce-only, flatten) waits this long for the loop's next tick to apply it, seconds.")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiConfig:
