@@ -140,7 +140,8 @@ def test_serve_api_serves_over_http_and_refuses_unsafe_settings(fast_bot: Bot, m
     loop = fast_bot.start()
 
     def cfg(**api: object) -> AppConfig:
-        return fast_bot.cfg.model_copy(update={"ops": OpsConfig(api=ApiConfig.model_validate({"enabled": True, "port": 0} | api))})
+        api_cfg = ApiConfig.model_validate({"enabled": True, "port": 0} | api)
+        return fast_bot.cfg.model_copy(update={"ops": OpsConfig(api=api_cfg)})
 
     with serve_api(fast_bot.cfg, loop) as nothing:  # off by default: nothing served
         assert nothing is None

@@ -112,7 +112,7 @@ def print_api_status(base_url: str) -> bool:
     url = base_url.rstrip("/") + "/api/status"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {secret.get_secret_value()}"})
     try:
-        with urllib.request.urlopen(request, timeout=API_TIMEOUT_SECONDS) as answer:  # noqa: S310 (the user's URL)
+        with urllib.request.urlopen(request, timeout=API_TIMEOUT_SECONDS) as answer:
             status: dict[str, Any] = json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         if exc.code == 401:

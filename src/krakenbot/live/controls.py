@@ -174,7 +174,7 @@ class OperatorControls:
     def apply_pending(self, loop: ControlledLoop) -> list[ControlOutcome]:
         """Apply every queued command in order, each journaled; answers each future. A command that
         fails (anything but a ``FatalError``, which halts the loop) answers ``ok=False``; the loop goes on."""
-        outcomes = []
+        outcomes: list[ControlOutcome] = []
         while True:
             try:
                 pending = self._queue.get_nowait()

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -86,21 +87,21 @@ def create_app(*, cfg: AppConfig, board: StatusBoard, controls: OperatorControls
     def status() -> dict[str, Any]:
         snap = board.snapshot()
         r = board.readiness(api.ready_after_seconds)
-        return _json(asdict(snap) | {"exposure_usd": snap.exposure_usd, "readiness": asdict(r)})
+        return _doc(asdict(snap) | {"exposure_usd": snap.exposure_usd, "readiness": asdict(r)})
 
     @app.get("/api/account", dependencies=auth)
     def account() -> dict[str, Any]:
         acct = board.snapshot().account
-        return _json({"account": None if acct is None else asdict(acct)})
+        return _doc({"account": None if acct is None else asdict(acct)})
 
     @app.get("/api/positions", dependencies=auth)
     def positions() -> dict[str, Any]:
-        return _json({"positions": [asdict(p) for p in board.snapshot().positions]})
+        return _doc({"positions": [asdict(p) for p in board.snapshot().positions]})
 
     @app.get("/api/shockguard", dependencies=auth)
     def shockguard() -> dict[str, Any]:
         snap = board.snapshot()
-        return _json({"paused_until": snap.shock_paused_until, "marketwide": snap.marketwide_shock,
+        return _doc({"paused_until": snap.shock_paused_until, "marketwide": snap.marketwide_shock,
                       "clock_skewed": snap.clock_skewed, "contracts": [asdict(c) for c in snap.contracts]})
 
     @app.get("/api/orders", dependencies=auth)
@@ -115,12 +116,12 @@ def create_app(*, cfg: AppConfig, board: StatusBoard, controls: OperatorControls
 
     @app.get("/api/events", dependencies=auth)
     def events(limit: int = 100) -> dict[str, Any]:
-        return _json({"events": [asdict(e) for e in _store(store).recent_events(_limit(limit))]})
+        return _doc({"events": [asdict(e) for e in _store(store).recent_events(_limit(limit))]})
 
     @app.get("/api/plan", dependencies=auth)
     def plan() -> dict[str, Any]:
         found = _store(store).latest_plan()
-        return _json({"plan": None if found is None else asdict(found)})
+        return _doc({"plan": None if found is None else asdict(found)})
 
     @app.get("/api/config", dependencies=auth)
     def config() -> dict[str, Any]:
@@ -210,7 +211,12 @@ def _fill(f: Fill) -> dict[str, Any]:
 
 
 def _outcome(o: ControlOutcome) -> dict[str, Any]:
-    return _json(asdict(o))
+    return _doc(asdict(o))
+
+
+def _doc(value: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object of ``value`` (see ``_json``)."""
+    return dict(_json(value))
 
 
 def _text(value: object | None) -> str | None:
@@ -226,7 +232,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
+        return value if math.isfinite(value) else None
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, str | int | bool) or value is None:
