@@ -4,9 +4,13 @@ through the API closes reduce-only through the executor and is journaled; the co
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -184,3 +188,24 @@ def _wait_for(served: Served, ready: Callable[[dict[str, Any]], bool], timeout: 
             return
         assert time.monotonic() < deadline, f"gave up waiting; last status: {status}"
         time.sleep(0.02)
+
+
+def test_serve_api_serves_https_with_the_configured_certificate(fast_bot: Bot, tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: no certificate to serve TLS with")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    loop = fast_bot.start()
+    api = ApiConfig(enabled=True, port=0, tls_certfile=cert, tls_keyfile=key)
+    cfg = fast_bot.cfg.model_copy(update={"ops": OpsConfig(api=api)})
+    trust = ssl.create_default_context(cafile=str(cert))
+    with serve_api(cfg, loop, token=TOKEN) as server:
+        assert server is not None and server.url.startswith("https://127.0.0.1:")
+        assert httpx.get(f"{server.url}/api/health", verify=trust).json() == {"status": "alive"}
+        assert httpx.get(f"{server.url}/api/ready", verify=trust).status_code == 401
+    key.write_text("not a key")
+    with pytest.raises(ConfigError, match="cannot load them"), serve_api(cfg, loop, token=TOKEN):
+        pass
