@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from builders.api import TOKEN
 from builders.cli import loopback_config
 from builders.loop_thread import running
 from faults.loopback import BTC, START, Bot, open_bot
@@ -19,7 +20,6 @@ from krakenbot.config.models import ApiConfig, OpsConfig
 from krakenbot.domain import SimulatedClock
 from krakenbot.ops.api_server import serve_api
 from krakenbot.testing import FakeKraken
-from ops.conftest import TOKEN
 
 
 def run(*args: str) -> Result:

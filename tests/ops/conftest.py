@@ -11,8 +11,6 @@ from faults.loopback import START, Bot, open_bot
 from krakenbot.domain import SimulatedClock
 from krakenbot.testing import FakeKraken
 
-TOKEN = "test-token-0123456789abcdef"
-
 
 @pytest.fixture
 def fast_bot(tmp_path: Path) -> Iterator[Bot]:

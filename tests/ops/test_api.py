@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from builders.api import TOKEN
 from builders.loop_thread import running
 from faults.loopback import BTC, Bot
 from krakenbot.config.models import AlertsConfig, ApiConfig, AppConfig, OpsConfig, StoreConfig
@@ -27,7 +28,6 @@ from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.ops.api import create_app, redacted_config
 from krakenbot.ops.api_server import serve_api
 from krakenbot.ops.status import StatusBoard
-from ops.conftest import TOKEN
 
 PUBLIC = {("GET", "/"), ("GET", "/api/health")}
 EXPECTED = {"/api/ready", "/api/status", "/api/account", "/api/positions", "/api/shockguard", "/api/orders",

@@ -17,6 +17,7 @@ from typing import cast
 
 import pytest
 
+from builders.api import TOKEN
 from builders.cli import loopback_config
 from builders.loop_thread import running
 from krakenbot.config.loader import load_config
@@ -27,7 +28,6 @@ from krakenbot.ops.api_server import serve_api
 from krakenbot.store.sql import SqlStore
 from krakenbot.testing import FakeKraken
 from live.e2e_support import warm_candle_cache
-from ops.conftest import TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
