@@ -86,3 +86,49 @@ def test_an_alert_url_naming_an_unset_variable_refuses_to_start(tmp_path: Path, 
     assert result.stderr.strip() == ("ops.alerts.urls[0]: environment variable KB_UNSET_HOOK is not set (the URL "
                                      "refers to ${KB_UNSET_HOOK}); export it or remove the URL")
     assert fake.requests == []  # refused before asking Kraken anything
+
+
+def _api_config(tmp_path: Path, fake: FakeKraken, port: int) -> Path:
+    path = tmp_path / "paper.yaml"
+    path.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db")
+                    + f"ops:\n  api:\n    enabled: true\n    port: {port}\n")
+    return path
+
+
+def test_the_status_api_without_a_token_refuses_to_start(tmp_path: Path, fake: FakeKraken,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KRAKENBOT_API_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, _free_port())),
+                                      "--max-ticks", "1"])
+    assert result.exit_code == 2, result.output
+    assert "KRAKENBOT_API_TOKEN" in result.stderr
+    assert fake.requests == []  # refused before asking Kraken anything
+
+
+def test_paper_serves_the_status_api_while_it_runs_and_frees_its_port(
+        tmp_path: Path, fake: FakeKraken, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from krakenbot.live.trading import LiveTrading
+
+    warm_candle_cache(fake, tmp_path)
+    monkeypatch.setenv("KRAKENBOT_API_TOKEN", "t0ken-for-the-runtime-test")
+    port = _free_port()
+    seen: list[tuple[int, int]] = []
+    real_run = LiveTrading.run
+
+    def run_and_ask(self: LiveTrading, stop, *, max_ticks=None):  # type: ignore[no-untyped-def]
+        ticks = real_run(self, stop, max_ticks=max_ticks)  # the API stays up until the runtime closes
+        base = f"http://127.0.0.1:{port}"
+        seen.append((httpx.get(f"{base}/api/health").status_code,
+                     httpx.get(f"{base}/api/positions",
+                               headers={"Authorization": "Bearer t0ken-for-the-runtime-test"}).status_code))
+        return ticks
+
+    monkeypatch.setattr(LiveTrading, "run", run_and_ask)
+    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, port)),
+                                      "--max-ticks", "2"])
+    assert result.exit_code == 0, result.output
+    assert seen == [(200, 200)]
+    with socket.socket() as sock:  # the API stopped with the run: its port is free again
+        sock.bind(("127.0.0.1", port))

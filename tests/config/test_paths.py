@@ -29,9 +29,10 @@ def elsewhere(tmp_path, monkeypatch):
 def test_relative_paths_in_a_file_are_relative_to_its_folder(elsewhere):
     path = elsewhere / "my.yaml"
     path.write_text("backtest: {data: candles, out: out/run}\nstore: {url: 'sqlite:///state/k.db'}\n"
-                    "logging: {file: logs/k.log}\n")
+                    "logging: {file: logs/k.log}\nops: {api: {tls_certfile: tls/c.pem, tls_keyfile: tls/k.pem}}\n")
     cfg = load_config(path)
     base = elsewhere.resolve()
+    assert (cfg.ops.api.tls_certfile, cfg.ops.api.tls_keyfile) == (base / "tls" / "c.pem", base / "tls" / "k.pem")
     assert cfg.backtest.data == base / "candles"
     assert cfg.backtest.out == base / "out" / "run"
     assert cfg.store.url == f"sqlite:///{base / 'state' / 'k.db'}"

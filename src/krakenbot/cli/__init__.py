@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from krakenbot import __version__
-from krakenbot.cli import symbols_cmd
+from krakenbot.cli import status_cmd, symbols_cmd
 from krakenbot.cli.config_cmd import config_app, load_or_exit
 from krakenbot.cli.data_cmd import data_app
 from krakenbot.cli.store_cmd import store_app
@@ -138,6 +138,7 @@ def report(
 
 
 symbols_cmd.register(app)
+status_cmd.register(app)
 
 
 def main() -> None:

@@ -237,11 +237,15 @@ class ApiConfig(StrictModel):
 
     enabled: bool = Field(False, description="Serve the status API and page at http://HOST:PORT/ while `paper` or `live` runs; needs KRAKENBOT_API_TOKEN in the environment.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the API binds to. Anything but a loopback address needs tls_certfile/tls_keyfile or allow_insecure_public.")
-    port: int = Field(8787, ge=1, le=65535, description="Port of the API and page.")
+    port: int = Field(8787, ge=0, le=65535, description="Port of the API and page (0: any free port, logged at start).")
     tls_certfile: Path | None = Field(None, description="TLS certificate (PEM) for the API, relative to the config file.")
     tls_keyfile: Path | None = Field(None, description="TLS private key (PEM) for the API, relative to the config file.")
     allow_insecure_public: bool = Field(
         False, description="Allow a non-loopback host without TLS (only behind a TLS-terminating proxy you trust).")
+    ready_after_seconds: float = Field(
+        60, gt=0, le=86_400, description="Readiness (`/api/ready`, `status`) fails when the last good tick is older than this, seconds.")
+    control_timeout_seconds: float = Field(
+        30, gt=0, le=600, description="A control request (pause, resume, reduce-only, flatten) waits this long for the loop's next tick to apply it, seconds.")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiConfig:

@@ -95,4 +95,9 @@ def anchor_paths(cfg: AppConfig, base: Path, env: Mapping[str, str] = os.environ
         update["store"] = store.model_copy(update=store_update)
     if "file" in set_log and logging.file is not None:
         update["logging"] = logging.model_copy(update={"file": _under(base, logging.file)})
+    api = cfg.ops.api
+    tls: dict[str, Path] = {name: _under(base, path) for name in ("tls_certfile", "tls_keyfile")
+           if name in api.model_fields_set and (path := getattr(api, name)) is not None}
+    if tls:
+        update["ops"] = cfg.ops.model_copy(update={"api": api.model_copy(update=tls)})
     return cfg.model_copy(update=update) if update else cfg

@@ -51,6 +51,11 @@ class PositionBook:
         self._account = None
         self._positions = None
 
+    @property
+    def last_account(self) -> AccountState | None:
+        """The account as last read, when nothing changed it since (None: the next ``account()`` asks)."""
+        return self._account
+
     def account(self) -> AccountState:
         """The account's margin picture, read once until the next change. Raises ``TransientError``."""
         if self._account is None:

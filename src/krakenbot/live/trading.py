@@ -42,6 +42,7 @@ from krakenbot.execution.position_book import PositionBook
 from krakenbot.execution.protection import FALLBACK_STOP_PCT
 from krakenbot.live.account_watch import AccountWatch
 from krakenbot.live.auction_step import AuctionReport, AuctionStep
+from krakenbot.live.controls import OperatorControls
 from krakenbot.live.dead_man import DeadManSwitch
 from krakenbot.live.market_step import MarketState, MarketStep, TickStepsFailedError, run_step
 from krakenbot.live.ports import LiveShockFeed, MarketFeed, MarketListener, ShockFeed, SignalFeed
@@ -139,6 +140,7 @@ class LiveTrading:
         self.dead_man = DeadManSwitch(exchange, cfg.loop.dead_man_switch_seconds, journal)
         self._uncovered: set[str] = set()  # positions found without a stop of ours (alerted once until covered)
         self.tick_observers: list[TickObserver] = []  # told after each tick of ``run`` (metrics, alerts)
+        self.controls = OperatorControls()  # an operator's commands, applied at the start of each tick of ``run``
 
     # -- read-only views -----------------------------------------------------------------------------
     @property
@@ -261,6 +263,8 @@ class LiveTrading:
         if self.account_watch.entries_paused:
             return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
                                    refused="entries paused (another process trades this account)")
+        if (operator := self.controls.entry_refusal(fut)) is not None:
+            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=operator)
         decision = self.risk.validate_trade(
             signal, account or self.book.account(), available_margin_override, notional_override,
             skip_margin_check, instrument=self.instruments[fut], positions=self.book.positions(),
@@ -383,10 +387,13 @@ class LiveTrading:
         self.journal.record_event(JournalEvent(ts=now, kind=EventKind.STOP_MISSING, symbol=pos.symbol,
                                                detail=detail))
 
-    def flatten_all(self, reason: OrderReason | str) -> list[ExecutionResult]:
-        """Close every position reduce-only at the latest marks (end of a backtest, operator stop)."""
+    def flatten_all(self, reason: OrderReason | str, *, symbol: str | None = None) -> list[ExecutionResult]:
+        """Close every position (``symbol``'s only, when given) reduce-only at the latest marks (end of a
+        backtest, an operator's flatten)."""
         results = []
         for position in self.book.positions():
+            if symbol is not None and position.symbol != symbol:
+                continue
             result = self.executor.reduce(position, size=None, mark=self._state.marks.get(position.symbol,
                                                                                          position.price),
                                           reason=reason)
@@ -438,6 +445,7 @@ class LiveTrading:
         protected ``StoreWriteError``, a ``FatalError`` halts, anything else is logged and the loop goes on."""
         kind, started = "fast", time.monotonic()
         try:
+            self.controls.apply_pending(self)  # an operator's commands, on this thread, before the tick's orders
             self.fast_tick()
             bar = floor_time(self.now(), self.timeframe)
             if self._last_slow_bar is None or bar > self._last_slow_bar:
@@ -470,6 +478,7 @@ class LiveTrading:
     def _stand_down(self) -> None:
         """Leaving ``run`` (a stop, ``max_ticks`` or a halt): disarm Kraken's dead man's switch, so our
         protective stops outlive the bot. Only a crash, which never gets here, leaves it to fire."""
+        self.controls.close("the loop has stopped")
         self.dead_man.disarm()
 
 

@@ -18,11 +18,10 @@ unset ``${ENV_VAR}`` or is not an apprise URL, ``OSError`` when the metrics port
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, cast
 
 from krakenbot.config import AppConfig
 from krakenbot.domain import Clock, WallClock
@@ -30,10 +29,12 @@ from krakenbot.domain.journal import Journal
 from krakenbot.domain.trading import Order
 from krakenbot.ops.alert_sources import AlertLogHandler, LoopWatch, OpsAlert, OpsJournal
 from krakenbot.ops.alerts import AlertDispatcher, Notify, apprise_notifier, resolve_urls
+from krakenbot.ops.api_server import api_token, check_api_config, serve_api
 from krakenbot.ops.metrics import Metrics
 
 if TYPE_CHECKING:
     from krakenbot.live.trading import LiveTrading
+    from krakenbot.ops.status import StoreReader
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class OpsRuntime:
         self.journal: OpsJournal | None = None
         self.loop: LiveTrading | None = None
         self._closers: list[Callable[[], None]] = []
+        self._stack = ExitStack()  # the status API's server, closed first
 
     @property
     def enabled(self) -> bool:
@@ -81,24 +83,14 @@ class OpsRuntime:
             loop.tick_observers.append(LoopWatch(loop, self.alerts, journal=self.journal, order_status=lookup))
         self._start_api(loop)
 
-    # -- the status API (issue 15 items 3 and 4: branch i15-api) -----------------------------------------------
+    # -- the status API ---------------------------------------------------------------------------------------
     def _start_api(self, loop: LiveTrading) -> None:
-        """Start ``krakenbot.ops.api_server.serve_api`` when ``ops.api.enabled``: HERE is where the status API
-        is started, beside the loop, once the loop exists. The call below is this branch's guess at its
-        signature (``serve_api(cfg, loop=..., store=...)`` returning something with ``close()`` or a callable
-        stop); the lead adjusts it to what the API branch provides when merging."""
+        """Serve the status API and page beside ``loop`` when ``ops.api.enabled`` (``ops.api_server.serve_api``);
+        it reads the store itself, not the alerts' tee, and stops when the runtime closes."""
         if not self.cfg.ops.api.enabled:
             return
-        try:
-            api_server: Any = importlib.import_module("krakenbot.ops.api_server")
-        except ModuleNotFoundError:
-            log.error("ops.api.enabled: this build has no status API (krakenbot.ops.api_server); running without it")
-            return
         store = self.journal.inner if self.journal is not None else loop.journal
-        handle = api_server.serve_api(self.cfg, loop=loop, store=store)
-        stop = getattr(handle, "close", None) or getattr(handle, "stop", None) or handle
-        if callable(stop):
-            self._closers.append(stop)
+        self._stack.enter_context(serve_api(self.cfg, loop, store=cast("StoreReader", store)))
 
     # -- what run_loop says ----------------------------------------------------------------------------------
     def started(self, detail: str) -> None:
@@ -118,6 +110,10 @@ class OpsRuntime:
             self.alerts.submit(kind, detail, force=True)
 
     def close(self) -> None:
+        try:
+            self._stack.close()
+        except Exception:  # stopping one part never keeps the others running
+            log.exception("ops: stopping the status API failed")
         for stop in reversed(self._closers):
             try:
                 stop()
@@ -134,6 +130,9 @@ def ops_runtime(cfg: AppConfig, *, mode: str, clock: Clock | None = None, enviro
     (the process's keys) and the resolved values are redacted from every alert; ``notify`` replaces apprise
     (tests)."""
     ops = cfg.ops
+    if ops.api.enabled:  # refused here, before any request to Kraken: a public address without TLS, no token
+        check_api_config(cfg)
+        api_token()
     alerts: AlertDispatcher | None = None
     if ops.alerts.urls:
         resolved = resolve_urls(ops.alerts.urls, environ)

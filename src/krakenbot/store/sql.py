@@ -307,6 +307,27 @@ class SqlStore:
         with self._read("reading events") as conn:
             return [rows.event_from(r) for r in conn.execute(query).mappings()]
 
+    def recent_events(self, limit: int = 100) -> list[JournalEvent]:
+        """The newest ``limit`` timeline events, newest first (the status page's event stream)."""
+        query = sa.select(t.events).where(t.events.c.kind != "store_probe").order_by(t.events.c.id.desc()).limit(limit)
+        with self._read("reading recent events") as conn:
+            return [rows.event_from(r) for r in conn.execute(query).mappings()]
+
+    def latest_plan(self) -> AuctionPlanRecord | None:
+        """The newest stored auction plan (plans are stored when not empty), or None."""
+        p = t.auction_plans
+        with self._read("reading the latest auction plan") as conn:
+            r = conn.execute(sa.select(p).order_by(p.c.id.desc()).limit(1)).mappings().first()
+        return None if r is None else AuctionPlanRecord(ts=r["ts"], summary=r["summary"], details=dict(r["details"]))
+
+    def latest_equity(self) -> tuple[datetime, float, float, float] | None:
+        """The newest (ts, equity USD, exposure USD, initial margin USD) row, or None."""
+        e = t.equity
+        with self._read("reading the latest equity") as conn:
+            found = conn.execute(sa.select(e.c.ts, e.c.equity_usd, e.c.exposure_usd, e.c.initial_margin_usd)
+                                 .order_by(e.c.id.desc()).limit(1)).first()
+        return None if found is None else (found[0], float(found[1]), float(found[2]), float(found[3]))
+
     def equity_rows(self) -> list[tuple[datetime, float, float, float]]:
         """(ts, equity USD, exposure USD, initial margin USD) rows, oldest first (as ``MemoryJournal.equity``)."""
         e = t.equity
