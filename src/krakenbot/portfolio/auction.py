@@ -53,6 +53,7 @@ from krakenbot.portfolio.plan import (
 log = logging.getLogger(__name__)
 
 PAUSE_ALL = "*"
+ACTIVE_STATE = "active"  # the trading state that allows entries (``TradingState.ACTIVE`` of the risk layer)
 
 
 def rank_key(candidate: CandidateSignal) -> tuple[float, str, str, str, datetime, float, float, float]:
@@ -294,12 +295,18 @@ def build_candidates(
 
     This is where a trade is sized, once: ``validator.validate_trade(..., skip_margin_check=True)``
     (the auction budgets margin across all candidates, so a single candidate is not refused for
-    margin here), with the loss limits of ``equity_marks``. With ``instruments`` (futures symbol ->
+    margin here), with the loss limits of ``equity_marks`` (the same trading state for every signal of one
+    call: assessed with the first signal sized; when it refuses entries, every signal is refused with its
+    reason, logged once for the rest). With ``instruments`` (futures symbol ->
     Instrument) sizes are rounded to the lot, carried as ``CandidateSignal.size``, and a contract
     missing from it is refused. Returns (candidates, refusals), both sorted by spot symbol.
     """
     candidates: list[CandidateSignal] = []
     refusals: list[SignalRefusal] = []
+    # The trading state (check 1 of validate_trade) depends on the account, the marks and now alone, the same
+    # for every signal of this call: the first sized signal learns it, the others reuse it (no marks update and
+    # assessment per signal; when it refuses entries, one log line for all the signals it refuses).
+    marks, state_refusal, state_refused = equity_marks, "", 0
     for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
         fut = symbol_map.get(signal.symbol, "")
         if not fut:
@@ -313,12 +320,22 @@ def build_candidates(
         if instruments is not None and instrument is None:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=f"no instrument known for {fut}"))
             continue
+        if state_refusal:
+            refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=state_refusal))
+            state_refused += 1
+            continue
         decision = validator.validate_trade(signal, account, skip_margin_check=True, instrument=instrument,
-                                            positions=positions, equity_marks=equity_marks, now=now)
+                                            positions=positions, equity_marks=marks, now=now)
+        if marks is not None:
+            marks = None
+            if decision.trading_state != ACTIVE_STATE:
+                state_refusal = decision.reason
         if not decision.approved:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=decision.reason))
             continue
         candidates.append(CandidateSignal(signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
                                           margin_required=decision.margin_required_usd, leverage=decision.leverage,
                                           size=decision.size))
+    if state_refused:
+        log.info("%d more signals refused: %s", state_refused, state_refusal)
     return tuple(candidates), tuple(refusals)
