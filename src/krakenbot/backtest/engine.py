@@ -178,11 +178,12 @@ class Backtest:
         carried = {**self._carried(), **marks}
         if self._row < 0 or self._row == self._walked:
             return self.paper.update_market(carried, funding)
-        self._walked, view = self._row, self._view
-        candles = {fut: (float(view.open[self._row, col]), float(view.high[self._row, col]),
-                         float(view.low[self._row, col]), float(view.close[self._row, col]))
-                   for fut, col in self._column.items() if not view.carried[self._row, col]
-                   and view.close[self._row, col] > 0}
+        self._walked, view, row, cols = self._row, self._view, self._row, self._columns
+        # one conversion per field for the row (Python floats, as float() of each element gives)
+        fresh = (~view.carried[row, cols] & (view.close[row, cols] > 0)).tolist()
+        ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
+                   view.close[row, cols].tolist(), strict=True)
+        candles = {fut: candle for fut, candle, ok in zip(self._column, ohlc, fresh, strict=True) if ok}
         return self.paper.update_candles(candles, carried, funding)
 
     # -- event skipping -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
+SIGNAL_BLOCK = 256  # signal bars converted to Python values at once (per series): bounded memory, few conversions
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
@@ -124,6 +125,9 @@ class PrecomputedSignals:
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
         self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
+        # per series: (block number, the block's bars as Python values): one conversion per block, not per field
+        self._blocks: list[tuple[int, list[tuple[float, float, float, float, float, int]]]] = \
+            [(-1, [])] * len(self._series)
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
@@ -175,14 +179,20 @@ class PrecomputedSignals:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
         from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives)."""
         arrays, computed = self._series[k]
-        close_ns = int(self._close_ns[k][i])
+        block, rows = self._blocks[k]
+        if i // SIGNAL_BLOCK != block:
+            block = i // SIGNAL_BLOCK
+            part = slice(block * SIGNAL_BLOCK, (block + 1) * SIGNAL_BLOCK)
+            rows = list(zip(computed.side[part].tolist(), computed.score[part].tolist(), arrays.close[part].tolist(),
+                            computed.stop_distance_pct[part].tolist(), computed.take_profit[part].tolist(),
+                            self._close_ns[k][part].tolist(), strict=True))
+            self._blocks[k] = (block, rows)
+        side, score, close, stop, take_profit, close_ns = rows[i - block * SIGNAL_BLOCK]
         ts = self._stamps.get(close_ns)
         if ts is None:
             ts = self._stamps[close_ns] = from_ns(close_ns)
-        take_profit = computed.take_profit.item(i)
-        return Signal(symbol=arrays.symbol, side=Side.LONG if computed.side.item(i) > 0 else Side.SHORT,
-                      score=computed.score.item(i), ref_price=arrays.close.item(i),
-                      stop_distance_pct=computed.stop_distance_pct.item(i), ts=ts,
+        return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
+                      score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
                       take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,
                       strategy=self.strategy.name)
 
