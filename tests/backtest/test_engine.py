@@ -54,6 +54,23 @@ def test_event_skipping_gives_the_same_trades_as_stepping_every_candle(cfg, demo
     assert fast_bt.wakes * 5 < slow_bt.wakes, (fast_bt.wakes, slow_bt.wakes)
 
 
+@pytest.mark.parametrize(("max_drawdown_pct", "daily_loss_limit_pct", "most_wakes"), [
+    (0.01, 0.5, 400),  # flat in reduce-only for good after the drawdown: 773 wakes when every signal bar woke
+    (0.5, 0.005, 1100),  # reduce-only until the next UTC day after a daily loss: 1,169 wakes before
+])
+def test_flat_in_reduce_only_sleeps_until_entries_may_resume_with_the_same_results(
+        cfg, demo, max_drawdown_pct, daily_loss_limit_pct, most_wakes):
+    limited = cfg.model_copy(update={"risk": cfg.risk.model_copy(update={
+        "max_drawdown_pct": max_drawdown_pct, "daily_loss_limit_pct": daily_loss_limit_pct})})
+    fast_bt = Backtest(limited, demo, progress=False)
+    fast = fast_bt.run()
+    slow = Backtest(limited, demo, step_every_candle=True, progress=False).run()
+    pd.testing.assert_frame_equal(fast.trades, slow.trades)
+    pd.testing.assert_frame_equal(fast.equity, slow.equity)
+    pd.testing.assert_frame_equal(fast.events, slow.events)
+    assert fast_bt.wakes < most_wakes, fast_bt.wakes
+
+
 def test_same_input_gives_byte_identical_summary(cfg, demo, skipping):
     _, first = skipping
     again = run_backtest(cfg, demo, progress=False)

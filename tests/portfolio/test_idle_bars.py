@@ -15,17 +15,18 @@ MIN = 60_000_000_000  # one minute in ns
 
 
 def reference_next_busy(sides: np.ndarray, times: np.ndarray, stale_ns: int, first: int, held: Mapping[int, int],
-                        newest_ns: Mapping[int, int]) -> int:
+                        newest_ns: Mapping[int, int], entries_from: int = 0) -> int:
     """The rule read one bar at a time: bar k >= ``first`` is busy when a column carries a signal other
-    than the side held there (unheld: 0), or a held column with a known newest signal time has gone
-    more than ``stale_ns`` without a signal on its side (counting same-side signals from ``first`` on)."""
+    than the side held there (unheld: 0; an unheld column's signal only from ``entries_from`` on), or a held
+    column with a known newest signal time has gone more than ``stale_ns`` without a signal on its side
+    (counting same-side signals from ``first`` on)."""
     bars, columns = sides.shape
     newest = dict(newest_ns)  # held column -> newest same-side signal time seen so far
     for k in range(first, bars):
         for col in range(columns):
             side = int(sides[k, col])
             held_side = held.get(col, 0)
-            if side != 0 and side != held_side:
+            if side != 0 and side != held_side and (held_side != 0 or k >= entries_from):
                 return k
             if held_side != 0 and col in newest:
                 if side == held_side:
@@ -68,6 +69,23 @@ def test_next_busy_equals_a_bar_by_bar_scan_of_the_rule(history: History) -> Non
     sides, times, stale_ns, first, held, newest = history
     idle = IdleBars(sides, times, stale_ns)
     assert idle.next_busy(first, held, newest) == reference_next_busy(sides, times, stale_ns, first, held, newest)
+
+
+@settings(max_examples=600, deadline=None)
+@given(histories(), st.integers(min_value=0, max_value=45))
+def test_next_busy_with_entries_refused_until_a_bar_equals_the_scan(history: History, entries_from: int) -> None:
+    sides, times, stale_ns, first, held, newest = history
+    idle = IdleBars(sides, times, stale_ns)
+    assert (idle.next_busy(first, held, newest, entries_from=entries_from)
+            == reference_next_busy(sides, times, stale_ns, first, held, newest, entries_from))
+
+
+def test_while_entries_are_refused_only_held_contracts_wake() -> None:
+    sides = np.array([[1, 0], [1, 1], [-1, 0], [1, 0]], dtype=np.int8)
+    idle = IdleBars(sides, minutes(4), stale_ns=60 * MIN)
+    assert idle.next_busy(0, {}, {}, entries_from=3) == 3  # column 0's signals open nothing before bar 3
+    assert idle.next_busy(0, {}, {}, entries_from=idle.bars) == idle.bars  # never: nothing is busy
+    assert idle.next_busy(0, {0: 1}, {0: 0}, entries_from=idle.bars) == 2  # the held long still reverses
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -272,8 +272,29 @@ class Backtest:
         held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
         newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
-        k = self.idle.next_busy(k0, held, newest)
+        k = self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
         return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
+
+    def _entries_from(self, k0: int, holding: bool) -> int:
+        """The first signal bar index >= ``k0`` whose auction the loss limits let open anything (``IdleBars.bars``:
+        none). Known ahead only when nothing is held: equity is then the cash and stays it until a trade, so the
+        trading state at a later bar is the current marks' on the same UTC day (their peak and day start), and a
+        fresh day start's on any later day (the auction's ``EquityMarks.update`` then ``assess`` at that bar)."""
+        marks, bars = self.loop.auction_step.equity_marks, self.idle.bars
+        if holding or marks is None or k0 >= bars:
+            return k0
+        equity = self.paper.fetch_account().equity_usd
+        times = self.idle.times
+
+        def opens(k: int) -> bool:
+            return marks.update(equity, from_ns(int(times[k]))).assess(equity, self.cfg.risk).state.allows_entries
+
+        if opens(k0):
+            return k0
+        day = marks.day + timedelta(days=1)
+        next_day = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        k = max(k0, int(times.searchsorted(to_ns(next_day), side="left")))
+        return k if k < bars and opens(k) else bars
 
     def _catch_up_bars(self, i: int, wake: int, positions: list[Position],
                        payments: list[tuple[int, int, str, float]]) -> None:

@@ -10,6 +10,8 @@ once, for a driver that wants to sleep until the auction can act:
 
 So a bar is *idle* when every signal it carries is on a contract already held on that side and no
 held position's newest signal has grown stale by then; the first bar that is not idle is *busy*.
+While the loss limits refuse entries (reduce-only: ``next_busy``'s ``entries_from``), a signal on a
+contract not held cannot open either: only the held positions' rules make a bar busy.
 Held positions can only change at a busy bar or at some other wake (a stop, a shock, funding), so
 the answer stays valid until the next wake. Everything is precomputed once (O(bars x symbols));
 each question costs O(symbols), whatever the length of the history.
@@ -59,20 +61,25 @@ class IdleBars:
             self._next_side.append(by_side)
             self._next_stale.append(stale)
 
-    def next_busy(self, first: int, held: Mapping[int, int], newest_ns: Mapping[int, int]) -> int:
+    def next_busy(self, first: int, held: Mapping[int, int], newest_ns: Mapping[int, int],
+                  entries_from: int = 0) -> int:
         """The first busy bar index >= ``first``, or ``bars`` when none is.
 
         ``held`` maps a column to the side held there (+1 / -1; unheld columns are absent);
         ``newest_ns`` a held column to the time of its newest signal known before ``first``
-        (absent when none is known: the position is kept, scored by its entry).
+        (absent when none is known: the position is kept, scored by its entry). ``entries_from``: the
+        first bar at which the auction may open anything (the loss limits' reduce-only state refuses
+        every entry before it, so a signal on a contract not held is no candidate there; ``bars``: never).
         """
         if first >= self.bars:
             return self.bars
         busy = self.bars
+        opens_from = max(first, entries_from)
         for col in range(len(self._next_signal)):
             sign = held.get(col, 0)
             if sign == 0:
-                busy = min(busy, int(self._next_signal[col][first]))
+                if opens_from < self.bars:
+                    busy = min(busy, int(self._next_signal[col][opens_from]))
                 continue
             busy = min(busy, int(self._next_side[col][-sign][first]))  # a reversal
             if col in newest_ns:
