@@ -389,8 +389,7 @@ class Backtest:
                   if self.journal.events else empty_events())
         events["ts"] = pd.to_datetime(events["ts"], utc=True)
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
-        prices = pd.concat([signal_data.frame(s)[["ts", "close"]].assign(symbol=s) for s in signal_data.symbols],
-                           ignore_index=True)[["ts", "symbol", "close"]]
+        prices = _price_table(signal_data)
         strategy = self.signals.strategy
         warmup_end = from_ns(int(self.data.ts[0])) + strategy.warmup_bars * strategy.bar_duration
         end = from_ns(int(self.timeline.times[-1]))
@@ -407,6 +406,18 @@ class Backtest:
             series_sources=series_sources(self.data.futures, tuple(perpetual_for(s) for s in self.data.symbols),
                                           start_ns=int(self.data.ts[0]), end_ns=int(self.timeline.times[-1]),
                                           assumed_funding=self.cfg.backtest.funding_rate_hourly_pct))
+
+def _price_table(bars: MarketData) -> pd.DataFrame:
+    """(ts UTC, symbol, close) of every complete bar, symbol by symbol in the data's order, oldest first
+    (``MarketData.frame`` of each symbol, stacked): built from the arrays in one pass."""
+    complete = bars.complete.T  # symbol-major: each symbol's bars together, in time order
+    counts = complete.sum(axis=1)
+    rows = np.broadcast_to(bars.ts, complete.shape)[complete]
+    frame = pd.DataFrame({"ts": pd.to_datetime(rows, utc=True),
+                          "symbol": np.repeat(np.array(bars.symbols, dtype=object), counts),
+                          "close": bars.close.T[complete]})
+    return frame
+
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:

@@ -81,6 +81,10 @@ class _Books:
     closes: list[PlannedClose] = field(default_factory=list)
     opens: list[CandidateSignal] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # The holdings weakest first, and what blocks each from being outranked (the same words for every
+    # candidate): built once per plan, not per candidate; a close clears them.
+    weakest_first: list[_Holding] | None = None
+    blocked_words: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def freed_usd(self) -> float:
@@ -230,6 +234,7 @@ class AuctionAllocator:
 
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
+        books.weakest_first = None
         books.closes.append(PlannedClose(position=pos, reason=reason, detail=detail,
                                          freed_margin_usd=self.position_margin_usd(pos)))
 
@@ -257,10 +262,16 @@ class AuctionAllocator:
             return
         min_hold = timedelta(minutes=acfg.min_hold_minutes)
         blocked: list[str] = []
-        for held in sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol)):
+        if books.weakest_first is None:
+            books.weakest_first = sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol))
+        words = books.blocked_words
+        for held in books.weakest_first:
             sym = held.position.symbol
             if not cand.score > held.score + acfg.replace_score_margin:
-                blocked.append(f"{sym} score {held.score:.2f} not beaten by more than {acfg.replace_score_margin:g}")
+                key = (sym, "score")
+                if key not in words:
+                    words[key] = f"{sym} score {held.score:.2f} not beaten by more than {acfg.replace_score_margin:g}"
+                blocked.append(words[key])
                 continue
             if now - held.position.ts_opened < min_hold:
                 blocked.append(f"{sym} held less than {acfg.min_hold_minutes:g} min")
