@@ -143,6 +143,19 @@ class PrecomputedSignals:
             out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
         return out
 
+    def scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
+        """(len(times) x len(symbols)) float64: the score of the signal ``signals`` would give for each symbol
+        at each time, NaN where it gives none (``sides_at``'s 0)."""
+        out = np.full((len(times_ns), len(symbols)), np.nan)
+        for k, (arrays, computed) in enumerate(self._series):
+            if arrays.symbol not in symbols:
+                continue
+            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
+            idx = np.maximum(last, 0)
+            valid = (last >= 0) & self._has_signal[k][idx]
+            out[:, symbols.index(arrays.symbol)] = np.where(valid, computed.score[idx], np.nan)
+        return out
+
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
         """What ``signals(now)`` says for ``symbol`` alone."""
         k = self._index.get(symbol)
