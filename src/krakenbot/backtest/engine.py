@@ -103,11 +103,10 @@ class Backtest:
         self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
         self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
         self.instruments = {}
-        for spot in data.symbols:
-            col = data.column(spot)
-            first = data.close[data.present[:, col], col]
-            if first.size:
-                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(first[0]))
+        first_rows = data.present.argmax(axis=0)  # each column's first present row (0 where none is)
+        for col, spot in enumerate(data.symbols):
+            if data.present[first_rows[col], col]:
+                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(data.close[first_rows[col], col]))
         self.futures = {s: f for s, f in self.futures.items() if f in self.instruments}
         self.timeline = _timeline(data, tf_ns)
         self.clock = SimulatedClock(from_ns(int(self.timeline.times[0])))
