@@ -104,9 +104,9 @@ class Backtest:
         self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
         self.instruments = {}
         first_rows = data.present.argmax(axis=0)  # each column's first present row (0 where none is)
-        for col, spot in enumerate(data.symbols):
-            if data.present[first_rows[col], col]:
-                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(data.close[first_rows[col], col]))
+        for col, (spot, row) in enumerate(zip(data.symbols, first_rows.tolist(), strict=True)):
+            if data.present[row, col]:
+                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(data.close[row, col]))
         self.futures = {s: f for s, f in self.futures.items() if f in self.instruments}
         self.timeline = _timeline(data, tf_ns)
         self.clock = SimulatedClock(from_ns(int(self.timeline.times[0])))
