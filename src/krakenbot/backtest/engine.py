@@ -3,8 +3,10 @@
 The loop is the live one; only its ports differ (``backtest.feeds``). Two ways to drive it:
 
 - ``step_every_candle=True`` wakes the loop at every base candle (the reference);
-- the default wakes it only when something can change: a signal candle closes (auction,
-  stops, equity), a shock threshold is reached (precomputed over the whole history), a candle's
+- the default wakes it only when something can change: a signal candle closes whose auction can
+  act (``IdleBars``: a held position reverses or goes stale, or a signal on a contract not held may
+  open: not while the loss limits hold a flat account in reduce-only, ``_entries_from``, nor, with
+  every slot taken, unless its score may outrank the weakest holding), a shock threshold is reached (precomputed over the whole history), a candle's
   low (high) reaches a sell (buy) stop, a candle's adverse extreme moves far enough that
   liquidation becomes possible, and every candle while a shock is active on open positions.
   Funding wakes nothing: the hourly settlements between two wakes are computed at the next
