@@ -6,9 +6,10 @@ The loop is the live one; only its ports differ (``backtest.feeds``). Two ways t
 - the default wakes it only when something can change: a signal candle closes whose auction can
   act (``IdleBars``: a held position reverses or goes stale, or a signal on a contract not held may
   open: not while the loss limits hold a flat account in reduce-only, ``_entries_from``, nor, with
-  every slot taken, unless its score may outrank the weakest holding), a shock threshold is reached (precomputed over the whole history), a candle's
-  low (high) reaches a sell (buy) stop, a candle's adverse extreme moves far enough that
-  liquidation becomes possible, and every candle while a shock is active on open positions.
+  every slot taken, unless its score may outrank the weakest holding), a shock threshold is
+  reached (precomputed over the whole history), a candle's low (high) reaches a sell (buy) stop,
+  a candle's adverse extreme moves far enough that liquidation becomes possible, and every candle
+  while a shock is active on open positions.
   Funding wakes nothing: the hourly settlements between two wakes are computed at the next
   (``_funding_between``: each hour at the mark and rate the paper exchange would have had there)
   and paid in order (``PaperExchange.settle_funding``), the idle bars' equity counting them.
