@@ -382,6 +382,10 @@ def _shock_candidates(ts_us: np.ndarray, marks: np.ndarray, high: np.ndarray, lo
     depth = int((np.arange(n) - np.searchsorted(ts_us, ts_us - lookback + 1, side="left")).max(initial=0))
     for k in range(1, depth + 1):  # over the rows of history only (a few minutes), never over symbols
         within = (ts_us[k:] - ts_us[:-k] < lookback)[:, None]
+        if within.all():  # evenly spaced candles: every row takes row t - k, in place (no temporaries)
+            np.fmax(top[k:], hi[:-k], out=top[k:])
+            np.fmin(bottom[k:], lo[:-k], out=bottom[k:])
+            continue
         top[k:] = np.where(within, np.fmax(top[k:], hi[:-k]), top[k:])
         bottom[k:] = np.where(within, np.fmin(bottom[k:], lo[:-k]), bottom[k:])
     with np.errstate(invalid="ignore", divide="ignore"):
