@@ -54,6 +54,25 @@ def test_event_skipping_gives_the_same_trades_as_stepping_every_candle(cfg, demo
     assert fast_bt.wakes * 5 < slow_bt.wakes, (fast_bt.wakes, slow_bt.wakes)
 
 
+@pytest.mark.parametrize(("risk", "most_wakes"), [
+    # flat in reduce-only for good after the drawdown: 773 wakes when every signal bar woke
+    ({"max_drawdown_pct": 0.01, "daily_loss_limit_pct": 0.5}, 400),
+    # reduce-only until the next UTC day after a daily loss: 1,169 wakes before
+    ({"max_drawdown_pct": 0.5, "daily_loss_limit_pct": 0.005}, 1100),
+    # every slot taken: only a signal that may outrank the weakest holding wakes the auction (1,340 before)
+    ({"max_positions": 2}, 1000),
+])
+def test_sleeping_through_bars_where_the_auction_cannot_open_gives_the_same_results(cfg, demo, risk, most_wakes):
+    limited = cfg.model_copy(update={"risk": cfg.risk.model_copy(update=risk)})
+    fast_bt = Backtest(limited, demo, progress=False)
+    fast = fast_bt.run()
+    slow = Backtest(limited, demo, step_every_candle=True, progress=False).run()
+    pd.testing.assert_frame_equal(fast.trades, slow.trades)
+    pd.testing.assert_frame_equal(fast.equity, slow.equity)
+    pd.testing.assert_frame_equal(fast.events, slow.events)
+    assert fast_bt.wakes < most_wakes, fast_bt.wakes
+
+
 def test_same_input_gives_byte_identical_summary(cfg, demo, skipping):
     _, first = skipping
     again = run_backtest(cfg, demo, progress=False)

@@ -1,10 +1,13 @@
 """Bad market data never reaches sizing: each kind of bad ticker is refused with its reason."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from krakenbot.data.ticker_checks import check_ticker
+from krakenbot.data.ticker_checks import _check_in_full, check_ticker
 from krakenbot.domain import Ticker
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -81,3 +84,22 @@ def test_first_mark_is_believed_when_the_index_confirms_it_and_refused_when_it_d
 
 def test_mark_with_a_previous_mark_needs_no_index():
     assert check_ticker(ticker(index=None), symbol="PF_XBTUSD", now=NOW, max_age=AGE, previous_mark=30_050.0).ok
+
+
+_PRICES = st.one_of(st.none(), st.sampled_from([0.0, -1.0, math.nan, math.inf, 1e-13, 1e13]),
+                    st.floats(min_value=1e-3, max_value=1e5))
+
+
+@settings(max_examples=400, deadline=None)
+@given(mark=_PRICES, bid=_PRICES, ask=_PRICES, index=_PRICES, previous=_PRICES, unconfirmed=_PRICES,
+       age_s=st.integers(min_value=-200, max_value=200), suspended=st.booleans())
+def test_check_ticker_fast_path_gives_the_full_checks_verdict(mark: float | None, bid: float | None,
+                                                              ask: float | None, index: float | None,
+                                                              previous: float | None, unconfirmed: float | None,
+                                                              age_s: int, suspended: bool) -> None:
+    now = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    ticker = Ticker(symbol="PF_XBTUSD", ts=now - timedelta(seconds=age_s), mark=mark, bid=bid, ask=ask, index=index,
+                    suspended=suspended)
+    args = {"symbol": "PF_XBTUSD", "now": now, "max_age": timedelta(seconds=60), "previous_mark": previous,
+            "unconfirmed_mark": unconfirmed}
+    assert check_ticker(ticker, **args) == _check_in_full(ticker, **args)

@@ -19,6 +19,7 @@ from krakenbot.domain import AccountState, CandidateSignal, Position, Side
 from krakenbot.portfolio.auction import AuctionAllocator, build_candidates
 from krakenbot.portfolio.plan import AllocationPlan, CloseReason, RejectReason
 from krakenbot.risk.risk_manager import RiskManager
+from krakenbot.risk.trading_state import EquityMarks
 
 RISK = RiskConfig(max_positions=3, max_leverage=3, max_total_exposure=3, max_margin_utilization_pct=0.6)
 AUCTION = AuctionConfig(replace_score_margin=0.25, min_hold_minutes=60, stale_signal_minutes=240)
@@ -309,6 +310,24 @@ def test_build_candidates_passes_on_the_risk_managers_refusal() -> None:
     cands, refusals = AuctionAllocator(RISK, AUCTION, RiskManager(RISK)).candidates_from_signals(
         [make_signal("BTC/USD")], {"BTC/USD": "PF_XBTUSD"}, make_account(10_000), T0, positions=held)
     assert cands == () and "total exposure" in refusals[0].reason
+
+
+@pytest.mark.parametrize("equity", [7_000.0, 10_000.0])  # below and above the drawdown limit from a 10,000 peak
+def test_build_candidates_gives_each_signal_the_decision_validate_trade_gives_it_alone(equity: float) -> None:
+    marks = EquityMarks.start(10_000.0, T0)
+    signals = [make_signal("BTC/USD", stop_distance_pct=0.02, ref_price=20_000.5),
+               make_signal("ETH/USD", ref_price=1_500), make_signal("SOL/USD", ref_price=150)]
+    symbol_map = {"BTC/USD": "PF_XBTUSD", "ETH/USD": "PF_ETHUSD", "SOL/USD": "PF_SOLUSD"}
+    account = make_account(equity)
+    manager = RiskManager(RISK)
+    cands, refusals = build_candidates(signals, symbol_map, manager, account, T0, equity_marks=marks)
+    alone = {s.symbol: manager.validate_trade(s, account, skip_margin_check=True, equity_marks=marks, now=T0)
+             for s in signals}
+    assert {c.symbol: (c.position_notional, c.margin_required) for c in cands} == {
+        sym: (d.notional_usd, d.margin_required_usd) for sym, d in alone.items() if d.approved}
+    assert {r.signal.symbol: r.reason for r in refusals} == {
+        sym: d.reason for sym, d in alone.items() if not d.approved}
+    assert bool(refusals) == (equity < 10_000.0)  # the drawdown refuses every signal with its reason
 
 
 def test_plan_summary_names_every_decision() -> None:

@@ -15,9 +15,12 @@ MIN = 60_000_000_000  # one minute in ns
 
 
 def reference_next_busy(sides: np.ndarray, times: np.ndarray, stale_ns: int, first: int, held: Mapping[int, int],
-                        newest_ns: Mapping[int, int]) -> int:
+                        newest_ns: Mapping[int, int], entries_from: int = 0, scores: np.ndarray | None = None,
+                        max_positions: int | None = None, margin: float = 0.0) -> int:
     """The rule read one bar at a time: bar k >= ``first`` is busy when a column carries a signal other
-    than the side held there (unheld: 0), or a held column with a known newest signal time has gone
+    than the side held there (unheld: 0; an unheld column's signal only from ``entries_from`` on and, with
+    ``scores`` and ``max_positions`` held, only when its score beats by more than ``margin`` the weakest
+    holding's newest same-side score up to k), or a held column with a known newest signal time has gone
     more than ``stale_ns`` without a signal on its side (counting same-side signals from ``first`` on)."""
     bars, columns = sides.shape
     newest = dict(newest_ns)  # held column -> newest same-side signal time seen so far
@@ -25,7 +28,14 @@ def reference_next_busy(sides: np.ndarray, times: np.ndarray, stale_ns: int, fir
         for col in range(columns):
             side = int(sides[k, col])
             held_side = held.get(col, 0)
-            if side != 0 and side != held_side:
+            if side != 0 and held_side == 0 and k >= entries_from:
+                if scores is None or max_positions is None or len(held) < max_positions:
+                    return k
+                own = [next((float(scores[j, c]) for j in range(k, -1, -1) if sides[j, c] == s), -np.inf)
+                       for c, s in held.items()]
+                if float(scores[k, col]) > min(own) + margin:
+                    return k
+            elif side != 0 and side != held_side and held_side != 0:
                 return k
             if held_side != 0 and col in newest:
                 if side == held_side:
@@ -68,6 +78,48 @@ def test_next_busy_equals_a_bar_by_bar_scan_of_the_rule(history: History) -> Non
     sides, times, stale_ns, first, held, newest = history
     idle = IdleBars(sides, times, stale_ns)
     assert idle.next_busy(first, held, newest) == reference_next_busy(sides, times, stale_ns, first, held, newest)
+
+
+@settings(max_examples=600, deadline=None)
+@given(histories(), st.integers(min_value=0, max_value=45))
+def test_next_busy_with_entries_refused_until_a_bar_equals_the_scan(history: History, entries_from: int) -> None:
+    sides, times, stale_ns, first, held, newest = history
+    idle = IdleBars(sides, times, stale_ns)
+    assert (idle.next_busy(first, held, newest, entries_from=entries_from)
+            == reference_next_busy(sides, times, stale_ns, first, held, newest, entries_from))
+
+
+@settings(max_examples=600, deadline=None)
+@given(histories(), st.integers(min_value=0, max_value=45), st.integers(min_value=1, max_value=4),
+       st.sampled_from([0.0, 0.1, 0.25]), st.data())
+def test_next_busy_with_full_slots_wakes_only_where_a_signal_may_outrank_as_the_scan(
+        history: History, entries_from: int, max_positions: int, margin: float, data: st.DataObject) -> None:
+    sides, times, stale_ns, first, held, newest = history
+    cells = data.draw(st.lists(st.sampled_from([0.1, 0.2, 0.3, 0.45, 0.5, 0.9]), min_size=sides.size,
+                               max_size=sides.size))
+    scores = np.where(sides != 0, np.array(cells, dtype=np.float64).reshape(sides.shape), np.nan)
+    idle = IdleBars(sides, times, stale_ns, scores=scores, max_positions=max_positions, replace_margin=margin)
+    assert (idle.next_busy(first, held, newest, entries_from=entries_from)
+            == reference_next_busy(sides, times, stale_ns, first, held, newest, entries_from, scores, max_positions,
+                                   margin))
+
+
+def test_with_every_slot_taken_only_a_signal_that_outranks_the_weakest_holding_wakes() -> None:
+    sides = np.array([[1, 1, 0], [1, 0, 1], [0, 0, 1], [1, 0, -1]], dtype=np.int8)
+    scores = np.array([[0.5, 0.6, np.nan], [0.4, np.nan, 0.45], [np.nan, np.nan, 0.7], [0.5, np.nan, 0.9]])
+    idle = IdleBars(sides, minutes(4), stale_ns=60 * MIN, scores=scores, max_positions=2, replace_margin=0.1)
+    held = {0: 1, 1: 1}
+    # the weakest holding is column 0 (0.5, then 0.4 at bar 1): 0.45 does not beat 0.4 + 0.1; 0.7 at bar 2 does
+    assert idle.next_busy(1, held, {0: MIN, 1: MIN}) == 2
+    assert idle.next_busy(1, {0: 1}, {0: MIN}) == 1  # a free slot: any signal may open
+
+
+def test_while_entries_are_refused_only_held_contracts_wake() -> None:
+    sides = np.array([[1, 0], [1, 1], [-1, 0], [1, 0]], dtype=np.int8)
+    idle = IdleBars(sides, minutes(4), stale_ns=60 * MIN)
+    assert idle.next_busy(0, {}, {}, entries_from=3) == 3  # column 0's signals open nothing before bar 3
+    assert idle.next_busy(0, {}, {}, entries_from=idle.bars) == idle.bars  # never: nothing is busy
+    assert idle.next_busy(0, {0: 1}, {0: 0}, entries_from=idle.bars) == 2  # the held long still reverses
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,10 +3,13 @@
 The loop is the live one; only its ports differ (``backtest.feeds``). Two ways to drive it:
 
 - ``step_every_candle=True`` wakes the loop at every base candle (the reference);
-- the default wakes it only when something can change: a signal candle closes (auction,
-  stops, equity), a shock threshold is reached (precomputed over the whole history), a candle's
-  low (high) reaches a sell (buy) stop, a candle's adverse extreme moves far enough that
-  liquidation becomes possible, and every candle while a shock is active on open positions.
+- the default wakes it only when something can change: a signal candle closes whose auction can
+  act (``IdleBars``: a held position reverses or goes stale, or a signal on a contract not held may
+  open: not while the loss limits hold a flat account in reduce-only, ``_entries_from``, nor, with
+  every slot taken, unless its score may outrank the weakest holding), a shock threshold is
+  reached (precomputed over the whole history), a candle's low (high) reaches a sell (buy) stop,
+  a candle's adverse extreme moves far enough that liquidation becomes possible, and every candle
+  while a shock is active on open positions.
   Funding wakes nothing: the hourly settlements between two wakes are computed at the next
   (``_funding_between``: each hour at the mark and rate the paper exchange would have had there)
   and paid in order (``PaperExchange.settle_funding``), the idle bars' equity counting them.
@@ -24,7 +27,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -103,11 +106,10 @@ class Backtest:
         self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
         self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
         self.instruments = {}
-        for spot in data.symbols:
-            col = data.column(spot)
-            first = data.close[data.present[:, col], col]
-            if first.size:
-                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(first[0]))
+        first_rows = data.present.argmax(axis=0)  # each column's first present row (0 where none is)
+        for col, (spot, row) in enumerate(zip(data.symbols, first_rows.tolist(), strict=True)):
+            if data.present[row, col]:
+                self.instruments[self.futures[spot]] = synthetic_perpetual(spot, float(data.close[row, col]))
         self.futures = {s: f for s, f in self.futures.items() if f in self.instruments}
         self.timeline = _timeline(data, tf_ns)
         self.clock = SimulatedClock(from_ns(int(self.timeline.times[0])))
@@ -137,9 +139,11 @@ class Backtest:
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
         bar_times = self.timeline.times[self.timeline.bar_index]
-        self._bar_sides = self.signals.sides_at(bar_times, [self._spot_of[f] for f in self._order])
+        spots = [self._spot_of[f] for f in self._order]
+        self._bar_sides = self.signals.sides_at(bar_times, spots)
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
-        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns)
+        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns, scores=self.signals.scores_at(bar_times, spots),
+                             max_positions=cfg.risk.max_positions, replace_margin=cfg.auction.replace_score_margin)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
         self.wakes = 0
@@ -178,11 +182,12 @@ class Backtest:
         carried = {**self._carried(), **marks}
         if self._row < 0 or self._row == self._walked:
             return self.paper.update_market(carried, funding)
-        self._walked, view = self._row, self._view
-        candles = {fut: (float(view.open[self._row, col]), float(view.high[self._row, col]),
-                         float(view.low[self._row, col]), float(view.close[self._row, col]))
-                   for fut, col in self._column.items() if not view.carried[self._row, col]
-                   and view.close[self._row, col] > 0}
+        self._walked, view, row, cols = self._row, self._view, self._row, self._columns
+        # one conversion per field for the row (Python floats, as float() of each element gives)
+        fresh = (~view.carried[row, cols] & (view.close[row, cols] > 0)).tolist()
+        ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
+                   view.close[row, cols].tolist(), strict=True)
+        candles = {fut: candle for fut, candle, ok in zip(self._column, ohlc, fresh, strict=True) if ok}
         return self.paper.update_candles(candles, carried, funding)
 
     # -- event skipping -------------------------------------------------------------------------
@@ -271,8 +276,29 @@ class Backtest:
         held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
         newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
-        k = self.idle.next_busy(k0, held, newest)
+        k = self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
         return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
+
+    def _entries_from(self, k0: int, holding: bool) -> int:
+        """The first signal bar index >= ``k0`` whose auction the loss limits let open anything (``IdleBars.bars``:
+        none). Known ahead only when nothing is held: equity is then the cash and stays it until a trade, so the
+        trading state at a later bar is the current marks' on the same UTC day (their peak and day start), and a
+        fresh day start's on any later day (the auction's ``EquityMarks.update`` then ``assess`` at that bar)."""
+        marks, bars = self.loop.auction_step.equity_marks, self.idle.bars
+        if holding or marks is None or k0 >= bars:
+            return k0
+        equity = self.paper.fetch_account().equity_usd
+        times = self.idle.times
+
+        def opens(k: int) -> bool:
+            return marks.update(equity, from_ns(int(times[k]))).assess(equity, self.cfg.risk).state.allows_entries
+
+        if opens(k0):
+            return k0
+        day = marks.day + timedelta(days=1)
+        next_day = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        k = max(k0, int(times.searchsorted(to_ns(next_day), side="left")))
+        return k if k < bars and opens(k) else bars
 
     def _catch_up_bars(self, i: int, wake: int, positions: list[Position],
                        payments: list[tuple[int, int, str, float]]) -> None:
@@ -367,8 +393,7 @@ class Backtest:
                   if self.journal.events else empty_events())
         events["ts"] = pd.to_datetime(events["ts"], utc=True)
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
-        prices = pd.concat([signal_data.frame(s)[["ts", "close"]].assign(symbol=s) for s in signal_data.symbols],
-                           ignore_index=True)[["ts", "symbol", "close"]]
+        prices = _price_table(signal_data)
         strategy = self.signals.strategy
         warmup_end = from_ns(int(self.data.ts[0])) + strategy.warmup_bars * strategy.bar_duration
         end = from_ns(int(self.timeline.times[-1]))
@@ -385,6 +410,18 @@ class Backtest:
             series_sources=series_sources(self.data.futures, tuple(perpetual_for(s) for s in self.data.symbols),
                                           start_ns=int(self.data.ts[0]), end_ns=int(self.timeline.times[-1]),
                                           assumed_funding=self.cfg.backtest.funding_rate_hourly_pct))
+
+def _price_table(bars: MarketData) -> pd.DataFrame:
+    """(ts UTC, symbol, close) of every complete bar, symbol by symbol in the data's order, oldest first
+    (``MarketData.frame`` of each symbol, stacked): built from the arrays in one pass."""
+    complete = bars.complete.T  # symbol-major: each symbol's bars together, in time order
+    counts = complete.sum(axis=1)
+    rows = np.broadcast_to(bars.ts, complete.shape)[complete]
+    frame = pd.DataFrame({"ts": pd.to_datetime(rows, utc=True),
+                          "symbol": np.repeat(np.array(bars.symbols, dtype=object), counts),
+                          "close": bars.close.T[complete]})
+    return frame
+
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
                  progress: bool = True) -> BacktestResult:

@@ -14,11 +14,13 @@ import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.domain import Side, Signal, Ticker
+from krakenbot.domain.market import ticker_of
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
+SIGNAL_BLOCK = 256  # signal bars converted to Python values at once (per series): bounded memory, few conversions
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
@@ -69,8 +71,9 @@ class BacktestMarket:
                 ts = stamps.get(src)
                 if ts is None:
                     ts = stamps[src] = from_ns(src + self._base_ns)
-                self._tickers[fut] = Ticker(symbol=fut, ts=ts, mark=mark, index=index if index > 0 else None,
-                                            last=mark, funding_rate=self.funding_rate(col, now_ns) * mark)
+                self._tickers[fut] = ticker_of(fut, ts, None, None, mark, mark, index if index > 0 else None,
+                                               self.funding_rate(col, now_ns) * mark, None, None, None, False, None,
+                                               False)
             self._source[changed] = source[changed]
         return dict(self._tickers)
 
@@ -124,6 +127,9 @@ class PrecomputedSignals:
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
         self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
+        # per series: (block number, the block's bars as Python values): one conversion per block, not per field
+        self._blocks: list[tuple[int, list[tuple[float, float, float, float, float, int]]]] = \
+            [(-1, [])] * len(self._series)
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
@@ -137,6 +143,19 @@ class PrecomputedSignals:
             idx = np.maximum(last, 0)
             valid = (last >= 0) & self._has_signal[k][idx]
             out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
+        return out
+
+    def scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
+        """(len(times) x len(symbols)) float64: the score of the signal ``signals`` would give for each symbol
+        at each time, NaN where it gives none (``sides_at``'s 0)."""
+        out = np.full((len(times_ns), len(symbols)), np.nan)
+        for k, (arrays, computed) in enumerate(self._series):
+            if arrays.symbol not in symbols:
+                continue
+            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
+            idx = np.maximum(last, 0)
+            valid = (last >= 0) & self._has_signal[k][idx]
+            out[:, symbols.index(arrays.symbol)] = np.where(valid, computed.score[idx], np.nan)
         return out
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
@@ -175,14 +194,20 @@ class PrecomputedSignals:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
         from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives)."""
         arrays, computed = self._series[k]
-        close_ns = int(self._close_ns[k][i])
+        block, rows = self._blocks[k]
+        if i // SIGNAL_BLOCK != block:
+            block = i // SIGNAL_BLOCK
+            part = slice(block * SIGNAL_BLOCK, (block + 1) * SIGNAL_BLOCK)
+            rows = list(zip(computed.side[part].tolist(), computed.score[part].tolist(), arrays.close[part].tolist(),
+                            computed.stop_distance_pct[part].tolist(), computed.take_profit[part].tolist(),
+                            self._close_ns[k][part].tolist(), strict=True))
+            self._blocks[k] = (block, rows)
+        side, score, close, stop, take_profit, close_ns = rows[i - block * SIGNAL_BLOCK]
         ts = self._stamps.get(close_ns)
         if ts is None:
             ts = self._stamps[close_ns] = from_ns(close_ns)
-        take_profit = computed.take_profit.item(i)
-        return Signal(symbol=arrays.symbol, side=Side.LONG if computed.side.item(i) > 0 else Side.SHORT,
-                      score=computed.score.item(i), ref_price=arrays.close.item(i),
-                      stop_distance_pct=computed.stop_distance_pct.item(i), ts=ts,
+        return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
+                      score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
                       take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,
                       strategy=self.strategy.name)
 
@@ -357,6 +382,10 @@ def _shock_candidates(ts_us: np.ndarray, marks: np.ndarray, high: np.ndarray, lo
     depth = int((np.arange(n) - np.searchsorted(ts_us, ts_us - lookback + 1, side="left")).max(initial=0))
     for k in range(1, depth + 1):  # over the rows of history only (a few minutes), never over symbols
         within = (ts_us[k:] - ts_us[:-k] < lookback)[:, None]
+        if within.all():  # evenly spaced candles: every row takes row t - k, in place (no temporaries)
+            np.fmax(top[k:], hi[:-k], out=top[k:])
+            np.fmin(bottom[k:], lo[:-k], out=bottom[k:])
+            continue
         top[k:] = np.where(within, np.fmax(top[k:], hi[:-k]), top[k:])
         bottom[k:] = np.where(within, np.fmin(bottom[k:], lo[:-k]), bottom[k:])
     with np.errstate(invalid="ignore", divide="ignore"):

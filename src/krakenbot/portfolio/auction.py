@@ -53,6 +53,7 @@ from krakenbot.portfolio.plan import (
 log = logging.getLogger(__name__)
 
 PAUSE_ALL = "*"
+ACTIVE_STATE = "active"  # the trading state that allows entries (``TradingState.ACTIVE`` of the risk layer)
 
 
 def rank_key(candidate: CandidateSignal) -> tuple[float, str, str, str, datetime, float, float, float]:
@@ -80,6 +81,10 @@ class _Books:
     closes: list[PlannedClose] = field(default_factory=list)
     opens: list[CandidateSignal] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # The holdings weakest first, and what blocks each from being outranked (the same words for every
+    # candidate): built once per plan, not per candidate; a close clears them.
+    weakest_first: list[_Holding] | None = None
+    blocked_words: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def freed_usd(self) -> float:
@@ -229,6 +234,7 @@ class AuctionAllocator:
 
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
+        books.weakest_first = None
         books.closes.append(PlannedClose(position=pos, reason=reason, detail=detail,
                                          freed_margin_usd=self.position_margin_usd(pos)))
 
@@ -256,10 +262,16 @@ class AuctionAllocator:
             return
         min_hold = timedelta(minutes=acfg.min_hold_minutes)
         blocked: list[str] = []
-        for held in sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol)):
+        if books.weakest_first is None:
+            books.weakest_first = sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol))
+        words = books.blocked_words
+        for held in books.weakest_first:
             sym = held.position.symbol
             if not cand.score > held.score + acfg.replace_score_margin:
-                blocked.append(f"{sym} score {held.score:.2f} not beaten by more than {acfg.replace_score_margin:g}")
+                key = (sym, "score")
+                if key not in words:
+                    words[key] = f"{sym} score {held.score:.2f} not beaten by more than {acfg.replace_score_margin:g}"
+                blocked.append(words[key])
                 continue
             if now - held.position.ts_opened < min_hold:
                 blocked.append(f"{sym} held less than {acfg.min_hold_minutes:g} min")
@@ -294,12 +306,18 @@ def build_candidates(
 
     This is where a trade is sized, once: ``validator.validate_trade(..., skip_margin_check=True)``
     (the auction budgets margin across all candidates, so a single candidate is not refused for
-    margin here), with the loss limits of ``equity_marks``. With ``instruments`` (futures symbol ->
+    margin here), with the loss limits of ``equity_marks`` (the same trading state for every signal of one
+    call: assessed with the first signal sized; when it refuses entries, every signal is refused with its
+    reason, logged once for the rest). With ``instruments`` (futures symbol ->
     Instrument) sizes are rounded to the lot, carried as ``CandidateSignal.size``, and a contract
     missing from it is refused. Returns (candidates, refusals), both sorted by spot symbol.
     """
     candidates: list[CandidateSignal] = []
     refusals: list[SignalRefusal] = []
+    # The trading state (check 1 of validate_trade) depends on the account, the marks and now alone, the same
+    # for every signal of this call: the first sized signal learns it, the others reuse it (no marks update and
+    # assessment per signal; when it refuses entries, one log line for all the signals it refuses).
+    marks, state_refusal, state_refused = equity_marks, "", 0
     for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
         fut = symbol_map.get(signal.symbol, "")
         if not fut:
@@ -313,12 +331,22 @@ def build_candidates(
         if instruments is not None and instrument is None:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=f"no instrument known for {fut}"))
             continue
+        if state_refusal:
+            refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=state_refusal))
+            state_refused += 1
+            continue
         decision = validator.validate_trade(signal, account, skip_margin_check=True, instrument=instrument,
-                                            positions=positions, equity_marks=equity_marks, now=now)
+                                            positions=positions, equity_marks=marks, now=now)
+        if marks is not None:
+            marks = None
+            if decision.trading_state != ACTIVE_STATE:
+                state_refusal = decision.reason
         if not decision.approved:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=decision.reason))
             continue
         candidates.append(CandidateSignal(signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
                                           margin_required=decision.margin_required_usd, leverage=decision.leverage,
                                           size=decision.size))
+    if state_refused:
+        log.info("%d more signals refused: %s", state_refused, state_refusal)
     return tuple(candidates), tuple(refusals)

@@ -10,6 +10,13 @@ once, for a driver that wants to sleep until the auction can act:
 
 So a bar is *idle* when every signal it carries is on a contract already held on that side and no
 held position's newest signal has grown stale by then; the first bar that is not idle is *busy*.
+While the loss limits refuse entries (reduce-only: ``next_busy``'s ``entries_from``), a signal on a
+contract not held cannot open either: only the held positions' rules make a bar busy. With the signals'
+``scores``, ``max_positions`` held and none of them closing, a signal on a contract not held opens
+only by outranking a holding (rule 3): its score must beat the weakest holding's by *more than*
+``replace_margin``; a bar where no such signal arrives is idle too. A holding's score is that of the
+newest signal on its side (the one it was opened on at the least). Minimum hold and margin are not
+looked at: a bar they would keep idle still counts as busy (the auction then decides).
 Held positions can only change at a busy bar or at some other wake (a stop, a shock, funding), so
 the answer stays valid until the next wake. Everything is precomputed once (O(bars x symbols));
 each question costs O(symbols), whatever the length of the history.
@@ -21,6 +28,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+OUTRANK_CHUNK = 64  # bars of the first outranking scan step (each further step is 4 x longer)
 _NEVER = np.iinfo(np.int64).max // 4  # a gap no staleness limit reaches (no same-side signal yet)
 
 
@@ -35,10 +43,18 @@ class IdleBars:
     """Busy-bar queries over ``sides`` (bars x contracts, int8: +1 long, -1 short, 0 no signal) at
     ``times_ns`` (int64, the bars' close times, increasing), with staleness after ``stale_ns``."""
 
-    def __init__(self, sides: np.ndarray, times_ns: np.ndarray, stale_ns: int) -> None:
+    def __init__(self, sides: np.ndarray, times_ns: np.ndarray, stale_ns: int, *, scores: np.ndarray | None = None,
+                 max_positions: int | None = None, replace_margin: float = 0.0) -> None:
         if sides.ndim != 2 or sides.shape[0] != len(times_ns):
             raise ValueError(f"sides must be (bars x contracts) with one row per time, got {sides.shape} "
                              f"for {len(times_ns)} times")
+        if scores is not None and scores.shape != sides.shape:
+            raise ValueError(f"scores must have the shape of sides {sides.shape}, got {scores.shape}")
+        # (bars x contracts) float64, NaN where no signal; with max_positions, the outranking rule applies
+        self._scores = None if scores is None or max_positions is None else np.asarray(scores, dtype=np.float64)
+        self.max_positions = max_positions
+        self.replace_margin = float(replace_margin)
+        self._held_score: list[dict[int, np.ndarray]] = []  # per column and side: newest same-side score so far
         self.times = np.asarray(times_ns, dtype=np.int64)
         self.stale_ns = int(stale_ns)
         self.bars = len(self.times)
@@ -58,26 +74,59 @@ class IdleBars:
                 stale[sign] = _next_true(gap > self.stale_ns)
             self._next_side.append(by_side)
             self._next_stale.append(stale)
+            if self._scores is not None:
+                held_score = {}
+                for sign in (1, -1):
+                    last = np.maximum.accumulate(np.where(column == sign, np.arange(n, dtype=np.int64), -1))
+                    held_score[sign] = np.where(last >= 0, self._scores[np.maximum(last, 0), col], np.nan)
+                self._held_score.append(held_score)
 
-    def next_busy(self, first: int, held: Mapping[int, int], newest_ns: Mapping[int, int]) -> int:
+    def next_busy(self, first: int, held: Mapping[int, int], newest_ns: Mapping[int, int],
+                  entries_from: int = 0) -> int:
         """The first busy bar index >= ``first``, or ``bars`` when none is.
 
         ``held`` maps a column to the side held there (+1 / -1; unheld columns are absent);
         ``newest_ns`` a held column to the time of its newest signal known before ``first``
-        (absent when none is known: the position is kept, scored by its entry).
+        (absent when none is known: the position is kept, scored by its entry). ``entries_from``: the
+        first bar at which the auction may open anything (the loss limits' reduce-only state refuses
+        every entry before it, so a signal on a contract not held is no candidate there; ``bars``: never).
         """
         if first >= self.bars:
             return self.bars
         busy = self.bars
+        unheld: list[int] = []
         for col in range(len(self._next_signal)):
             sign = held.get(col, 0)
             if sign == 0:
-                busy = min(busy, int(self._next_signal[col][first]))
+                unheld.append(col)
                 continue
             busy = min(busy, int(self._next_side[col][-sign][first]))  # a reversal
             if col in newest_ns:
                 busy = min(busy, self._stale_at(col, sign, first, newest_ns[col]))
-        return busy
+        opens_from = max(first, entries_from)
+        if opens_from >= busy or not unheld:
+            return busy
+        if self._scores is None or self.max_positions is None or len(held) < self.max_positions:
+            return min(busy, *(int(self._next_signal[col][opens_from]) for col in unheld))
+        return self._next_outranking(opens_from, busy, held, unheld)  # the slots stay full until ``busy``
+
+    def _next_outranking(self, start: int, limit: int, held: Mapping[int, int], unheld: list[int]) -> int:
+        """First bar in [``start``, ``limit``) where a signal on an unheld contract beats the weakest holding's
+        score by more than the margin, else ``limit``; scanned in chunks (a busy bar is usually near)."""
+        assert self._scores is not None
+        columns = np.asarray(unheld, dtype=np.int64)
+        lo, step = start, OUTRANK_CHUNK
+        while lo < limit:
+            hi = min(lo + step, limit)
+            weakest = np.min([self._held_score[col][sign][lo:hi] for col, sign in held.items()], axis=0)
+            # no score known for a holding (never expected): any signal may outrank it
+            bar = np.where(np.isnan(weakest), -np.inf, weakest + self.replace_margin)
+            with np.errstate(invalid="ignore"):
+                beats = (self._scores[lo:hi][:, columns] > bar[:, None]).any(axis=1)  # NaN: no signal there
+            if beats.any():
+                return lo + int(np.argmax(beats))
+            lo, step = hi, step * 4
+        return limit
 
     def _stale_at(self, col: int, sign: int, first: int, newest_ns: int) -> int:
         """First bar >= ``first`` at which the held position's newest same-side signal is stale."""

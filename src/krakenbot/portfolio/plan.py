@@ -35,6 +35,10 @@ class SizingDecision(Protocol):
     def size(self) -> Decimal | None: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def trading_state(self) -> str:
+        """The loss-limit state the decision saw ('active' allows entries; ``TradingState`` of the risk layer)."""
+        ...
 
 
 class TradeValidator(Protocol):

@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from krakenbot.domain.errors import MarketDataError
-from krakenbot.domain.market import Ticker
+from krakenbot.domain.market import Ticker, ticker_of
 
 # --- spot pairs ----------------------------------------------------------------------------------
 
@@ -344,16 +344,12 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
     ts = _parse_time(last_time) if last_time not in (None, "") else ts_fallback
     if ts is None:
         return None
-    return Ticker(
-        symbol=symbol.strip(), ts=ts,
-        bid=_positive(get("bid")), ask=_positive(get("ask")), last=_positive(get("last")),
-        mark=_positive(get("markPrice")), index=_positive(get("indexPrice")),
-        funding_rate=finite_float(get("fundingRate")), open_interest=_non_negative(get("openInterest")),
-        volume_24h=_non_negative(get("vol24h")), volume_24h_usd=_non_negative(get("volumeQuote")),
-        suspended=_flag(get("suspended", False)),
-        unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
-        post_only=_flag(get("postOnly", False)),
-    )
+    return ticker_of(  # Ticker(...) field by field, in order, at half the cost (the fast tick builds hundreds)
+        symbol.strip(), ts, _positive(get("bid")), _positive(get("ask")), _positive(get("last")),
+        _positive(get("markPrice")), _positive(get("indexPrice")), finite_float(get("fundingRate")),
+        _non_negative(get("openInterest")), _non_negative(get("vol24h")), _non_negative(get("volumeQuote")),
+        _flag(get("suspended", False)), unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
+        _flag(get("postOnly", False)))
 
 
 # --- the normalised mapping ----------------------------------------------------------------------
@@ -372,10 +368,6 @@ def _asset_names(contract: FuturesContract) -> set[str]:
     return names - AMBIGUOUS_SPOT_BASES
 
 
-def _alias_keys(contract: FuturesContract, ticker: Ticker) -> frozenset[str]:
-    return _contract_alias_keys(contract, ticker.unified_symbol)
-
-
 @lru_cache(maxsize=8192)  # pure; one entry per contract (and unified symbol) the venue lists
 def _contract_alias_keys(contract: FuturesContract, unified_symbol: str | None) -> frozenset[str]:
     keys = {_norm(unified_symbol)} if unified_symbol else set()
@@ -388,6 +380,17 @@ def _contract_alias_keys(contract: FuturesContract, unified_symbol: str | None) 
             keys.add(f"PF_{name}{contract.quote}")
             keys.add(f"{name}/{contract.quote}:{contract.quote}")
     return frozenset(keys)
+
+
+@lru_cache(maxsize=8192)  # pure; one entry per contract the venue lists (the fast tick asks for each every tick)
+def _key_layout(symbol: str, unified_symbol: str | None, raw_key: str) -> tuple[tuple[str, ...], str | None]:
+    """(the alias keys of ``symbol`` other than its ``raw_key``, its asset or None for an index); no keys for a
+    symbol that is not a futures contract."""
+    contract = parse_futures_symbol(symbol)
+    if contract is None:
+        return (), None
+    keys = tuple(_contract_alias_keys(contract, unified_symbol) - {raw_key})
+    return keys, (contract.asset if contract.kind is not ContractKind.INDEX else None)
 
 
 def _preference(ticker: Ticker) -> tuple[int, bool, int, str]:
@@ -426,13 +429,15 @@ class FuturesTickers(Mapping[str, Ticker]):
         by_key: dict[str, list[Ticker]] = {}
         by_asset: dict[str, list[Ticker]] = {}
         for raw_key, ticker in self._contracts.items():
-            contract = parse_futures_symbol(ticker.symbol)
-            if contract is None:
-                continue
-            for key in _alias_keys(contract, ticker) - {raw_key}:
-                by_key.setdefault(key, []).append(ticker)
-            if contract.kind is not ContractKind.INDEX:
-                by_asset.setdefault(contract.asset, []).append(ticker)
+            keys, asset = _key_layout(ticker.symbol, ticker.unified_symbol, raw_key)
+            for key in keys:
+                found = by_key.get(key)
+                if found is None:
+                    by_key[key] = [ticker]
+                else:
+                    found.append(ticker)
+            if asset is not None:
+                by_asset.setdefault(asset, []).append(ticker)
         self._by_key = {key: _preferred(found) for key, found in by_key.items()}
         self._by_asset = {asset: _preferred(found) for asset, found in by_asset.items()}
 
