@@ -83,6 +83,9 @@ class PaperExchange:
         # positions answers, kept until one of them changes (a loop reads them several times per tick).
         self._version = 0
         self._account_cache: tuple[tuple[float, int, datetime], AccountState] | None = None
+        # (cash, version) -> (equity, initial margin) at the current marks: what liquidation checks read, kept
+        # current by the same rule without building an AccountState (whose time is the clock's)
+        self._figures_cache: tuple[tuple[float, int], tuple[float, float]] | None = None
         self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
@@ -240,10 +243,22 @@ class PaperExchange:
         return fills
 
     def _liquidate_if_needed(self, now: datetime) -> list[Fill]:
-        account = self.fetch_account()
-        if not self._books or account.equity_usd >= account.maintenance_margin_usd:
+        if not self._books:
+            return []
+        equity, initial = self._figures()
+        if equity >= initial * self._maintenance_ratio:  # as fetch_account's equity vs maintenance margin
             return []
         return self._liquidate(now)
+
+    def _figures(self) -> tuple[float, float]:
+        """(equity, initial margin) in USD at the current marks, kept until the cash, a mark or a position moves."""
+        key = (self.cash_usd, self._version)
+        cached = self._figures_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        equity, initial, _ = self.figures_at(self._marks)
+        self._figures_cache = (key, (equity, initial))
+        return equity, initial
 
     def _liquidate(self, now: datetime) -> list[Fill]:
         """Close every position at its mark with the taker fee, cancel every resting order, floor equity."""
@@ -292,16 +307,27 @@ class PaperExchange:
         maintenance margin, or None. Equity minus maintenance is linear in one mark: interpolate."""
         if symbol not in self._books:
             return None
-        def room(mark: float) -> float:
-            equity, initial, _ = self.figures_at({**self._marks, symbol: mark})
-            return float(equity - initial * self._maintenance_ratio)
-        at_end = room(end)
+        room = self._room_at
+        at_end = room(symbol, end)
         if at_end >= 0:
             return None
-        at_start = room(start)
+        at_start = room(symbol, start)
         if at_start < 0:
             return start
         return start + (end - start) * at_start / (at_start - at_end)
+
+    def _room_at(self, symbol: str, mark: float) -> float:
+        """Equity minus maintenance margin (USD) with ``symbol`` at ``mark`` and the others at their marks:
+        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks."""
+        unrealized = 0.0
+        initial = 0.0
+        marks, sizes = self._marks, self._contract_sizes
+        for sym, book in self._books.items():
+            at = mark if sym == symbol else marks.get(sym, book.entry_price)
+            size = float(book.size)
+            unrealized += size * sizes[sym] * (at - book.entry_price)
+            initial += _initial_margin(self._instruments[sym], abs(size) * sizes[sym] * at)
+        return float(self.cash_usd + unrealized - initial * self._maintenance_ratio)
 
     def _floor_equity(self) -> None:
         """Equity never goes below zero: with no position left, a negative balance is the insurance fund's."""
@@ -315,7 +341,7 @@ class PaperExchange:
         key = (self.cash_usd, self._version, self._clock.now())
         if self._account_cache is not None and self._account_cache[0] == key:
             return self._account_cache[1]
-        equity, initial, _ = self.figures_at(self._marks)
+        equity, initial = self._figures()
         account = AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
                                maintenance_margin_usd=initial * self._maintenance_ratio, ts=key[2])
         self._account_cache = (key, account)
@@ -449,9 +475,11 @@ class PaperExchange:
         instrument = self._instruments[intent.symbol]
         added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
         after = abs(float(self._books[intent.symbol].size) if intent.symbol in self._books else 0.0) + float(added)
-        rate = instrument.initial_margin_rate(after * float(instrument.contract_size) * mark)
-        required = float(added) * float(instrument.contract_size) * mark * rate
-        available = self.fetch_account().available_margin_usd
+        contract_size = self._contract_sizes[intent.symbol]
+        rate = instrument.initial_margin_rate(after * contract_size * mark)
+        required = float(added) * contract_size * mark * rate
+        equity, initial = self._figures()
+        available = equity - initial  # the account's available margin (``fetch_account``), without building it
         if required > available:
             raise InsufficientMarginError(f"{intent.symbol}: order needs {required:.2f} USD initial margin, "
                                           f"{available:.2f} USD available")
@@ -477,8 +505,9 @@ class PaperExchange:
         instrument = self._instruments[symbol]
         exact_price = instrument.round_price(price, "up" if side is OrderSide.BUY else "down")
         rate = self._fees.maker_fee_pct if maker else self._fees.taker_fee_pct
-        fee = float(qty) * float(instrument.contract_size) * float(exact_price) * rate
-        self._apply(symbol, qty if side is OrderSide.BUY else -qty, float(exact_price), now)
+        price_f = float(exact_price)
+        fee = float(qty) * self._contract_sizes[symbol] * price_f * rate
+        self._apply(symbol, qty if side is OrderSide.BUY else -qty, price_f, now)
         self.cash_usd -= fee
         self.fees_paid_usd += fee
         self._trade_seq += 1
