@@ -87,6 +87,8 @@ class PaperExchange:
         # current by the same rule without building an AccountState (whose time is the clock's)
         self._figures_cache: tuple[tuple[float, int], tuple[float, float]] | None = None
         self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
+        # symbol -> ((size, entry, opened, mark), its Position): reports kept per symbol until that symbol moves
+        self._position_reports: dict[str, tuple[tuple[Decimal, float, datetime | None, float | None], Position]] = {}
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
@@ -170,9 +172,8 @@ class PaperExchange:
                 self._version += 1
 
     def _accrue_funding(self, now: datetime) -> None:
-        boundary = now.replace(minute=0, second=0, microsecond=0)
         if self._next_funding is None:
-            self._next_funding = boundary + FUNDING_INTERVAL
+            self._next_funding = now.replace(minute=0, second=0, microsecond=0) + FUNDING_INTERVAL
             return
         while now >= self._next_funding:
             for symbol in self._books:
@@ -377,12 +378,24 @@ class PaperExchange:
         """The open positions (a new list; the values kept until a mark, a position or the clock moves)."""
         key = (self._version, self._clock.now())
         if self._positions_cache is None or self._positions_cache[0] != key:
-            self._positions_cache = (key, [
-                Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
-                         entry_price=book.entry_price, ts_opened=book.ts_opened or key[1],
-                         mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
-                for symbol, book in sorted(self._books.items())])
+            self._positions_cache = (key, [self._position(symbol, book, key[1])
+                                           for symbol, book in sorted(self._books.items())])
         return list(self._positions_cache[1])
+
+    def _position(self, symbol: str, book: _Book, now: datetime) -> Position:
+        """``symbol``'s position as reported: built again only when its book or its mark moved (O(changed):
+        the other symbols' reports are kept, whatever moved the version)."""
+        mark = self._marks.get(symbol)
+        state = (book.size, book.entry_price, book.ts_opened, mark)
+        kept = self._position_reports.get(symbol)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+                            entry_price=book.entry_price, ts_opened=book.ts_opened or now, mark_price=mark,
+                            contract_size=self._contract_sizes[symbol])
+        if book.ts_opened is not None:  # (always, once a fill opened it: the report does not depend on now)
+            self._position_reports[symbol] = (state, position)
+        return position
 
     def fetch_open_orders(self) -> list[Order]:
         return list(self._open.values())
@@ -402,14 +415,16 @@ class PaperExchange:
         now = self._clock.now()
         if intent.reduce_only and self._reducible(intent.symbol, intent.side) <= 0:
             raise OrderRejectedError(f"{intent.symbol}: reduce-only order would open or increase a position")
-        if not intent.reduce_only and intent.order_type in (OrderType.MARKET, OrderType.IOC):
+        immediate = intent.order_type in _IMMEDIATE
+        if not intent.reduce_only and immediate:
             self._check_margin(intent, mark)
+        # Submitted, then filled or cancelled at once (an immediate order), or open (a resting one): the
+        # states it passes through within this call are never seen outside it, so none is stored.
         order = Order(client_order_id=intent.client_order_id, exchange_order_id=f"paper-order-{len(self._orders) + 1}",
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED, ts_updated=now,
-                      limit_price=intent.limit_price, stop_price=intent.stop_price)
-        self._put(order)
-        if intent.order_type in (OrderType.MARKET, OrderType.IOC):
+                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED if immediate else OrderStatus.OPEN,
+                      ts_updated=now, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        if immediate:
             fill_price = self._slipped(mark, intent.side)
             if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
                 # IOC whose limit is worse than where the market would fill us: nothing fills.
@@ -417,7 +432,7 @@ class PaperExchange:
             else:
                 self._execute(order, fill_price, now, maker=False)
         else:
-            self._put(order.transition(OrderStatus.OPEN, ts=now))
+            self._put(order)
             self._trigger_resting(now)
         return self._orders[order.client_order_id]
 
@@ -543,6 +558,9 @@ class PaperExchange:
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
+
+
+_IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:

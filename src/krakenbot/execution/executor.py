@@ -300,7 +300,7 @@ class Executor:
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(
                 f"size {size} below min {instrument.min_size} or off lot {instrument.lot_size}"))
-        doubt = [cid for cid, i in self.in_doubt.items() if i.symbol == symbol]
+        doubt = [cid for cid, i in self.in_doubt.items() if i.symbol == symbol] if self.in_doubt else None
         if doubt:
             return ExecutionResult(symbol=symbol, reason=reason,
                                    refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")

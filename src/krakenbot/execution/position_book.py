@@ -66,8 +66,8 @@ class PositionBook:
             self._valued = None
             self.reads += 1
         # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
-        key = tuple((self._marks.get(p.symbol, p.mark_price), self._scores.get(p.symbol, p.score))
-                    for p in self._positions)
+        marks, scores = self._marks, self._scores
+        key = tuple([(marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score)) for p in self._positions])
         if self._valued is None or self._valued[0] != key:
             self._valued = (key, [_revalued(p, mark, score)
                                   for p, (mark, score) in zip(self._positions, key, strict=True)])
@@ -140,11 +140,16 @@ class PositionBook:
             self._stop_orders[order.symbol] = order
 
 
-_POSITION_FIELDS = tuple(f.name for f in fields(Position) if f.init)
+_POSITION_FIELDS = frozenset(f.name for f in fields(Position) if f.init)
+_SPELLED_OUT = frozenset({"symbol", "side", "size", "entry_price", "ts_opened", "mark_price", "liquidation_price",
+                          "leverage", "contract_size", "score", "unrealized_funding_usd"})
+assert _POSITION_FIELDS == _SPELLED_OUT, "Position's fields changed: spell them out in _revalued"
 
 
 def _revalued(position: Position, mark: float | None, score: float | None) -> Position:
-    """``replace(position, mark_price=mark, score=score)`` without its per-call field scan (validated alike)."""
-    values = {name: getattr(position, name) for name in _POSITION_FIELDS}
-    values["mark_price"], values["score"] = mark, score
-    return Position(**values)
+    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike)."""
+    return Position(symbol=position.symbol, side=position.side, size=position.size,
+                    entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
+                    liquidation_price=position.liquidation_price, leverage=position.leverage,
+                    contract_size=position.contract_size, score=score,
+                    unrealized_funding_usd=position.unrealized_funding_usd)

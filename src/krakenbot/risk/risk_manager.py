@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from krakenbot.config.models import RiskConfig
@@ -114,7 +114,8 @@ class RiskManager:
         and peak equity for the loss limits (without them the limits are not checked). Raises
         ``ValueError`` only when ``now`` is not timezone-aware UTC.
         """
-        ensure_utc(now, field="now")
+        if now.tzinfo is not UTC:  # the common case first
+            ensure_utc(now, field="now")
         cfg = self.cfg
         symbol = signal.symbol
         leverage = self.leverage_cap(instrument)
@@ -144,7 +145,7 @@ class RiskManager:
             notional, capped_by = notional_override, CapReason.NOTIONAL_OVERRIDE
         else:
             notional, capped_by = self.risk_notional_usd(signal, equity), CapReason.RISK_PER_TRADE
-        open_notional = sum(p.notional_usd for p in positions)
+        open_notional = sum([p.notional_usd for p in positions]) if positions else 0
         exposure_room = cfg.max_total_exposure * equity - open_notional
         if exposure_room <= 0:
             return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
@@ -193,11 +194,16 @@ class RiskManager:
     def _capped(self, notional: float, capped_by: CapReason, leverage: float, equity: float,
                 exposure_room: float) -> tuple[float, CapReason]:
         """``notional`` (USD) within the leverage, position, margin-utilisation and exposure caps."""
-        cfg = self.cfg
-        for cap_name, cap in ((CapReason.LEVERAGE, leverage * equity),
-                              (CapReason.MAX_POSITION_NOTIONAL, cfg.max_position_notional_usd),
-                              (CapReason.MARGIN_UTILIZATION, cfg.max_margin_utilization_pct * equity * leverage),
-                              (CapReason.TOTAL_EXPOSURE, exposure_room)):
-            if cap < notional:
-                notional, capped_by = cap, cap_name
+        cfg = self.cfg  # the caps in this order: the last one that binds names the cap
+        cap = leverage * equity
+        if cap < notional:
+            notional, capped_by = cap, CapReason.LEVERAGE
+        cap = cfg.max_position_notional_usd
+        if cap < notional:
+            notional, capped_by = cap, CapReason.MAX_POSITION_NOTIONAL
+        cap = cfg.max_margin_utilization_pct * equity * leverage
+        if cap < notional:
+            notional, capped_by = cap, CapReason.MARGIN_UTILIZATION
+        if exposure_room < notional:
+            notional, capped_by = exposure_room, CapReason.TOTAL_EXPOSURE
         return notional, capped_by
