@@ -21,7 +21,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -77,6 +77,8 @@ class ExecutionResult:
     order: Order | None = None
     fills: tuple[Fill, ...] = ()
     refused: str | None = None
+    # ``filled_size`` and ``avg_price``, summed over the fills once (the loop asks each several times)
+    _summed: tuple[Decimal, float | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.reason) is not OrderReason:  # already one: no enum lookup
@@ -84,20 +86,24 @@ class ExecutionResult:
 
     @property
     def filled_size(self) -> Decimal:
-        fills = self.fills
-        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
-            return Decimal(0) + fills[0].size
-        return sum((f.size for f in fills), Decimal(0))
+        summed = self._summed
+        return (summed if summed is not None else self._sum())[0]
 
     @property
     def avg_price(self) -> float | None:
+        summed = self._summed
+        return (summed if summed is not None else self._sum())[1]
+
+    def _sum(self) -> tuple[Decimal, float | None]:
         fills = self.fills
-        if not fills:
-            return None
-        size = self.filled_size
-        if size == 0:
-            return None
-        return float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
+        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
+            size = Decimal(0) + fills[0].size
+        else:
+            size = sum((f.size for f in fills), Decimal(0))
+        avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
+        summed = (size, avg)
+        object.__setattr__(self, "_summed", summed)
+        return summed
 
 
 class ClientOrderIds:
