@@ -33,6 +33,7 @@ class PositionBook:
         self._max_reasons = max_reasons
         self._account: AccountState | None = None
         self._positions: list[Position] | None = None
+        self._positions_read: list[Position] | None = None  # the latest read, kept across ``changed``
         self._valued: tuple[tuple[tuple[float | None, float | None], ...], list[Position]] | None = None
         self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
@@ -62,8 +63,12 @@ class PositionBook:
         """Open positions on the traded symbols (foreign ones are never touched), valued at the latest
         marks and carrying the scores they were opened on. Read once until the next change."""
         if self._positions is None:
-            self._positions = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
-            self._valued = None
+            read = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
+            before = self._positions_read
+            # the exchange reported the very same positions (an exchange that keeps its reports: the paper one)
+            if before is None or len(before) != len(read) or any(a is not b for a, b in zip(before, read)):
+                self._valued = None
+            self._positions = self._positions_read = read
             self.reads += 1
         # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
         marks, scores = self._marks, self._scores
