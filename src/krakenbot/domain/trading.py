@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import InvalidTransitionError
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.signals import Side
 
 
@@ -81,6 +82,7 @@ def _positive_decimal(owner: str, name: str, value: Decimal) -> None:
         raise ValueError(f"{owner}.{name} must be a positive Decimal, got {value!r}")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderIntent:
     """What we mean to send, written to the store *before* it is sent.
@@ -123,6 +125,7 @@ class OrderIntent:
             _positive_decimal(owner, "stop_price", self.stop_price)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """An order as the exchange knows it. Replaced, never mutated: use ``transition``."""
@@ -186,6 +189,7 @@ _ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.init)
 _FILL_FIELDS = frozenset({"filled_size", "avg_fill_price"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """One execution. ``trade_id`` is the exchange's and is unique; ``fee_usd`` is what we paid."""
@@ -213,6 +217,7 @@ class Fill:
         _positive_decimal(owner, "price", self.price)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
     """An open futures position, as policies see it (float64; exact figures live in fills).
@@ -252,6 +257,7 @@ class Position:
         return self.size * self.contract_size * self.price
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountState:
     """The futures account's margin picture, all in USD.

@@ -50,6 +50,7 @@ from krakenbot.domain.errors import (
     StoreWriteError,
     TransientError,
 )
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -63,6 +64,7 @@ MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would st
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionResult:
     """What happened to one request: the order as last seen (None if refused before sending),
@@ -96,10 +98,8 @@ class ExecutionResult:
 
     def _sum(self) -> tuple[Decimal, float | None]:
         fills = self.fills
-        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
-            size = Decimal(0) + fills[0].size
-        else:
-            size = sum((f.size for f in fills), Decimal(0))
+        # one fill, the common case: Decimal(0) + size is size, exponent and all
+        size = Decimal(0) + fills[0].size if len(fills) == 1 else sum((f.size for f in fills), Decimal(0))
         avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
         summed = (size, avg)
         object.__setattr__(self, "_summed", summed)

@@ -66,7 +66,7 @@ class PositionBook:
             read = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
             before = self._positions_read
             # the exchange reported the very same positions (an exchange that keeps its reports: the paper one)
-            if before is None or len(before) != len(read) or any(a is not b for a, b in zip(before, read)):
+            if before is None or len(before) != len(read) or any(a is not b for a, b in zip(before, read, strict=True)):
                 self._valued = None
             self._positions = self._positions_read = read
             self.reads += 1
