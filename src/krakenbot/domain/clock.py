@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from krakenbot.domain.frozen import fast_init
+
 
 def ensure_utc(ts: datetime, *, field: str = "ts") -> datetime:
     """Return ``ts`` if it is timezone-aware UTC; raise ``ValueError`` naming ``field`` otherwise."""
@@ -106,6 +108,7 @@ def clock_skew_problem(measured: ServerTime | None, max_skew: timedelta) -> str 
             "synchronisation (`timedatectl status`, `timedatectl set-ntp true`, or `chronyc tracking`)")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TickTime:
     """One tick's time as the loop uses it (see ``TickTimes.next``)."""

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.instrument import Instrument, to_decimal
 from krakenbot.domain.signals import Signal
 from krakenbot.domain.trading import AccountState, Position
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 APPROVED = "approved"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeDecision:
     """The answer to "may this signal be traded, and how big?".
