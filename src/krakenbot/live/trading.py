@@ -34,6 +34,7 @@ from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason, alert
 from krakenbot.exchange.base import Exchange
@@ -72,6 +73,7 @@ class TickObserver(Protocol):
     def tick_done(self, kind: str, seconds: float, ok: bool) -> None: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WakeState:
     """The loop's answer to "when do you next need me?", in the terms a driver can combine with what it

@@ -20,6 +20,7 @@ import numpy as np
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 
 _NS_PER_DAY = 86_400 * 10**9
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -35,6 +36,7 @@ class TradingState(StrEnum):
         return self is TradingState.ACTIVE
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradingAssessment:
     """A trading state with its reason; ``daily_loss_pct`` and ``drawdown_pct`` are fractions (0.05 = 5 %)."""
@@ -76,6 +78,7 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
                              daily_loss_pct=daily_loss, drawdown_pct=drawdown)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EquityMarks:
     """The equity reference points of the loss limits: the UTC ``day`` and its starting equity, and the peak (USD).
