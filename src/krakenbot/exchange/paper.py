@@ -538,7 +538,9 @@ class PaperExchange:
     def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
         """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
         self._version += 1
-        book = self._books.setdefault(symbol, _Book())
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _Book()
         cs = self._contract_size(symbol)
         if book.size == 0 or (book.size > 0) == (qty > 0):
             total = book.size + qty

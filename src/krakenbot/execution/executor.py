@@ -122,6 +122,11 @@ class ClientOrderIds:
         self._seq = itertools.count(1)
         self._disowned: OrderedDict[str, None] = OrderedDict()  # our prefix, another process's order
 
+    @property
+    def clock(self) -> Clock:
+        """The clock whose time (in ms) each id carries."""
+        return self._clock
+
     def is_ours(self, client_order_id: str) -> bool:
         """True for ids this instance (any run of it) made; others are someone else's orders."""
         return client_order_id.startswith(self._prefix + "-") and client_order_id not in self._disowned
@@ -137,10 +142,11 @@ class ClientOrderIds:
         """True for ids this process made (they carry its run token); another run's carry another."""
         return self.is_ours(client_order_id) and client_order_id.rsplit("-", 1)[-1].startswith(self._run)
 
-    def next(self, *, unstored: bool = False) -> str:
+    def next(self, *, unstored: bool = False, now: datetime | None = None) -> str:
         """A new id; ``unstored`` marks a protective stop placed while the store could not write
-        (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown."""
-        ms = to_ms(self._clock.now())
+        (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown.
+        ``now``: this clock's time, when the caller just read it (else it is read here)."""
+        ms = to_ms(self._clock.now() if now is None else now)
         return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
 
 
@@ -311,7 +317,9 @@ class Executor:
             return ExecutionResult(symbol=symbol, reason=reason,
                                    refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")
         now = self.clock.now()
-        intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
+        # the ids' clock is this one (the loop's): its reading just taken names the order too
+        intent = OrderIntent(client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
+                             symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
         # A store failure from here on may leave what Kraken did unrecorded: protect the position first

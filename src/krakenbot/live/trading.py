@@ -109,6 +109,7 @@ class LiveTrading:
         self.server_clock = server_clock  # live and paper: Kraken's serverTime, measured on each tickers answer
         self.times = TickTimes(timedelta(seconds=cfg.loop.max_clock_skew_seconds))
         self._now: tuple[datetime, datetime] | None = None  # (clock reading, loop time): see ``now``
+        self._lookup_give_up = timedelta(seconds=cfg.loop.order_lookup_give_up_seconds)
         self.signal_feed = signals
         self.exchange = exchange
         self.journal = journal
@@ -315,8 +316,7 @@ class LiveTrading:
             listed.add(order.client_order_id)
             if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
-        lagging = self._still_standing(self.book.unlisted_stops(
-            listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)))
+        lagging = self._still_standing(self.book.unlisted_stops(listed, placed_since=now - self._lookup_give_up))
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
