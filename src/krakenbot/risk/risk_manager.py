@@ -77,10 +77,14 @@ def _float_at_least(value: Decimal) -> float:
 
 
 class RiskManager:
-    """Sizing and limits from a ``RiskConfig``. Stateless apart from its config: safe to share."""
+    """Sizing and limits from a ``RiskConfig``. Stateless apart from its config (and a memo of its last lot
+    sizing, a pure function of its inputs): safe to share."""
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
+        # ((notionals), ref price, instrument, answer) of the last ``_lot_sized``: the auction sizes a candidate,
+        # then its open is validated again with the notional that sizing gave (the same size: not computed again)
+        self._last_sized: tuple[tuple[float, float], float, Instrument, tuple[Decimal, float]] | None = None
 
     def leverage_cap(self, instrument: Instrument | None = None, notional_usd: float = 0.0) -> float:
         """``max_leverage`` of the config, lowered to the instrument's own cap when given: the cap of the
@@ -162,9 +166,7 @@ class RiskManager:
         # 4. size in contracts, rounded down to the lot
         size: Decimal | None = None
         if instrument is not None:
-            price = to_decimal(signal.ref_price) * instrument.contract_size
-            size = instrument.round_size(Decimal(notional) / price)  # exact binary value of the float
-            notional = _float_at_least(size * price)
+            size, notional = self._lot_sized(notional, signal.ref_price, instrument)
             if size <= 0 or size < instrument.min_size:
                 return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
                               f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
@@ -192,6 +194,23 @@ class RiskManager:
         return TradeDecision(approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
                              margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
                              trading_state=state)
+
+    def _lot_sized(self, notional: float, ref_price: float, instrument: Instrument) -> tuple[Decimal, float]:
+        """``notional`` (USD) in contracts at ``ref_price`` rounded down to the lot (exact, from the float's exact
+        binary value), and that size's notional as the smallest float not below it. The last answer is kept for
+        ``notional`` and for the notional it gave, which sizes to the same lots (it is at most one float above
+        size x price, far below one more lot) and gives itself back."""
+        last = self._last_sized
+        if last is not None and notional in last[0] and last[1] == ref_price and last[2] is instrument:
+            return last[3]
+        price = to_decimal(ref_price) * instrument.contract_size
+        size = instrument.round_size(Decimal(notional) / price)
+        answer = (size, _float_at_least(size * price))
+        # the notional given back sizes to the same lots while one float step there is well under one lot
+        lot_usd = float(instrument.lot_size) * float(instrument.contract_size) * ref_price
+        again = answer[1] if 4 * math.ulp(answer[1]) < lot_usd else notional
+        self._last_sized = ((notional, again), ref_price, instrument, answer)
+        return answer
 
     def _capped(self, notional: float, capped_by: CapReason, leverage: float, equity: float,
                 exposure_room: float) -> tuple[float, CapReason]:
