@@ -55,8 +55,8 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
     starting equity, or the drop from the peak reaches ``cfg.max_drawdown_pct`` of the peak
     (reaching the limit exactly counts). ``HALTED`` when any figure is not finite or equity <= 0.
     """
-    figures = (day_start_equity_usd, peak_equity_usd, equity_usd)
-    if not all(math.isfinite(x) for x in figures) or equity_usd <= 0:
+    isfinite = math.isfinite
+    if not (isfinite(day_start_equity_usd) and isfinite(peak_equity_usd) and isfinite(equity_usd)) or equity_usd <= 0:
         return TradingAssessment(state=TradingState.HALTED,
                                  reason=f"equity figures unusable (equity={equity_usd!r}, "
                                         f"day_start={day_start_equity_usd!r}, peak={peak_equity_usd!r})")
@@ -112,6 +112,8 @@ class EquityMarks:
         if not math.isfinite(equity_usd) or equity_usd <= 0:
             return self
         today = now.date()
+        if today <= self.day and equity_usd <= self.peak_equity_usd:
+            return self  # the same day (or an earlier clock) below the peak: the marks as they are
         day_start = equity_usd if today > self.day else self.day_start_equity_usd
         return EquityMarks(day=max(today, self.day), day_start_equity_usd=day_start,
                            peak_equity_usd=max(self.peak_equity_usd, equity_usd))
