@@ -70,13 +70,17 @@ class PositionBook:
                 self._valued = None
             self._positions = self._positions_read = read
             self.reads += 1
+        positions = self._positions
+        if not positions:
+            return []
         # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
         marks, scores = self._marks, self._scores
-        key = tuple([(marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score)) for p in self._positions])
-        if self._valued is None or self._valued[0] != key:
-            self._valued = (key, [_revalued(p, mark, score)
-                                  for p, (mark, score) in zip(self._positions, key, strict=True)])
-        return list(self._valued[1])
+        key = tuple([(marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score)) for p in positions])
+        valued = self._valued
+        if valued is None or valued[0] != key:
+            valued = self._valued = (key, [_revalued(p, mark, score)
+                                           for p, (mark, score) in zip(positions, key, strict=True)])
+        return list(valued[1])
 
     # -- what the loop decided about them ---------------------------------------------------------
     def opened(self, symbol: str, *, stop_price: float, score: float) -> None:
