@@ -79,8 +79,8 @@ class PaperExchange:
         self._maintenance_ratio = maintenance_ratio
         self.cash_usd = float(initial_equity_usd)
         self._books: dict[str, _Book] = {}
-        # Bumped whenever a mark or a position moves: with the cash and the clock's now it keys the account and
-        # positions answers, kept until one of them changes (a loop reads them several times per tick).
+        # Bumped whenever a mark or a position moves: with the cash (and the clock's now) it keys the figures, account
+        # and positions answers, kept until one of them changes (a loop reads them several times per tick).
         self._version = 0
         self._account_cache: tuple[tuple[float, int, datetime], AccountState] | None = None
         # (cash, version) -> (equity, initial margin) at the current marks: what liquidation checks read, kept
@@ -375,7 +375,8 @@ class PaperExchange:
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
-        """The open positions (a new list; the values kept until a mark, a position or the clock moves)."""
+        """The open positions, sorted by symbol (a new list; each symbol's report is kept until its book or its
+        mark moves, and the list until any mark, any position or the clock moves)."""
         key = (self._version, self._clock.now())
         if self._positions_cache is None or self._positions_cache[0] != key:
             self._positions_cache = (key, [self._position(symbol, book, key[1])
