@@ -8,6 +8,8 @@ from typing import Protocol
 
 from krakenbot.domain.frozen import fast_init
 
+_NO_SKEW = timedelta(0)
+
 
 def ensure_utc(ts: datetime, *, field: str = "ts") -> datetime:
     """Return ``ts`` if it is timezone-aware UTC; raise ``ValueError`` naming ``field`` otherwise."""
@@ -150,7 +152,7 @@ class TickTimes:
     @property
     def skew(self) -> timedelta:
         """The newest measured skew (local - server), zero before the first measurement."""
-        return self._measured.skew if self._measured is not None else timedelta(0)
+        return self._measured.skew if self._measured is not None else _NO_SKEW
 
     def now(self, local: datetime) -> datetime:
         """``local`` in exchange time, never earlier than the previous answer of this method."""

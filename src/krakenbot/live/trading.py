@@ -209,9 +209,10 @@ class LiveTrading:
                 run_step("dead_man_switch", lambda: self.dead_man.arm(local, now), None, failed)
             upkeep = self.market_step.run(now, failed, tickers)  # a late-found fill or a shock trim
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
-            if self.exchange.capabilities.polls_fills:
+            polls_fills = self.exchange.capabilities.polls_fills
+            if polls_fills:
                 upkeep = run_step("fill_poll", lambda: self.market_step.poll_fills(now), False, failed) or upkeep
-            if upkeep or fired or self.exchange.capabilities.polls_fills:
+            if upkeep or fired or polls_fills:
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
             if not armed:
