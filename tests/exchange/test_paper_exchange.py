@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders.account import btc_perp
+from builders.account import btc_perp, make_perp
 from builders.clock import T0
 from builders.exchange import intent
 from krakenbot.config import FeesConfig
@@ -158,3 +158,20 @@ def test_initial_margin_is_the_tier_of_the_position_notional():
     account = ex.fetch_account()
     assert account.initial_margin_usd == pytest.approx(3_000)
     assert account.maintenance_margin_usd == pytest.approx(1_500)
+
+
+def test_positions_are_reported_again_only_for_the_symbol_that_moved():
+    clock = SimulatedClock(T0)
+    eth = make_perp("PF_ETHUSD", base="ETH", lot="0.01", tick="0.01")
+    ex = PaperExchange(instruments={"PF_XBTUSD": btc_perp(), "PF_ETHUSD": eth}, fees=NO_SLIP, clock=clock,
+                       initial_equity_usd=100_000)
+    ex.update_market({"PF_XBTUSD": 30_000.0, "PF_ETHUSD": 2_000.0})
+    ex.create_order(intent("a", OrderSide.BUY, "0.1", limit="31000"))
+    ex.create_order(intent("b", OrderSide.SELL, "1", limit="1900", symbol="PF_ETHUSD"))
+    eth_before, btc = ex.fetch_positions()  # sorted by symbol
+    clock.advance(timedelta(minutes=1))
+    ex.update_market({"PF_ETHUSD": 2_100.0})  # only ETH moved
+    eth_after, btc_again = ex.fetch_positions()
+    assert btc_again is btc  # O(changed): the unmoved symbol's report is kept
+    assert eth_after is not eth_before and eth_after.mark_price == 2_100.0
+    assert eth_after.ts_opened == eth_before.ts_opened == T0

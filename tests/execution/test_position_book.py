@@ -144,6 +144,15 @@ def test_positions_carry_the_loops_latest_marks_and_scores_without_a_new_read(ex
     assert exchange.position_reads == 1
 
 
+def test_a_new_tick_that_reads_the_same_positions_keeps_their_valued_copies(exchange: CountingPaper) -> None:
+    book = PositionBook(exchange, frozenset({BTC, ETH}), {BTC: 41_000.0})
+    first = book.positions()
+    book.begin_tick()  # time passed, nothing moved: the paper exchange reports the very same positions
+    again = book.positions()
+    assert exchange.position_reads == 2
+    assert all(a is b for a, b in zip(first, again, strict=True))
+
+
 def test_stop_prices_are_kept_per_symbol_until_forgotten(exchange: CountingPaper) -> None:
     book = PositionBook(exchange, frozenset({BTC, ETH}), {})
     assert book.stop_price(BTC) is None

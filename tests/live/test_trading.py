@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -379,3 +379,25 @@ def test_our_stop_left_on_the_wrong_side_is_replaced_even_when_its_size_matches(
     rig.loop.sync_stops()
     stops = [o for o in rig.exchange.fetch_open_orders() if o.symbol == BTC and o.order_type is OrderType.STOP]
     assert [(o.side, o.remaining, o.reduce_only) for o in stops] == [(OrderSide.SELL, Decimal("0.1"), True)]
+
+
+class _ScriptedReadings(SimulatedClock):
+    """A clock answering a scripted list of reading objects, one per ``now`` (the last one repeats)."""
+
+    def __init__(self, readings: list[datetime]) -> None:
+        super().__init__(readings[0])
+        self.readings = readings
+
+    def now(self) -> datetime:
+        return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+
+
+def test_loop_time_is_computed_once_per_reading_and_never_goes_back_when_an_old_reading_returns() -> None:
+    rig = make_rig()
+    early, late = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    rig.loop.clock = _ScriptedReadings([early, early, late, early, early])
+    assert rig.loop.now() == early
+    assert rig.loop.now() == early  # the same reading: the same answer
+    assert rig.loop.now() == late
+    assert rig.loop.now() == late  # the older reading object again: the loop's time does not step back
+    assert rig.loop.now() == late

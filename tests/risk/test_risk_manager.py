@@ -244,6 +244,29 @@ def test_approved_notional_fed_back_as_override_gives_the_same_size(equity: floa
     again = manager.validate_trade(signal, account, instrument=instrument, notional_override=first.notional_usd,
                                    skip_margin_check=True, now=T0)
     assert again.approved and again.size == first.size and again.notional_usd == first.notional_usd
+    fresh = RiskManager(CFG).validate_trade(signal, account, instrument=instrument, skip_margin_check=True,
+                                            notional_override=first.notional_usd, now=T0)
+    assert (fresh.size, fresh.notional_usd) == (again.size, again.notional_usd)  # computed, not remembered
+
+
+@settings(max_examples=300, deadline=None)
+@given(equity=st.floats(100, 1e9), price=st.floats(1e-6, 1e6), lot=LOTS, override=st.floats(0.01, 1e8))
+def test_a_remembered_lot_sizing_answers_as_a_fresh_manager_would(equity: float, price: float, lot: str,
+                                                                  override: float) -> None:
+    """The manager keeps its last sizing for the notional it gave back: the same answer as computing it."""
+    cfg = CFG.model_copy(update={"min_notional_usd": 0.01})
+    kept = RiskManager(cfg)
+    signal, account, instrument = make_signal(ref_price=price, stop_distance_pct=0.02), make_account(equity), \
+        make_perp(lot=lot, max_leverage=50)
+    first = kept.validate_trade(signal, account, notional_override=override, skip_margin_check=True,
+                                instrument=instrument, now=T0)
+    assume(first.size is not None and first.size > 0)
+    for notional in (override, first.notional_usd):
+        again = kept.validate_trade(signal, account, notional_override=notional, skip_margin_check=True,
+                                    instrument=instrument, now=T0)
+        fresh = RiskManager(cfg).validate_trade(signal, account, notional_override=notional, skip_margin_check=True,
+                                                instrument=instrument, now=T0)
+        assert (again.size, again.notional_usd, again.approved) == (fresh.size, fresh.notional_usd, fresh.approved)
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from krakenbot.domain.frozen import fast_init
+
+_NO_SKEW = timedelta(0)
+
 
 def ensure_utc(ts: datetime, *, field: str = "ts") -> datetime:
     """Return ``ts`` if it is timezone-aware UTC; raise ``ValueError`` naming ``field`` otherwise."""
@@ -106,6 +110,7 @@ def clock_skew_problem(measured: ServerTime | None, max_skew: timedelta) -> str 
             "synchronisation (`timedatectl status`, `timedatectl set-ntp true`, or `chronyc tracking`)")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TickTime:
     """One tick's time as the loop uses it (see ``TickTimes.next``)."""
@@ -147,7 +152,7 @@ class TickTimes:
     @property
     def skew(self) -> timedelta:
         """The newest measured skew (local - server), zero before the first measurement."""
-        return self._measured.skew if self._measured is not None else timedelta(0)
+        return self._measured.skew if self._measured is not None else _NO_SKEW
 
     def now(self, local: datetime) -> datetime:
         """``local`` in exchange time, never earlier than the previous answer of this method."""

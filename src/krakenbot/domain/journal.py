@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.trading import AccountState, Fill, Order, OrderIntent, Position
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JournalEvent:
     """Something an operator wants in the timeline: a shock, a pause, a close or trim and why.

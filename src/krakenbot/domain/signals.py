@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.market import is_good_price
 
 
@@ -23,6 +24,7 @@ class Side(StrEnum):
         return 1 if self is Side.LONG else -1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signal:
     """A scored trade idea from a strategy, on a *spot* symbol.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import InvalidTransitionError
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.signals import Side
 
 
@@ -66,11 +67,22 @@ ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = Mappi
 })
 
 
+_DONE_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+_LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
+
+
+def _is_positive_decimal(value: object) -> bool:
+    return type(value) is Decimal and value.is_finite() and value > 0
+
+
 def _positive_decimal(owner: str, name: str, value: Decimal) -> None:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise ValueError(f"{owner}.{name} must be a positive Decimal, got {value!r}")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderIntent:
     """What we mean to send, written to the store *before* it is sent.
@@ -92,9 +104,15 @@ class OrderIntent:
     stop_price: Decimal | None = None
 
     def __post_init__(self) -> None:
-        owner = f"OrderIntent({self.client_order_id})"
+        if (self.client_order_id and self.ts_created.tzinfo is UTC and _is_positive_decimal(self.size)
+                and (self.limit_price is None or _is_positive_decimal(self.limit_price))
+                and (self.stop_price is None or _is_positive_decimal(self.stop_price))
+                and (self.limit_price is not None or self.order_type not in _LIMITED)
+                and (self.stop_price is not None or self.order_type is not OrderType.STOP)):
+            return  # every check below passes: no message built for a good intent
         if not self.client_order_id:
             raise ValueError("OrderIntent.client_order_id must not be empty")
+        owner = f"OrderIntent({self.client_order_id})"
         ensure_utc(self.ts_created, field=f"{owner}.ts_created")
         _positive_decimal(owner, "size", self.size)
         if self.order_type in (OrderType.LIMIT, OrderType.IOC) and self.limit_price is None:
@@ -107,6 +125,7 @@ class OrderIntent:
             _positive_decimal(owner, "stop_price", self.stop_price)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """An order as the exchange knows it. Replaced, never mutated: use ``transition``."""
@@ -126,7 +145,8 @@ class Order:
     stop_price: Decimal | None = None
 
     def __post_init__(self) -> None:
-        ensure_utc(self.ts_updated, field=f"Order({self.client_order_id}).ts_updated")
+        if self.ts_updated.tzinfo is not UTC:  # the common case first: no field name built for a good value
+            ensure_utc(self.ts_updated, field=f"Order({self.client_order_id}).ts_updated")
         if self.filled_size < 0 or self.filled_size > self.size:
             raise ValueError(f"Order({self.client_order_id}).filled_size {self.filled_size} "
                              f"must be within [0, size={self.size}]")
@@ -145,22 +165,31 @@ class Order:
     @property
     def is_done(self) -> bool:
         """No further change is expected (a cancelled order may still surprise; see the table)."""
-        return self.status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED,
-                               OrderStatus.EXPIRED)
+        return self.status in _DONE_STATUSES
 
     def transition(self, status: OrderStatus, *, ts: datetime, **changes: object) -> Order:
         """Return this order moved to ``status``; raise ``InvalidTransitionError`` if illegal."""
         if status is not self.status and status not in ORDER_TRANSITIONS[self.status]:
             raise InvalidTransitionError(
                 f"order {self.client_order_id}: {self.status} -> {status} is not a legal transition")
-        values = {name: getattr(self, name) for name in _ORDER_FIELDS}  # ``replace``, without its per-call field scan
-        values.update(changes, status=status, ts_updated=ts)
-        return type(self)(**values)
+        if changes.keys() - _FILL_FIELDS:  # ``replace``, without its per-call field scan
+            values = {name: getattr(self, name) for name in _ORDER_FIELDS}
+            values.update(changes, status=status, ts_updated=ts)
+            return type(self)(**values)
+        # the common moves (a status, its time, perhaps a fill): the fields spelled out, no dict of them built
+        return type(self)(client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, size=self.size,
+                          order_type=self.order_type, reduce_only=self.reduce_only, status=status, ts_updated=ts,
+                          exchange_order_id=self.exchange_order_id,
+                          filled_size=changes.get("filled_size", self.filled_size),  # type: ignore[arg-type]
+                          avg_fill_price=changes.get("avg_fill_price", self.avg_fill_price),  # type: ignore[arg-type]
+                          limit_price=self.limit_price, stop_price=self.stop_price)
 
 
 _ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.init)
+_FILL_FIELDS = frozenset({"filled_size", "avg_fill_price"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """One execution. ``trade_id`` is the exchange's and is unique; ``fee_usd`` is what we paid."""
@@ -177,6 +206,9 @@ class Fill:
     is_maker: bool = False
 
     def __post_init__(self) -> None:
+        if (self.trade_id and self.ts.tzinfo is UTC and _is_positive_decimal(self.size)
+                and _is_positive_decimal(self.price)):
+            return  # every check below passes: no message built for a good fill
         owner = f"Fill({self.trade_id})"
         if not self.trade_id:
             raise ValueError("Fill.trade_id must not be empty")
@@ -185,6 +217,7 @@ class Fill:
         _positive_decimal(owner, "price", self.price)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
     """An open futures position, as policies see it (float64; exact figures live in fills).
@@ -207,7 +240,8 @@ class Position:
     unrealized_funding_usd: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
-        ensure_utc(self.ts_opened, field=f"Position({self.symbol}).ts_opened")
+        if self.ts_opened.tzinfo is not UTC:  # the common case first: no field name built for a good value
+            ensure_utc(self.ts_opened, field=f"Position({self.symbol}).ts_opened")
         if not math.isfinite(self.size) or self.size <= 0:
             raise ValueError(f"Position({self.symbol}).size must be > 0 contracts, got {self.size!r}")
         if not math.isfinite(self.entry_price) or self.entry_price <= 0:
@@ -223,6 +257,7 @@ class Position:
         return self.size * self.contract_size * self.price
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountState:
     """The futures account's margin picture, all in USD.
@@ -242,9 +277,13 @@ class AccountState:
     unrealized_funding_usd: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
-        ensure_utc(self.ts, field="AccountState.ts")
-        for name in ("equity_usd", "available_margin_usd", "initial_margin_usd", "maintenance_margin_usd"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"AccountState.{name} must be finite, got {getattr(self, name)!r}")
+        if self.ts.tzinfo is not UTC:  # ``ensure_utc``'s common case inline (one account per fill or mark move)
+            ensure_utc(self.ts, field="AccountState.ts")
+        isfinite = math.isfinite
+        if not (isfinite(self.equity_usd) and isfinite(self.available_margin_usd)
+                and isfinite(self.initial_margin_usd) and isfinite(self.maintenance_margin_usd)):
+            for name in ("equity_usd", "available_margin_usd", "initial_margin_usd", "maintenance_margin_usd"):
+                if not isfinite(getattr(self, name)):
+                    raise ValueError(f"AccountState.{name} must be finite, got {getattr(self, name)!r}")
         if self.initial_margin_usd < 0 or self.maintenance_margin_usd < 0:
             raise ValueError("AccountState margins must be >= 0")

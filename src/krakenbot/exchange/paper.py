@@ -79,11 +79,16 @@ class PaperExchange:
         self._maintenance_ratio = maintenance_ratio
         self.cash_usd = float(initial_equity_usd)
         self._books: dict[str, _Book] = {}
-        # Bumped whenever a mark or a position moves: with the cash and the clock's now it keys the account and
-        # positions answers, kept until one of them changes (a loop reads them several times per tick).
+        # Bumped whenever a mark or a position moves: with the cash (and the clock's now) it keys the figures, account
+        # and positions answers, kept until one of them changes (a loop reads them several times per tick).
         self._version = 0
         self._account_cache: tuple[tuple[float, int, datetime], AccountState] | None = None
+        # (cash, version) -> (equity, initial margin) at the current marks: what liquidation checks read, kept
+        # current by the same rule without building an AccountState (whose time is the clock's)
+        self._figures_cache: tuple[tuple[float, int], tuple[float, float]] | None = None
         self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
+        # symbol -> ((size, entry, opened, mark), its Position): reports kept per symbol until that symbol moves
+        self._position_reports: dict[str, tuple[tuple[Decimal, float, datetime | None, float | None], Position]] = {}
         self._marks: dict[str, float] = {}
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
@@ -167,9 +172,8 @@ class PaperExchange:
                 self._version += 1
 
     def _accrue_funding(self, now: datetime) -> None:
-        boundary = now.replace(minute=0, second=0, microsecond=0)
         if self._next_funding is None:
-            self._next_funding = boundary + FUNDING_INTERVAL
+            self._next_funding = now.replace(minute=0, second=0, microsecond=0) + FUNDING_INTERVAL
             return
         while now >= self._next_funding:
             for symbol in self._books:
@@ -240,10 +244,22 @@ class PaperExchange:
         return fills
 
     def _liquidate_if_needed(self, now: datetime) -> list[Fill]:
-        account = self.fetch_account()
-        if not self._books or account.equity_usd >= account.maintenance_margin_usd:
+        if not self._books:
+            return []
+        equity, initial = self._figures()
+        if equity >= initial * self._maintenance_ratio:  # as fetch_account's equity vs maintenance margin
             return []
         return self._liquidate(now)
+
+    def _figures(self) -> tuple[float, float]:
+        """(equity, initial margin) in USD at the current marks, kept until the cash, a mark or a position moves."""
+        key = (self.cash_usd, self._version)
+        cached = self._figures_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        equity, initial, _ = self.figures_at(self._marks)
+        self._figures_cache = (key, (equity, initial))
+        return equity, initial
 
     def _liquidate(self, now: datetime) -> list[Fill]:
         """Close every position at its mark with the taker fee, cancel every resting order, floor equity."""
@@ -292,16 +308,27 @@ class PaperExchange:
         maintenance margin, or None. Equity minus maintenance is linear in one mark: interpolate."""
         if symbol not in self._books:
             return None
-        def room(mark: float) -> float:
-            equity, initial, _ = self.figures_at({**self._marks, symbol: mark})
-            return float(equity - initial * self._maintenance_ratio)
-        at_end = room(end)
+        room = self._room_at
+        at_end = room(symbol, end)
         if at_end >= 0:
             return None
-        at_start = room(start)
+        at_start = room(symbol, start)
         if at_start < 0:
             return start
         return start + (end - start) * at_start / (at_start - at_end)
+
+    def _room_at(self, symbol: str, mark: float) -> float:
+        """Equity minus maintenance margin (USD) with ``symbol`` at ``mark`` and the others at their marks:
+        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks."""
+        unrealized = 0.0
+        initial = 0.0
+        marks, sizes = self._marks, self._contract_sizes
+        for sym, book in self._books.items():
+            at = mark if sym == symbol else marks.get(sym, book.entry_price)
+            size = float(book.size)
+            unrealized += size * sizes[sym] * (at - book.entry_price)
+            initial += _initial_margin(self._instruments[sym], abs(size) * sizes[sym] * at)
+        return float(self.cash_usd + unrealized - initial * self._maintenance_ratio)
 
     def _floor_equity(self) -> None:
         """Equity never goes below zero: with no position left, a negative balance is the insurance fund's."""
@@ -315,7 +342,7 @@ class PaperExchange:
         key = (self.cash_usd, self._version, self._clock.now())
         if self._account_cache is not None and self._account_cache[0] == key:
             return self._account_cache[1]
-        equity, initial, _ = self.figures_at(self._marks)
+        equity, initial = self._figures()
         account = AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
                                maintenance_margin_usd=initial * self._maintenance_ratio, ts=key[2])
         self._account_cache = (key, account)
@@ -348,15 +375,28 @@ class PaperExchange:
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
-        """The open positions (a new list; the values kept until a mark, a position or the clock moves)."""
+        """The open positions, sorted by symbol (a new list; each symbol's report is kept until its book or its
+        mark moves, and the list until any mark, any position or the clock moves)."""
         key = (self._version, self._clock.now())
         if self._positions_cache is None or self._positions_cache[0] != key:
-            self._positions_cache = (key, [
-                Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
-                         entry_price=book.entry_price, ts_opened=book.ts_opened or key[1],
-                         mark_price=self._marks.get(symbol), contract_size=self._contract_size(symbol))
-                for symbol, book in sorted(self._books.items())])
+            self._positions_cache = (key, [self._position(symbol, book, key[1])
+                                           for symbol, book in sorted(self._books.items())])
         return list(self._positions_cache[1])
+
+    def _position(self, symbol: str, book: _Book, now: datetime) -> Position:
+        """``symbol``'s position as reported: built again only when its book or its mark moved (O(changed):
+        the other symbols' reports are kept, whatever moved the version)."""
+        mark = self._marks.get(symbol)
+        state = (book.size, book.entry_price, book.ts_opened, mark)
+        kept = self._position_reports.get(symbol)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+                            entry_price=book.entry_price, ts_opened=book.ts_opened or now, mark_price=mark,
+                            contract_size=self._contract_sizes[symbol])
+        if book.ts_opened is not None:  # (always, once a fill opened it: the report does not depend on now)
+            self._position_reports[symbol] = (state, position)
+        return position
 
     def fetch_open_orders(self) -> list[Order]:
         return list(self._open.values())
@@ -376,14 +416,16 @@ class PaperExchange:
         now = self._clock.now()
         if intent.reduce_only and self._reducible(intent.symbol, intent.side) <= 0:
             raise OrderRejectedError(f"{intent.symbol}: reduce-only order would open or increase a position")
-        if not intent.reduce_only and intent.order_type in (OrderType.MARKET, OrderType.IOC):
+        immediate = intent.order_type in _IMMEDIATE
+        if not intent.reduce_only and immediate:
             self._check_margin(intent, mark)
+        # Submitted, then filled or cancelled at once (an immediate order), or open (a resting one): the
+        # states it passes through within this call are never seen outside it, so none is stored.
         order = Order(client_order_id=intent.client_order_id, exchange_order_id=f"paper-order-{len(self._orders) + 1}",
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED, ts_updated=now,
-                      limit_price=intent.limit_price, stop_price=intent.stop_price)
-        self._put(order)
-        if intent.order_type in (OrderType.MARKET, OrderType.IOC):
+                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED if immediate else OrderStatus.OPEN,
+                      ts_updated=now, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        if immediate:
             fill_price = self._slipped(mark, intent.side)
             if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
                 # IOC whose limit is worse than where the market would fill us: nothing fills.
@@ -391,7 +433,7 @@ class PaperExchange:
             else:
                 self._execute(order, fill_price, now, maker=False)
         else:
-            self._put(order.transition(OrderStatus.OPEN, ts=now))
+            self._put(order)
             self._trigger_resting(now)
         return self._orders[order.client_order_id]
 
@@ -449,9 +491,11 @@ class PaperExchange:
         instrument = self._instruments[intent.symbol]
         added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
         after = abs(float(self._books[intent.symbol].size) if intent.symbol in self._books else 0.0) + float(added)
-        rate = instrument.initial_margin_rate(after * float(instrument.contract_size) * mark)
-        required = float(added) * float(instrument.contract_size) * mark * rate
-        available = self.fetch_account().available_margin_usd
+        contract_size = self._contract_sizes[intent.symbol]
+        rate = instrument.initial_margin_rate(after * contract_size * mark)
+        required = float(added) * contract_size * mark * rate
+        equity, initial = self._figures()
+        available = equity - initial  # the account's available margin (``fetch_account``), without building it
         if required > available:
             raise InsufficientMarginError(f"{intent.symbol}: order needs {required:.2f} USD initial margin, "
                                           f"{available:.2f} USD available")
@@ -477,8 +521,9 @@ class PaperExchange:
         instrument = self._instruments[symbol]
         exact_price = instrument.round_price(price, "up" if side is OrderSide.BUY else "down")
         rate = self._fees.maker_fee_pct if maker else self._fees.taker_fee_pct
-        fee = float(qty) * float(instrument.contract_size) * float(exact_price) * rate
-        self._apply(symbol, qty if side is OrderSide.BUY else -qty, float(exact_price), now)
+        price_f = float(exact_price)
+        fee = float(qty) * self._contract_sizes[symbol] * price_f * rate
+        self._apply(symbol, qty if side is OrderSide.BUY else -qty, price_f, now)
         self.cash_usd -= fee
         self.fees_paid_usd += fee
         self._trade_seq += 1
@@ -494,7 +539,9 @@ class PaperExchange:
     def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
         """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
         self._version += 1
-        book = self._books.setdefault(symbol, _Book())
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _Book()
         cs = self._contract_size(symbol)
         if book.size == 0 or (book.size > 0) == (qty > 0):
             total = book.size + qty
@@ -514,6 +561,9 @@ class PaperExchange:
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
+
+
+_IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:

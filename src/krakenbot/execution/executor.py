@@ -21,7 +21,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -50,6 +50,7 @@ from krakenbot.domain.errors import (
     StoreWriteError,
     TransientError,
 )
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -63,6 +64,7 @@ MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would st
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionResult:
     """What happened to one request: the order as last seen (None if refused before sending),
@@ -77,6 +79,8 @@ class ExecutionResult:
     order: Order | None = None
     fills: tuple[Fill, ...] = ()
     refused: str | None = None
+    # ``filled_size`` and ``avg_price``, summed over the fills once (the loop asks each several times)
+    _summed: tuple[Decimal, float | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.reason) is not OrderReason:  # already one: no enum lookup
@@ -84,20 +88,22 @@ class ExecutionResult:
 
     @property
     def filled_size(self) -> Decimal:
-        fills = self.fills
-        if len(fills) == 1:  # the common case: Decimal(0) + size is size, exponent and all
-            return Decimal(0) + fills[0].size
-        return sum((f.size for f in fills), Decimal(0))
+        summed = self._summed
+        return (summed if summed is not None else self._sum())[0]
 
     @property
     def avg_price(self) -> float | None:
+        summed = self._summed
+        return (summed if summed is not None else self._sum())[1]
+
+    def _sum(self) -> tuple[Decimal, float | None]:
         fills = self.fills
-        if not fills:
-            return None
-        size = self.filled_size
-        if size == 0:
-            return None
-        return float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
+        # one fill, the common case: Decimal(0) + size is size, exponent and all
+        size = Decimal(0) + fills[0].size if len(fills) == 1 else sum((f.size for f in fills), Decimal(0))
+        avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
+        summed = (size, avg)
+        object.__setattr__(self, "_summed", summed)
+        return summed
 
 
 class ClientOrderIds:
@@ -116,6 +122,11 @@ class ClientOrderIds:
         self._seq = itertools.count(1)
         self._disowned: OrderedDict[str, None] = OrderedDict()  # our prefix, another process's order
 
+    @property
+    def clock(self) -> Clock:
+        """The clock whose time (in ms) each id carries."""
+        return self._clock
+
     def is_ours(self, client_order_id: str) -> bool:
         """True for ids this instance (any run of it) made; others are someone else's orders."""
         return client_order_id.startswith(self._prefix + "-") and client_order_id not in self._disowned
@@ -131,10 +142,11 @@ class ClientOrderIds:
         """True for ids this process made (they carry its run token); another run's carry another."""
         return self.is_ours(client_order_id) and client_order_id.rsplit("-", 1)[-1].startswith(self._run)
 
-    def next(self, *, unstored: bool = False) -> str:
+    def next(self, *, unstored: bool = False, now: datetime | None = None) -> str:
         """A new id; ``unstored`` marks a protective stop placed while the store could not write
-        (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown."""
-        ms = to_ms(self._clock.now())
+        (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown.
+        ``now``: this clock's time, when the caller just read it (else it is read here)."""
+        ms = to_ms(self._clock.now() if now is None else now)
         return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
 
 
@@ -300,12 +312,14 @@ class Executor:
         if not instrument.is_tradable_size(size):
             return ExecutionResult(symbol=symbol, reason=reason, refused=(
                 f"size {size} below min {instrument.min_size} or off lot {instrument.lot_size}"))
-        doubt = [cid for cid, i in self.in_doubt.items() if i.symbol == symbol]
+        doubt = [cid for cid, i in self.in_doubt.items() if i.symbol == symbol] if self.in_doubt else None
         if doubt:
             return ExecutionResult(symbol=symbol, reason=reason,
                                    refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")
         now = self.clock.now()
-        intent = OrderIntent(client_order_id=self.ids.next(), symbol=symbol, side=side, size=size,
+        # the ids' clock is this one (the loop's): its reading just taken names the order too
+        intent = OrderIntent(client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
+                             symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
         # A store failure from here on may leave what Kraken did unrecorded: protect the position first

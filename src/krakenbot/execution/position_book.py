@@ -33,6 +33,7 @@ class PositionBook:
         self._max_reasons = max_reasons
         self._account: AccountState | None = None
         self._positions: list[Position] | None = None
+        self._positions_read: list[Position] | None = None  # the latest read, kept across ``changed``
         self._valued: tuple[tuple[tuple[float | None, float | None], ...], list[Position]] | None = None
         self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
@@ -67,16 +68,24 @@ class PositionBook:
         """Open positions on the traded symbols (foreign ones are never touched), valued at the latest
         marks and carrying the scores they were opened on. Read once until the next change."""
         if self._positions is None:
-            self._positions = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
-            self._valued = None
+            read = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
+            before = self._positions_read
+            # the exchange reported the very same positions (an exchange that keeps its reports: the paper one)
+            if before is None or len(before) != len(read) or any(a is not b for a, b in zip(before, read, strict=True)):
+                self._valued = None
+            self._positions = self._positions_read = read
             self.reads += 1
+        positions = self._positions
+        if not positions:
+            return []
         # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
-        key = tuple((self._marks.get(p.symbol, p.mark_price), self._scores.get(p.symbol, p.score))
-                    for p in self._positions)
-        if self._valued is None or self._valued[0] != key:
-            self._valued = (key, [_revalued(p, mark, score)
-                                  for p, (mark, score) in zip(self._positions, key, strict=True)])
-        return list(self._valued[1])
+        marks, scores = self._marks, self._scores
+        key = tuple([(marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score)) for p in positions])
+        valued = self._valued
+        if valued is None or valued[0] != key:
+            valued = self._valued = (key, [_revalued(p, mark, score)
+                                           for p, (mark, score) in zip(positions, key, strict=True)])
+        return list(valued[1])
 
     # -- what the loop decided about them ---------------------------------------------------------
     def opened(self, symbol: str, *, stop_price: float, score: float) -> None:
@@ -145,11 +154,16 @@ class PositionBook:
             self._stop_orders[order.symbol] = order
 
 
-_POSITION_FIELDS = tuple(f.name for f in fields(Position) if f.init)
+_POSITION_FIELDS = frozenset(f.name for f in fields(Position) if f.init)
+_SPELLED_OUT = frozenset({"symbol", "side", "size", "entry_price", "ts_opened", "mark_price", "liquidation_price",
+                          "leverage", "contract_size", "score", "unrealized_funding_usd"})
+assert _POSITION_FIELDS == _SPELLED_OUT, "Position's fields changed: spell them out in _revalued"
 
 
 def _revalued(position: Position, mark: float | None, score: float | None) -> Position:
-    """``replace(position, mark_price=mark, score=score)`` without its per-call field scan (validated alike)."""
-    values = {name: getattr(position, name) for name in _POSITION_FIELDS}
-    values["mark_price"], values["score"] = mark, score
-    return Position(**values)
+    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike)."""
+    return Position(symbol=position.symbol, side=position.side, size=position.size,
+                    entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
+                    liquidation_price=position.liquidation_price, leverage=position.leverage,
+                    contract_size=position.contract_size, score=score,
+                    unrealized_funding_usd=position.unrealized_funding_usd)

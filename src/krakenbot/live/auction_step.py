@@ -24,6 +24,7 @@ import numpy as np
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import AccountState, Instrument, Signal
 from krakenbot.domain.errors import FatalError
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import from_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -42,6 +43,7 @@ log = logging.getLogger("krakenbot.live.trading.auction")  # a child of the loop
 OpenSignal = Callable[..., ExecutionResult]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuctionReport:
     """What one auction did: the plan, the refreshed account and each execution."""

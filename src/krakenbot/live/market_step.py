@@ -115,6 +115,9 @@ class MarketStep:
         self._seen_trade_ids: dict[str, datetime] = {}  # trade id -> ts, pruned behind _fills_since
         self._done_actions: dict[str, datetime] = {}  # shock action key -> its tick: each runs once
         self.stop_remainders = StopRemainders(book=book, executor=executor, journal=journal)  # partly filled stops
+        self._max_age = timedelta(seconds=cfg.loop.stale_ticker_seconds)  # the config never changes while running
+        self._quiet = timedelta(minutes=cfg.logging.candle_source_log_minutes)
+        self._status_every = timedelta(minutes=cfg.loop.instrument_status_minutes)
 
     def fetch_tickers(self) -> Mapping[str, Ticker] | None:
         """This tick's tickers, or None when they are unavailable (logged; every symbol is then stale).
@@ -163,7 +166,7 @@ class MarketStep:
         index: dict[str, float] = {}
         funding: dict[str, float] = {}
         refused: dict[str, str] = {}
-        max_age = timedelta(seconds=self.cfg.loop.stale_ticker_seconds)
+        max_age = self._max_age
         for fut in state.futures:
             # state.marks holds the last good mark: a 50 % jump the index does not confirm is refused
             verdict = check_ticker(tickers.get(fut), symbol=fut, now=now, max_age=max_age,
@@ -184,8 +187,8 @@ class MarketStep:
                 index[fut] = ticker.index
             if ticker.funding_rate is not None:
                 funding[fut] = ticker.funding_rate / verdict.mark  # Kraken's is USD/contract/hour
-        stale = set(state.futures) - set(marks)
-        quiet = timedelta(minutes=self.cfg.logging.candle_source_log_minutes)
+        stale = set(state.futures) - marks.keys() if len(marks) != len(state.futures) else set()
+        quiet = self._quiet
         for fut in sorted(stale - state.stale):  # at most once per symbol per interval: quiet markets flap
             if now - self._stale_logged.get(fut, datetime.min.replace(tzinfo=now.tzinfo)) >= quiet:
                 self._stale_logged[fut] = now
@@ -198,8 +201,10 @@ class MarketStep:
         """Kraken's instruments/status, every ``loop.instrument_status_minutes`` (at the first tick too),
         when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
         again a minute later (sooner when the interval is shorter)."""
-        every = timedelta(minutes=self.cfg.loop.instrument_status_minutes)
-        if not every or not self._serves_status:
+        if not self._serves_status:
+            return
+        every = self._status_every
+        if not every:
             return
         if self._status_due is not None and now < self._status_due:
             return
@@ -222,6 +227,8 @@ class MarketStep:
 
     def _update_market_pauses(self) -> None:
         """This tick's market pauses (post-only, instrument status); each change logged once."""
+        if not (self._status_pauses or self._post_only or self.state.market_pauses):
+            return  # nothing paused before or now (the common case)
         pauses = {**self._status_pauses, **self._post_only}
         for fut in sorted(set(pauses) | set(self.state.market_pauses)):
             before, after = self.state.market_pauses.get(fut), pauses.get(fut)

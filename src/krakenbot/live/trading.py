@@ -34,6 +34,7 @@ from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason, alert
 from krakenbot.exchange.base import Exchange
@@ -73,6 +74,7 @@ class TickObserver(Protocol):
     def tick_done(self, kind: str, seconds: float, ok: bool) -> None: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WakeState:
     """The loop's answer to "when do you next need me?", in the terms a driver can combine with what it
@@ -107,6 +109,8 @@ class LiveTrading:
         self.clock = clock
         self.server_clock = server_clock  # live and paper: Kraken's serverTime, measured on each tickers answer
         self.times = TickTimes(timedelta(seconds=cfg.loop.max_clock_skew_seconds))
+        self._now: tuple[datetime, datetime] | None = None  # (clock reading, loop time): see ``now``
+        self._lookup_give_up = timedelta(seconds=cfg.loop.order_lookup_give_up_seconds)
         self.signal_feed = signals
         self.exchange = exchange
         self.journal = journal
@@ -154,8 +158,23 @@ class LiveTrading:
         return frozenset(self._state.stale)
 
     def now(self) -> datetime:
-        """The loop's time now: the clock in Kraken's time, never earlier than a previous tick's."""
-        return self.times.now(self.clock.now())
+        """The loop's time now: the clock in Kraken's time, never earlier than a previous tick's.
+
+        Computed once per reading of the clock: a clock that answers the same reading again (a backtest's,
+        between two wakes) gets the same answer without asking ``TickTimes`` again (whose answer for an
+        unchanged reading and measurement is the same); a new reading or skew measurement computes it anew."""
+        local = self.clock.now()
+        cached = self._now
+        if cached is not None and cached[0] is local:
+            return cached[1]
+        return self._time_at(local)
+
+    def _time_at(self, local: datetime) -> datetime:
+        """``TickTimes.now(local)``, remembered for ``now``: every reading of ``times`` goes through here, so the
+        remembered answer is always the newest (an older reading seen again is computed anew)."""
+        now = self.times.now(local)
+        self._now = (local, now)
+        return now
 
     def wake_state(self) -> WakeState:
         """What decides when the loop next needs to wake, for a driver that sleeps between events."""
@@ -184,7 +203,7 @@ class LiveTrading:
             # the tickers first: their answer measures the clock's skew, which sets this tick's time
             tickers = run_step("tickers", self.market_step.fetch_tickers, None, failed)
             tick = run_step("clock", lambda: self._tick_time(local), None, failed)
-            now = tick.now if tick is not None else self.times.now(local)
+            now = tick.now if tick is not None else self._time_at(local)
             fired = self.dead_man.fired(now)
             if fired:  # Kraken may have cancelled every order of ours: arm first, then put the stops back
                 self.book.stops_may_be_gone()
@@ -192,13 +211,14 @@ class LiveTrading:
                 run_step("dead_man_switch", lambda: self.dead_man.arm(local, now), None, failed)
             upkeep = self.market_step.run(now, failed, tickers)  # a late-found fill or a shock trim
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
-            if self.exchange.capabilities.polls_fills:
+            polls_fills = self.exchange.capabilities.polls_fills
+            if polls_fills:
                 upkeep = run_step("fill_poll", lambda: self.market_step.poll_fills(now), False, failed) or upkeep
-            if upkeep or fired or self.exchange.capabilities.polls_fills:
+            if upkeep or fired or polls_fills:
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
             if not armed:
-                run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self.times.now(local)), None,
+                run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self._time_at(local)), None,
                          failed)
         if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
             raise TickStepsFailedError(failed)
@@ -207,6 +227,7 @@ class LiveTrading:
         """This tick's time (``TickTimes``); logs and records a clock stepping back, and the skew going
         beyond the tolerance (entries and stale-signal closes pause) and coming back."""
         tick = self.times.next(local, self.server_clock.server_time() if self.server_clock is not None else None)
+        self._now = (local, tick.now)  # ``next`` read ``times`` (and may have a new skew): its answer is the newest
         if tick.stepped_back is not None:
             detail = (f"the local clock stepped back {tick.stepped_back} (to {local.isoformat()}); the loop's time "
                       f"stays at {tick.now.isoformat()} or later")
@@ -300,8 +321,7 @@ class LiveTrading:
             listed.add(order.client_order_id)
             if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
-        lagging = self._still_standing(self.book.unlisted_stops(
-            listed, placed_since=now - timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)))
+        lagging = self._still_standing(self.book.unlisted_stops(listed, placed_since=now - self._lookup_give_up))
         for symbol in sorted(set(stops) - set(positions)):
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)

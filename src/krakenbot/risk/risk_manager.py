@@ -28,11 +28,12 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.instrument import Instrument, to_decimal
 from krakenbot.domain.signals import Signal
 from krakenbot.domain.trading import AccountState, Position
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 APPROVED = "approved"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeDecision:
     """The answer to "may this signal be traded, and how big?".
@@ -75,10 +77,14 @@ def _float_at_least(value: Decimal) -> float:
 
 
 class RiskManager:
-    """Sizing and limits from a ``RiskConfig``. Stateless apart from its config: safe to share."""
+    """Sizing and limits from a ``RiskConfig``. Stateless apart from its config (and a memo of its last lot
+    sizing, a pure function of its inputs): safe to share."""
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
+        # ((notionals), ref price, instrument, answer) of the last ``_lot_sized``: the auction sizes a candidate,
+        # then its open is validated again with the notional that sizing gave (the same size: not computed again)
+        self._last_sized: tuple[tuple[float, float], float, Instrument, tuple[Decimal, float]] | None = None
 
     def leverage_cap(self, instrument: Instrument | None = None, notional_usd: float = 0.0) -> float:
         """``max_leverage`` of the config, lowered to the instrument's own cap when given: the cap of the
@@ -114,7 +120,8 @@ class RiskManager:
         and peak equity for the loss limits (without them the limits are not checked). Raises
         ``ValueError`` only when ``now`` is not timezone-aware UTC.
         """
-        ensure_utc(now, field="now")
+        if now.tzinfo is not UTC:  # the common case first
+            ensure_utc(now, field="now")
         cfg = self.cfg
         symbol = signal.symbol
         leverage = self.leverage_cap(instrument)
@@ -144,7 +151,7 @@ class RiskManager:
             notional, capped_by = notional_override, CapReason.NOTIONAL_OVERRIDE
         else:
             notional, capped_by = self.risk_notional_usd(signal, equity), CapReason.RISK_PER_TRADE
-        open_notional = sum(p.notional_usd for p in positions)
+        open_notional = sum([p.notional_usd for p in positions]) if positions else 0
         exposure_room = cfg.max_total_exposure * equity - open_notional
         if exposure_room <= 0:
             return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
@@ -159,9 +166,7 @@ class RiskManager:
         # 4. size in contracts, rounded down to the lot
         size: Decimal | None = None
         if instrument is not None:
-            price = to_decimal(signal.ref_price) * instrument.contract_size
-            size = instrument.round_size(Decimal(notional) / price)  # exact binary value of the float
-            notional = _float_at_least(size * price)
+            size, notional = self._lot_sized(notional, signal.ref_price, instrument)
             if size <= 0 or size < instrument.min_size:
                 return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
                               f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
@@ -190,14 +195,36 @@ class RiskManager:
                              margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
                              trading_state=state)
 
+    def _lot_sized(self, notional: float, ref_price: float, instrument: Instrument) -> tuple[Decimal, float]:
+        """``notional`` (USD) in contracts at ``ref_price`` rounded down to the lot (exact, from the float's exact
+        binary value), and that size's notional as the smallest float not below it. The last answer is kept for
+        ``notional`` and for the notional it gave, which sizes to the same lots (it is at most one float above
+        size x price, far below one more lot) and gives itself back."""
+        last = self._last_sized
+        if last is not None and notional in last[0] and last[1] == ref_price and last[2] is instrument:
+            return last[3]
+        price = to_decimal(ref_price) * instrument.contract_size
+        size = instrument.round_size(Decimal(notional) / price)
+        answer = (size, _float_at_least(size * price))
+        # the notional given back sizes to the same lots while one float step there is well under one lot
+        lot_usd = float(instrument.lot_size) * float(instrument.contract_size) * ref_price
+        again = answer[1] if 4 * math.ulp(answer[1]) < lot_usd else notional
+        self._last_sized = ((notional, again), ref_price, instrument, answer)
+        return answer
+
     def _capped(self, notional: float, capped_by: CapReason, leverage: float, equity: float,
                 exposure_room: float) -> tuple[float, CapReason]:
         """``notional`` (USD) within the leverage, position, margin-utilisation and exposure caps."""
-        cfg = self.cfg
-        for cap_name, cap in ((CapReason.LEVERAGE, leverage * equity),
-                              (CapReason.MAX_POSITION_NOTIONAL, cfg.max_position_notional_usd),
-                              (CapReason.MARGIN_UTILIZATION, cfg.max_margin_utilization_pct * equity * leverage),
-                              (CapReason.TOTAL_EXPOSURE, exposure_room)):
-            if cap < notional:
-                notional, capped_by = cap, cap_name
+        cfg = self.cfg  # the caps in this order: the last one that binds names the cap
+        cap = leverage * equity
+        if cap < notional:
+            notional, capped_by = cap, CapReason.LEVERAGE
+        cap = cfg.max_position_notional_usd
+        if cap < notional:
+            notional, capped_by = cap, CapReason.MAX_POSITION_NOTIONAL
+        cap = cfg.max_margin_utilization_pct * equity * leverage
+        if cap < notional:
+            notional, capped_by = cap, CapReason.MARGIN_UTILIZATION
+        if exposure_room < notional:
+            notional, capped_by = exposure_room, CapReason.TOTAL_EXPOSURE
         return notional, capped_by

@@ -20,6 +20,7 @@ import numpy as np
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 
 _NS_PER_DAY = 86_400 * 10**9
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -35,6 +36,7 @@ class TradingState(StrEnum):
         return self is TradingState.ACTIVE
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradingAssessment:
     """A trading state with its reason; ``daily_loss_pct`` and ``drawdown_pct`` are fractions (0.05 = 5 %)."""
@@ -53,8 +55,8 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
     starting equity, or the drop from the peak reaches ``cfg.max_drawdown_pct`` of the peak
     (reaching the limit exactly counts). ``HALTED`` when any figure is not finite or equity <= 0.
     """
-    figures = (day_start_equity_usd, peak_equity_usd, equity_usd)
-    if not all(math.isfinite(x) for x in figures) or equity_usd <= 0:
+    isfinite = math.isfinite
+    if not (isfinite(day_start_equity_usd) and isfinite(peak_equity_usd) and isfinite(equity_usd)) or equity_usd <= 0:
         return TradingAssessment(state=TradingState.HALTED,
                                  reason=f"equity figures unusable (equity={equity_usd!r}, "
                                         f"day_start={day_start_equity_usd!r}, peak={peak_equity_usd!r})")
@@ -76,6 +78,7 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
                              daily_loss_pct=daily_loss, drawdown_pct=drawdown)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EquityMarks:
     """The equity reference points of the loss limits: the UTC ``day`` and its starting equity, and the peak (USD).
@@ -109,6 +112,8 @@ class EquityMarks:
         if not math.isfinite(equity_usd) or equity_usd <= 0:
             return self
         today = now.date()
+        if today <= self.day and equity_usd <= self.peak_equity_usd:
+            return self  # the same day (or an earlier clock) below the peak: the marks as they are
         day_start = equity_usd if today > self.day else self.day_start_equity_usd
         return EquityMarks(day=max(today, self.day), day_start_equity_usd=day_start,
                            peak_equity_usd=max(self.peak_equity_usd, equity_usd))

@@ -1,0 +1,91 @@
+"""fast_init: the faster __init__ of the hot frozen value types behaves as the dataclass one it replaces."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from krakenbot.domain import AccountState, Order, OrderSide, OrderStatus, OrderType, Position, Side
+from krakenbot.domain.frozen import fast_init
+
+TS = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Plain:
+    a: int
+    b: str = "b"
+    c: float = dataclasses.field(default=1.5, compare=False)
+    seen: tuple[int, ...] = dataclasses.field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("a must be >= 0")
+        object.__setattr__(self, "seen", (self.a,))
+
+
+@fast_init
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Fast:
+    a: int
+    b: str = "b"
+    c: float = dataclasses.field(default=1.5, compare=False)
+    seen: tuple[int, ...] = dataclasses.field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("a must be >= 0")
+        object.__setattr__(self, "seen", (self.a,))
+
+
+def test_fast_init_takes_the_same_keywords_defaults_and_runs_post_init_as_the_dataclass_init() -> None:
+    assert list(inspect.signature(_Fast).parameters) == list(inspect.signature(_Plain).parameters)
+    fast, plain = _Fast(a=2), _Plain(a=2)
+    assert (fast.a, fast.b, fast.c, fast.seen) == (plain.a, plain.b, plain.c, plain.seen) == (2, "b", 1.5, (2,))
+    assert _Fast(a=2, b="x", c=9.0) == _Fast(a=2, b="x", c=1.0)  # compare=False kept
+    with pytest.raises(ValueError, match="a must be >= 0"):
+        _Fast(a=-1)
+    with pytest.raises(TypeError):
+        _Fast()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _Fast(1)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.a = 3  # type: ignore[misc]
+    assert dataclasses.replace(fast, b="y") == _Fast(a=2, b="y")
+
+
+def test_fast_init_refuses_a_class_that_is_not_frozen_slotted_and_keyword_only() -> None:
+    @dataclasses.dataclass(slots=True, kw_only=True)
+    class Mutable:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Factory:
+        a: list[int] = dataclasses.field(default_factory=list)
+
+    for cls in (Mutable, Factory):
+        with pytest.raises(TypeError, match="fast_init"):
+            fast_init(cls)
+
+
+def test_the_hot_value_types_still_check_their_values_and_stay_frozen() -> None:
+    with pytest.raises(ValueError, match="timezone-aware UTC"):
+        AccountState(equity_usd=1.0, available_margin_usd=1.0, initial_margin_usd=0.0, maintenance_margin_usd=0.0,
+                     ts=TS.astimezone(timezone(timedelta(hours=1))))
+    with pytest.raises(ValueError, match="equity_usd must be finite"):
+        AccountState(equity_usd=float("nan"), available_margin_usd=1.0, initial_margin_usd=0.0,
+                     maintenance_margin_usd=0.0, ts=TS)
+    with pytest.raises(ValueError, match="size must be > 0"):
+        Position(symbol="PF_XBTUSD", side=Side.LONG, size=0.0, entry_price=1.0, ts_opened=TS)
+    order = Order(client_order_id="a", symbol="PF_XBTUSD", side=OrderSide.BUY, size=Decimal("1"),
+                  order_type=OrderType.IOC, reduce_only=False, status=OrderStatus.SUBMITTED, ts_updated=TS,
+                  limit_price=Decimal("10"))
+    filled = order.transition(OrderStatus.FILLED, ts=TS, filled_size=Decimal("1"), avg_fill_price=Decimal("9"))
+    assert filled == dataclasses.replace(order, status=OrderStatus.FILLED, filled_size=Decimal("1"),
+                                         avg_fill_price=Decimal("9"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        filled.status = OrderStatus.OPEN  # type: ignore[misc]
