@@ -132,3 +132,24 @@ def test_paper_serves_the_status_api_while_it_runs_and_frees_its_port(
     assert seen == [(200, 200)]
     with socket.socket() as sock:  # the API stopped with the run: its port is free again
         sock.bind(("127.0.0.1", port))
+
+
+def test_paper_with_the_api_on_starts_in_the_mode_the_operator_left(
+        tmp_path: Path, fake: FakeKraken, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime
+
+    from krakenbot.domain.journal import JournalEvent
+    from krakenbot.domain.vocabulary import EventKind
+    from krakenbot.store.sql import SqlStore
+
+    warm_candle_cache(fake, tmp_path)
+    monkeypatch.setenv("KRAKENBOT_API_TOKEN", "t0ken-for-the-runtime-test")
+    with SqlStore(f"sqlite:///{tmp_path / 'krakenbot-paper.db'}") as store:  # a pause journaled by the last run
+        store.claim_mode("paper")
+        store.record_event(JournalEvent(ts=datetime(2026, 1, 1, tzinfo=UTC), kind=EventKind.OPERATOR_PAUSE,
+                                        symbol="*", detail="entries paused until resume (by test)"))
+    caplog.set_level("WARNING")
+    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, _free_port())),
+                                      "--max-ticks", "1"])
+    assert result.exit_code == 0, result.output
+    assert "ALERT operator_pause: *: restored from the store at start: paused" in caplog.text

@@ -13,9 +13,12 @@ import pytest
 
 from builders.loop_thread import running
 from faults.loopback import BTC, ETH, START, Bot, open_bot
+from krakenbot.config.models import ApiConfig, OpsConfig
 from krakenbot.domain import SimulatedClock
+from krakenbot.domain.journal import JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
-from krakenbot.live.controls import ControlError, ControlOutcome, OperatorCommand, TradingMode
+from krakenbot.live.controls import ControlError, ControlOutcome, OperatorCommand, OperatorControls, TradingMode
+from krakenbot.live.wiring import restore_operator_mode
 from krakenbot.testing import FakeKraken
 
 
@@ -86,3 +89,48 @@ def test_resume_lifts_the_pause_and_the_flattened_symbols(fast_bot: Bot) -> None
     assert loop.controls.entry_refusal(ETH) is None
     bot.auction(bot.signal(ETH))
     assert bot.exchange_positions()[ETH] > Decimal(0)
+
+
+def _event(kind: EventKind, symbol: str = "*") -> JournalEvent:
+    return JournalEvent(ts=START, kind=kind, symbol=symbol, detail="(by test)")
+
+
+@pytest.mark.parametrize(("kinds", "mode", "flattened"), [
+    ([], TradingMode.ACTIVE, set()),
+    ([EventKind.OPERATOR_PAUSE], TradingMode.PAUSED, set()),
+    ([EventKind.OPERATOR_PAUSE, EventKind.OPERATOR_RESUME], TradingMode.ACTIVE, set()),
+    ([EventKind.OPERATOR_REDUCE_ONLY], TradingMode.REDUCE_ONLY, set()),
+    ([(EventKind.OPERATOR_FLATTEN, BTC)], TradingMode.ACTIVE, {BTC}),
+    ([EventKind.OPERATOR_FLATTEN], TradingMode.PAUSED, set()),  # flatten-all pauses
+    ([EventKind.OPERATOR_REDUCE_ONLY, EventKind.OPERATOR_FLATTEN], TradingMode.REDUCE_ONLY, set()),
+    ([(EventKind.OPERATOR_FLATTEN, ETH), EventKind.OPERATOR_RESUME, EventKind.OPERATOR_PAUSE],
+     TradingMode.PAUSED, set()),
+])
+def test_restore_replays_the_journaled_commands_as_apply_set_them(
+        kinds: list[EventKind | tuple[EventKind, str]], mode: TradingMode, flattened: set[str]) -> None:
+    controls = OperatorControls()
+    events = [_event(*k) if isinstance(k, tuple) else _event(k) for k in kinds]
+    said = controls.restore(events)
+    assert controls.mode is mode and controls.flattened == flattened
+    assert (said is None) == (mode is TradingMode.ACTIVE and not flattened)
+
+
+def test_a_restarted_live_bot_keeps_the_operators_pause_when_its_api_is_on(tmp_path: Path) -> None:
+    clock = SimulatedClock(START)
+    with FakeKraken(clock=clock.now) as fake:
+        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=0.05)
+        try:
+            loop = bot.start()
+            bot.signals.next = []
+            with running(loop):
+                loop.controls.request(OperatorCommand.PAUSE, source="test", timeout=10)
+            api_on = bot.cfg.model_copy(update={"ops": OpsConfig(api=ApiConfig(enabled=True))})
+            assert restore_operator_mode(bot.restart(), bot.store, api_on) is not None
+            assert bot.live.controls.mode is TradingMode.PAUSED
+            bot.auction(bot.signal(BTC))
+            assert bot.exchange_positions() == {}  # the restarted bot entered nothing
+            # with the API off there is no way to resume: the journaled pause is not restored (said in the log)
+            assert restore_operator_mode(bot.restart(), bot.store, bot.cfg) is None
+            assert bot.live.controls.mode is TradingMode.ACTIVE
+        finally:
+            bot.store.close()

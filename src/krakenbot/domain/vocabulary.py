@@ -101,6 +101,9 @@ def alert(kind: EventKind, detail: str) -> str:
     return f"{ALERT_PREFIX} {kind.value}: {detail}"
 
 
+OPERATOR_EVENTS = frozenset({EventKind.OPERATOR_PAUSE, EventKind.OPERATOR_RESUME, EventKind.OPERATOR_REDUCE_ONLY,
+                             EventKind.OPERATOR_FLATTEN})  # what ``OperatorControls.restore`` replays at start
+
 _DETECTIONS = frozenset({EventKind.SHOCK_MOVE, EventKind.SHOCK_RANGE, EventKind.SHOCK_BASIS,
                          EventKind.SHOCK_MARKETWIDE})
 

@@ -10,8 +10,9 @@ Modes: ``active`` (normal); ``paused`` (no new entries; closes, stops, ShockGuar
 closes go on); ``reduce_only`` (the same for our loop, which only ever increases exposure by entering:
 only closes and reductions). A flattened symbol takes no new entry until ``resume``, and flatten-all
 also pauses, so the next auction does not reopen what the operator closed. ``resume`` lifts all of it
-(ShockGuard's and the loss limits' own pauses stay theirs). The mode lives in memory: a restarted bot
-starts ``active``.
+(ShockGuard's and the loss limits' own pauses stay theirs). The mode is kept in memory and, through the
+journal, across a restart: ``restore`` replays the journaled commands (``live.wiring.restore_operator_mode``
+does it at start when the status API, the way to resume, is on).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -169,6 +171,27 @@ class OperatorControls:
         if symbol in self._flattened:
             return "flattened by the operator: no entry until resume"
         return None
+
+    def restore(self, events: Iterable[JournalEvent]) -> str | None:
+        """Set the mode and the flattened symbols as the journaled operator ``events`` (oldest first) left
+        them: each command counts as ``_apply`` counted it (a flatten-all pauses an active loop, a resume lifts
+        everything). Other kinds are ignored. Returns what was restored, or None when that is ``active``."""
+        for event in events:
+            if event.kind == EventKind.OPERATOR_PAUSE:
+                self._mode = TradingMode.PAUSED
+            elif event.kind == EventKind.OPERATOR_REDUCE_ONLY:
+                self._mode = TradingMode.REDUCE_ONLY
+            elif event.kind == EventKind.OPERATOR_RESUME:
+                self._mode, self._flattened = TradingMode.ACTIVE, frozenset()
+            elif event.kind == EventKind.OPERATOR_FLATTEN and event.symbol == "*":
+                if self._mode is TradingMode.ACTIVE:
+                    self._mode = TradingMode.PAUSED
+            elif event.kind == EventKind.OPERATOR_FLATTEN:
+                self._flattened = self._flattened | {event.symbol}
+        if self._mode is TradingMode.ACTIVE and not self._flattened:
+            return None
+        flattened = f"; no entry on {', '.join(sorted(self._flattened))}" if self._flattened else ""
+        return f"{self._mode.value.replace('_', '-')}{flattened}"
 
     # -- the loop's thread ----------------------------------------------------------------------------
     def apply_pending(self, loop: ControlledLoop) -> list[ControlOutcome]:

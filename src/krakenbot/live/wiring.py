@@ -16,6 +16,7 @@ from krakenbot.domain.clock import clock_skew_problem
 from krakenbot.domain.errors import ClockSkewError, ConfigError, FatalError, KrakenbotError
 from krakenbot.domain.journal import Journal
 from krakenbot.domain.market import InstrumentStatus
+from krakenbot.domain.vocabulary import EventKind, alert
 from krakenbot.exchange.base import Exchange
 from krakenbot.exchange.kraken.client import KrakenClient, RestObserver
 from krakenbot.exchange.kraken.symbols import FuturesTickers
@@ -183,10 +184,31 @@ def build_loop(cfg: AppConfig, *, paper: bool, cache_dir: Path = Path(".cache/ca
         sim = PaperExchange(instruments={m.futures: instruments[m.futures] for m in mappings if m.futures},
                             fees=cfg.fees, clock=clock, initial_equity_usd=cfg.backtest.initial_equity_usd)
         exchange, listeners = sim, [sim.update_market]
-    return LiveTrading(cfg, clock=clock, market=KrakenMarket(client), signals=signals, exchange=exchange,
+    loop = LiveTrading(cfg, clock=clock, market=KrakenMarket(client), signals=signals, exchange=exchange,
                        journal=journal, instruments=instruments,
                        symbol_map={m.spot: str(m.futures) for m in mappings}, market_listeners=listeners,
                        server_clock=client)
+    if store is not None:
+        restore_operator_mode(loop, store, cfg)
+    return loop
+
+
+def restore_operator_mode(loop: LiveTrading, store: SqlStore, cfg: AppConfig) -> str | None:
+    """Start ``loop`` in the mode the operator's journaled commands left (paused, reduce-only, flattened
+    symbols; ``OperatorControls.restore``), logged, when the status API is on: it is how the operator resumes.
+    With the API off a journaled pause is not restored (said in the log): nothing could lift it. Returns
+    what was restored, or None."""
+    events = store.operator_events()
+    if not cfg.ops.api.enabled:
+        if any(e.kind != EventKind.OPERATOR_RESUME for e in events):
+            log.warning("the operator's last commands (%s) are not restored: ops.api is off, and it is how they "
+                        "are lifted; the loop starts active", ", ".join(f"{e.kind} {e.symbol}" for e in events))
+        return None
+    restored = loop.controls.restore(events)
+    if restored is not None:
+        log.warning("%s", alert(EventKind.OPERATOR_PAUSE, f"*: restored from the store at start: {restored}; "
+                                "POST /api/control/resume (or the page's Resume) lifts it"))
+    return restored
 
 
 def check_clock_at_start(cfg: AppConfig, client: KrakenClient) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from krakenbot.domain import ORDER_TRANSITIONS, AccountState, Fill, Order, OrderIntent, OrderStatus, Position
 from krakenbot.domain.errors import STORE_WRITE_ADVICE, ConfigError, InvalidTransitionError, StoreError, StoreWriteError
 from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.vocabulary import OPERATOR_EVENTS, EventKind
 from krakenbot.logs import redact
 from krakenbot.store import rows
 from krakenbot.store import schema as t
@@ -305,6 +306,17 @@ class SqlStore:
         if kind is not None:
             query = query.where(t.events.c.kind == kind)
         with self._read("reading events") as conn:
+            return [rows.event_from(r) for r in conn.execute(query).mappings()]
+
+    def operator_events(self) -> list[JournalEvent]:
+        """The operator's commands since the last ``operator_resume`` (that one included), oldest first: what
+        ``OperatorControls.restore`` needs to set the mode a restarted loop starts in."""
+        kinds = [k.value for k in OPERATOR_EVENTS]
+        e = t.events
+        since = sa.select(sa.func.max(e.c.id)).where(e.c.kind == EventKind.OPERATOR_RESUME.value).scalar_subquery()
+        query = (sa.select(e).where(e.c.kind.in_(kinds), sa.or_(since.is_(None), e.c.id >= since))
+                 .order_by(e.c.id))
+        with self._read("reading the operator's commands") as conn:
             return [rows.event_from(r) for r in conn.execute(query).mappings()]
 
     def recent_events(self, limit: int = 100) -> list[JournalEvent]:
