@@ -1,0 +1,1 @@
+"""Research: walk-forward optimisation of a config on Optuna, trials fanned out on Dask, overfitting verdict."""
