@@ -1,0 +1,383 @@
+"""The study: Optuna asks, Dask runs the trials (``research/trial.py``), the RDB storage keeps everything.
+
+How a study runs (``run_study``):
+
+1. The driver (this process) opens the study by name in the storage, creating it or resuming it. Trials a
+   dead driver left RUNNING (killed, power cut) are failed and their parameters queued again (``requeued``),
+   so nothing asked is lost; they run first.
+2. It asks a batch of trials (``batch``: by default the number of worker threads of the cluster), submits
+   each as a Dask future, waits for the whole batch, then tells the results in trial-number order, and asks
+   the next batch. Before each batch the TPE sampler is re-seeded from (seed, trials finished so far):
+   a seed and a batch size give the same trials and the same winner, in one go or interrupted and resumed at
+   a batch boundary, on SQLite or PostgreSQL. A batch waits for its slowest trial: that is the price of
+   the determinism (``bench/README.md`` measures it).
+3. A trial whose worker died is rescheduled by Dask on another worker; a trial that raised (or whose
+   workers kept dying) is submitted again up to ``retries`` times; only then is it failed, with the error
+   in its ``error`` attribute. A config the backtest refuses is failed at once (it would fail again).
+   ``--trials N`` counts finished trials (complete, or failed for a reason of their own; not the requeued).
+4. The best ``top`` trials (by in-sample value) are re-run on each fold's out-of-sample window; the overfitting
+   verdict is computed from the trials' in-sample period returns (see ``assess``).
+
+The storage is the project's database (``study_storage_url``), in tables of its own: a SQLite store's file
+with a ``-studies`` suffix, or the PostgreSQL database's schema ``krakenbot_studies`` (the store and Optuna
+both version their tables with Alembic, so they cannot share one schema). Watch a running study with
+``optuna-dashboard URL``. One driver per study at a time: a second one would requeue the first one's trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import optuna
+import sqlalchemy as sa
+from distributed import Client, Future, LocalCluster, wait
+from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
+from sqlalchemy.pool import NullPool
+
+from krakenbot.backtest.selection import select_backtest_data
+from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
+from krakenbot.domain.errors import ConfigError
+from krakenbot.research.folds import Fold, walk_forward
+from krakenbot.research.overfit import Verdict, deflated_sharpe, pbo, verdict
+from krakenbot.research.space import SearchSpace
+from krakenbot.research.trial import TrialOutcome, TrialTask, run_trial
+from krakenbot.strategy.loader import load_strategy
+
+log = logging.getLogger(__name__)
+
+STUDIES_SCHEMA = "krakenbot_studies"
+SEED_STRIDE = 7919  # a batch's sampler seed: seed + SEED_STRIDE * (trials finished before it)
+PBO_SPLITS = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyPlan:
+    """What to optimise and how. ``cfg``: the base config (its ``backtest.start``/``end`` bound the data used);
+    ``trials``: finished trials wanted in the study (a resumed study runs only the missing ones); ``folds``,
+    ``fold_mode``, ``oos_fraction``: the walk-forward split; ``objective``/``min_trades``: see
+    ``research.objective``; ``top``: best trials re-run out-of-sample; ``retries``: resubmissions of a trial
+    that raised or lost its workers."""
+
+    cfg: AppConfig
+    space: SearchSpace
+    data: Path
+    storage: str
+    study_name: str
+    trials: int = 100
+    folds: int = 3
+    fold_mode: Literal["anchored", "rolling"] = "anchored"
+    oos_fraction: float = 0.25
+    objective: str = "sharpe"
+    min_trades: int = 5
+    seed: int = 0
+    top: int = 5
+    retries: int = 2
+    allow_missing: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyResult:
+    """A finished study: its folds, every trial (Optuna's records), the winner and its config, the top trials'
+    out-of-sample outcomes by trial number, and the verdict (None with ``verdict_note`` saying why)."""
+
+    name: str
+    study: optuna.Study
+    folds: tuple[Fold, ...]
+    trials: tuple[FrozenTrial, ...]
+    best: FrozenTrial
+    best_cfg: AppConfig
+    oos: dict[int, TrialOutcome]
+    verdict: Verdict | None
+    verdict_note: str
+    ran: int = 0
+    seconds: float = 0.0
+    objective: str = "sharpe"
+
+
+ProgressCallback = Callable[[int, int, float | None], None]  # (finished, wanted, best value so far)
+
+
+def study_storage_url(store_url: str) -> str:
+    """Where studies live, from the project's store URL: a SQLite file gets a ``-studies`` suffix
+    (``krakenbot.db`` -> ``krakenbot-studies.db``); a PostgreSQL URL keeps its database and selects the schema
+    ``krakenbot_studies`` (``open_storage`` creates it)."""
+    url, sep, query = store_url.partition("?")
+    if url.startswith("sqlite:"):
+        if url in ("sqlite://", "sqlite:///:memory:") or url.endswith("/:memory:"):
+            raise ConfigError(f"store.url: {store_url} is in memory; a study needs a file: pass --storage")
+        stem, dot, ext = url.rpartition(".")
+        return (f"{stem}-studies.{ext}" if dot and "/" not in ext else f"{url}-studies") + sep + query
+    parsed = sa.make_url(store_url)
+    if "options" in parsed.query:
+        return store_url  # the URL chooses its own search_path: used as it is
+    return parsed.update_query_dict({"options": f"-csearch_path={STUDIES_SCHEMA}"}).render_as_string(
+        hide_password=False)
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url`` (its tables created on first use). A PostgreSQL URL whose search_path
+    names a schema gets the schema created if missing. Raises ConfigError naming the URL when the database
+    already holds the trading store (Alembic tables of another kind)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        options = str(parsed.query.get("options", ""))
+        if "search_path=" in options:
+            schema = options.split("search_path=", 1)[1].split()[0].split(",")[0]
+            bare = parsed.difference_update_query(["options"])
+            engine = sa.create_engine(bare, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            finally:
+                engine.dispose()
+    elif parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+    except (RuntimeError, ValueError) as exc:  # e.g. the trading store's alembic_version table
+        raise ConfigError(f"--storage {sa.make_url(url).render_as_string(hide_password=True)}: not an Optuna "
+                          f"study database ({exc}); point it at a database (or schema) of its own") from exc
+
+
+@contextmanager
+def dask_client(*, workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """A Dask client: on the cluster at ``scheduler`` (``tcp://HOST:8786``), else on a LocalCluster of
+    ``workers`` single-threaded worker processes (default: the CPU count), closed on exit."""
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def worker_slots(client: Client) -> int:
+    """How many trials the cluster runs at once (its worker threads): the default batch size."""
+    return max(1, sum(client.nthreads().values()))
+
+
+def study_folds(plan: StudyPlan) -> tuple[tuple[Fold, ...], tuple[str, ...], datetime | None]:
+    """(the folds over the data's span, the symbols traded, the data's end bound). The gap between in-sample
+    and out-of-sample is the base config's strategy warm-up. Raises ConfigError (bad data, too few folds)."""
+    cfg = plan.cfg
+    chosen = select_backtest_data(cfg, plan.data, start=cfg.backtest.start, end=cfg.backtest.end,
+                                  allow_missing=plan.allow_missing)
+    data = chosen.data
+    begin = chosen.start or data.ts_start
+    base = timedelta(minutes=TIMEFRAME_MINUTES[data.base_timeframe])
+    finish = data.ts_end + base
+    warmup = load_strategy(cfg.strategy).warmup_bars * timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
+    folds = tuple(walk_forward(begin, finish, plan.folds, gap=warmup, mode=plan.fold_mode,
+                               oos_fraction=plan.oos_fraction))
+    end_bound = None if cfg.backtest.end is None else finish
+    return folds, tuple(data.symbols), end_bound
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """A trial that counts toward the study's size: complete, or failed for a reason of its own."""
+    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL
+                                                  and not trial.user_attrs.get("requeued", False))
+
+
+def requeue(study: optuna.Study, trials: list[FrozenTrial]) -> None:
+    """Fail ``trials`` (RUNNING) as ``requeued`` and queue their parameters again: they run first."""
+    for trial in trials:
+        study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number})
+        study._storage.set_trial_user_attr(trial._trial_id, "requeued", True)
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        log.warning("study %s: trial %d was left running; its parameters are queued again",
+                    study.study_name, trial.number)
+
+
+def load_or_create(storage: optuna.storages.RDBStorage, name: str, seed: int) -> optuna.Study:
+    """The study ``name`` (maximised), created if new; RUNNING trials of a dead driver requeued."""
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise ConfigError(f"--study {name}: exists in the storage and is not a maximising study; choose another name")
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if stale:
+        requeue(study, list(stale))
+    return study
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome | None, error: str | None) -> None:
+    """Tell one trial's outcome, with its per-fold details as user attributes."""
+    if outcome is not None:
+        for key, value in (("fold_scores", list(outcome.fold_scores)), ("fold_trades", list(outcome.fold_trades)),
+                           ("returns", [list(r) for r in outcome.returns]), ("worker", outcome.worker),
+                           ("seconds", round(outcome.seconds, 4)), ("loaded_data", outcome.loaded_data)):
+            trial.set_user_attr(key, value)
+        error = error or outcome.error
+    if error is not None or outcome is None or not math.isfinite(outcome.value):
+        trial.set_user_attr("error", error or "the objective is not a finite number")
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    study.tell(trial, outcome.value)
+
+
+def _run_batch(client: Client, tasks: Mapping[int, TrialTask], retries: int) -> dict[int, tuple[TrialOutcome | None,
+                                                                                             str | None]]:
+    """Run ``tasks`` (by trial number) to completion: (outcome, None) or (None, last error) for each."""
+    attempts = dict.fromkeys(tasks, 0)
+    pending: dict[int, Future] = {}
+    done: dict[int, tuple[TrialOutcome | None, str | None]] = {}
+
+    def submit(number: int) -> None:
+        attempts[number] += 1
+        pending[number] = client.submit(run_trial, tasks[number], pure=False,
+                                        key=f"krakenbot-trial-{number}-{attempts[number]}-{uuid.uuid4().hex[:8]}")
+
+    for number in tasks:
+        submit(number)
+    try:
+        while pending:
+            wait(list(pending.values()), return_when="FIRST_COMPLETED")
+            for number, future in list(pending.items()):
+                if not future.done():
+                    continue
+                del pending[number]
+                try:
+                    done[number] = (future.result(), None)
+                except Exception as exc:  # a bug in the trial, or workers that kept dying under it
+                    message = f"{type(exc).__name__}: {exc}"
+                    if attempts[number] <= retries:
+                        log.warning("trial %d failed (%s): submitted again", number, message)
+                        submit(number)
+                    else:
+                        done[number] = (None, message)
+    finally:
+        for future in pending.values():
+            future.cancel()
+    return done
+
+
+def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
+              on_progress: ProgressCallback | None = None) -> StudyResult:
+    """Run the study described by ``plan`` on ``client`` (see the module docstring) and assess its winner.
+
+    ``batch``: trials asked at once (default: ``worker_slots(client)``; the result depends on it).
+    Ctrl-C (KeyboardInterrupt) requeues the batch in flight and re-raises: a rerun resumes. Raises
+    ConfigError for bad data, a storage that is not a study database, or a study without a complete trial."""
+    began = time.perf_counter()
+    folds, symbols, end = study_folds(plan)
+    size = batch or worker_slots(client)
+    storage = open_storage(plan.storage)
+    study = load_or_create(storage, plan.study_name, plan.seed)
+    ran = 0
+
+    def report() -> None:
+        if on_progress is not None:
+            finished = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+            values = [t.value for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
+            on_progress(len(finished), plan.trials, max(values) if values else None)
+
+    report()
+    while True:
+        all_trials = study.get_trials(deepcopy=False)
+        missing = plan.trials - sum(counted(t) for t in all_trials)
+        if missing <= 0:
+            break
+        complete = sum(t.state == TrialState.COMPLETE for t in all_trials)
+        study.sampler = optuna.samplers.TPESampler(seed=plan.seed + SEED_STRIDE * complete)
+        asked: list[optuna.Trial] = []
+        try:
+            tasks: dict[int, TrialTask] = {}
+            refused: dict[int, str] = {}
+            for _ in range(min(size, missing)):
+                trial = study.ask()
+                asked.append(trial)
+                try:
+                    trial_cfg = plan.space.apply(plan.cfg, plan.space.suggest(trial))
+                except (ConfigError, ValidationError, ValueError) as exc:
+                    refused[trial.number] = f"config refused: {exc}"
+                    continue
+                tasks[trial.number] = TrialTask(number=trial.number, cfg=trial_cfg, data=plan.data, symbols=symbols,
+                                                end=end, folds=folds, objective=plan.objective,
+                                                min_trades=plan.min_trades)
+            results = _run_batch(client, tasks, plan.retries)
+        except BaseException:
+            requeue(study, [study._storage.get_trial(t._trial_id) for t in asked
+                            if study._storage.get_trial(t._trial_id).state == TrialState.RUNNING])
+            raise
+        for trial in asked:
+            outcome, error = results.get(trial.number, (None, refused.get(trial.number)))
+            _record(study, trial, outcome, error)
+        ran += len(asked)
+        report()
+    return _finish(plan, study, client, folds, symbols, end, ran=ran, began=began)
+
+
+def _finish(plan: StudyPlan, study: optuna.Study, client: Client, folds: tuple[Fold, ...],
+            symbols: tuple[str, ...], end: datetime | None, *, ran: int, began: float) -> StudyResult:
+    """Re-run the best trials out-of-sample, assess the winner, and gather the result."""
+    trials = tuple(study.get_trials(deepcopy=False))
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE),
+                      key=lambda t: (-(t.value if t.value is not None else -math.inf), t.number))
+    if not complete:
+        raise ConfigError(f"study {plan.study_name}: no trial completed (see the errors in trials.csv): check the "
+                          "search space and the data")
+    best = complete[0]
+    best_cfg = plan.space.apply(plan.cfg, best.params)
+    tasks = {t.number: TrialTask(number=t.number, cfg=plan.space.apply(plan.cfg, t.params), data=plan.data,
+                                 symbols=symbols, end=end, folds=folds, window="oos", objective=plan.objective,
+                                 min_trades=plan.min_trades, keep_equity=t.number == best.number)
+             for t in complete[:plan.top]}
+    oos = {n: outcome for n, (outcome, _) in _run_batch(client, tasks, plan.retries).items() if outcome is not None}
+    for number, outcome in oos.items():
+        study.set_user_attr(f"oos_{number}", {"fold_scores": list(outcome.fold_scores),
+                                              "fold_trades": list(outcome.fold_trades)})
+    found, note = assess(complete, plan.fold_mode)
+    return StudyResult(name=plan.study_name, study=study, folds=folds, trials=trials, best=best, best_cfg=best_cfg,
+                       oos=oos, verdict=found, verdict_note=note, ran=ran, seconds=time.perf_counter() - began,
+                       objective=plan.objective)
+
+
+def in_sample_returns(trial: FrozenTrial, fold_mode: str) -> np.ndarray:
+    """The trial's in-sample period returns for the verdict: anchored folds' in-sample windows nest, so the
+    last (longest) fold's; rolling folds', concatenated in fold order."""
+    per_fold = [np.asarray(r, dtype="float64") for r in trial.user_attrs.get("returns", [])]
+    if not per_fold:
+        return np.empty(0)
+    return per_fold[-1] if fold_mode == "anchored" else np.concatenate(per_fold)
+
+
+def per_period_sharpe(returns: np.ndarray) -> float:
+    """Mean / standard deviation of per-period returns (not annualised); 0.0 when undefined."""
+    if returns.size < 2:
+        return 0.0
+    std = float(np.std(returns, ddof=1))
+    return float(np.mean(returns) / std) if std > 1e-15 else 0.0
+
+
+def assess(ranked: list[FrozenTrial], fold_mode: str) -> tuple[Verdict | None, str]:
+    """The overfitting verdict of the winner (``ranked[0]``) among ``ranked`` (complete trials, best first):
+    the deflated Sharpe ratio of its in-sample returns given the number of trials and the variance of the
+    trials' per-period Sharpe ratios, and the PBO by CSCV over the trials' return matrix (periods x trials).
+    (None, why) when the data are too short for it."""
+    series = [in_sample_returns(t, fold_mode) for t in ranked]
+    length = min((s.size for s in series), default=0)
+    if len(ranked) < 2 or length < 4:
+        return None, (f"no verdict: it needs at least 2 complete trials and 4 in-sample periods per trial "
+                      f"(got {len(ranked)} trials, {length} periods); use more trials or longer data")
+    matrix = np.column_stack([s[:length] for s in series])
+    sharpes = np.array([per_period_sharpe(s) for s in series])
+    splits = min(PBO_SPLITS, length - length % 2)
+    try:
+        dsr = float(deflated_sharpe(series[0], len(ranked), float(np.var(sharpes, ddof=1))))
+        chance = float(pbo(matrix, n_splits=splits))
+    except ValueError as exc:
+        return None, f"no verdict: {exc}"
+    return verdict(dsr, chance), f"{len(ranked)} trials, {length} in-sample periods, CSCV with {splits} splits"
