@@ -3,25 +3,25 @@
 How a study runs (``run_study``):
 
 1. The driver (this process) opens the study by name in the storage, creating it or resuming it. Trials a
-   dead driver left RUNNING (killed, power cut) are failed and their parameters queued again (``requeued``),
-   so nothing asked is lost; they run first.
+   stopped driver left RUNNING (Ctrl-C, kill -9, power cut) are failed as ``abandoned`` (not counted).
 2. It asks a batch of trials (``batch``: by default the number of worker threads of the cluster), submits
    each as a Dask future, waits for the whole batch, then tells the results in trial-number order, and asks
-   the next batch. Before each batch the TPE sampler is re-seeded from (seed, trials finished so far):
-   a seed and a batch size give the same trials and the same winner, in one go or interrupted and resumed at
-   a batch boundary, on SQLite or PostgreSQL. A batch waits for its slowest trial: that is the price of
-   the determinism (``bench/README.md`` measures it).
+   the next batch. Before each batch the TPE sampler is re-seeded from (seed, trials complete so far), and
+   TPE reads only complete trials (and the batch's own running ones): a seed and a batch size give the same
+   trials and the same winner, in one go or stopped anywhere and resumed, on SQLite or PostgreSQL; an
+   abandoned batch is asked again with the same parameters, so nothing is lost. A batch waits for its
+   slowest trial: that is the price of the determinism (``bench/README.md`` measures it).
 3. A trial whose worker died is rescheduled by Dask on another worker; a trial that raised (or whose
    workers kept dying) is submitted again up to ``retries`` times; only then is it failed, with the error
    in its ``error`` attribute. A config the backtest refuses is failed at once (it would fail again).
-   ``--trials N`` counts finished trials (complete, or failed for a reason of their own; not the requeued).
+   ``--trials N`` counts finished trials (complete, or failed for a reason of their own; not the abandoned).
 4. The best ``top`` trials (by in-sample value) are re-run on each fold's out-of-sample window; the overfitting
    verdict is computed from the trials' in-sample period returns (see ``assess``).
 
 The storage is the project's database (``study_storage_url``), in tables of its own: a SQLite store's file
 with a ``-studies`` suffix, or the PostgreSQL database's schema ``krakenbot_studies`` (the store and Optuna
 both version their tables with Alembic, so they cannot share one schema). Watch a running study with
-``optuna-dashboard URL``. One driver per study at a time: a second one would requeue the first one's trials.
+``optuna-dashboard URL``. One driver per study at a time: a second one would abandon the first one's trials.
 """
 
 from __future__ import annotations
@@ -186,30 +186,33 @@ def study_folds(plan: StudyPlan) -> tuple[tuple[Fold, ...], tuple[str, ...], dat
 
 
 def counted(trial: FrozenTrial) -> bool:
-    """A trial that counts toward the study's size: complete, or failed for a reason of its own."""
+    """A trial that counts toward the study's size: complete, or failed for a reason of its own (not abandoned)."""
     return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL
-                                                  and not trial.user_attrs.get("requeued", False))
+                                                  and not trial.user_attrs.get("abandoned", False))
 
 
-def requeue(study: optuna.Study, trials: list[FrozenTrial]) -> None:
-    """Fail ``trials`` (RUNNING) as ``requeued`` and queue their parameters again: they run first."""
-    for trial in trials:
-        study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number})
-        study._storage.set_trial_user_attr(trial._trial_id, "requeued", True)
+def abandon(study: optuna.Study) -> int:
+    """Fail the study's RUNNING trials as ``abandoned`` (a driver stopped before telling them); returns how many.
+
+    Nothing is lost: the sampler is re-seeded per batch from the trials finished before it, and failed trials
+    are not among them, so the next batch asks the same parameters again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        log.warning("study %s: trial %d was left running; its parameters are queued again",
-                    study.study_name, trial.number)
+    if stale:
+        log.warning("study %s: %d trial(s) left running by a stopped driver are asked again",
+                    study.study_name, len(stale))
+    return len(stale)
 
 
 def load_or_create(storage: optuna.storages.RDBStorage, name: str, seed: int) -> optuna.Study:
-    """The study ``name`` (maximised), created if new; RUNNING trials of a dead driver requeued."""
+    """The study ``name`` (maximised), created if new; RUNNING trials of a stopped driver abandoned (``abandon``)."""
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ConfigError(f"--study {name}: exists in the storage and is not a maximising study; choose another name")
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if stale:
-        requeue(study, list(stale))
+    abandon(study)
     return study
 
 
@@ -269,7 +272,7 @@ def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
     """Run the study described by ``plan`` on ``client`` (see the module docstring) and assess its winner.
 
     ``batch``: trials asked at once (default: ``worker_slots(client)``; the result depends on it).
-    Ctrl-C (KeyboardInterrupt) requeues the batch in flight and re-raises: a rerun resumes. Raises
+    Ctrl-C (KeyboardInterrupt) abandons the batch in flight and re-raises: a rerun resumes and asks it again. Raises
     ConfigError for bad data, a storage that is not a study database, or a study without a complete trial."""
     began = time.perf_counter()
     folds, symbols, end = study_folds(plan)
@@ -309,8 +312,7 @@ def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
                                                 min_trades=plan.min_trades)
             results = _run_batch(client, tasks, plan.retries)
         except BaseException:
-            requeue(study, [study._storage.get_trial(t._trial_id) for t in asked
-                            if study._storage.get_trial(t._trial_id).state == TrialState.RUNNING])
+            abandon(study)
             raise
         for trial in asked:
             outcome, error = results.get(trial.number, (None, refused.get(trial.number)))
