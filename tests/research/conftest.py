@@ -1,4 +1,4 @@
-"""The study tests' Dask cluster (one LocalCluster of 2 worker processes for the module) and PostgreSQL.
+"""The study tests' Dask cluster (one LocalCluster of 2 worker processes for the session) and PostgreSQL.
 
 PostgreSQL comes from ``KRAKENBOT_TEST_PG_URL`` as in the store tests (``.ci/run`` starts one): each test gets a
 fresh schema, dropped afterwards; without the URL the test is skipped, or fails under ``CI=true``.
@@ -18,14 +18,14 @@ from sqlalchemy.pool import NullPool
 PG_URL_ENV = "KRAKENBOT_TEST_PG_URL"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """A LocalCluster of 2 single-threaded worker processes (nanny-managed: a killed worker is restarted)."""
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         yield local
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(cluster: LocalCluster) -> Iterator[Client]:
     """A client of the module's cluster."""
     with Client(cluster) as connected:

@@ -113,6 +113,9 @@ def run_optimize_command(cfg: AppConfig, options: OptimizeOptions) -> None:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
+    except FileNotFoundError as exc:
+        typer.echo(f"{exc.filename}: not found", err=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("", err=True)
         typer.echo(f"interrupted: the batch in flight is abandoned in {name}; rerun the same command to resume "
