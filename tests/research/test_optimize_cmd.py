@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from builders.logs import root_logging_restored  # noqa: F401  (autouse)
 from distributed import LocalCluster
 from typer.testing import CliRunner
 
+from builders.logs import root_logging_restored  # noqa: F401  (autouse)
 from krakenbot.cli import app
 from krakenbot.config.loader import load_config
 

@@ -27,6 +27,7 @@ from krakenbot.research.study import (
     StudyPlan,
     StudyResult,
     counted,
+    detail,
     load_or_create,
     open_storage,
     run_study,
@@ -40,11 +41,11 @@ TRIALS = 12
 
 def plan(storage: str, **changes: Any) -> StudyPlan:
     """The test study: 12 trials, 3 anchored folds over the demo's two symbols, seed 7."""
-    fields: dict[str, Any] = dict(cfg=load_config(HERE / "study_config.yaml"),
-                                  space=SearchSpace.load(HERE / "study_space.yaml"), data=DEMO_DATA_DIR,
-                                  storage=storage, study_name="demo", trials=TRIALS, folds=3, min_trades=1, seed=7)
-    fields.update(changes)
-    return StudyPlan(**fields)
+    fields: dict[str, Any] = {"cfg": load_config(HERE / "study_config.yaml"),
+                              "space": SearchSpace.load(HERE / "study_space.yaml"), "data": DEMO_DATA_DIR,
+                              "storage": storage, "study_name": "demo", "trials": TRIALS, "folds": 3,
+                              "min_trades": 1, "seed": 7}
+    return StudyPlan(**{**fields, **changes})
 
 
 def sqlite_url(folder: Path) -> str:
@@ -65,9 +66,9 @@ def reference(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Study
 def test_study_of_12_trials_runs_on_two_workers_loading_data_once_per_worker(reference: StudyResult) -> None:
     complete = [t for t in reference.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == TRIALS == len(reference.trials)
-    assert len({t.user_attrs["worker"] for t in complete}) == 2  # both workers ran trials
-    assert sum(t.user_attrs["loaded_data"] for t in complete) <= 2  # once per worker, not once per trial
-    assert all(len(t.user_attrs["fold_scores"]) == 3 for t in complete)
+    assert len({detail(t)["worker"] for t in complete}) == 2  # both workers ran trials
+    assert sum(detail(t)["loaded_data"] for t in complete) <= 2  # once per worker, not once per trial
+    assert all(len(detail(t)["fold_scores"]) == 3 for t in complete)
     assert reference.best.value == max(t.value for t in complete if t.value is not None)
     assert sorted(reference.oos) == sorted(t.number for t in sorted(complete, key=lambda t: -(t.value or 0))[:5])
     assert all(len(o.fold_scores) == 3 for o in reference.oos.values())

@@ -139,10 +139,10 @@ def report(
 
 @app.command()
 def optimize(
-    config: ConfigOption = None,
     space: Annotated[Path, typer.Option(
         help="Search space YAML: one entry per dotted config path, e.g. "
-             "'strategy.params.fast_span: {low: 10, high: 30}' or 'risk.max_leverage: {choices: [2, 3, 5]}'.")] = ...,
+             "'strategy.params.fast_span: {low: 10, high: 30}' or 'risk.max_leverage: {choices: [2, 3, 5]}'.")],
+    config: ConfigOption = None,
     data: Annotated[Path | None, typer.Option(
         help="Folder of recorded candles; default: backtest.data, else the shipped demo. With --scheduler the "
              "workers read it at the same path.")] = None,

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from plotly.offline import get_plotlyjs
 
 from krakenbot.backtest.report import write_dir_atomically
-from krakenbot.research.study import StudyResult
+from krakenbot.research.study import StudyResult, detail
 
 REPORT_FILE = "report.html"
 BEST_FILE = "best.yaml"
@@ -46,7 +46,7 @@ def trials_frame(result: StudyResult) -> pd.DataFrame:
     names = sorted({name for t in result.trials for name in t.params})
     rows: list[dict[str, Any]] = []
     for t in result.trials:
-        attrs = t.user_attrs
+        attrs = {**t.user_attrs, **detail(t)}
         row: dict[str, Any] = {"number": t.number, "state": t.state.name, "value": t.value}
         row.update({f"p:{name}": t.params.get(name) for name in names})
         for i, fold_score in enumerate(attrs.get("fold_scores", [])):
@@ -71,7 +71,7 @@ def _fold_figure(result: StudyResult) -> go.Figure:
     for number, outcome in sorted(result.oos.items(), key=lambda item: item[0] != result.best.number):
         trial = next(t for t in result.trials if t.number == number)
         folds = [f"fold {f.index}" for f in result.folds]
-        fig.add_bar(name=f"#{number} in-sample", x=folds, y=trial.user_attrs.get("fold_scores", []))
+        fig.add_bar(name=f"#{number} in-sample", x=folds, y=detail(trial).get("fold_scores", []))
         fig.add_bar(name=f"#{number} out-of-sample", x=folds, y=list(outcome.fold_scores))
     fig.update_layout(title=f"In-sample vs out-of-sample {result.objective} per fold (best trials)",
                       barmode="group", height=420)
