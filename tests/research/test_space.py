@@ -1,5 +1,6 @@
 """The search space: YAML checked against the config models with lines; suggest and apply."""
 
+import pickle
 import textwrap
 
 import optuna
@@ -23,7 +24,7 @@ auction.replace_score_margin: {low: 0.0, high: 1.0}
 
 
 def space_of(text: str, cfg: AppConfig | None = None) -> SearchSpace:
-    return SearchSpace.parse(textwrap.dedent(text), source="space.yaml", cfg=cfg)
+    return SearchSpace.parse(textwrap.dedent(text), source="space.yaml", cfg=cfg or AppConfig())
 
 
 def problems_of(text: str, cfg: AppConfig | None = None) -> list[str]:
@@ -35,7 +36,7 @@ def problems_of(text: str, cfg: AppConfig | None = None) -> list[str]:
 def test_load_reads_flat_and_nested_keys_with_kinds_in_file_order(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text(EXAMPLE, encoding="utf-8")
-    space = SearchSpace.load(path)
+    space = SearchSpace.load(path, cfg=AppConfig())
     assert space.paths == ("strategy.params.fast_span", "strategy.params.slow_span", "risk.max_leverage",
                            "risk.risk_per_trade_pct", "auction.replace_score_margin")
     kinds = {p.path: p.kind for p in space.params}
@@ -73,6 +74,22 @@ def test_strategy_params_are_checked_against_the_configured_strategy():
     cfg = AppConfig.model_validate({"strategy": {"class_path": "krakenbot.strategy.ema_cross:EmaCrossStrategy"}})
     with pytest.raises(ConfigError, match="unknown key 'atr_period'"):
         space_of("strategy.params.atr_period: {low: 5, high: 20}\n", cfg)
+
+
+def test_without_a_config_strategy_params_are_checked_by_check_and_apply():
+    text = "strategy.params.stop_distance_pct: {low: 0.01, high: 0.05}\nrisk.max_positions: {low: 1, high: 3}\n"
+    space = SearchSpace.parse(text, source="space.yaml")  # any strategy's params may be named here
+    ema = AppConfig.model_validate({"strategy": {"class_path": "krakenbot.strategy.ema_cross:EmaCrossStrategy"}})
+    space.check(ema)
+    assert space.apply(ema, {"strategy.params.stop_distance_pct": 0.02}).strategy.params == {"stop_distance_pct": 0.02}
+    with pytest.raises(ConfigError) as info:
+        space.check(AppConfig())  # the trend strategy has no stop_distance_pct
+    assert info.value.problems == ["strategy.params.stop_distance_pct: unknown key 'stop_distance_pct' in "
+                                   "strategy.params; valid keys here: fast_span, slow_span, atr_period, "
+                                   "min_spread_atr, stop_atr_mult, min_stop_pct, max_stop_pct, take_profit_atr_mult, "
+                                   "score_cap, allow_short  (space.yaml, line 1)"]
+    with pytest.raises(ConfigError, match=r"strategy.params.stop_distance_pct: unknown parameter"):
+        space.apply(AppConfig(), {"strategy.params.stop_distance_pct": 0.02})
 
 
 def test_every_problem_is_reported_in_file_order():
@@ -148,6 +165,11 @@ def test_apply_refuses_a_combination_the_config_refuses_naming_the_values():
             AppConfig.model_validate({"strategy": {"params": {"fast_span": 30}}}), {"strategy.params.slow_span": 20})
     with pytest.raises(ConfigError, match="not in the search space"):
         space.apply(AppConfig(), {"risk.max_positions": 2})
+    with pytest.raises(ConfigError) as info:
+        space_of("risk.trim_buffer_pct: {low: 0.05, high: 0.3}\n").apply(AppConfig(), {"risk.trim_buffer_pct": 0.05})
+    assert info.value.problems == ["risk: trim_buffer_pct (0.05) must be greater than emergency_buffer_pct (0.1): "
+                                   "trimming starts before the emergency close "
+                                   "(trial values: risk.trim_buffer_pct=0.05)"]
 
 
 def test_strategy_corners_bound_the_warmup_of_every_trial():
@@ -171,3 +193,10 @@ def test_any_range_inside_the_model_bounds_loads_and_every_suggestion_applies(lo
     cfg = space.apply(AppConfig(), space.suggest(trial))
     assert low <= cfg.strategy.params["atr_period"] <= low + width
     assert 1.0 <= cfg.risk.max_leverage <= lev
+
+
+def test_a_space_travels_to_dask_workers_by_pickle():
+    space = space_of(EXAMPLE)
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy == space
+    assert copy.apply(AppConfig(), {"risk.max_leverage": 2}).risk.max_leverage == 2.0

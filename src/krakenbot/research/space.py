@@ -19,10 +19,12 @@ loop are facts about the market and the venue, not knobs to tune, so they are re
 
 Every problem is reported at once with its YAML line, in the words ``config check`` uses: an unknown key
 (with the nearest valid one), a bound or choice outside the model's bounds, an integer key given float
-bounds, a malformed range. Each value is checked alone against its field; constraints between keys (the
-trend strategy's ``fast_span < slow_span``) are checked on the whole config by :meth:`SearchSpace.apply`,
-which raises ``ConfigError`` for a combination the config refuses (the runner records such a trial as
-failed, never as a score).
+bounds, a malformed range. ``strategy.params`` keys need the strategy, so they are checked when the space
+is loaded with the config (``SearchSpace.load(path, cfg=cfg)``) or by :meth:`SearchSpace.check`. Each value
+is checked alone against its field; constraints between keys (the trend strategy's ``fast_span <
+slow_span``) are checked on the whole config by :meth:`SearchSpace.apply`, which raises ``ConfigError`` for
+a combination the config refuses (a runner records such a trial as failed, never scores it). The Optuna
+parameter of a key is named by its dotted path.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ class SearchSpace:
 
     @classmethod
     def load(cls, path: Path, *, cfg: AppConfig | None = None) -> SearchSpace:
-        """Read and check the space file ``path``; ``strategy.params`` keys are checked against the params
-        model of ``cfg``'s strategy (default: the default config's, the trend strategy).
+        """Read and check the space file ``path``. ``strategy.params`` keys are checked against the params
+        model of ``cfg``'s strategy; without ``cfg`` they are checked later, by :meth:`check` (with their
+        lines) or :meth:`apply`: pass the config to have every problem at load.
 
         Raise ``ConfigError`` listing every problem with its YAML line."""
         path = Path(path)
@@ -121,7 +124,7 @@ class SearchSpace:
             if param is not None:
                 params.append(param)
         space = cls(tuple(params), source)
-        problems += space._field_problems(cfg or AppConfig())
+        problems += space._field_problems(cfg)
         if problems:
             raise ConfigError([p for _, p in sorted(problems, key=lambda p: p[0])])
         return space
@@ -174,7 +177,7 @@ class SearchSpace:
         try:
             new = AppConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError([f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']} (trial values: {tried})"
+            raise ConfigError([f"{'.'.join(str(x) for x in err['loc'])}: {_message(err['msg'])} (trial values: {tried})"
                                for err in exc.errors()]) from exc
         try:
             validate_strategy_params(resolve_strategy_class(new.strategy.class_path), dict(new.strategy.params))
@@ -202,17 +205,19 @@ class SearchSpace:
                 continue
         return corners
 
-    def _field_problems(self, cfg: AppConfig) -> list[tuple[int, str]]:
-        """Each param against its field: known key, value kind, bounds."""
+    def _field_problems(self, cfg: AppConfig | None) -> list[tuple[int, str]]:
+        """Each param against its field: known key, value kind, bounds (``strategy.params`` only with ``cfg``)."""
         problems: list[tuple[int, str]] = []
         params_model: type[BaseModel] | None = None
-        if any(p.loc[:2] == PARAMS_PREFIX for p in self.params):
+        if cfg is not None and any(p.loc[:2] == PARAMS_PREFIX for p in self.params):
             try:
                 params_model = strategy_params_model(cfg.strategy.class_path)
             except ConfigError as exc:
                 return [(0, f"{problem}  ({self.source}: strategy.params keys cannot be checked)")
                         for problem in exc.problems]
         for p in self.params:
+            if cfg is None and len(p.loc) == 3 and p.loc[:2] == PARAMS_PREFIX:
+                continue  # checked by check(cfg) or apply, once the strategy is known
             at = where(self.source, p.line)
             model, name, section = _model_of(p.loc, params_model)
             if model is None:
@@ -226,6 +231,10 @@ class SearchSpace:
                 continue
             problems += [(p.line or 0, f"{p.path}: {e}{at}") for e in _value_problems(p, model, name)]
         return problems
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 def _entries(data: Mapping[Any, Any], prefix: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
