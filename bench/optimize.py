@@ -72,7 +72,7 @@ def measure(workers: int, trials: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        plan = StudyPlan(cfg=cfg, space=SearchSpace.load(SPACE), data=DEMO_DATA_DIR,
+        plan = StudyPlan(cfg=cfg, space=SearchSpace.load(SPACE, cfg=cfg), data=DEMO_DATA_DIR,
                          storage=f"sqlite:///{Path(tmp) / 'bench.db'}", study_name="bench", trials=trials,
                          folds=3, min_trades=1, seed=1)
         client.run(lambda: None)  # workers up and connected before the clock runs

@@ -41,8 +41,9 @@ TRIALS = 12
 
 def plan(storage: str, **changes: Any) -> StudyPlan:
     """The test study: 12 trials, 3 anchored folds over the demo's two symbols, seed 7."""
-    fields: dict[str, Any] = {"cfg": load_config(HERE / "study_config.yaml"),
-                              "space": SearchSpace.load(HERE / "study_space.yaml"), "data": DEMO_DATA_DIR,
+    cfg = load_config(HERE / "study_config.yaml")
+    fields: dict[str, Any] = {"cfg": cfg, "space": SearchSpace.load(HERE / "study_space.yaml", cfg=cfg),
+                              "data": DEMO_DATA_DIR,
                               "storage": storage, "study_name": "demo", "trials": TRIALS, "folds": 3,
                               "min_trades": 1, "seed": 7}
     return StudyPlan(**{**fields, **changes})

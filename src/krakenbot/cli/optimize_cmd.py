@@ -100,7 +100,7 @@ def run_optimize_command(cfg: AppConfig, options: OptimizeOptions) -> None:
     target = options.out or Path("reports") / f"study-{name}"
     try:
         storage = options.storage or study_storage_url(cfg.store.url)
-        plan = StudyPlan(cfg=cfg, space=SearchSpace.load(options.space), data=folder, storage=storage,
+        plan = StudyPlan(cfg=cfg, space=SearchSpace.load(options.space, cfg=cfg), data=folder, storage=storage,
                          study_name=name, trials=options.trials, folds=options.folds, fold_mode=options.fold_mode,
                          objective=options.objective, min_trades=options.min_trades, seed=options.seed)
         typer.echo(f"data: {data_line(folder)}")

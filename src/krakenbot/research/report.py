@@ -63,7 +63,7 @@ def verdict_line(result: StudyResult) -> str:
     """The verdict in one line."""
     if result.verdict is None:
         return result.verdict_note
-    return f"{result.verdict.label}: {result.verdict.text}"
+    return f"{result.verdict.text} ({result.verdict_note})"
 
 
 def _fold_figure(result: StudyResult) -> go.Figure:
@@ -119,9 +119,10 @@ def render_html(result: StudyResult) -> str:
                  for f in result.folds)]
     verdict_html = f"<p class='verdict'><b>Verdict:</b> {html.escape(verdict_line(result))}</p>"
     if result.verdict is not None:
-        verdict_html += (f"<p>Deflated Sharpe ratio {result.verdict.dsr:.3f} (probability that the winner's Sharpe is "
-                         f"above what the best of {len(complete)} unskilled trials would show); probability of "
-                         f"backtest overfitting {result.verdict.pbo:.3f} ({html.escape(result.verdict_note)}).</p>")
+        verdict_html += (f"<p>Deflated Sharpe ratio {result.verdict.dsr:.3f} (the probability that the winner's "
+                         f"Sharpe ratio beats what the luckiest of {len(complete)} no-edge trials would show); "
+                         f"probability of backtest overfitting {result.verdict.pbo:.3f}; on "
+                         f"{html.escape(result.verdict_note)}.</p>")
     figures: list[tuple[str, go.Figure | None, str]] = [
         *_optuna_figures(result.study), ("folds", _fold_figure(result), ""), ("equity", _equity_figure(result), "")]
     parts = [fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id) if fig is not None

@@ -16,7 +16,7 @@ How a study runs (``run_study``):
    in its ``error`` attribute. A config the backtest refuses is failed at once (it would fail again).
    ``--trials N`` counts finished trials (complete, or failed for a reason of their own; not the abandoned).
 4. The best ``top`` trials (by in-sample value) are re-run on each fold's out-of-sample window; the overfitting
-   verdict is computed from the trials' in-sample period returns (see ``assess``).
+   verdict is computed from the trials' in-sample period returns (see ``study_verdict``).
 
 The storage is the project's database (``study_storage_url``), in tables of its own: a SQLite store's file
 with a ``-studies`` suffix, or the PostgreSQL database's schema ``krakenbot_studies`` (the store and Optuna
@@ -48,11 +48,10 @@ from sqlalchemy.pool import NullPool
 from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain.errors import ConfigError
-from krakenbot.research.folds import Fold, walk_forward
-from krakenbot.research.overfit import Verdict, deflated_sharpe, pbo, verdict
+from krakenbot.research.folds import Fold, max_warmup, walk_forward
+from krakenbot.research.overfit import Verdict, assess
 from krakenbot.research.space import SearchSpace
 from krakenbot.research.trial import TrialOutcome, TrialTask, run_trial
-from krakenbot.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
 
@@ -172,18 +171,26 @@ def worker_slots(client: Client) -> int:
 
 
 def study_folds(plan: StudyPlan) -> tuple[tuple[Fold, ...], tuple[str, ...], datetime | None]:
-    """(the folds over the data's span, the symbols traded, the data's end bound). The gap between in-sample
-    and out-of-sample is the base config's strategy warm-up. Raises ConfigError (bad data, too few folds)."""
+    """(the folds over the data's span, the symbols traded, the data's end bound).
+
+    The first fold starts at ``backtest.start`` (else the data's start plus the warm-up) and the gap between
+    in-sample and out-of-sample is the longest warm-up over the space's strategy params (``folds.max_warmup``
+    of ``space.strategy_corners``); boundaries on the signal timeframe. Raises ConfigError (bad data, a span
+    too short for the folds)."""
     cfg = plan.cfg
     chosen = select_backtest_data(cfg, plan.data, start=cfg.backtest.start, end=cfg.backtest.end,
                                   allow_missing=plan.allow_missing)
     data = chosen.data
-    begin = chosen.start or data.ts_start
-    base = timedelta(minutes=TIMEFRAME_MINUTES[data.base_timeframe])
-    finish = data.ts_end + base
-    warmup = load_strategy(cfg.strategy).warmup_bars * timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])
-    folds = tuple(walk_forward(begin, finish, plan.folds, gap=warmup, mode=plan.fold_mode,
-                               oos_fraction=plan.oos_fraction))
+    warmup = max_warmup(plan.space.strategy_corners(cfg))
+    begin = chosen.start or data.ts_start + warmup
+    finish = data.ts_end + timedelta(minutes=TIMEFRAME_MINUTES[data.base_timeframe])
+    try:
+        folds = tuple(walk_forward(begin, finish, plan.folds, gap=warmup, mode=plan.fold_mode,
+                                   oos_fraction=plan.oos_fraction,
+                                   align=timedelta(minutes=TIMEFRAME_MINUTES[cfg.strategy.timeframe])))
+    except ValueError as exc:
+        raise ConfigError(f"--folds {plan.folds}: {exc} (data {plan.data}: {data.ts_start:%Y-%m-%d %H:%M} .. "
+                          f"{finish:%Y-%m-%d %H:%M} UTC)") from exc
     end_bound = None if cfg.backtest.end is None else finish
     return folds, tuple(data.symbols), end_bound
 
@@ -351,7 +358,7 @@ def _finish(plan: StudyPlan, study: optuna.Study, client: Client, folds: tuple[F
     for number, outcome in oos.items():
         study.set_user_attr(f"oos_{number}", {"fold_scores": list(outcome.fold_scores),
                                               "fold_trades": list(outcome.fold_trades)})
-    found, note = assess(complete, plan.fold_mode)
+    found, note = study_verdict(complete, plan.fold_mode)
     return StudyResult(name=plan.study_name, study=study, folds=folds, trials=trials, best=best, best_cfg=best_cfg,
                        oos=oos, verdict=found, verdict_note=note, ran=ran, seconds=time.perf_counter() - began,
                        objective=plan.objective)
@@ -366,30 +373,15 @@ def in_sample_returns(trial: FrozenTrial, fold_mode: str) -> np.ndarray:
     return per_fold[-1] if fold_mode == "anchored" else np.concatenate(per_fold)
 
 
-def per_period_sharpe(returns: np.ndarray) -> float:
-    """Mean / standard deviation of per-period returns (not annualised); 0.0 when undefined."""
-    if returns.size < 2:
-        return 0.0
-    std = float(np.std(returns, ddof=1))
-    return float(np.mean(returns) / std) if std > 1e-15 else 0.0
-
-
-def assess(ranked: list[FrozenTrial], fold_mode: str) -> tuple[Verdict | None, str]:
-    """The overfitting verdict of the winner (``ranked[0]``) among ``ranked`` (complete trials, best first):
-    the deflated Sharpe ratio of its in-sample returns given the number of trials and the variance of the
-    trials' per-period Sharpe ratios, and the PBO by CSCV over the trials' return matrix (periods x trials).
-    (None, why) when the data are too short for it."""
+def study_verdict(ranked: list[FrozenTrial], fold_mode: str) -> tuple[Verdict | None, str]:
+    """The overfitting verdict of the winner (``ranked[0]``) among ``ranked`` (complete trials, best first),
+    by ``overfit.assess`` on the trials' in-sample returns (periods x trials, cut to the shortest): the
+    winner's deflated Sharpe ratio given the number of trials, and the PBO by CSCV. (None, why) with fewer
+    than 2 complete trials; the note says what the verdict was computed on."""
     series = [in_sample_returns(t, fold_mode) for t in ranked]
     length = min((s.size for s in series), default=0)
-    if len(ranked) < 2 or length < 4:
-        return None, (f"no verdict: it needs at least 2 complete trials and 4 in-sample periods per trial "
-                      f"(got {len(ranked)} trials, {length} periods); use more trials or longer data")
-    matrix = np.column_stack([s[:length] for s in series])
-    sharpes = np.array([per_period_sharpe(s) for s in series])
-    splits = min(PBO_SPLITS, length - length % 2)
-    try:
-        dsr = float(deflated_sharpe(series[0], len(ranked), float(np.var(sharpes, ddof=1))))
-        chance = float(pbo(matrix, n_splits=splits))
-    except ValueError as exc:
-        return None, f"no verdict: {exc}"
-    return verdict(dsr, chance), f"{len(ranked)} trials, {length} in-sample periods, CSCV with {splits} splits"
+    if len(ranked) < 2:
+        return None, f"no verdict: it needs at least 2 complete trials (got {len(ranked)})"
+    matrix = np.column_stack([s[-length:] if length else s[:0] for s in series])
+    found = assess(matrix, winner=0, n_trials=len(ranked), n_splits=PBO_SPLITS)
+    return found, f"{len(ranked)} trials x {length} in-sample periods"
