@@ -10,11 +10,12 @@ clock runs) it reports:
 - ``trial_s``: mean seconds of one trial on its worker (3 fold backtests), ``trial_s_max`` the slowest;
 - ``trial_cv``: the trials' coefficient of variation (standard deviation / mean of their seconds);
 - ``straggler``: mean over batches of (slowest trial / mean trial) in the batch: the batch waits for its slowest;
-- ``overhead_s``: per trial, (wall - the sum over batches of the batch's slowest trial) / trials: what is not a
-  backtest on the critical path: the driver (ask, tell, storage writes), the scheduler, data transfer;
+- ``batch_overhead_s``: per batch, (wall - the sum over batches of the batch's slowest trial) / batches: what
+  is not a backtest on the critical path: the driver (ask, tell, storage writes), the scheduler, transfers;
 - ``task_roundtrip_ms``: a no-op Dask task's submit-to-result time (200 in sequence): the scheduler's own part.
 
-``python -m bench.optimize [--trials N] [--workers 1,2] [--out bench/optimize.json]``. The machine's load
+``python -m bench.optimize [--trials N] [--workers 1,2] [--out bench/optimize.json]`` (``--from FILE``:
+the model again from a saved run's rows). The machine's load
 average is recorded: other work on the cores inflates the wall figures (the README's caveat).
 """
 
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from distributed import Client, LocalCluster
@@ -90,17 +91,34 @@ def measure(workers: int, trials: int) -> dict[str, Any]:
             "finish_s": round(total - study_s, 2), "trials_per_min": round(len(seconds) / study_s * 60, 1),
             "trial_s": round(statistics.mean(seconds), 3), "trial_s_max": round(max(seconds), 3),
             "trial_cv": round(statistics.pstdev(seconds) / statistics.mean(seconds), 3),
-            "straggler": round(straggler, 3), "overhead_s": round((study_s - critical) / len(seconds), 4),
+            "straggler": round(straggler, 3), "batches": len(batches),
+            "batch_overhead_s": round((study_s - critical) / len(batches), 4),
             "task_roundtrip_ms": round(roundtrip, 2), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
-def model(trial_s: float, trial_cv: float, overhead_s: float, workers: int) -> float:
+def fit_overhead(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """(a, b) of batch overhead = a + b x workers, through the measured rows (a line through the first and
+    last worker counts; with one row, all of it per trial: (0, overhead))."""
+    first, last = rows[0], rows[-1]
+    if first["workers"] == last["workers"]:
+        return 0.0, first["batch_overhead_s"] / first["workers"]
+    b = (last["batch_overhead_s"] - first["batch_overhead_s"]) / (last["workers"] - first["workers"])
+    b = max(b, 0.0)
+    return max(first["batch_overhead_s"] - b * first["workers"], 0.0), b
+
+
+def straggler_factor(trial_cv: float, workers: int) -> float:
+    """Expected slowest of ``workers`` trial times over their mean, for roughly normal times with coefficient of
+    variation ``trial_cv``: 1 + cv x z_N, z_N by Blom's approximation of the largest of N standard normals."""
+    if workers <= 1:
+        return 1.0
+    return 1.0 + trial_cv * NormalDist().inv_cdf((workers - 0.375) / (workers + 0.25))
+
+
+def model(trial_s: float, trial_cv: float, a: float, b: float, workers: int) -> float:
     """Trials per minute on ``workers`` workers (the scaling model of bench/README.md): a batch of N trials
-    lasts its slowest trial, about trial_s x (1 + cv x sqrt(2 ln N)) (the expected maximum of N), plus the
-    driver's sequential per-trial overhead N x overhead_s."""
-    straggler = 1.0 + trial_cv * math.sqrt(2.0 * math.log(workers)) if workers > 1 else 1.0
-    batch_s = trial_s * straggler + overhead_s * workers
-    return workers / batch_s * 60.0
+    lasts its slowest trial, trial_s x straggler_factor(cv, N), plus the driver's batch overhead a + b x N."""
+    return workers / (trial_s * straggler_factor(trial_cv, workers) + a + b * workers) * 60.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,15 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "optimize.json")
+    parser.add_argument("--from", dest="source", type=Path, help="recompute the model from this JSON's rows")
     args = parser.parse_args(argv)
-    rows = [measure(int(w), args.trials) for w in args.workers.split(",")]
+    if args.source is not None:
+        rows = json.loads(args.source.read_text(encoding="utf-8"))["rows"]
+    else:
+        rows = [measure(int(w), args.trials) for w in args.workers.split(",")]
     for row in rows:
         print(json.dumps(row))
     base = rows[0]
-    projected = {n: round(model(base["trial_s"], base["trial_cv"], base["overhead_s"], n), 1)
-                 for n in (1, 2, 4, 8, 16, 32, 64, 128)}
-    print("model, trials/min by workers:", json.dumps(projected))
-    report = {"rows": rows, "cpus": os.cpu_count(), "model": projected}
+    a, b = fit_overhead(rows)
+    projected = {n: round(model(base["trial_s"], base["trial_cv"], a, b, n), 1) for n in (1, 2, 4, 8, 16, 32, 64, 128)}
+    print(f"batch overhead = {a:.3f} s + {b:.3f} s x workers; model, trials/min by workers:", json.dumps(projected))
+    report = {"rows": rows, "cpus": os.cpu_count(), "overhead_a_s": round(a, 4), "overhead_b_s": round(b, 4),
+              "model": projected}
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -36,3 +36,7 @@ def test_optimize_refuses_a_missing_space_file_and_a_bad_fold_mode(tmp_path: Pat
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
     bad = CliRunner().invoke(app, ["optimize", "--space", str(HERE / "study_space.yaml"), "--fold-mode", "sideways"])
     assert bad.exit_code == 2 and "--fold-mode: expected anchored or rolling" in bad.output
+    unknown = CliRunner().invoke(app, ["optimize", "--config", str(HERE / "study_config.yaml"), "--space",
+                                       str(HERE / "study_space.yaml"), "--objective", "profit",
+                                       "--storage", f"sqlite:///{tmp_path / 's.db'}"])
+    assert unknown.exit_code == 2 and "--objective: expected one of sharpe" in unknown.output

@@ -49,6 +49,7 @@ from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain.errors import ConfigError
 from krakenbot.research.folds import Fold, max_warmup, walk_forward
+from krakenbot.research.objective import OBJECTIVES
 from krakenbot.research.overfit import Verdict, assess
 from krakenbot.research.space import SearchSpace
 from krakenbot.research.trial import TrialOutcome, TrialTask, run_trial
@@ -84,6 +85,18 @@ class StudyPlan:
     top: int = 5
     retries: int = 2
     allow_missing: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.objective not in OBJECTIVES:
+            problems.append(f"--objective: expected one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        for name, value, least in (("--trials", self.trials, 1), ("--folds", self.folds, 1),
+                                   ("--min-trades", self.min_trades, 0), ("top", self.top, 1),
+                                   ("retries", self.retries, 0)):
+            if value < least:
+                problems.append(f"{name}: must be at least {least}, got {value}")
+        if problems:
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
