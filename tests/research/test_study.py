@@ -136,10 +136,16 @@ def _interrupt_when(condition: Any, storage: str) -> threading.Thread:
 
 def test_interrupted_study_resumes_to_the_same_trials(client: Client, reference: StudyResult, tmp_path: Path) -> None:
     storage = sqlite_url(tmp_path)
-    watcher = _interrupt_when(lambda states: states.get("COMPLETE", 0) >= 4 and states.get("RUNNING", 0) > 0, storage)
-    with pytest.raises(KeyboardInterrupt):
-        run_study(plan(storage), client)
-    watcher.join()
+    # Ctrl-C as Python answers it (another in-process command of the suite may have left its own handler)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        watcher = _interrupt_when(lambda states: states.get("COMPLETE", 0) >= 4 and states.get("RUNNING", 0) > 0,
+                                  storage)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(plan(storage), client)
+        watcher.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     stored = optuna.load_study(study_name="demo", storage=open_storage(storage)).get_trials()
     assert not [t for t in stored if t.state == TrialState.RUNNING]  # the batch in flight was abandoned
     assert 4 <= sum(counted(t) for t in stored) < TRIALS
