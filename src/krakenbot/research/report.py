@@ -18,14 +18,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pandas as pd
 import plotly.graph_objects as go
 import yaml
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from krakenbot.backtest.report import write_dir_atomically
+from krakenbot.research.objective import is_penalised
 from krakenbot.research.study import StudyResult, detail
 
 REPORT_FILE = "report.html"
@@ -87,17 +87,31 @@ def _equity_figure(result: StudyResult) -> go.Figure:
     return fig
 
 
-def _optuna_figures(study: optuna.Study) -> list[tuple[str, go.Figure | None, str]]:
-    """(id, figure or None, why not) for the history, the importance and the parallel coordinates."""
+def _optuna_figures(result: StudyResult) -> list[tuple[str, go.Figure | None, str]]:
+    """(id, figure or None, why not) for the history, the importance and the parallel coordinates. Penalised
+    trials (too few trades: ``objective.PENALTY``) are drawn at the lowest real score, so that they do not
+    squash the scale."""
     from optuna import visualization as vis
 
+    real = [t.value for t in result.trials
+            if t.state == TrialState.COMPLETE and t.value is not None and not is_penalised(t.value)]
+    floor = min(real) if real else 0.0
+
+    def shown(trial: FrozenTrial) -> float:
+        value = trial.value if trial.value is not None else floor
+        return floor if is_penalised(value) else value
+
+    name = f"{result.objective} (penalised trials at the lowest real score)"
     out: list[tuple[str, go.Figure | None, str]] = []
-    for div_id, make in (("history", vis.plot_optimization_history), ("importance", vis.plot_param_importances),
-                         ("parallel", vis.plot_parallel_coordinate)):
+    for div_id, make in (("history", vis.plot_optimization_history), ("parallel", vis.plot_parallel_coordinate)):
         try:
-            out.append((div_id, make(study), ""))
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importance of one complete trial
+            out.append((div_id, make(result.study, target=shown, target_name=name), ""))
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             out.append((div_id, None, f"{div_id}: not available ({exc})"))
+    try:  # importance of the raw values: a parameter that causes penalties matters
+        out.insert(1, ("importance", vis.plot_param_importances(result.study), ""))
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a single complete trial
+        out.insert(1, ("importance", None, f"importance: not available ({exc})"))
     return out
 
 
@@ -124,7 +138,7 @@ def render_html(result: StudyResult) -> str:
                          f"probability of backtest overfitting {result.verdict.pbo:.3f}; on "
                          f"{html.escape(result.verdict_note)}.</p>")
     figures: list[tuple[str, go.Figure | None, str]] = [
-        *_optuna_figures(result.study), ("folds", _fold_figure(result), ""), ("equity", _equity_figure(result), "")]
+        *_optuna_figures(result), ("folds", _fold_figure(result), ""), ("equity", _equity_figure(result), "")]
     parts = [fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id) if fig is not None
              else f"<p>{html.escape(why)}</p>" for div_id, fig, why in figures]
     return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset='utf-8'>\n"
