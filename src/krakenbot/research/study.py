@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -297,63 +300,111 @@ def _run_batch(client: Client, tasks: Mapping[int, TrialTask], retries: int) -> 
     return done
 
 
+class CtrlC:
+    """Ctrl-C for the driver: taken at once while it waits for the workers (``taken``), held while it reads or
+    writes the storage and raised when that is done (``check``). A KeyboardInterrupt inside a SQLite write
+    would leave that connection's lock held, so the trials could not be marked abandoned.
+
+    Active only in the main thread and when Python's own SIGINT handler is installed; a no-op otherwise."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._open = False
+        self._previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._open:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self) -> None:
+        """Raise the KeyboardInterrupt held since the last check, if any."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        """Ctrl-C raises at once inside (after any held one)."""
+        self.check()
+        self._open = True
+        try:
+            yield
+        finally:
+            self._open = False
+
+
 def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
               on_progress: ProgressCallback | None = None) -> StudyResult:
     """Run the study described by ``plan`` on ``client`` (see the module docstring) and assess its winner.
 
     ``batch``: trials asked at once (default: ``worker_slots(client)``; the result depends on it).
-    Ctrl-C (KeyboardInterrupt) abandons the batch in flight and re-raises: a rerun resumes and asks it again. Raises
-    ConfigError for bad data, a storage that is not a study database, or a study without a complete trial."""
+    Ctrl-C (KeyboardInterrupt; see ``CtrlC``) abandons the batch in flight and re-raises: a rerun resumes and
+    asks it again. Raises ConfigError for bad data, a storage that is not a study database, or a study without
+    a complete trial."""
     began = time.perf_counter()
     folds, symbols, end = study_folds(plan)
     size = batch or worker_slots(client)
     storage = open_storage(plan.storage)
-    study = load_or_create(storage, plan.study_name, plan.seed)
-    ran = 0
+    with CtrlC() as ctrl_c:
+        study = load_or_create(storage, plan.study_name, plan.seed)
+        ran = 0
 
-    def report() -> None:
-        if on_progress is not None:
-            finished = [t for t in study.get_trials(deepcopy=False) if counted(t)]
-            values = [t.value for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
-            on_progress(len(finished), plan.trials, max(values) if values else None)
+        def report() -> None:
+            if on_progress is not None:
+                finished = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+                values = [t.value for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
+                on_progress(len(finished), plan.trials, max(values) if values else None)
 
-    report()
-    while True:
-        all_trials = study.get_trials(deepcopy=False)
-        missing = plan.trials - sum(counted(t) for t in all_trials)
-        if missing <= 0:
-            break
-        complete = sum(t.state == TrialState.COMPLETE for t in all_trials)
-        study.sampler = optuna.samplers.TPESampler(seed=plan.seed + SEED_STRIDE * complete)
-        asked: list[optuna.Trial] = []
-        try:
-            tasks: dict[int, TrialTask] = {}
-            refused: dict[int, str] = {}
-            for _ in range(min(size, missing)):
-                trial = study.ask()
-                asked.append(trial)
-                try:
-                    trial_cfg = plan.space.apply(plan.cfg, plan.space.suggest(trial))
-                except (ConfigError, ValidationError, ValueError) as exc:
-                    refused[trial.number] = f"config refused: {exc}"
-                    continue
-                tasks[trial.number] = TrialTask(number=trial.number, cfg=trial_cfg, data=plan.data, symbols=symbols,
-                                                end=end, folds=folds, objective=plan.objective,
-                                                min_trades=plan.min_trades)
-            results = _run_batch(client, tasks, plan.retries)
-        except BaseException:
-            abandon(study)
-            raise
-        for trial in asked:
-            outcome, error = results.get(trial.number, (None, refused.get(trial.number)))
-            _record(study, trial, outcome, error)
-        ran += len(asked)
         report()
-    return _finish(plan, study, client, folds, symbols, end, ran=ran, began=began)
+        while True:
+            ctrl_c.check()
+            all_trials = study.get_trials(deepcopy=False)
+            missing = plan.trials - sum(counted(t) for t in all_trials)
+            if missing <= 0:
+                break
+            complete = sum(t.state == TrialState.COMPLETE for t in all_trials)
+            study.sampler = optuna.samplers.TPESampler(seed=plan.seed + SEED_STRIDE * complete)
+            asked: list[optuna.Trial] = []
+            try:
+                tasks: dict[int, TrialTask] = {}
+                refused: dict[int, str] = {}
+                for _ in range(min(size, missing)):
+                    trial = study.ask()
+                    asked.append(trial)
+                    try:
+                        trial_cfg = plan.space.apply(plan.cfg, plan.space.suggest(trial))
+                    except (ConfigError, ValidationError, ValueError) as exc:
+                        refused[trial.number] = f"config refused: {exc}"
+                        continue
+                    tasks[trial.number] = TrialTask(number=trial.number, cfg=trial_cfg, data=plan.data,
+                                                    symbols=symbols, end=end, folds=folds, objective=plan.objective,
+                                                    min_trades=plan.min_trades)
+                with ctrl_c.taken():
+                    results = _run_batch(client, tasks, plan.retries)
+            except BaseException:
+                abandon(study)
+                raise
+            for trial in asked:
+                outcome, error = results.get(trial.number, (None, refused.get(trial.number)))
+                _record(study, trial, outcome, error)
+            ran += len(asked)
+            report()
+        return _finish(plan, study, client, folds, symbols, end, ran=ran, began=began, ctrl_c=ctrl_c)
 
 
 def _finish(plan: StudyPlan, study: optuna.Study, client: Client, folds: tuple[Fold, ...],
-            symbols: tuple[str, ...], end: datetime | None, *, ran: int, began: float) -> StudyResult:
+            symbols: tuple[str, ...], end: datetime | None, *, ran: int, began: float, ctrl_c: CtrlC) -> StudyResult:
     """Re-run the best trials out-of-sample, assess the winner, and gather the result."""
     trials = tuple(study.get_trials(deepcopy=False))
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE),
@@ -367,7 +418,9 @@ def _finish(plan: StudyPlan, study: optuna.Study, client: Client, folds: tuple[F
                                  symbols=symbols, end=end, folds=folds, window="oos", objective=plan.objective,
                                  min_trades=plan.min_trades, keep_equity=t.number == best.number)
              for t in complete[:plan.top]}
-    oos = {n: outcome for n, (outcome, _) in _run_batch(client, tasks, plan.retries).items() if outcome is not None}
+    with ctrl_c.taken():
+        ran_oos = _run_batch(client, tasks, plan.retries)
+    oos = {n: outcome for n, (outcome, _) in ran_oos.items() if outcome is not None}
     for number, outcome in oos.items():
         study.set_user_attr(f"oos_{number}", {"fold_scores": list(outcome.fold_scores),
                                               "fold_trades": list(outcome.fold_trades)})
