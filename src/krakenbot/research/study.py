@@ -175,7 +175,8 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None) -> 
             yield client
         return
     local = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=logging.ERROR)  # the workers' warnings (a trial cancelled by Ctrl-C) are not the user's
     with local as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 
