@@ -357,6 +357,7 @@ def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
     folds, symbols, end = study_folds(plan)
     size = batch or worker_slots(client)
     storage = open_storage(plan.storage)
+    data_dir = Path(plan.data).resolve()  # workers (on other machines too) read it at this path
     with CtrlC() as ctrl_c:
         study = load_or_create(storage, plan.study_name, plan.seed)
         ran = 0
@@ -388,7 +389,7 @@ def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
                     except (ConfigError, ValidationError, ValueError) as exc:
                         refused[trial.number] = f"config refused: {exc}"
                         continue
-                    tasks[trial.number] = TrialTask(number=trial.number, cfg=trial_cfg, data=plan.data,
+                    tasks[trial.number] = TrialTask(number=trial.number, cfg=trial_cfg, data=data_dir,
                                                     symbols=symbols, end=end, folds=folds, objective=plan.objective,
                                                     min_trades=plan.min_trades)
                 with ctrl_c.taken():
@@ -415,7 +416,8 @@ def _finish(plan: StudyPlan, study: optuna.Study, client: Client, folds: tuple[F
                           "search space and the data")
     best = complete[0]
     best_cfg = plan.space.apply(plan.cfg, best.params)
-    tasks = {t.number: TrialTask(number=t.number, cfg=plan.space.apply(plan.cfg, t.params), data=plan.data,
+    data_dir = Path(plan.data).resolve()
+    tasks = {t.number: TrialTask(number=t.number, cfg=plan.space.apply(plan.cfg, t.params), data=data_dir,
                                  symbols=symbols, end=end, folds=folds, window="oos", objective=plan.objective,
                                  min_trades=plan.min_trades, keep_equity=t.number == best.number)
              for t in complete[:plan.top]}
