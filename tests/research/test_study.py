@@ -23,15 +23,14 @@ from krakenbot.config.paths import DEMO_DATA_DIR
 from krakenbot.domain.errors import ConfigError
 from krakenbot.research.report import write_study_report
 from krakenbot.research.space import SearchSpace
+from krakenbot.research.storage import open_storage, study_storage_url
 from krakenbot.research.study import (
     StudyPlan,
     StudyResult,
     counted,
     detail,
     load_or_create,
-    open_storage,
     run_study,
-    study_storage_url,
 )
 from krakenbot.store.sql import SqlStore
 

@@ -88,7 +88,8 @@ def run_optimize_command(cfg: AppConfig, options: OptimizeOptions) -> None:
     from krakenbot.logs import setup_logging
     from krakenbot.research.report import write_study_report
     from krakenbot.research.space import SearchSpace
-    from krakenbot.research.study import StudyPlan, dask_client, run_study, study_storage_url
+    from krakenbot.research.storage import study_storage_url
+    from krakenbot.research.study import StudyPlan, dask_client, run_study
     from krakenbot.store.engine import safe_url
 
     setup_logging("WARNING", file=cfg.logging.file, max_bytes=cfg.logging.max_bytes,

@@ -18,7 +18,7 @@ How a study runs (``run_study``):
 4. The best ``top`` trials (by in-sample value) are re-run on each fold's out-of-sample window; the overfitting
    verdict is computed from the trials' in-sample period returns (see ``study_verdict``).
 
-The storage is the project's database (``study_storage_url``), in tables of its own: a SQLite store's file
+The storage is the project's database (``storage.study_storage_url``), in tables of its own: a SQLite store's file
 with a ``-studies`` suffix, or the PostgreSQL database's schema ``krakenbot_studies`` (the store and Optuna
 both version their tables with Alembic, so they cannot share one schema). Watch a running study with
 ``optuna-dashboard URL``. One driver per study at a time: a second one would abandon the first one's trials.
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -37,29 +35,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
 import optuna
-import sqlalchemy as sa
 from distributed import Client, Future, LocalCluster, wait
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import ValidationError
-from sqlalchemy.pool import NullPool
 
 from krakenbot.backtest.selection import select_backtest_data
 from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain.errors import ConfigError
 from krakenbot.research.folds import Fold, max_warmup, walk_forward
+from krakenbot.research.interrupts import CtrlC
 from krakenbot.research.objective import OBJECTIVES
 from krakenbot.research.overfit import Verdict, assess
 from krakenbot.research.space import SearchSpace
+from krakenbot.research.storage import open_storage
 from krakenbot.research.trial import TrialOutcome, TrialTask, run_trial
 
 log = logging.getLogger(__name__)
 
-STUDIES_SCHEMA = "krakenbot_studies"
 SEED_STRIDE = 7919  # a batch's sampler seed: seed + SEED_STRIDE * (trials finished before it)
 PBO_SPLITS = 16
 DETAIL = "outcome"  # the user attribute holding a trial's details (see ``detail``)
@@ -122,48 +118,6 @@ class StudyResult:
 
 
 ProgressCallback = Callable[[int, int, float | None], None]  # (finished, wanted, best value so far)
-
-
-def study_storage_url(store_url: str) -> str:
-    """Where studies live, from the project's store URL: a SQLite file gets a ``-studies`` suffix
-    (``krakenbot.db`` -> ``krakenbot-studies.db``); a PostgreSQL URL keeps its database and selects the schema
-    ``krakenbot_studies`` (``open_storage`` creates it)."""
-    url, sep, query = store_url.partition("?")
-    if url.startswith("sqlite:"):
-        if url in ("sqlite://", "sqlite:///:memory:") or url.endswith("/:memory:"):
-            raise ConfigError(f"store.url: {store_url} is in memory; a study needs a file: pass --storage")
-        stem, dot, ext = url.rpartition(".")
-        return (f"{stem}-studies.{ext}" if dot and "/" not in ext else f"{url}-studies") + sep + query
-    parsed = sa.make_url(store_url)
-    if "options" in parsed.query:
-        return store_url  # the URL chooses its own search_path: used as it is
-    return parsed.update_query_dict({"options": f"-csearch_path={STUDIES_SCHEMA}"}).render_as_string(
-        hide_password=False)
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage at ``url`` (its tables created on first use). A PostgreSQL URL whose search_path
-    names a schema gets the schema created if missing. Raises ConfigError naming the URL when the database
-    already holds the trading store (Alembic tables of another kind)."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        options = str(parsed.query.get("options", ""))
-        if "search_path=" in options:
-            schema = options.split("search_path=", 1)[1].split(maxsplit=1)[0].split(",", maxsplit=1)[0]
-            bare = parsed.difference_update_query(["options"])
-            engine = sa.create_engine(bare, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-            try:
-                with engine.connect() as conn:
-                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            finally:
-                engine.dispose()
-    elif parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
-    except (RuntimeError, ValueError) as exc:  # e.g. the trading store's alembic_version table
-        raise ConfigError(f"--storage {sa.make_url(url).render_as_string(hide_password=True)}: not an Optuna "
-                          f"study database ({exc}); point it at a database (or schema) of its own") from exc
 
 
 @contextmanager
@@ -299,50 +253,6 @@ def _run_batch(client: Client, tasks: Mapping[int, TrialTask], retries: int) -> 
         for future in pending.values():
             future.cancel()  # type: ignore[no-untyped-call]
     return done
-
-
-class CtrlC:
-    """Ctrl-C for the driver: taken at once while it waits for the workers (``taken``), held while it reads or
-    writes the storage and raised when that is done (``check``). A KeyboardInterrupt inside a SQLite write
-    would leave that connection's lock held, so the trials could not be marked abandoned.
-
-    Active only in the main thread and when Python's own SIGINT handler is installed; a no-op otherwise."""
-
-    def __init__(self) -> None:
-        self.pending = False
-        self._open = False
-        self._previous: Any = None
-
-    def __enter__(self) -> CtrlC:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._open:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def check(self) -> None:
-        """Raise the KeyboardInterrupt held since the last check, if any."""
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-    @contextmanager
-    def taken(self) -> Iterator[None]:
-        """Ctrl-C raises at once inside (after any held one)."""
-        self.check()
-        self._open = True
-        try:
-            yield
-        finally:
-            self._open = False
 
 
 def run_study(plan: StudyPlan, client: Client, *, batch: int | None = None,
