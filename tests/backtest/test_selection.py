@@ -78,6 +78,15 @@ def test_since_and_subset_slice_rows_and_columns() -> None:
     assert np.array_equal(btc.close[:, 0], md.close[md.present[:, 1], 1])
 
 
+def test_until_keeps_the_candles_that_open_before_the_cut() -> None:
+    md = load_dataset(DEMO, symbols=["ETH/USD", "BTC/USD"])
+    cut = int(md.ts[100])
+    earlier = md.until(cut)
+    assert earlier.ts[-1] < cut and len(earlier.ts) == 100 and earlier.symbols == md.symbols
+    assert np.array_equal(earlier.close, md.close[:100], equal_nan=True)
+    assert md.until(int(md.ts[-1]) + 1) is md
+
+
 def test_warm_up_loads_warmup_bars_before_start_and_trades_only_from_start(cfg: AppConfig) -> None:
     start = date(2021, 5, 16)
     begin = datetime(2021, 5, 16, tzinfo=UTC)

@@ -178,6 +178,15 @@ class MarketData:
         return MarketData(symbols=self.symbols, base_timeframe=self.base_timeframe, ts=self.ts[first:], futures=futures,
                           **{f: getattr(self, f)[first:] for f in (*PRICE_FIELDS, "present", "complete")})
 
+    def until(self, ts_ns: int) -> MarketData:
+        """The candles that open before ``ts_ns`` (int64 UTC nanoseconds); the same symbols."""
+        stop = int(np.searchsorted(self.ts, ts_ns, side="left"))
+        if stop == len(self.ts):
+            return self
+        futures = None if self.futures is None else self.futures.rows(slice(None, stop))
+        return MarketData(symbols=self.symbols, base_timeframe=self.base_timeframe, ts=self.ts[:stop], futures=futures,
+                          **{f: getattr(self, f)[:stop] for f in (*PRICE_FIELDS, "present", "complete")})
+
     def subset(self, symbols: tuple[str, ...]) -> MarketData:
         """Only ``symbols`` (in that order); grid rows none of them has are dropped."""
         cols = [self.column(s) for s in symbols]

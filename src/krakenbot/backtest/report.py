@@ -72,12 +72,16 @@ def _umask_mode(mode: int) -> int:
     return mode & ~current
 
 
-def _write_dir_atomically(out_dir: Path, writers: Mapping[str, Callable[[Path], str]]) -> dict[str, Path]:
-    """Write each name's text (made from the temp folder, in order) beside ``out_dir``, then swap it into place."""
+def write_dir_atomically(out_dir: Path, writers: Mapping[str, Callable[[Path], str]], *,
+                         marker: str = SUMMARY_FILE) -> dict[str, Path]:
+    """Write each name's text (made from the temp folder, in order) beside ``out_dir``, then swap it into place.
+
+    An existing non-empty ``out_dir`` is replaced only when it holds ``marker`` (a report of the same kind);
+    otherwise ConfigError, nothing written."""
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
-                                                      and not (out_dir / SUMMARY_FILE).exists())):
-        raise ConfigError(f"{out_dir}: exists and is not a Krakenbot report folder (no {SUMMARY_FILE}); "
+                                                      and not (out_dir / marker).exists())):
+        raise ConfigError(f"{out_dir}: exists and is not a Krakenbot report folder (no {marker}); "
                           "choose another --out or remove it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -121,7 +125,7 @@ def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
         PRICES_FILE: lambda _: table_csv(prices, PRICE_COLUMNS),
         REPORT_FILE: _render_from_dir,
     }
-    paths = _write_dir_atomically(Path(out_dir), writers)
+    paths = write_dir_atomically(Path(out_dir), writers)
     log.info("Backtest report written to %s", out_dir)
     return paths
 

@@ -137,6 +137,51 @@ def report(
     rebuild_report(run_dir)
 
 
+@app.command()
+def optimize(
+    space: Annotated[Path, typer.Option(
+        help="Search space YAML: one entry per dotted config path, e.g. "
+             "'strategy.params.fast_span: {low: 10, high: 30}' or 'risk.max_leverage: {choices: [2, 3, 5]}'.")],
+    config: ConfigOption = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Folder of recorded candles; default: backtest.data, else the shipped demo. With --scheduler the "
+             "workers read it at the same path.")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Finished trials wanted in the study (a resumed study "
+                                                    "runs only the missing ones).")] = 100,
+    folds: Annotated[int, typer.Option(min=1, help="Walk-forward folds.")] = 3,
+    fold_mode: Annotated[str, typer.Option(
+        "--fold-mode", help="anchored (in-sample from the data's start) or rolling.")] = "anchored",
+    objective: Annotated[str, typer.Option(
+        help="sharpe, return_over_drawdown or total_return (net of fees and funding).")] = "sharpe",
+    min_trades: Annotated[int, typer.Option("--min-trades", min=0, help="Fewer trades in a fold are penalised.")] = 5,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Worker processes of the local Dask cluster; default: the CPU count.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on an existing Dask cluster, e.g. tcp://HOST:8786, instead of a local one.")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="Optuna storage URL; default: beside store.url (krakenbot-studies.db, or the PostgreSQL schema "
+             "krakenbot_studies).")] = None,
+    study: Annotated[str | None, typer.Option(
+        help="Study name (resumed when it exists); default: <config stem>-<space stem>.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Report folder; default: reports/study-<name>.")] = None,
+) -> None:
+    """Tune a config's parameters: walk-forward backtests of the real loop, Optuna TPE, trials on Dask.
+
+    Writes report.html (with the overfitting verdict), best.yaml and trials.csv. Ctrl-C abandons the trials
+    in flight; the same command resumes and runs them again."""
+    from krakenbot.cli.optimize_cmd import OptimizeOptions, run_optimize_command
+
+    if fold_mode not in ("anchored", "rolling"):
+        typer.echo(f"--fold-mode: expected anchored or rolling, got {fold_mode!r}", err=True)
+        raise typer.Exit(2)
+    options = OptimizeOptions(config_path=config, space=space, data=data, trials=trials, folds=folds,
+                              fold_mode="anchored" if fold_mode == "anchored" else "rolling", objective=objective,
+                              min_trades=min_trades, workers=workers, scheduler=scheduler, storage=storage,
+                              study=study, seed=seed, out=out)
+    run_optimize_command(_load(config), options)
+
+
 symbols_cmd.register(app)
 status_cmd.register(app)
 

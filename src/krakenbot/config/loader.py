@@ -46,15 +46,7 @@ def parse_config(text: str, *, source: str = "<config>", strategy_params: Params
 
     ``strategy_params`` maps ``strategy.class_path`` to the strategy's params model (raising ``ConfigError``
     naming ``strategy.class_path``); when given, ``strategy.params`` is validated by that model too."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        _refuse_alias_bombs(root, source)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from exc
+    data, root = read_yaml(text, source=source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -73,6 +65,23 @@ def parse_config(text: str, *, source: str = "<config>", strategy_params: Params
     return cfg
 
 
+def read_yaml(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML ``text`` into (plain data, node tree); the tree gives lines to :func:`line_of`.
+
+    Raise ``ConfigError`` naming ``source`` with the line and column of a syntax error, or when aliases
+    expand the document beyond ``MAX_YAML_NODES`` nodes."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _refuse_alias_bombs(root, source)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}{at}: not valid YAML: {problem}") from exc
+    return data, root
+
+
 def _strategy_problems(section: Any, params_model_of: ParamsModelOf, root: yaml.Node | None,
                        source: str) -> list[tuple[int, str]]:
     """Problems of ``strategy.class_path`` and ``strategy.params`` (checked by the strategy's params model)."""
@@ -83,8 +92,8 @@ def _strategy_problems(section: Any, params_model_of: ParamsModelOf, root: yaml.
     try:
         model = params_model_of(strategy.class_path)
     except ConfigError as exc:
-        line = _line_of(root, ("strategy", "class_path"), key=False)
-        return [(line or 0, f"{problem}{_where(source, line)}") for problem in exc.problems]
+        line = line_of(root, ("strategy", "class_path"), key=False)
+        return [(line or 0, f"{problem}{where(source, line)}") for problem in exc.problems]
     try:
         model.model_validate(strategy.params)
     except ValidationError as exc:
@@ -128,7 +137,8 @@ def _line_key(problem: tuple[int, str]) -> int:
     return problem[0]
 
 
-def _where(source: str, line: int | None) -> str:
+def where(source: str, line: int | None) -> str:
+    """The ``  (FILE, line N)`` suffix of a problem line (``  (FILE)`` when the line is unknown)."""
     return f"  ({source}, line {line})" if line is not None else f"  ({source})"
 
 
@@ -166,8 +176,8 @@ def _describe(err: ErrorDetails, root: yaml.Node | None, source: str, *,
         message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     else:
         message = err["msg"].replace("Input should be", "must be") + f", got {value}"
-    line = _line_of(root, prefix + loc, key=kind == "extra_forbidden")
-    return (line or 0), f"{path}: {message}{_where(source, line)}"
+    line = line_of(root, prefix + loc, key=kind == "extra_forbidden")
+    return (line or 0), f"{path}: {message}{where(source, line)}"
 
 
 def model_for(annotation: Any) -> type[BaseModel] | None:
@@ -229,7 +239,7 @@ def _fmt(number: Any) -> str:
     return str(number)
 
 
-def _line_of(root: yaml.Node | None, loc: Sequence[int | str], *, key: bool) -> int | None:
+def line_of(root: yaml.Node | None, loc: Sequence[int | str], *, key: bool) -> int | None:
     """1-based line of the node at ``loc`` (of its key when ``key``); the nearest parent otherwise."""
     node = root
     line = root.start_mark.line + 1 if root is not None else None
