@@ -153,3 +153,15 @@ def test_paper_with_the_api_on_starts_in_the_mode_the_operator_left(
                                       "--max-ticks", "1"])
     assert result.exit_code == 0, result.output
     assert "ALERT operator_pause: *: restored from the store at start: paused" in caplog.text
+
+
+def test_a_paper_run_gives_back_the_signal_handlers_it_found(tmp_path: Path, fake: FakeKraken) -> None:
+    import signal
+
+    warm_candle_cache(fake, tmp_path)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    path = tmp_path / "paper.yaml"
+    path.write_text(loopback_config(fake.url, tmp_path / "krakenbot.db"))
+    result = CliRunner().invoke(app, ["paper", "--config", str(path), "--max-ticks", "1"])
+    assert result.exit_code == 0, result.output
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -94,7 +94,10 @@ def _run(loop: LiveTrading, max_ticks: int | None) -> str:
                    "(positions stay protected by their exchange-side stops)", err=True)
         stop.set()
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    ticks = loop.run(stop, max_ticks=max_ticks)
+    previous = signal.signal(signal.SIGINT, _stop), signal.signal(signal.SIGTERM, _stop)
+    try:
+        ticks = loop.run(stop, max_ticks=max_ticks)
+    finally:  # the caller's handlers again (an embedding process, the tests, a study run in the same process)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
     return f"signal {caught[0]} after {ticks} ticks" if caught else f"--max-ticks {ticks} reached"
