@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builders.backtest import make_backtest_result
 from krakenbot.backtest.metrics import daily_returns, max_drawdown, sharpe, total_return
@@ -86,3 +88,16 @@ def test_returns_matrix_aligns_trials_on_their_periods():
 def test_periods_per_year():
     assert periods_per_year("1D") == 365
     assert periods_per_year("1h") == 8760
+
+
+@settings(max_examples=50, deadline=None)
+@given(steps=st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=40), trades=st.integers(0, 6),
+       min_trades=st.integers(1, 6), objective=st.sampled_from(OBJECTIVES))
+def test_a_penalised_trial_never_outscores_one_with_enough_trades(steps, trades, min_trades, objective):
+    equity = list(10_000.0 * np.cumprod(1.0 + np.asarray(steps)))
+    real = score(make_backtest_result(equity_usd=equity, trade_pnls_usd=[1.0] * min_trades), objective,
+                 min_trades=min_trades)
+    idle = score(make_backtest_result(equity_usd=equity, trade_pnls_usd=[1.0] * trades), objective,
+                 min_trades=min_trades)
+    assert math.isfinite(real) and not is_penalised(real)
+    assert (idle < real) if trades < min_trades else (idle == real)

@@ -200,3 +200,11 @@ def test_a_space_travels_to_dask_workers_by_pickle():
     copy = pickle.loads(pickle.dumps(space))
     assert copy == space
     assert copy.apply(AppConfig(), {"risk.max_leverage": 2}).risk.max_leverage == 2.0
+
+
+def test_strategy_corners_refused_everywhere_are_an_error_not_a_zero_warmup():
+    space = space_of("strategy.params.fast_span: {low: 60, high: 90}\n"
+                     "strategy.params.slow_span: {low: 20, high: 50}\n")
+    with pytest.raises(ConfigError, match=r"refuses every combination of the strategy\.params bounds"):
+        space.strategy_corners(AppConfig())
+    assert space_of("risk.max_positions: {low: 1, high: 3}\n").strategy_corners(AppConfig()) == [AppConfig()]

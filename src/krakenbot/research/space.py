@@ -187,22 +187,28 @@ class SearchSpace:
 
     def strategy_corners(self, cfg: AppConfig) -> list[AppConfig]:
         """``cfg`` with every combination of the ``strategy.params`` keys' extremes (``low`` and ``high``,
-        or every choice), the combinations the config refuses left out: the configs whose warm-up bounds the
-        space's (``folds.max_warmup``). Just ``[cfg]`` when no strategy param is searched.
+        or every choice), the combinations the config refuses left out: the configs whose warm-up bounds
+        every trial's (``folds.max_warmup``) when a strategy's warm-up grows or shrinks steadily with each
+        param, as the trend strategy's does. Just ``[cfg]`` when no strategy param is searched.
 
-        Raises ValueError beyond ``MAX_CORNERS`` combinations."""
+        Raises ``ConfigError`` (the first refusal's problems) when the config refuses every combination, and
+        ValueError beyond ``MAX_CORNERS`` combinations."""
         searched = [p for p in self.params if p.loc[:2] == PARAMS_PREFIX]
         options = [list(p.choices) if p.kind == "categorical" else list(dict.fromkeys((p.low, p.high)))
                    for p in searched]
         count = math.prod(len(o) for o in options)
         if count > MAX_CORNERS:
             raise ValueError(f"{self.source}: {count} combinations of strategy.params extremes (at most {MAX_CORNERS})")
-        corners = []
+        corners: list[AppConfig] = []
+        refused: list[ConfigError] = []
         for combo in itertools.product(*options):
             try:
                 corners.append(self.apply(cfg, {p.path: v for p, v in zip(searched, combo, strict=True)}))
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                refused.append(exc)
+        if not corners and refused:
+            raise ConfigError([f"{self.source}: the config refuses every combination of the strategy.params "
+                               "bounds, so the warm-up cannot be bounded; first refusal:", *refused[0].problems])
         return corners
 
     def _field_problems(self, cfg: AppConfig | None) -> list[tuple[int, str]]:
