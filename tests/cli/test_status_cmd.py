@@ -14,12 +14,10 @@ from typer.testing import CliRunner, Result
 from builders.api import TOKEN
 from builders.cli import loopback_config
 from builders.loop_thread import running
-from faults.loopback import BTC, START, Bot, open_bot
+from faults.loopback import BTC, START, Bot, ticking_bot
 from krakenbot.cli import app
 from krakenbot.config.models import ApiConfig, OpsConfig
-from krakenbot.domain import SimulatedClock
 from krakenbot.ops.api_server import serve_api
-from krakenbot.testing import FakeKraken
 
 
 def run(*args: str) -> Result:
@@ -29,13 +27,8 @@ def run(*args: str) -> Result:
 @pytest.fixture
 def now_bot(tmp_path: Path) -> Iterator[Bot]:
     """A loopback bot on a simulated clock that starts at the wall clock (its records are fresh)."""
-    clock = SimulatedClock(datetime.now(UTC).replace(microsecond=0))
-    with FakeKraken(clock=clock.now) as fake:
-        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=0.05)
-        try:
-            yield bot
-        finally:
-            bot.store.close()
+    with ticking_bot(tmp_path, start=datetime.now(UTC).replace(microsecond=0)) as bot:
+        yield bot
 
 
 def _config(tmp_path: Path, bot: Bot) -> Path:
@@ -56,15 +49,10 @@ def test_status_from_the_store_prints_health_positions_orders_and_events(tmp_pat
 
 
 def test_status_from_an_old_store_says_stale_and_exits_1(tmp_path: Path) -> None:
-    clock = SimulatedClock(START)  # January: long before the wall clock
-    with FakeKraken(clock=clock.now) as fake:
-        bot = open_bot(tmp_path, fake=fake, clock=clock)
-        try:
-            bot.start()
-            bot.auction(bot.signal(BTC))
-            result = run("--config", str(_config(tmp_path, bot)))
-        finally:
-            bot.store.close()
+    with ticking_bot(tmp_path, start=START) as bot:  # January: long before the wall clock
+        bot.start()
+        bot.auction(bot.signal(BTC))
+        result = run("--config", str(_config(tmp_path, bot)))
     assert result.exit_code == 1, result.output
     assert "STALE" in result.output and "is the bot running?" in result.output
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -197,3 +198,16 @@ def dump_store(store: SqlStore) -> str:
 def open_bot(tmp_path: Path, *, fake: FakeKraken, clock: SimulatedClock, **loop: float) -> Bot:
     url = f"sqlite:///{tmp_path}/krakenbot.db"
     return Bot(fake=fake, clock=clock, store=SqlStore(url), cfg=app_config(url, **loop))
+
+
+@contextmanager
+def ticking_bot(tmp_path: Path, *, start: datetime = START, fast_tick_seconds: float = 0.05) -> Iterator[Bot]:
+    """A loopback bot (live mode, SQLite store) whose ``run`` ticks every ``fast_tick_seconds`` of the wall
+    clock, its simulated clock standing still at ``start`` meanwhile; the store is closed on leaving."""
+    clock = SimulatedClock(start)
+    with FakeKraken(clock=clock.now) as fake:
+        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=fast_tick_seconds)
+        try:
+            yield bot
+        finally:
+            bot.store.close()

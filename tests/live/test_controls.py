@@ -12,26 +12,19 @@ from pathlib import Path
 import pytest
 
 from builders.loop_thread import running
-from faults.loopback import BTC, ETH, START, Bot, open_bot
+from faults.loopback import BTC, ETH, START, Bot, ticking_bot
 from krakenbot.config.models import ApiConfig, OpsConfig
-from krakenbot.domain import SimulatedClock
 from krakenbot.domain.journal import JournalEvent
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.live.controls import ControlError, ControlOutcome, OperatorCommand, OperatorControls, TradingMode
 from krakenbot.live.wiring import restore_operator_mode
-from krakenbot.testing import FakeKraken
 
 
 @pytest.fixture
 def fast_bot(tmp_path: Path) -> Iterator[Bot]:
     """A loopback bot whose ``run`` ticks every 50 ms (its simulated clock stands still meanwhile)."""
-    clock = SimulatedClock(START)
-    with FakeKraken(clock=clock.now) as fake:
-        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=0.05)
-        try:
-            yield bot
-        finally:
-            bot.store.close()
+    with ticking_bot(tmp_path) as bot:
+        yield bot
 
 
 def test_pause_then_flatten_go_through_the_loop_the_executor_and_the_journal(fast_bot: Bot) -> None:
@@ -115,22 +108,17 @@ def test_restore_replays_the_journaled_commands_as_apply_set_them(
     assert (said is None) == (mode is TradingMode.ACTIVE and not flattened)
 
 
-def test_a_restarted_live_bot_keeps_the_operators_pause_when_its_api_is_on(tmp_path: Path) -> None:
-    clock = SimulatedClock(START)
-    with FakeKraken(clock=clock.now) as fake:
-        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=0.05)
-        try:
-            loop = bot.start()
-            bot.signals.next = []
-            with running(loop):
-                loop.controls.request(OperatorCommand.PAUSE, source="test", timeout=10)
-            api_on = bot.cfg.model_copy(update={"ops": OpsConfig(api=ApiConfig(enabled=True))})
-            assert restore_operator_mode(bot.restart(), bot.store, api_on) is not None
-            assert bot.live.controls.mode is TradingMode.PAUSED
-            bot.auction(bot.signal(BTC))
-            assert bot.exchange_positions() == {}  # the restarted bot entered nothing
-            # with the API off there is no way to resume: the journaled pause is not restored (said in the log)
-            assert restore_operator_mode(bot.restart(), bot.store, bot.cfg) is None
-            assert bot.live.controls.mode is TradingMode.ACTIVE
-        finally:
-            bot.store.close()
+def test_a_restarted_live_bot_keeps_the_operators_pause_when_its_api_is_on(fast_bot: Bot) -> None:
+    bot = fast_bot
+    loop = bot.start()
+    bot.signals.next = []
+    with running(loop):
+        loop.controls.request(OperatorCommand.PAUSE, source="test", timeout=10)
+    api_on = bot.cfg.model_copy(update={"ops": OpsConfig(api=ApiConfig(enabled=True))})
+    assert restore_operator_mode(bot.restart(), bot.store, api_on) is not None
+    assert bot.live.controls.mode is TradingMode.PAUSED
+    bot.auction(bot.signal(BTC))
+    assert bot.exchange_positions() == {}  # the restarted bot entered nothing
+    # with the API off there is no way to resume: the journaled pause is not restored (said in the log)
+    assert restore_operator_mode(bot.restart(), bot.store, bot.cfg) is None
+    assert bot.live.controls.mode is TradingMode.ACTIVE
