@@ -53,9 +53,11 @@ FUNDING_INTERVAL = timedelta(hours=1)
 
 @dataclass(slots=True)
 class _Book:
-    """One symbol's position: signed contracts (exact), average entry, when it was opened."""
+    """One symbol's position: signed contracts (exact), average entry, when it was opened. ``size_f`` is
+    ``float(size)``, kept with it (``_apply`` sets both): the valuations read the float, not the Decimal."""
 
     size: Decimal = Decimal(0)
+    size_f: float = 0.0
     entry_price: float = 0.0
     ts_opened: datetime | None = None
 
@@ -194,7 +196,7 @@ class PaperExchange:
         book = self._books.get(symbol)
         if book is None or not (book.size and rate and mark):
             return None
-        return float(book.size) * self._contract_size(symbol) * mark * rate
+        return book.size_f * self._contract_size(symbol) * mark * rate
 
     def funding_due(self, marks: Mapping[str, float], rates: Mapping[str, float]) -> list[tuple[str, float]]:
         """(symbol, USD) of one hourly settlement at ``marks`` and relative ``rates`` (a symbol missing from
@@ -226,7 +228,10 @@ class PaperExchange:
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
         fills: list[Fill] = []
-        for order in sorted(self._open.values(), key=lambda o: o.client_order_id):
+        resting = self._open
+        if not resting:
+            return fills
+        for order in (tuple(resting.values()) if len(resting) == 1 else sorted(resting.values(), key=_by_client_id)):
             if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
                 continue
             mark = self._marks[order.symbol]
@@ -325,7 +330,7 @@ class PaperExchange:
         marks, sizes = self._marks, self._contract_sizes
         for sym, book in self._books.items():
             at = mark if sym == symbol else marks.get(sym, book.entry_price)
-            size = float(book.size)
+            size = book.size_f
             unrealized += size * sizes[sym] * (at - book.entry_price)
             initial += _initial_margin(self._instruments[sym], abs(size) * sizes[sym] * at)
         return float(self.cash_usd + unrealized - initial * self._maintenance_ratio)
@@ -362,7 +367,7 @@ class PaperExchange:
         sizes = self._contract_sizes
         for symbol, book in self._books.items():
             mark = marks.get(symbol, book.entry_price)
-            size = float(book.size)
+            size = book.size_f
             notional = abs(size) * sizes[symbol] * mark
             unrealized += size * sizes[symbol] * (mark - book.entry_price)
             initial += _initial_margin(self._instruments[symbol], notional)
@@ -371,7 +376,7 @@ class PaperExchange:
         else:
             for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
                 book = self._books[symbol]
-                exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
+                exposure = exposure + abs(book.size_f) * sizes[symbol] * marks.get(symbol, book.entry_price)
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
@@ -391,7 +396,7 @@ class PaperExchange:
         kept = self._position_reports.get(symbol)
         if kept is not None and kept[0] == state:
             return kept[1]
-        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(book.size_f),
                             entry_price=book.entry_price, ts_opened=book.ts_opened or now, mark_price=mark,
                             contract_size=self._contract_sizes[symbol])
         if book.ts_opened is not None:  # (always, once a fill opened it: the report does not depend on now)
@@ -490,7 +495,7 @@ class PaperExchange:
     def _check_margin(self, intent: OrderIntent, mark: float) -> None:
         instrument = self._instruments[intent.symbol]
         added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
-        after = abs(float(self._books[intent.symbol].size) if intent.symbol in self._books else 0.0) + float(added)
+        after = abs(self._books[intent.symbol].size_f if intent.symbol in self._books else 0.0) + float(added)
         contract_size = self._contract_sizes[intent.symbol]
         rate = instrument.initial_margin_rate(after * contract_size * mark)
         required = float(added) * contract_size * mark * rate
@@ -543,27 +548,33 @@ class PaperExchange:
         if book is None:
             book = self._books[symbol] = _Book()
         cs = self._contract_size(symbol)
-        if book.size == 0 or (book.size > 0) == (qty > 0):
-            total = book.size + qty
-            book.entry_price = (book.entry_price * float(abs(book.size)) + price * float(abs(qty))) / float(abs(total))
+        size = book.size
+        if size == 0 or (size > 0) == (qty > 0):
+            total = size + qty
+            total_f = float(total)
+            book.entry_price = (book.entry_price * abs(book.size_f) + price * float(abs(qty))) / abs(total_f)
             book.ts_opened = book.ts_opened or now
-            book.size = total
+            book.size, book.size_f = total, total_f
         else:
-            closed = float(min(abs(qty), abs(book.size)))
-            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if book.size > 0 else -1)
-            remainder = book.size + qty
+            closed = float(min(abs(qty), abs(size)))
+            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if size > 0 else -1)
+            remainder = size + qty
             if remainder == 0:
                 del self._books[symbol]
                 return
-            if (remainder > 0) != (book.size > 0):  # flipped through zero: the rest opens anew
+            if (remainder > 0) != (size > 0):  # flipped through zero: the rest opens anew
                 book.entry_price, book.ts_opened = price, now
-            book.size = remainder
+            book.size, book.size_f = remainder, float(remainder)
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
 
 
 _IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
+
+
+def _by_client_id(order: Order) -> str:
+    return order.client_order_id
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
