@@ -424,23 +424,39 @@ class PaperExchange:
         immediate = intent.order_type in _IMMEDIATE
         if not intent.reduce_only and immediate:
             self._check_margin(intent, mark)
-        # Submitted, then filled or cancelled at once (an immediate order), or open (a resting one): the
-        # states it passes through within this call are never seen outside it, so none is stored.
-        order = Order(client_order_id=intent.client_order_id, exchange_order_id=f"paper-order-{len(self._orders) + 1}",
-                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED if immediate else OrderStatus.OPEN,
-                      ts_updated=now, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        exchange_order_id = f"paper-order-{len(self._orders) + 1}"
         if immediate:
-            fill_price = self._slipped(mark, intent.side)
-            if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
-                # IOC whose limit is worse than where the market would fill us: nothing fills.
-                self._put(order.transition(OrderStatus.CANCELLED, ts=now))
-            else:
-                self._execute(order, fill_price, now, maker=False)
-        else:
-            self._put(order)
-            self._trigger_resting(now)
+            return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now)
+        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                      reduce_only=intent.reduce_only, status=OrderStatus.OPEN, ts_updated=now,
+                      limit_price=intent.limit_price, stop_price=intent.stop_price)
+        self._put(order)
+        self._trigger_resting(now)
         return self._orders[order.client_order_id]
+
+    def _fill_immediate(self, intent: OrderIntent, exchange_order_id: str, price: float, now: datetime) -> Order:
+        """A market or IOC order filled at ``price`` (or not at all): submitted, then filled or cancelled within
+        this call, as ``_execute`` moves a submitted order. Those passing states are never seen outside the call,
+        so only the final one is built and stored: FILLED, or CANCELLED with what filled (an IOC whose limit is
+        worse than ``price`` fills nothing; a reduce-only one fills at most the position)."""
+        qty = intent.size - _NO_SIZE  # as ``Order.remaining`` of the submitted order
+        if intent.reduce_only:
+            qty = min(qty, self._reducible(intent.symbol, intent.side))
+        limit = intent.limit_price
+        status, filled, avg_price = OrderStatus.CANCELLED, _NO_SIZE, None
+        if qty > 0 and (limit is None or _marketable(intent.side, price, float(limit))):
+            fill = self._fill(intent.client_order_id, intent.symbol, intent.side, qty, price, now, maker=False,
+                              exchange_order_id=exchange_order_id)
+            filled, avg_price = _NO_SIZE + fill.size, fill.price
+            if filled == intent.size:
+                status = OrderStatus.FILLED
+        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                      reduce_only=intent.reduce_only, status=status, ts_updated=now, filled_size=filled,
+                      avg_fill_price=avg_price, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        self._put(order)
+        return order
 
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:
         order = self._orders.get(client_order_id)
@@ -571,6 +587,7 @@ class PaperExchange:
 
 
 _IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
+_NO_SIZE = Decimal(0)
 
 
 def _by_client_id(order: Order) -> str:
