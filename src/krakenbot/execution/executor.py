@@ -209,8 +209,12 @@ class Executor:
 
     def cancel_stops(self, symbol: str) -> None:
         """Cancel our resting stops on ``symbol`` (never someone else's, such as an operator's own stop)."""
-        with self._protected(symbol):
+        try:  # ``_protected``, written out: every full close cancels its stops (no context manager per close)
             self._cancel_stops(symbol)
+        except StoreError as exc:
+            if isinstance(exc, StoreWriteError) and exc.protected:
+                raise
+            raise self._store_failed(symbol, exc, stop_price=None, stop_pct=FALLBACK_STOP_PCT) from exc
 
     def _cancel_stops(self, symbol: str) -> None:
         for order in self.exchange.fetch_open_orders():
