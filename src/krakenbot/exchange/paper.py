@@ -262,7 +262,16 @@ class PaperExchange:
         cached = self._figures_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        equity, initial, _ = self.figures_at(self._marks)
+        # ``figures_at(self._marks)``'s arithmetic in its order (the same floats), without its exposure
+        unrealized = initial = 0.0
+        marks, sizes = self._marks, self._contract_sizes
+        for symbol, book in self._books.items():
+            mark = marks.get(symbol, book.entry_price)
+            size = book.size_f
+            notional = abs(size) * sizes[symbol] * mark
+            unrealized += size * sizes[symbol] * (mark - book.entry_price)
+            initial += _initial_margin(self._instruments[symbol], notional)
+        equity = self.cash_usd + unrealized
         self._figures_cache = (key, (equity, initial))
         return equity, initial
 
