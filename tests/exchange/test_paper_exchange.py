@@ -175,3 +175,23 @@ def test_positions_are_reported_again_only_for_the_symbol_that_moved():
     assert btc_again is btc  # O(changed): the unmoved symbol's report is kept
     assert eth_after is not eth_before and eth_after.mark_price == 2_100.0
     assert eth_after.ts_opened == eth_before.ts_opened == T0
+
+
+def test_account_figures_are_figures_at_the_marks_bit_for_bit():
+    """The account's equity and initial margin (kept per cash and version) are ``figures_at`` at the current marks,
+    float for float, with two positions (one opened in two fills, one reduced) after marks moved."""
+    clock = SimulatedClock(T0)
+    eth = make_perp("PF_ETHUSD", base="ETH", lot="0.001", tick="0.01")
+    ex = PaperExchange(instruments={"PF_XBTUSD": btc_perp(), "PF_ETHUSD": eth}, fees=NO_SLIP, clock=clock,
+                       initial_equity_usd=10_000)
+    ex.update_market({"PF_XBTUSD": 30_000.0, "PF_ETHUSD": 2_000.3})
+    ex.create_order(intent("a", OrderSide.BUY, "0.0123", limit="31000"))
+    ex.update_market({"PF_XBTUSD": 30_017.0})
+    ex.create_order(intent("b", OrderSide.BUY, "0.0071", limit="31000"))
+    ex.create_order(intent("c", OrderSide.SELL, "0.317", limit="1900", symbol="PF_ETHUSD"))
+    ex.create_order(intent("d", OrderSide.BUY, "0.111", limit="2100", reduce_only=True, symbol="PF_ETHUSD"))
+    ex.update_market({"PF_XBTUSD": 29_871.3, "PF_ETHUSD": 2_011.17})
+    account = ex.fetch_account()
+    equity, initial, _ = ex.figures_at({"PF_XBTUSD": 29_871.3, "PF_ETHUSD": 2_011.17})
+    assert (account.equity_usd, account.initial_margin_usd) == (equity, initial)
+    assert account.available_margin_usd == equity - initial

@@ -77,3 +77,19 @@ def test_marks_along_an_equity_path_equal_update_at_each_point(seed):
         for t, e in zip(ts_ns[:cut], equity[:cut], strict=True):
             expected = expected.update(float(e), from_ns(int(t)))
         assert marks.along(ts_ns[:cut], equity[:cut]) == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("step_s", [60, 4 * 3600])  # within one UTC day, and across days
+def test_marks_along_a_usable_path_equal_update_at_each_point(seed, step_s):
+    """Every equity usable (``along``'s path without masks): the same marks as ``update`` at each point."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 3, 1, 20, tzinfo=UTC)
+    ts_ns = to_ns(start) + np.cumsum(rng.integers(1, step_s, 60)) * 10**9
+    equity = 10_000 * np.exp(np.cumsum(rng.normal(0, 0.01, 60)))
+    for marks in (EquityMarks.start(10_000.0, start), EquityMarks.start(10_000.0, start - timedelta(days=2))):
+        for cut in (1, 2, 60):
+            expected = marks
+            for t, e in zip(ts_ns[:cut], equity[:cut], strict=True):
+                expected = expected.update(float(e), from_ns(int(t)))
+            assert marks.along(ts_ns[:cut], equity[:cut]) == expected

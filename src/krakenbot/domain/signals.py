@@ -62,6 +62,7 @@ class Signal:
         return self.ref_price * (1 - self.side.sign * self.stop_distance_pct)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandidateSignal:
     """A signal mapped to a futures contract and sized, competing in the auction.
@@ -79,6 +80,10 @@ class CandidateSignal:
     size: Decimal | None = None
 
     def __post_init__(self) -> None:
+        isfinite = math.isfinite
+        if (isfinite(self.position_notional) and self.position_notional >= 0 and isfinite(self.margin_required)
+                and self.margin_required >= 0 and isfinite(self.leverage) and self.leverage >= 0):
+            return  # the common case first: no field name looked up for good values
         for name in ("position_notional", "margin_required", "leverage"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

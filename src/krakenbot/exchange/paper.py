@@ -53,9 +53,11 @@ FUNDING_INTERVAL = timedelta(hours=1)
 
 @dataclass(slots=True)
 class _Book:
-    """One symbol's position: signed contracts (exact), average entry, when it was opened."""
+    """One symbol's position: signed contracts (exact), average entry, when it was opened. ``size_f`` is
+    ``float(size)``, kept with it (``_apply`` sets both): the valuations read the float, not the Decimal."""
 
     size: Decimal = Decimal(0)
+    size_f: float = 0.0
     entry_price: float = 0.0
     ts_opened: datetime | None = None
 
@@ -194,7 +196,7 @@ class PaperExchange:
         book = self._books.get(symbol)
         if book is None or not (book.size and rate and mark):
             return None
-        return float(book.size) * self._contract_size(symbol) * mark * rate
+        return book.size_f * self._contract_size(symbol) * mark * rate
 
     def funding_due(self, marks: Mapping[str, float], rates: Mapping[str, float]) -> list[tuple[str, float]]:
         """(symbol, USD) of one hourly settlement at ``marks`` and relative ``rates`` (a symbol missing from
@@ -226,7 +228,10 @@ class PaperExchange:
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
         fills: list[Fill] = []
-        for order in sorted(self._open.values(), key=lambda o: o.client_order_id):
+        resting = self._open
+        if not resting:
+            return fills
+        for order in (tuple(resting.values()) if len(resting) == 1 else sorted(resting.values(), key=_by_client_id)):
             if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
                 continue
             mark = self._marks[order.symbol]
@@ -257,7 +262,16 @@ class PaperExchange:
         cached = self._figures_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        equity, initial, _ = self.figures_at(self._marks)
+        # ``figures_at(self._marks)``'s arithmetic in its order (the same floats), without its exposure
+        unrealized = initial = 0.0
+        marks, sizes = self._marks, self._contract_sizes
+        for symbol, book in self._books.items():
+            mark = marks.get(symbol, book.entry_price)
+            size = book.size_f
+            notional = abs(size) * sizes[symbol] * mark
+            unrealized += size * sizes[symbol] * (mark - book.entry_price)
+            initial += _initial_margin(self._instruments[symbol], notional)
+        equity = self.cash_usd + unrealized
         self._figures_cache = (key, (equity, initial))
         return equity, initial
 
@@ -325,7 +339,7 @@ class PaperExchange:
         marks, sizes = self._marks, self._contract_sizes
         for sym, book in self._books.items():
             at = mark if sym == symbol else marks.get(sym, book.entry_price)
-            size = float(book.size)
+            size = book.size_f
             unrealized += size * sizes[sym] * (at - book.entry_price)
             initial += _initial_margin(self._instruments[sym], abs(size) * sizes[sym] * at)
         return float(self.cash_usd + unrealized - initial * self._maintenance_ratio)
@@ -362,7 +376,7 @@ class PaperExchange:
         sizes = self._contract_sizes
         for symbol, book in self._books.items():
             mark = marks.get(symbol, book.entry_price)
-            size = float(book.size)
+            size = book.size_f
             notional = abs(size) * sizes[symbol] * mark
             unrealized += size * sizes[symbol] * (mark - book.entry_price)
             initial += _initial_margin(self._instruments[symbol], notional)
@@ -371,7 +385,7 @@ class PaperExchange:
         else:
             for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
                 book = self._books[symbol]
-                exposure = exposure + abs(float(book.size)) * sizes[symbol] * marks.get(symbol, book.entry_price)
+                exposure = exposure + abs(book.size_f) * sizes[symbol] * marks.get(symbol, book.entry_price)
         return (self.cash_usd if cash is None else cash) + unrealized, initial, exposure
 
     def fetch_positions(self) -> list[Position]:
@@ -391,7 +405,7 @@ class PaperExchange:
         kept = self._position_reports.get(symbol)
         if kept is not None and kept[0] == state:
             return kept[1]
-        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(float(book.size)),
+        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(book.size_f),
                             entry_price=book.entry_price, ts_opened=book.ts_opened or now, mark_price=mark,
                             contract_size=self._contract_sizes[symbol])
         if book.ts_opened is not None:  # (always, once a fill opened it: the report does not depend on now)
@@ -419,23 +433,39 @@ class PaperExchange:
         immediate = intent.order_type in _IMMEDIATE
         if not intent.reduce_only and immediate:
             self._check_margin(intent, mark)
-        # Submitted, then filled or cancelled at once (an immediate order), or open (a resting one): the
-        # states it passes through within this call are never seen outside it, so none is stored.
-        order = Order(client_order_id=intent.client_order_id, exchange_order_id=f"paper-order-{len(self._orders) + 1}",
-                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=OrderStatus.SUBMITTED if immediate else OrderStatus.OPEN,
-                      ts_updated=now, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        exchange_order_id = f"paper-order-{len(self._orders) + 1}"
         if immediate:
-            fill_price = self._slipped(mark, intent.side)
-            if intent.limit_price is not None and not _marketable(intent.side, fill_price, float(intent.limit_price)):
-                # IOC whose limit is worse than where the market would fill us: nothing fills.
-                self._put(order.transition(OrderStatus.CANCELLED, ts=now))
-            else:
-                self._execute(order, fill_price, now, maker=False)
-        else:
-            self._put(order)
-            self._trigger_resting(now)
+            return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now)
+        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                      reduce_only=intent.reduce_only, status=OrderStatus.OPEN, ts_updated=now,
+                      limit_price=intent.limit_price, stop_price=intent.stop_price)
+        self._put(order)
+        self._trigger_resting(now)
         return self._orders[order.client_order_id]
+
+    def _fill_immediate(self, intent: OrderIntent, exchange_order_id: str, price: float, now: datetime) -> Order:
+        """A market or IOC order filled at ``price`` (or not at all): submitted, then filled or cancelled within
+        this call, as ``_execute`` moves a submitted order. Those passing states are never seen outside the call,
+        so only the final one is built and stored: FILLED, or CANCELLED with what filled (an IOC whose limit is
+        worse than ``price`` fills nothing; a reduce-only one fills at most the position)."""
+        qty = intent.size - _NO_SIZE  # as ``Order.remaining`` of the submitted order
+        if intent.reduce_only:
+            qty = min(qty, self._reducible(intent.symbol, intent.side))
+        limit = intent.limit_price
+        status, filled, avg_price = OrderStatus.CANCELLED, _NO_SIZE, None
+        if qty > 0 and (limit is None or _marketable(intent.side, price, float(limit))):
+            fill = self._fill(intent.client_order_id, intent.symbol, intent.side, qty, price, now, maker=False,
+                              exchange_order_id=exchange_order_id)
+            filled, avg_price = _NO_SIZE + fill.size, fill.price
+            if filled == intent.size:
+                status = OrderStatus.FILLED
+        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                      reduce_only=intent.reduce_only, status=status, ts_updated=now, filled_size=filled,
+                      avg_fill_price=avg_price, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        self._put(order)
+        return order
 
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:
         order = self._orders.get(client_order_id)
@@ -490,7 +520,7 @@ class PaperExchange:
     def _check_margin(self, intent: OrderIntent, mark: float) -> None:
         instrument = self._instruments[intent.symbol]
         added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
-        after = abs(float(self._books[intent.symbol].size) if intent.symbol in self._books else 0.0) + float(added)
+        after = abs(self._books[intent.symbol].size_f if intent.symbol in self._books else 0.0) + float(added)
         contract_size = self._contract_sizes[intent.symbol]
         rate = instrument.initial_margin_rate(after * contract_size * mark)
         required = float(added) * contract_size * mark * rate
@@ -543,27 +573,34 @@ class PaperExchange:
         if book is None:
             book = self._books[symbol] = _Book()
         cs = self._contract_size(symbol)
-        if book.size == 0 or (book.size > 0) == (qty > 0):
-            total = book.size + qty
-            book.entry_price = (book.entry_price * float(abs(book.size)) + price * float(abs(qty))) / float(abs(total))
+        size = book.size
+        if size == 0 or (size > 0) == (qty > 0):
+            total = size + qty
+            total_f = float(total)
+            book.entry_price = (book.entry_price * abs(book.size_f) + price * float(abs(qty))) / abs(total_f)
             book.ts_opened = book.ts_opened or now
-            book.size = total
+            book.size, book.size_f = total, total_f
         else:
-            closed = float(min(abs(qty), abs(book.size)))
-            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if book.size > 0 else -1)
-            remainder = book.size + qty
+            closed = float(min(abs(qty), abs(size)))
+            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if size > 0 else -1)
+            remainder = size + qty
             if remainder == 0:
                 del self._books[symbol]
                 return
-            if (remainder > 0) != (book.size > 0):  # flipped through zero: the rest opens anew
+            if (remainder > 0) != (size > 0):  # flipped through zero: the rest opens anew
                 book.entry_price, book.ts_opened = price, now
-            book.size = remainder
+            book.size, book.size_f = remainder, float(remainder)
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
 
 
 _IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
+_NO_SIZE = Decimal(0)
+
+
+def _by_client_id(order: Order) -> str:
+    return order.client_order_id
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:

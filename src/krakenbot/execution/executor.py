@@ -60,6 +60,7 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger(__name__)
 
+_ZERO = Decimal(0)
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
@@ -98,9 +99,13 @@ class ExecutionResult:
 
     def _sum(self) -> tuple[Decimal, float | None]:
         fills = self.fills
-        # one fill, the common case: Decimal(0) + size is size, exponent and all
-        size = Decimal(0) + fills[0].size if len(fills) == 1 else sum((f.size for f in fills), Decimal(0))
-        avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), Decimal(0)) / size)
+        if len(fills) == 1:  # the common case: Decimal(0) + x is x (exponent and all), the sums written out
+            fill = fills[0]
+            size = _ZERO + fill.size
+            avg = None if size == 0 else float((_ZERO + fill.size * fill.price) / size)
+        else:
+            size = sum((f.size for f in fills), _ZERO)
+            avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), _ZERO) / size)
         summed = (size, avg)
         object.__setattr__(self, "_summed", summed)
         return summed
@@ -209,8 +214,12 @@ class Executor:
 
     def cancel_stops(self, symbol: str) -> None:
         """Cancel our resting stops on ``symbol`` (never someone else's, such as an operator's own stop)."""
-        with self._protected(symbol):
+        try:  # ``_protected``, written out: every full close cancels its stops (no context manager per close)
             self._cancel_stops(symbol)
+        except StoreError as exc:
+            if isinstance(exc, StoreWriteError) and exc.protected:
+                raise
+            raise self._store_failed(symbol, exc, stop_price=None, stop_pct=FALLBACK_STOP_PCT) from exc
 
     def _cancel_stops(self, symbol: str) -> None:
         for order in self.exchange.fetch_open_orders():

@@ -163,7 +163,7 @@ class AuctionStep:
         results: list[ExecutionResult] = []
         unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
-            reason = OrderReason.auction_close(close.reason.value)
+            reason, kind = _close_words(close.reason.value)
             result = _contained(close.symbol, reason, partial(
                 self.executor.reduce, close.position, size=None,
                 mark=self.state.marks.get(close.symbol, close.position.price), reason=reason))
@@ -174,7 +174,7 @@ class AuctionStep:
                 unclosed.add(close.symbol)
             else:
                 self.book.forget(close.symbol)
-            self._record(now, EventKind.auction_close(close.reason.value), close.symbol,
+            self._record(now, kind, close.symbol,
                          f"{close.detail}; filled {filled}")
             if log.isEnabledFor(logging.INFO):
                 log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, filled,
@@ -185,6 +185,18 @@ class AuctionStep:
         self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))
         if kind in (EventKind.OPEN_SHRUNK, EventKind.OPEN_SKIPPED):
             log.warning("%s: %s: %s", symbol, kind.value.replace("_", " "), detail)
+
+
+_CLOSE_WORDS: dict[str, tuple[OrderReason, EventKind]] = {}
+
+
+def _close_words(close_reason: str) -> tuple[OrderReason, EventKind]:
+    """The order reason and the journal event of an auction close planned for ``close_reason``, looked up once."""
+    words = _CLOSE_WORDS.get(close_reason)
+    if words is None:
+        words = _CLOSE_WORDS[close_reason] = (OrderReason.auction_close(close_reason),
+                                              EventKind.auction_close(close_reason))
+    return words
 
 
 def _contained(symbol: str, reason: OrderReason, call: Callable[[], ExecutionResult]) -> ExecutionResult:

@@ -342,7 +342,11 @@ class LiveTrading:
         held = list(held)
         if symbol in lagging:
             held.append((lagging[symbol].side, lagging[symbol].remaining))
-        if all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want:
+        if len(held) == 1:  # one stop, the common case: the check below without its generators
+            covered = held[0][0] is closing and held[0][1] == want
+        else:
+            covered = all(side is closing for side, _ in held) and sum((r for _, r in held), Decimal(0)) == want
+        if covered:
             self._uncovered.discard(symbol)
             return
         if symbol in lagging or any(i.symbol == symbol for i in self.executor.in_doubt.values()):

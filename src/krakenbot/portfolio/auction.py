@@ -62,6 +62,10 @@ def rank_key(candidate: CandidateSignal) -> tuple[float, str, str, str, datetime
             candidate.position_notional, candidate.margin_required, candidate.leverage)
 
 
+def _position_order(position: Position) -> tuple[str, str, datetime]:
+    return position.symbol, position.side.value, position.ts_opened
+
+
 @dataclass(slots=True, kw_only=True)
 class _Holding:
     position: Position
@@ -152,7 +156,7 @@ class AuctionAllocator:
         rcfg, acfg = self.risk_cfg, self.auction_cfg
         stale_after = timedelta(minutes=acfg.stale_signal_minutes)
         paused = set(paused_symbols)
-        ranked = sorted(candidates, key=rank_key)
+        ranked = sorted(candidates, key=rank_key) if len(candidates) > 1 else list(candidates)  # one: no key built
 
         best: dict[str, CandidateSignal] = {}
         for cand in ranked:
@@ -171,7 +175,7 @@ class AuctionAllocator:
             initial_margin_usd=account.initial_margin_usd,
             exposure_cap_usd=rcfg.max_total_exposure * equity,
         )
-        for pos in sorted(positions, key=lambda p: (p.symbol, p.side.value, p.ts_opened)):
+        for pos in (sorted(positions, key=_position_order) if len(positions) > 1 else positions):
             sig = latest.get(pos.symbol)
             stale = sig is not None and now - sig.ts > stale_after
             if sig is not None and stale and stale_closes_allowed:

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from krakenbot.config.models import RiskConfig
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.signals import CandidateSignal
 from krakenbot.domain.trading import AccountState
 
 SHRINK_HEADROOM = 1e-9  # a shrunk notional stays this fraction under the budget: float round trips never exceed it
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenFit:
     """How one planned open fits the refreshed budget: ``notional_usd`` to send (the auction's own
@@ -33,6 +35,7 @@ class OpenFit:
     skip: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenBudget:
     """Margin (USD) and position slots the remaining opens may still use.

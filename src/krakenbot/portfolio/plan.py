@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import fast_init
 from krakenbot.domain.instrument import Instrument
 from krakenbot.domain.signals import CandidateSignal, Signal
 from krakenbot.domain.trading import AccountState, Position
@@ -78,6 +79,7 @@ class RejectReason(StrEnum):
     OUTRANKED = "outranked"  # it confirmed a held position that a better candidate replaced
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlannedClose:
     """Close ``position`` for ``reason``; ``freed_margin_usd`` is the (conservative) margin it frees."""
@@ -92,6 +94,7 @@ class PlannedClose:
         return self.position.symbol
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Keep:
     """Hold ``position``; ``candidate`` is the same-side candidate that confirmed it, if any."""
@@ -106,6 +109,7 @@ class Keep:
         return self.position.symbol
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejection:
     """A candidate the plan does not open, and why."""
@@ -115,6 +119,7 @@ class Rejection:
     detail: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalRefusal:
     """A signal that did not become a candidate (no futures contract, or risk refused it)."""
@@ -124,6 +129,7 @@ class SignalRefusal:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AllocationPlan:
     """What the auction decided at ``ts``. Closes run first, then the account is refreshed, then opens.
@@ -144,7 +150,8 @@ class AllocationPlan:
     planned_margin_usd: float
 
     def __post_init__(self) -> None:
-        ensure_utc(self.ts, field="AllocationPlan.ts")
+        if self.ts.tzinfo is not UTC:  # the common case first
+            ensure_utc(self.ts, field="AllocationPlan.ts")
 
     @property
     def is_empty(self) -> bool:

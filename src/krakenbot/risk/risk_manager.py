@@ -85,12 +85,21 @@ class RiskManager:
         # ((notionals), ref price, instrument, answer) of the last ``_lot_sized``: the auction sizes a candidate,
         # then its open is validated again with the notional that sizing gave (the same size: not computed again)
         self._last_sized: tuple[tuple[float, float], float, Instrument, tuple[Decimal, float]] | None = None
+        # (instrument, cap) of the last instrument without margin tiers asked about (config and instrument frozen)
+        self._flat_cap: tuple[Instrument, float] | None = None
 
     def leverage_cap(self, instrument: Instrument | None = None, notional_usd: float = 0.0) -> float:
         """``max_leverage`` of the config, lowered to the instrument's own cap when given: the cap of the
         margin tier a position of ``notional_usd`` (USD) reaches (``Instrument.leverage_at``)."""
         if instrument is None:
             return self.cfg.max_leverage
+        if not instrument.margin_tiers:  # one tier: the same cap at any notional, kept for the last instrument
+            flat = self._flat_cap
+            if flat is not None and flat[0] is instrument:
+                return flat[1]
+            cap = min(self.cfg.max_leverage, instrument.leverage_at(notional_usd))
+            self._flat_cap = (instrument, cap)
+            return cap
         return min(self.cfg.max_leverage, instrument.leverage_at(notional_usd))
 
     def risk_notional_usd(self, signal: Signal, equity_usd: float) -> float:

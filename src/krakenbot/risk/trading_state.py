@@ -123,6 +123,19 @@ class EquityMarks:
         speed (a backtest's idle bars): the same marks, bit for bit. Unusable equities are skipped, as ``update``
         skips them; the day start is the first usable equity of the newest day, when that day is new."""
         equity = np.asarray(equity_usd, dtype=np.float64)
+        if not len(equity):
+            return self
+        low, high = float(equity.min()), float(equity.max())
+        if low > 0 and high < math.inf:  # every equity usable (a NaN fails both): no masks, the days from the ends
+            ts = np.asarray(ts_ns, dtype=np.int64)
+            last = int(ts[-1]) // _NS_PER_DAY
+            newest = date.fromordinal(_EPOCH_ORDINAL + last)
+            day_start = self.day_start_equity_usd
+            if newest > self.day:  # the first equity of the newest day (nanoseconds ascend: so do their days)
+                first = 0 if int(ts[0]) // _NS_PER_DAY == last else int(np.searchsorted(ts // _NS_PER_DAY, last))
+                day_start = float(equity[first])
+            return EquityMarks(day=max(newest, self.day), day_start_equity_usd=day_start,
+                               peak_equity_usd=max(self.peak_equity_usd, high))
         usable = np.isfinite(equity) & (equity > 0)
         if not usable.any():
             return self
