@@ -79,7 +79,9 @@ class _Timeline:
 def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     close_ns = data.ts + timeframe_ns(data.base_timeframe)
     first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
-    bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
+    # the count in integers: np.arange's length is a float division that drops the last bar of long data
+    count = max((int(close_ns[-1]) - first_bar) // tf_ns + 1, 0)
+    bars = first_bar + tf_ns * np.arange(count, dtype=np.int64)
     pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
     missing = bars[close_ns[pos] != bars]  # bar closes no candle closes at (usually none: no sort needed)
     times = np.union1d(close_ns, missing) if missing.size else close_ns
