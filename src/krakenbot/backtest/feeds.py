@@ -20,7 +20,6 @@ from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
-SIGNAL_BLOCK = 256  # signal bars converted to Python values at once (per series): bounded memory, few conversions
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
@@ -127,9 +126,6 @@ class PrecomputedSignals:
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
         self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
-        # per series: (block number, the block's bars as Python values): one conversion per block, not per field
-        self._blocks: list[tuple[int, list[tuple[float, float, float, float, float, int]]]] = \
-            [(-1, [])] * len(self._series)
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
@@ -192,17 +188,12 @@ class PrecomputedSignals:
 
     def _build(self, k: int, i: int) -> Signal:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
-        from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives)."""
+        from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives). One bar's
+        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more."""
         arrays, computed = self._series[k]
-        block, rows = self._blocks[k]
-        if i // SIGNAL_BLOCK != block:
-            block = i // SIGNAL_BLOCK
-            part = slice(block * SIGNAL_BLOCK, (block + 1) * SIGNAL_BLOCK)
-            rows = list(zip(computed.side[part].tolist(), computed.score[part].tolist(), arrays.close[part].tolist(),
-                            computed.stop_distance_pct[part].tolist(), computed.take_profit[part].tolist(),
-                            self._close_ns[k][part].tolist(), strict=True))
-            self._blocks[k] = (block, rows)
-        side, score, close, stop, take_profit, close_ns = rows[i - block * SIGNAL_BLOCK]
+        side, score, close = computed.side.item(i), computed.score.item(i), arrays.close.item(i)
+        stop, take_profit, close_ns = (computed.stop_distance_pct.item(i), computed.take_profit.item(i),
+                                       self._close_ns[k].item(i))
         ts = self._stamps.get(close_ns)
         if ts is None:
             ts = self._stamps[close_ns] = from_ns(close_ns)
@@ -353,6 +344,8 @@ class ReplayShockFeed:
 
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
                reference: Mapping[str, float]) -> list[ShockDetected]:
+        if not guard.cfg.shock_guard_enabled:  # a disabled guard detects nothing and its marks price nothing
+            return []
         guard.observe_marks(now, marks)
         now_us = to_us(now)
         events: list[ShockDetected] = []
