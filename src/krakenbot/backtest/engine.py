@@ -44,12 +44,12 @@ from krakenbot.backtest.futures_series import series_sources
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
-from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events
+from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events, utc_column
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
-from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns
+from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns, to_us
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
@@ -374,6 +374,26 @@ class Backtest:
         return wake
 
     # -- result ---------------------------------------------------------------------------------
+    def _equity_table(self, rows: list[tuple[datetime, float, float, float]]) -> pd.DataFrame:
+        """EQUITY_COLUMNS of the wakes' ``rows`` (the journal's, then the final account's) and the idle bars'
+        (kept as arrays), merged by time, a wake's row before an idle bar's at the same time: built from
+        arrays once (one stable argsort), as sorting the concatenated tables by ``ts`` would."""
+        ts, *values = zip(*rows, strict=True)  # columns: pandas infers each as it would from the rows
+        wake_us = np.fromiter((to_us(t) for t in ts), dtype=np.int64, count=len(rows))
+        equity = pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
+                               **dict(zip(("equity_usd", "exposure_usd", "margin_used_usd"), map(list, values),
+                                          strict=True))})
+        if not self._idle_equity:
+            return equity
+        idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
+        stamps = np.concatenate([wake_us, idle_us])
+        order = np.argsort(stamps, kind="stable")
+        columns = {"ts": pd.to_datetime(stamps[order].view("datetime64[us]"), utc=True)}
+        for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1):
+            merged = np.concatenate([equity[name].to_numpy(), np.concatenate([b[k] for b in self._idle_equity])])
+            columns[name] = merged[order]
+        return pd.DataFrame(columns)
+
     def _result(self) -> BacktestResult:
         """The result after the end-of-data flatten: a last equity row records the account after every
         close, so the summary's final equity is what the trades leave (their PnL sums to its change)."""
@@ -382,24 +402,22 @@ class Backtest:
         final = self.paper.fetch_account()
         left = sum(p.notional_usd for p in self.paper.fetch_positions())  # 0 unless a close failed
         rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
-        equity = pd.DataFrame(rows, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
-        equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
-        if self._idle_equity:  # the idle bars' rows (kept as arrays), merged into the wakes' by time
-            idle = pd.DataFrame({"ts": pd.to_datetime(np.concatenate([b[0] for b in self._idle_equity]), utc=True)
-                                 .as_unit(equity["ts"].dt.unit),
-                                 **{name: np.concatenate([b[k] for b in self._idle_equity])
-                                    for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1)}})
-            equity = pd.concat([equity, idle], ignore_index=True).sort_values("ts", kind="stable", ignore_index=True)
-        events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
-                                for e in self.journal.events], columns=list(EVENT_COLUMNS))
-                  if self.journal.events else empty_events())
-        events["ts"] = pd.to_datetime(events["ts"], utc=True)
+        journal_events = self.journal.events
+        if journal_events:  # built by columns: no datetime objects for pandas to parse
+            events = pd.DataFrame({"ts": utc_column(e.ts for e in journal_events),
+                                   "kind": [e.kind for e in journal_events],
+                                   "symbol": ["" if e.symbol == "*" else e.symbol for e in journal_events],
+                                   "detail": [e.detail for e in journal_events]}, columns=list(EVENT_COLUMNS))
+        else:
+            events = empty_events()
+            events["ts"] = pd.to_datetime(events["ts"], utc=True)
+        equity = self._equity_table(rows)
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
         prices = _price_table(signal_data)
         strategy = self.signals.strategy
         warmup_end = from_ns(int(self.data.ts[0])) + strategy.warmup_bars * strategy.bar_duration
         end = from_ns(int(self.timeline.times[-1]))
-        kinds = [e.kind for e in self.journal.events]
+        kinds = [e.kind for e in journal_events]
         return BacktestResult(
             start=from_ns(int(self.data.ts[0])), end=end,
             symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
@@ -419,7 +437,7 @@ def _price_table(bars: MarketData) -> pd.DataFrame:
     complete = bars.complete.T  # symbol-major: each symbol's bars together, in time order
     counts = complete.sum(axis=1)
     rows = np.broadcast_to(bars.ts, complete.shape)[complete]
-    frame = pd.DataFrame({"ts": pd.to_datetime(rows, utc=True),
+    frame = pd.DataFrame({"ts": pd.to_datetime(rows.view("datetime64[ns]"), utc=True),  # typed: no per-value parse
                           "symbol": np.repeat(np.array(bars.symbols, dtype=object), counts),
                           "close": bars.close.T[complete]})
     return frame

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from krakenbot.backtest.result import TRADE_COLUMNS, empty_trades
+from krakenbot.backtest.result import TRADE_COLUMNS, empty_trades, utc_column
 from krakenbot.domain import Fill, Instrument, OrderSide
 from krakenbot.domain.vocabulary import OrderReason
 
@@ -86,7 +86,6 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
             del book[fill.symbol]
     if not rows:
         return empty_trades()
-    frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-    for col in ("ts_open", "ts_close"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
+    # by columns, the times as integers: pandas parsing datetime objects row by row is the slow part
+    return pd.DataFrame({col: utc_column(row[col] for row in rows) if col in ("ts_open", "ts_close")  # type: ignore[misc]
+                         else [row[col] for row in rows] for col in TRADE_COLUMNS}, columns=list(TRADE_COLUMNS))
