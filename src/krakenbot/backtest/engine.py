@@ -141,6 +141,7 @@ class Backtest:
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
         bar_times = self.timeline.times[self.timeline.bar_index]
+        self._bar_times, self._bar_rows = bar_times, self.timeline.row[self.timeline.bar_index]
         spots = [self._spot_of[f] for f in self._order]
         self._bar_sides = self.signals.sides_at(bar_times, spots)
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
@@ -309,27 +310,34 @@ class Backtest:
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
         the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
         tl = self.timeline
-        lo, hi = tl.bar_index.searchsorted([i + 1, wake])
+        lo, hi = int(tl.bar_index.searchsorted(i + 1)), int(tl.bar_index.searchsorted(wake))
         if hi <= lo:
             return
-        idx = tl.bar_index[lo:hi]
-        rows = tl.row[idx]
-        marks = {fut: self._carried_close[rows, col] for fut, col in self._column.items()}
+        # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
+        rows = self._bar_rows[lo:hi]
+        first, last = int(rows[0]), int(rows[-1])
+        span = slice(first, last + 1) if last - first == hi - lo - 1 else rows
+        marks = {fut: self._carried_close[span, col] for fut, col in self._column.items()}
         cash = None
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
+            idx = tl.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
         figures = self.paper.figures_at(marks, cash)
-        equity, exposure, initial = (np.full(len(idx), f, dtype=np.float64) if np.ndim(f) == 0
+        equity, exposure, initial = (np.full(hi - lo, f, dtype=np.float64) if np.ndim(f) == 0
                                      else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
-        stamps = tl.times[idx]  # int64 ns: datetimes only where a decision needs one
+        stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
-            col = self._col_of[p.symbol]
-            same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
-            if same.size:
-                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[int(same[-1])])))
+            col, sign = self._col_of[p.symbol], p.side.sign
+            sides = self._bar_sides[lo:hi, col]
+            newest = hi - lo - 1
+            if sides.item(newest) != sign:  # usually the newest idle bar is on the held side: no scan
+                same = np.flatnonzero(sides == sign)
+                newest = int(same[-1]) if same.size else -1
+            if newest >= 0:
+                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[newest])))
                 if signal is not None:
                     signals.append(signal)
         self.loop.catch_up(stamps, equity, signals)
