@@ -106,6 +106,7 @@ class Backtest:
         if len(data.ts) == 0:
             raise ConfigError("backtest: the data holds no candles in the chosen window")
         self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
+        self._base_ns = base_ns
         self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
         self.instruments = {}
         first_rows = data.present.argmax(axis=0)  # each column's first present row (0 where none is)
@@ -149,6 +150,7 @@ class Backtest:
                              max_positions=cfg.risk.max_positions, replace_margin=cfg.auction.replace_score_margin)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
+        self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -176,7 +178,7 @@ class Backtest:
         if self._row < 0:
             return {}
         row = self._carried_close[self._row]
-        closes = row[self._columns].tolist()  # one conversion for the row, not one numpy scalar per symbol
+        closes = (row if self._every_column else row[self._columns]).tolist()  # one conversion for the row
         return {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
@@ -185,7 +187,8 @@ class Backtest:
         carried = {**self._carried(), **marks}
         if self._row < 0 or self._row == self._walked:
             return self.paper.update_market(carried, funding)
-        self._walked, view, row, cols = self._row, self._view, self._row, self._columns
+        self._walked, view, row = self._row, self._view, self._row
+        cols = slice(None) if self._every_column else self._columns  # a view of the row, not a gather, when it can
         # one conversion per field for the row (Python floats, as float() of each element gives)
         fresh = (~view.carried[row, cols] & (view.close[row, cols] > 0)).tolist()
         ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
@@ -343,7 +346,7 @@ class Backtest:
         self.loop.catch_up(stamps, equity, signals)
 
     def _to_index(self, row: int) -> int:
-        close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
+        close_ns = int(self.data.ts[row]) + self._base_ns
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
     def _stop_wake(self, r0: int, r1: int) -> int:

@@ -397,9 +397,9 @@ def _with_history(ts_us: np.ndarray, rows: np.ndarray, lookback: int) -> np.ndar
 
 
 def first_crossing(values: np.ndarray, level: float, *, below: bool) -> int | None:
-    """Index of the first finite value at or beyond ``level`` (<= when ``below``), or None."""
-    with np.errstate(invalid="ignore"):
-        hit = values <= level if below else values >= level
+    """Index of the first finite value at or beyond ``level`` (<= when ``below``), or None (NaN compares False,
+    without a warning: no ``np.errstate`` needed, whose cost is a few numpy calls' on a wake's short window)."""
+    hit = values <= level if below else values >= level
     idx = int(np.argmax(hit)) if hit.size else 0
     return idx if hit.size and bool(hit[idx]) else None
 
