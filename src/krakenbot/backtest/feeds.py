@@ -60,9 +60,10 @@ class BacktestMarket:
         changed = np.flatnonzero((source != self._source) | self._timed)
         if changed.size:
             view = self._view
-            marks, indexes = view.close[row, changed].tolist(), view.index[row, changed].tolist()
+            cols = slice(None) if changed.size == len(self._futs) else changed  # every column: views, no gathers
+            marks, indexes = view.close[row, cols].tolist(), view.index[row, cols].tolist()
             stamps: dict[int, datetime] = {}
-            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[changed].tolist(), strict=True):
+            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[cols].tolist(), strict=True):
                 fut = self._futs[col]
                 if not mark > 0:
                     self._tickers.pop(fut, None)
@@ -73,7 +74,7 @@ class BacktestMarket:
                 self._tickers[fut] = ticker_of(fut, ts, None, None, mark, mark, index if index > 0 else None,
                                                self.funding_rate(col, now_ns) * mark, None, None, None, False, None,
                                                False)
-            self._source[changed] = source[changed]
+            self._source[cols] = source[cols]
         return dict(self._tickers)
 
     def funding_rate(self, col: int, now_ns: int) -> float:
