@@ -144,9 +144,9 @@ class Backtest:
         bar_times = self.timeline.times[self.timeline.bar_index]
         self._bar_times, self._bar_rows = bar_times, self.timeline.row[self.timeline.bar_index]
         spots = [self._spot_of[f] for f in self._order]
-        self._bar_sides = self.signals.sides_at(bar_times, spots)
+        self._bar_sides, bar_scores = self.signals.sides_and_scores_at(bar_times, spots)
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
-        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns, scores=self.signals.scores_at(bar_times, spots),
+        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns, scores=bar_scores,
                              max_positions=cfg.risk.max_positions, replace_margin=cfg.auction.replace_score_margin)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))

@@ -112,6 +112,8 @@ class PrecomputedSignals:
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
             rows = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
+            if rows.all():  # views (CandleArrays copies them once): no masked gathers of every bar
+                rows = slice(None)
             arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
                                                                   for f in ("open", "high", "low", "close", "volume")})
             if len(arrays):
@@ -132,28 +134,27 @@ class PrecomputedSignals:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
         for each symbol at each time. Lets the engine see, without calling the loop, which signal
         bars can change anything."""
-        out = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
-        for k, (arrays, computed) in enumerate(self._series):
-            if arrays.symbol not in symbols:
-                continue
-            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
-            idx = np.maximum(last, 0)
-            valid = (last >= 0) & self._has_signal[k][idx]
-            out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
-        return out
+        return self.sides_and_scores_at(times_ns, symbols)[0]
 
     def scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) float64: the score of the signal ``signals`` would give for each symbol
         at each time, NaN where it gives none (``sides_at``'s 0)."""
-        out = np.full((len(times_ns), len(symbols)), np.nan)
+        return self.sides_and_scores_at(times_ns, symbols)[1]
+
+    def sides_and_scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both."""
+        sides = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
+        scores = np.full((len(times_ns), len(symbols)), np.nan)
         for k, (arrays, computed) in enumerate(self._series):
             if arrays.symbol not in symbols:
                 continue
             last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
             idx = np.maximum(last, 0)
             valid = (last >= 0) & self._has_signal[k][idx]
-            out[:, symbols.index(arrays.symbol)] = np.where(valid, computed.score[idx], np.nan)
-        return out
+            col = symbols.index(arrays.symbol)
+            sides[:, col] = np.where(valid, np.sign(computed.side[idx]), 0)
+            scores[:, col] = np.where(valid, computed.score[idx], np.nan)
+        return sides, scores
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
         """What ``signals(now)`` says for ``symbol`` alone."""
