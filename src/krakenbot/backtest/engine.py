@@ -399,7 +399,7 @@ class Backtest:
         idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
         stamps = np.concatenate([wake_us, idle_us])
         order = np.argsort(stamps, kind="stable")
-        columns = {"ts": pd.to_datetime(stamps[order].view("datetime64[us]"), utc=True)}
+        columns: dict[str, object] = {"ts": pd.to_datetime(stamps[order].view("datetime64[us]"), utc=True)}
         for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1):
             merged = np.concatenate([equity[name].to_numpy(), np.concatenate([b[k] for b in self._idle_equity])])
             columns[name] = merged[order]

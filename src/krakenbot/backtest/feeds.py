@@ -111,9 +111,9 @@ class PrecomputedSignals:
         ts = signal_data.ts.astype("datetime64[ns]")
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
-            rows = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
-            if rows.all():  # views (CandleArrays copies them once): no masked gathers of every bar
-                rows = slice(None)
+            complete = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
+            # every bar complete: views (CandleArrays copies them once), no masked gathers of every bar
+            rows: slice | np.ndarray = slice(None) if complete.all() else complete
             arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
                                                                   for f in ("open", "high", "low", "close", "volume")})
             if len(arrays):

@@ -6,6 +6,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import pandas as pd
 
@@ -87,5 +88,5 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
     if not rows:
         return empty_trades()
     # by columns, the times as integers: pandas parsing datetime objects row by row is the slow part
-    return pd.DataFrame({col: utc_column(row[col] for row in rows) if col in ("ts_open", "ts_close")  # type: ignore[misc]
+    return pd.DataFrame({col: utc_column(cast(datetime, row[col]) for row in rows) if col in ("ts_open", "ts_close")
                          else [row[col] for row in rows] for col in TRADE_COLUMNS}, columns=list(TRADE_COLUMNS))
