@@ -1,7 +1,8 @@
 """What a backtest produced: a frozen ``BacktestResult`` the engine fills and the report reads.
 
-Tables are pandas DataFrames with fixed columns (the ``*_COLUMNS`` tuples below); timestamps are
-``datetime64[ns, UTC]``, money is USD (float64), sizes are base-asset units. ``empty_*()`` give
+Tables are pandas DataFrames with fixed columns (the ``*_COLUMNS`` tuples below); timestamps are UTC
+``datetime64``: microseconds in the trades, equity and events tables (``utc_column``), nanoseconds in the prices
+and the empty tables; money is USD (float64), sizes are base-asset units. ``empty_*()`` give
 correctly typed empty tables for the engine to start from.
 """
 

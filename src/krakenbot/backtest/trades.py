@@ -55,8 +55,11 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
     rows: list[dict[str, object]] = []
     book: dict[str, _Open] = {}
     paid_between = _FundingIndex(funding)
+    contract_sizes: dict[str, float] = {}  # float(contract_size) once per symbol, not once per fill
     for fill in fills:
-        cs = float(instruments[fill.symbol].contract_size)
+        cs = contract_sizes.get(fill.symbol)
+        if cs is None:
+            cs = contract_sizes[fill.symbol] = float(instruments[fill.symbol].contract_size)
         qty = float(fill.size) * (1 if fill.side is OrderSide.BUY else -1)
         price = float(fill.price)
         trade = book.get(fill.symbol)
