@@ -380,8 +380,9 @@ class Backtest:
             window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
             with np.errstate(invalid="ignore"):
                 moved = np.abs(window / ref - 1.0) >= safe
-            if moved.any():
-                wake = min(wake, self._to_index(r0 + int(np.argmax(moved))))
+            first = int(np.argmax(moved)) if moved.size else 0  # one pass: argmax, then is it a hit
+            if moved.size and moved.item(first):
+                wake = min(wake, self._to_index(r0 + first))
         return wake
 
     # -- result ---------------------------------------------------------------------------------
