@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -450,9 +451,22 @@ def _price_table(bars: MarketData) -> pd.DataFrame:
     counts = complete.sum(axis=1)
     rows = np.broadcast_to(bars.ts, complete.shape)[complete]
     frame = pd.DataFrame({"ts": pd.to_datetime(rows.view("datetime64[ns]"), utc=True),  # typed: no per-value parse
-                          "symbol": np.repeat(np.array(bars.symbols, dtype=object), counts),
+                          "symbol": _symbol_column(bars.symbols, counts),
                           "close": bars.close.T[complete]})
     return frame
+
+
+def _symbol_column(symbols: tuple[str, ...], counts: np.ndarray) -> Any:
+    """``symbols[k]`` repeated ``counts[k]`` times, as the column pandas infers from those strings. Where that is
+    pyarrow-backed (pandas' default ``str``), built from integer codes: no Python string per row to convert."""
+    target = pd.Series(np.array(symbols, dtype=object)).dtype
+    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and int(counts.sum()):  # no rows: object
+        import pyarrow as pa
+
+        codes = pa.array(np.repeat(np.arange(len(symbols), dtype=np.int32), counts))
+        strings = pa.DictionaryArray.from_arrays(codes, pa.array(list(symbols), type=pa.large_string()))
+        return pd.array(strings.cast(pa.large_string()), dtype=target)
+    return np.repeat(np.array(symbols, dtype=object), counts)
 
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,
