@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,12 @@ from krakenbot.backtest.futures_series import series_sources
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
-from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events
+from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events, utc_column
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
-from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns
+from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns, to_us
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
@@ -79,7 +80,9 @@ class _Timeline:
 def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     close_ns = data.ts + timeframe_ns(data.base_timeframe)
     first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
-    bars = np.arange(first_bar, int(close_ns[-1]) + 1, tf_ns, dtype=np.int64)
+    # the count in integers: np.arange's length is a float division that drops the last bar of long data
+    count = max((int(close_ns[-1]) - first_bar) // tf_ns + 1, 0)
+    bars = first_bar + tf_ns * np.arange(count, dtype=np.int64)
     pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
     missing = bars[close_ns[pos] != bars]  # bar closes no candle closes at (usually none: no sort needed)
     times = np.union1d(close_ns, missing) if missing.size else close_ns
@@ -104,6 +107,7 @@ class Backtest:
         if len(data.ts) == 0:
             raise ConfigError("backtest: the data holds no candles in the chosen window")
         self.cfg, self.data, self.step, self.progress = cfg, data, step_every_candle, progress
+        self._base_ns = base_ns
         self.futures = {spot: perpetual_for(spot) for spot in data.symbols}
         self.instruments = {}
         first_rows = data.present.argmax(axis=0)  # each column's first present row (0 where none is)
@@ -139,13 +143,15 @@ class Backtest:
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
         bar_times = self.timeline.times[self.timeline.bar_index]
+        self._bar_times, self._bar_rows = bar_times, self.timeline.row[self.timeline.bar_index]
         spots = [self._spot_of[f] for f in self._order]
-        self._bar_sides = self.signals.sides_at(bar_times, spots)
+        self._bar_sides, bar_scores = self.signals.sides_and_scores_at(bar_times, spots)
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))
-        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns, scores=self.signals.scores_at(bar_times, spots),
+        self.idle = IdleBars(self._bar_sides, bar_times, stale_ns, scores=bar_scores,
                              max_positions=cfg.risk.max_positions, replace_margin=cfg.auction.replace_score_margin)
         self._column = {self.futures[s]: data.column(s) for s in self.futures}
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
+        self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -173,7 +179,7 @@ class Backtest:
         if self._row < 0:
             return {}
         row = self._carried_close[self._row]
-        closes = row[self._columns].tolist()  # one conversion for the row, not one numpy scalar per symbol
+        closes = (row if self._every_column else row[self._columns]).tolist()  # one conversion for the row
         return {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
@@ -182,7 +188,8 @@ class Backtest:
         carried = {**self._carried(), **marks}
         if self._row < 0 or self._row == self._walked:
             return self.paper.update_market(carried, funding)
-        self._walked, view, row, cols = self._row, self._view, self._row, self._columns
+        self._walked, view, row = self._row, self._view, self._row
+        cols = slice(None) if self._every_column else self._columns  # a view of the row, not a gather, when it can
         # one conversion per field for the row (Python floats, as float() of each element gives)
         fresh = (~view.carried[row, cols] & (view.close[row, cols] > 0)).tolist()
         ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
@@ -307,33 +314,40 @@ class Backtest:
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
         the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
         tl = self.timeline
-        lo, hi = tl.bar_index.searchsorted([i + 1, wake])
+        lo, hi = int(tl.bar_index.searchsorted(i + 1)), int(tl.bar_index.searchsorted(wake))
         if hi <= lo:
             return
-        idx = tl.bar_index[lo:hi]
-        rows = tl.row[idx]
-        marks = {fut: self._carried_close[rows, col] for fut, col in self._column.items()}
+        # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
+        rows = self._bar_rows[lo:hi]
+        first, last = int(rows[0]), int(rows[-1])
+        span = slice(first, last + 1) if last - first == hi - lo - 1 else rows
+        marks = {fut: self._carried_close[span, col] for fut, col in self._column.items()}
         cash = None
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
+            idx = tl.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
         figures = self.paper.figures_at(marks, cash)
-        equity, exposure, initial = (np.full(len(idx), f, dtype=np.float64) if np.ndim(f) == 0
+        equity, exposure, initial = (np.full(hi - lo, f, dtype=np.float64) if np.ndim(f) == 0
                                      else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
-        stamps = tl.times[idx]  # int64 ns: datetimes only where a decision needs one
+        stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
-            col = self._col_of[p.symbol]
-            same = np.flatnonzero(self._bar_sides[lo:hi, col] == p.side.sign)
-            if same.size:
-                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[int(same[-1])])))
+            col, sign = self._col_of[p.symbol], p.side.sign
+            sides = self._bar_sides[lo:hi, col]
+            newest = hi - lo - 1
+            if sides.item(newest) != sign:  # usually the newest idle bar is on the held side: no scan
+                same = np.flatnonzero(sides == sign)
+                newest = int(same[-1]) if same.size else -1
+            if newest >= 0:
+                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[newest])))
                 if signal is not None:
                     signals.append(signal)
         self.loop.catch_up(stamps, equity, signals)
 
     def _to_index(self, row: int) -> int:
-        close_ns = int(self.data.ts[row]) + timeframe_ns(self.data.base_timeframe)
+        close_ns = int(self.data.ts[row]) + self._base_ns
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
     def _stop_wake(self, r0: int, r1: int) -> int:
@@ -367,11 +381,32 @@ class Backtest:
             window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
             with np.errstate(invalid="ignore"):
                 moved = np.abs(window / ref - 1.0) >= safe
-            if moved.any():
-                wake = min(wake, self._to_index(r0 + int(np.argmax(moved))))
+            first = int(np.argmax(moved)) if moved.size else 0  # one pass: argmax, then is it a hit
+            if moved.size and moved.item(first):
+                wake = min(wake, self._to_index(r0 + first))
         return wake
 
     # -- result ---------------------------------------------------------------------------------
+    def _equity_table(self, rows: list[tuple[datetime, float, float, float]]) -> pd.DataFrame:
+        """EQUITY_COLUMNS of the wakes' ``rows`` (the journal's, then the final account's) and the idle bars'
+        (kept as arrays), merged by time, a wake's row before an idle bar's at the same time: built from
+        arrays once (one stable argsort), as sorting the concatenated tables by ``ts`` would."""
+        ts, *values = zip(*rows, strict=True)  # columns: pandas infers each as it would from the rows
+        wake_us = np.fromiter((to_us(t) for t in ts), dtype=np.int64, count=len(rows))
+        equity = pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
+                               **dict(zip(("equity_usd", "exposure_usd", "margin_used_usd"), map(list, values),
+                                          strict=True))})
+        if not self._idle_equity:
+            return equity
+        idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
+        stamps = np.concatenate([wake_us, idle_us])
+        order = np.argsort(stamps, kind="stable")
+        columns: dict[str, object] = {"ts": pd.to_datetime(stamps[order].view("datetime64[us]"), utc=True)}
+        for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1):
+            merged = np.concatenate([equity[name].to_numpy(), np.concatenate([b[k] for b in self._idle_equity])])
+            columns[name] = merged[order]
+        return pd.DataFrame(columns)
+
     def _result(self) -> BacktestResult:
         """The result after the end-of-data flatten: a last equity row records the account after every
         close, so the summary's final equity is what the trades leave (their PnL sums to its change)."""
@@ -380,24 +415,22 @@ class Backtest:
         final = self.paper.fetch_account()
         left = sum(p.notional_usd for p in self.paper.fetch_positions())  # 0 unless a close failed
         rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
-        equity = pd.DataFrame(rows, columns=["ts", "equity_usd", "exposure_usd", "margin_used_usd"])
-        equity["ts"] = pd.to_datetime(equity["ts"], utc=True)
-        if self._idle_equity:  # the idle bars' rows (kept as arrays), merged into the wakes' by time
-            idle = pd.DataFrame({"ts": pd.to_datetime(np.concatenate([b[0] for b in self._idle_equity]), utc=True)
-                                 .as_unit(equity["ts"].dt.unit),
-                                 **{name: np.concatenate([b[k] for b in self._idle_equity])
-                                    for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1)}})
-            equity = pd.concat([equity, idle], ignore_index=True).sort_values("ts", kind="stable", ignore_index=True)
-        events = (pd.DataFrame([(e.ts, e.kind, "" if e.symbol == "*" else e.symbol, e.detail)
-                                for e in self.journal.events], columns=list(EVENT_COLUMNS))
-                  if self.journal.events else empty_events())
-        events["ts"] = pd.to_datetime(events["ts"], utc=True)
+        journal_events = self.journal.events
+        if journal_events:  # built by columns: no datetime objects for pandas to parse
+            events = pd.DataFrame({"ts": utc_column(e.ts for e in journal_events),
+                                   "kind": [e.kind for e in journal_events],
+                                   "symbol": ["" if e.symbol == "*" else e.symbol for e in journal_events],
+                                   "detail": [e.detail for e in journal_events]}, columns=list(EVENT_COLUMNS))
+        else:
+            events = empty_events()
+            events["ts"] = pd.to_datetime(events["ts"], utc=True)
+        equity = self._equity_table(rows)
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
         prices = _price_table(signal_data)
         strategy = self.signals.strategy
         warmup_end = from_ns(int(self.data.ts[0])) + strategy.warmup_bars * strategy.bar_duration
         end = from_ns(int(self.timeline.times[-1]))
-        kinds = [e.kind for e in self.journal.events]
+        kinds = [e.kind for e in journal_events]
         return BacktestResult(
             start=from_ns(int(self.data.ts[0])), end=end,
             symbols=tuple(self.data.symbols), candles=int(self.data.present.sum()), trades=trades, equity=equity,
@@ -417,10 +450,23 @@ def _price_table(bars: MarketData) -> pd.DataFrame:
     complete = bars.complete.T  # symbol-major: each symbol's bars together, in time order
     counts = complete.sum(axis=1)
     rows = np.broadcast_to(bars.ts, complete.shape)[complete]
-    frame = pd.DataFrame({"ts": pd.to_datetime(rows, utc=True),
-                          "symbol": np.repeat(np.array(bars.symbols, dtype=object), counts),
+    frame = pd.DataFrame({"ts": pd.to_datetime(rows.view("datetime64[ns]"), utc=True),  # typed: no per-value parse
+                          "symbol": _symbol_column(bars.symbols, counts),
                           "close": bars.close.T[complete]})
     return frame
+
+
+def _symbol_column(symbols: tuple[str, ...], counts: np.ndarray) -> Any:
+    """``symbols[k]`` repeated ``counts[k]`` times, as the column pandas infers from those strings. Where that is
+    pyarrow-backed (pandas' default ``str``), built from integer codes: no Python string per row to convert."""
+    target = pd.Series(np.array(symbols, dtype=object)).dtype
+    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and int(counts.sum()):  # no rows: object
+        import pyarrow as pa
+
+        codes = pa.array(np.repeat(np.arange(len(symbols), dtype=np.int32), counts))
+        strings = pa.DictionaryArray.from_arrays(codes, pa.array(list(symbols), type=pa.large_string()))
+        return pd.array(strings.cast(pa.large_string()), dtype=target)
+    return np.repeat(np.array(symbols, dtype=object), counts)
 
 
 def run_backtest(cfg: AppConfig, data: MarketData, *, start: datetime | None = None, step_every_candle: bool = False,

@@ -20,7 +20,6 @@ from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
-SIGNAL_BLOCK = 256  # signal bars converted to Python values at once (per series): bounded memory, few conversions
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
@@ -61,9 +60,10 @@ class BacktestMarket:
         changed = np.flatnonzero((source != self._source) | self._timed)
         if changed.size:
             view = self._view
-            marks, indexes = view.close[row, changed].tolist(), view.index[row, changed].tolist()
+            cols = slice(None) if changed.size == len(self._futs) else changed  # every column: views, no gathers
+            marks, indexes = view.close[row, cols].tolist(), view.index[row, cols].tolist()
             stamps: dict[int, datetime] = {}
-            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[changed].tolist(), strict=True):
+            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[cols].tolist(), strict=True):
                 fut = self._futs[col]
                 if not mark > 0:
                     self._tickers.pop(fut, None)
@@ -74,7 +74,7 @@ class BacktestMarket:
                 self._tickers[fut] = ticker_of(fut, ts, None, None, mark, mark, index if index > 0 else None,
                                                self.funding_rate(col, now_ns) * mark, None, None, None, False, None,
                                                False)
-            self._source[changed] = source[changed]
+            self._source[cols] = source[cols]
         return dict(self._tickers)
 
     def funding_rate(self, col: int, now_ns: int) -> float:
@@ -111,7 +111,9 @@ class PrecomputedSignals:
         ts = signal_data.ts.astype("datetime64[ns]")
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
-            rows = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
+            complete = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
+            # every bar complete: views (CandleArrays copies them once), no masked gathers of every bar
+            rows: slice | np.ndarray = slice(None) if complete.all() else complete
             arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
                                                                   for f in ("open", "high", "low", "close", "volume")})
             if len(arrays):
@@ -127,36 +129,32 @@ class PrecomputedSignals:
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
         self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
-        # per series: (block number, the block's bars as Python values): one conversion per block, not per field
-        self._blocks: list[tuple[int, list[tuple[float, float, float, float, float, int]]]] = \
-            [(-1, [])] * len(self._series)
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
         for each symbol at each time. Lets the engine see, without calling the loop, which signal
         bars can change anything."""
-        out = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
-        for k, (arrays, computed) in enumerate(self._series):
-            if arrays.symbol not in symbols:
-                continue
-            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
-            idx = np.maximum(last, 0)
-            valid = (last >= 0) & self._has_signal[k][idx]
-            out[:, symbols.index(arrays.symbol)] = np.where(valid, np.sign(computed.side[idx]), 0)
-        return out
+        return self.sides_and_scores_at(times_ns, symbols)[0]
 
     def scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) float64: the score of the signal ``signals`` would give for each symbol
         at each time, NaN where it gives none (``sides_at``'s 0)."""
-        out = np.full((len(times_ns), len(symbols)), np.nan)
+        return self.sides_and_scores_at(times_ns, symbols)[1]
+
+    def sides_and_scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both."""
+        sides = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
+        scores = np.full((len(times_ns), len(symbols)), np.nan)
         for k, (arrays, computed) in enumerate(self._series):
             if arrays.symbol not in symbols:
                 continue
             last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
             idx = np.maximum(last, 0)
             valid = (last >= 0) & self._has_signal[k][idx]
-            out[:, symbols.index(arrays.symbol)] = np.where(valid, computed.score[idx], np.nan)
-        return out
+            col = symbols.index(arrays.symbol)
+            sides[:, col] = np.where(valid, np.sign(computed.side[idx]), 0)
+            scores[:, col] = np.where(valid, computed.score[idx], np.nan)
+        return sides, scores
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
         """What ``signals(now)`` says for ``symbol`` alone."""
@@ -192,17 +190,12 @@ class PrecomputedSignals:
 
     def _build(self, k: int, i: int) -> Signal:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
-        from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives)."""
+        from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives). One bar's
+        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more."""
         arrays, computed = self._series[k]
-        block, rows = self._blocks[k]
-        if i // SIGNAL_BLOCK != block:
-            block = i // SIGNAL_BLOCK
-            part = slice(block * SIGNAL_BLOCK, (block + 1) * SIGNAL_BLOCK)
-            rows = list(zip(computed.side[part].tolist(), computed.score[part].tolist(), arrays.close[part].tolist(),
-                            computed.stop_distance_pct[part].tolist(), computed.take_profit[part].tolist(),
-                            self._close_ns[k][part].tolist(), strict=True))
-            self._blocks[k] = (block, rows)
-        side, score, close, stop, take_profit, close_ns = rows[i - block * SIGNAL_BLOCK]
+        side, score, close = computed.side.item(i), computed.score.item(i), arrays.close.item(i)
+        stop, take_profit, close_ns = (computed.stop_distance_pct.item(i), computed.take_profit.item(i),
+                                       self._close_ns[k].item(i))
         ts = self._stamps.get(close_ns)
         if ts is None:
             ts = self._stamps[close_ns] = from_ns(close_ns)
@@ -353,6 +346,8 @@ class ReplayShockFeed:
 
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
                reference: Mapping[str, float]) -> list[ShockDetected]:
+        if not guard.cfg.shock_guard_enabled:  # a disabled guard detects nothing and its marks price nothing
+            return []
         guard.observe_marks(now, marks)
         now_us = to_us(now)
         events: list[ShockDetected] = []
@@ -404,9 +399,9 @@ def _with_history(ts_us: np.ndarray, rows: np.ndarray, lookback: int) -> np.ndar
 
 
 def first_crossing(values: np.ndarray, level: float, *, below: bool) -> int | None:
-    """Index of the first finite value at or beyond ``level`` (<= when ``below``), or None."""
-    with np.errstate(invalid="ignore"):
-        hit = values <= level if below else values >= level
+    """Index of the first finite value at or beyond ``level`` (<= when ``below``), or None (NaN compares False,
+    without a warning: no ``np.errstate`` needed, whose cost is a few numpy calls' on a wake's short window)."""
+    hit = values <= level if below else values >= level
     idx = int(np.argmax(hit)) if hit.size else 0
     return idx if hit.size and bool(hit[idx]) else None
 
