@@ -262,15 +262,7 @@ class PaperExchange:
         cached = self._figures_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        # ``figures_at(self._marks)``'s arithmetic in its order (the same floats), without its exposure
-        unrealized = initial = 0.0
-        marks, sizes = self._marks, self._contract_sizes
-        for symbol, book in self._books.items():
-            mark = marks.get(symbol, book.entry_price)
-            size = book.size_f
-            notional = abs(size) * sizes[symbol] * mark
-            unrealized += size * sizes[symbol] * (mark - book.entry_price)
-            initial += _initial_margin(self._instruments[symbol], notional)
+        unrealized, initial, _ = self._valuation(self._marks)  # ``figures_at``'s floats, without its exposure
         equity = self.cash_usd + unrealized
         self._figures_cache = (key, (equity, initial))
         return equity, initial
@@ -362,6 +354,22 @@ class PaperExchange:
         self._account_cache = (key, account)
         return account
 
+    def _valuation(self, marks: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+        """(unrealised PnL, initial margin, the last book's notional) in USD of the open positions at ``marks``
+        (floats or equal-length arrays; a symbol without a mark at its entry), summed in the books' order: the
+        one arithmetic ``figures_at`` and the kept figures share, so both give the same floats."""
+        unrealized: Any = 0.0
+        initial: Any = 0.0
+        notional: Any = 0.0
+        sizes = self._contract_sizes
+        for symbol, book in self._books.items():
+            mark = marks.get(symbol, book.entry_price)
+            size = book.size_f
+            notional = abs(size) * sizes[symbol] * mark
+            unrealized += size * sizes[symbol] * (mark - book.entry_price)
+            initial += _initial_margin(self._instruments[symbol], notional)
+        return unrealized, initial, notional
+
     def figures_at(self, marks: Mapping[str, Any], cash: Any = None) -> tuple[Any, Any, Any]:
         """(equity, initial margin, exposure) in USD with the open positions valued at ``marks``.
 
@@ -370,16 +378,9 @@ class PaperExchange:
         in the same order, either way, so both give bit-identical figures. ``cash`` (default: the
         account's cash now) may be an array too: the cash along a stretch that pays funding.
         """
-        unrealized: Any = 0.0
-        initial: Any = 0.0
+        unrealized, initial, notional = self._valuation(marks)
         exposure: Any = 0
         sizes = self._contract_sizes
-        for symbol, book in self._books.items():
-            mark = marks.get(symbol, book.entry_price)
-            size = book.size_f
-            notional = abs(size) * sizes[symbol] * mark
-            unrealized += size * sizes[symbol] * (mark - book.entry_price)
-            initial += _initial_margin(self._instruments[symbol], notional)
         if len(self._books) == 1:  # one position: its notional is the exposure (0 + x is x, floats and arrays)
             exposure = exposure + notional
         else:
