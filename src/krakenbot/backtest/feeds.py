@@ -44,9 +44,11 @@ class BacktestMarket:
         self._clock_ns = clock_ns
         self._funding = funding_rate_hourly_pct
         # Columns whose funding can change without a new candle (a recorded series): asked at every call.
-        self._timed = np.array([self._recorded is not None and self._recorded.funding_ts[col] is not None
-                                for col in range(len(self._futs))], dtype=bool)
-        self._source = np.full(len(self._futs), -2, dtype=np.int64)  # source candle of each column's ticker
+        # Columns whose funding can change without a new candle (a recorded series): asked at every call.
+        # Python lists: a wake compares a handful of columns, where numpy's per-call cost dominates.
+        self._timed = [self._recorded is not None and self._recorded.funding_ts[col] is not None
+                       for col in range(len(self._futs))]
+        self._source = [-2] * len(self._futs)  # source candle (ns) of each column's ticker
         self._tickers: dict[str, Ticker] = {}
 
     def futures_tickers(self) -> Mapping[str, Ticker]:
@@ -56,14 +58,19 @@ class BacktestMarket:
         row = int(self._close_ns.searchsorted(now_ns, side="right")) - 1
         if row < 0:
             return {}
-        source = self._view.source_ts[row]
-        changed = np.flatnonzero((source != self._source) | self._timed)
-        if changed.size:
-            view = self._view
-            cols = slice(None) if changed.size == len(self._futs) else changed  # every column: views, no gathers
-            marks, indexes = view.close[row, cols].tolist(), view.index[row, cols].tolist()
+        view = self._view
+        source = view.source_ts[row].tolist()
+        changed = [col for col, (src, seen, timed) in enumerate(zip(source, self._source, self._timed, strict=True))
+                   if src != seen or timed]
+        if changed:
+            if len(changed) == len(self._futs):  # every column: one conversion per field
+                marks, indexes = view.close[row].tolist(), view.index[row].tolist()
+            else:  # ``item`` gives the Python floats ``tolist`` gives
+                marks = [view.close.item(row, col) for col in changed]
+                indexes = [view.index.item(row, col) for col in changed]
             stamps: dict[int, datetime] = {}
-            for col, mark, index, src in zip(changed.tolist(), marks, indexes, source[cols].tolist(), strict=True):
+            for col, mark, index in zip(changed, marks, indexes, strict=True):
+                src = self._source[col] = source[col]
                 fut = self._futs[col]
                 if not mark > 0:
                     self._tickers.pop(fut, None)
@@ -74,7 +81,6 @@ class BacktestMarket:
                 self._tickers[fut] = ticker_of(fut, ts, None, None, mark, mark, index if index > 0 else None,
                                                self.funding_rate(col, now_ns) * mark, None, None, None, False, None,
                                                False)
-            self._source[cols] = source[cols]
         return dict(self._tickers)
 
     def funding_rate(self, col: int, now_ns: int) -> float:
