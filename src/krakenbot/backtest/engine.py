@@ -379,8 +379,11 @@ class Backtest:
             if ref is None:
                 continue
             window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
-            with np.errstate(invalid="ignore"):
+            if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
                 moved = np.abs(window / ref - 1.0) >= safe
+            else:  # never expected (the paper exchange keeps positive marks): the same figures, quietly
+                with np.errstate(invalid="ignore"):
+                    moved = np.abs(window / ref - 1.0) >= safe
             first = int(np.argmax(moved)) if moved.size else 0  # one pass: argmax, then is it a hit
             if moved.size and moved.item(first):
                 wake = min(wake, self._to_index(r0 + first))
