@@ -153,6 +153,7 @@ class Backtest:
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
+        self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -178,9 +179,13 @@ class Backtest:
         here (no stop or liquidation level lay on their paths: the wake rules below guarantee it)."""
         if self._row < 0:
             return {}
+        if self._carried_at[0] == self._row:  # the wake's own call, then its ``_listen``'s: one build per row
+            return self._carried_at[1]
         row = self._carried_close[self._row]
         closes = (row if self._every_column else row[self._columns]).tolist()  # one conversion for the row
-        return {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
+        carried = {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
+        self._carried_at = (self._row, carried)  # read-only to its callers (the loop copies what it keeps)
+        return carried
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
         """The paper exchange walks the current row's recorded candles (once per row; a symbol without
@@ -341,7 +346,8 @@ class Backtest:
                 same = np.flatnonzero(sides == sign)
                 newest = int(same[-1]) if same.size else -1
             if newest >= 0:
-                signal = self.signals.signal_of(self._spot_of[p.symbol], from_ns(int(stamps[newest])))
+                signal = self.signals.signal_of_ns(  # to the microsecond, as ``to_ns(from_ns(ns))``
+                    self._spot_of[p.symbol], stamps.item(newest) // NS_PER_US * NS_PER_US)
                 if signal is not None:
                     signals.append(signal)
         self.loop.catch_up(stamps, equity, signals)

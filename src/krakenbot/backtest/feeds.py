@@ -164,10 +164,18 @@ class PrecomputedSignals:
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
         """What ``signals(now)`` says for ``symbol`` alone."""
+        return self.signal_of_ns(symbol, to_ns(now), now)
+
+    def signal_of_ns(self, symbol: str, now_ns: int, now: datetime | None = None) -> Signal | None:
+        """``signal_of`` at ``now_ns`` (UTC nanoseconds; ``now`` its datetime when the caller has one): the
+        datetime is built only for a strategy read through its own methods (a backtest's idle-bar catch-up)."""
         k = self._index.get(symbol)
         if k is None:
             return None
-        return self._signal(k, int(self._close_ns[k].searchsorted(to_ns(now), side="right")) - 1, now)
+        last = int(self._close_ns[k].searchsorted(now_ns, side="right")) - 1
+        if now is None and self._generic:
+            now = from_ns(now_ns)
+        return self._signal(k, last, now)  # type: ignore[arg-type]  # a datetime wherever ``_signal`` reads it
 
     def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         if not self._series:
