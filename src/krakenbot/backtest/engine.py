@@ -195,11 +195,12 @@ class Backtest:
             return self.paper.update_market(carried, funding)
         self._walked, view, row = self._row, self._view, self._row
         cols = slice(None) if self._every_column else self._columns  # a view of the row, not a gather, when it can
-        # one conversion per field for the row (Python floats, as float() of each element gives)
-        fresh = (~view.carried[row, cols] & (view.close[row, cols] > 0)).tolist()
+        # one conversion per field for the row (Python floats, as float() of each element gives); a fresh candle
+        # is one not carried with a close > 0 (NaN is not), tested in Python: a row is a few columns
         ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
                    view.close[row, cols].tolist(), strict=True)
-        candles = {fut: candle for fut, candle, ok in zip(self._column, ohlc, fresh, strict=True) if ok}
+        candles = {fut: candle for fut, candle, stale in zip(self._column, ohlc, view.carried[row, cols].tolist(),
+                                                              strict=True) if not stale and candle[3] > 0}
         return self.paper.update_candles(candles, carried, funding)
 
     # -- event skipping -------------------------------------------------------------------------
