@@ -102,6 +102,8 @@ def test_precomputed_signals_equal_the_strategy_and_are_built_once_per_bar(demo_
         assert all(a is b for a, b in zip(got, again, strict=True))  # nothing rebuilt when no bar changed
         for signal in got:
             assert feed.signal_of(signal.symbol, now) is signal
+            assert feed.signal_of_ns(signal.symbol, to_ns(now)) is signal
+            assert reference.signal_of_ns(signal.symbol, to_ns(now)) == signal  # the generic path builds now
         seen += len(got)
     assert seen > 100
 
