@@ -130,6 +130,8 @@ class EquityMarks:
             ts = np.asarray(ts_ns, dtype=np.int64)
             last = int(ts[-1]) // _NS_PER_DAY
             newest = date.fromordinal(_EPOCH_ORDINAL + last)
+            if newest <= self.day and high <= self.peak_equity_usd:
+                return self  # the same day below the peak (most idle stretches): the marks as they are, as ``update``
             day_start = self.day_start_equity_usd
             if newest > self.day:  # the first equity of the newest day (nanoseconds ascend: so do their days)
                 first = 0 if int(ts[0]) // _NS_PER_DAY == last else int(np.searchsorted(ts // _NS_PER_DAY, last))
