@@ -201,12 +201,14 @@ def open_bot(tmp_path: Path, *, fake: FakeKraken, clock: SimulatedClock, **loop:
 
 
 @contextmanager
-def ticking_bot(tmp_path: Path, *, start: datetime = START, fast_tick_seconds: float = 0.05) -> Iterator[Bot]:
+def ticking_bot(tmp_path: Path, *, start: datetime = START, fast_tick_seconds: float | None = 0.05) -> Iterator[Bot]:
     """A loopback bot (live mode, SQLite store) whose ``run`` ticks every ``fast_tick_seconds`` of the wall
-    clock, its simulated clock standing still at ``start`` meanwhile; the store is closed on leaving."""
+    clock (None: the harness's cadence), its simulated clock standing still at ``start`` meanwhile; the store
+    is closed on leaving."""
     clock = SimulatedClock(start)
+    loop = {} if fast_tick_seconds is None else {"fast_tick_seconds": fast_tick_seconds}
     with FakeKraken(clock=clock.now) as fake:
-        bot = open_bot(tmp_path, fake=fake, clock=clock, fast_tick_seconds=fast_tick_seconds)
+        bot = open_bot(tmp_path, fake=fake, clock=clock, **loop)
         try:
             yield bot
         finally:

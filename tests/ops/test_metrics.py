@@ -13,33 +13,18 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from faults.loopback import BTC, ETH, START, Bot, open_bot
+from faults.loopback import BTC, ETH, Bot, ticking_bot
 from krakenbot.config.models import MetricsConfig, OpsConfig
-from krakenbot.domain import Side, SimulatedClock
+from krakenbot.domain import Side
 from krakenbot.ops.runtime import OpsRuntime, ops_runtime
-from krakenbot.testing import FakeKraken
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
-def clock() -> SimulatedClock:
-    return SimulatedClock(START)
-
-
-@pytest.fixture
-def fake(clock: SimulatedClock) -> Iterator[FakeKraken]:
-    with FakeKraken(clock=clock.now) as fk:
-        yield fk
-
-
-@pytest.fixture
-def bot(tmp_path: Path, fake: FakeKraken, clock: SimulatedClock) -> Iterator[Bot]:
-    opened = open_bot(tmp_path, fake=fake, clock=clock)
-    try:
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with ticking_bot(tmp_path, fast_tick_seconds=None) as opened:
         yield opened
-    finally:
-        opened.store.close()
 
 
 def _free_port() -> int:
@@ -71,7 +56,8 @@ def _run_with_metrics(bot: Bot) -> Iterator[OpsRuntime]:
         yield ops
 
 
-def test_scraped_metrics_equal_the_stores_figures(bot: Bot, fake: FakeKraken) -> None:
+def test_scraped_metrics_equal_the_stores_figures(bot: Bot) -> None:
+    fake = bot.fake
     for ops in _run_with_metrics(bot):
         bot.signals.next = [bot.signal(BTC, Side.LONG), bot.signal(ETH, Side.SHORT)]
         bot.live.slow_tick()
