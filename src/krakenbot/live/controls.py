@@ -174,20 +174,12 @@ class OperatorControls:
 
     def restore(self, events: Iterable[JournalEvent]) -> str | None:
         """Set the mode and the flattened symbols as the journaled operator ``events`` (oldest first) left
-        them: each command counts as ``_apply`` counted it (a flatten-all pauses an active loop, a resume lifts
-        everything). Other kinds are ignored. Returns what was restored, or None when that is ``active``."""
+        them: each command makes the ``_transition`` it made when applied. Other kinds are ignored. Returns
+        what was restored, or None when that is ``active``."""
+        commands = {kind: command for command, kind in _EVENT.items()}
         for event in events:
-            if event.kind == EventKind.OPERATOR_PAUSE:
-                self._mode = TradingMode.PAUSED
-            elif event.kind == EventKind.OPERATOR_REDUCE_ONLY:
-                self._mode = TradingMode.REDUCE_ONLY
-            elif event.kind == EventKind.OPERATOR_RESUME:
-                self._mode, self._flattened = TradingMode.ACTIVE, frozenset()
-            elif event.kind == EventKind.OPERATOR_FLATTEN and event.symbol == "*":
-                if self._mode is TradingMode.ACTIVE:
-                    self._mode = TradingMode.PAUSED
-            elif event.kind == EventKind.OPERATOR_FLATTEN:
-                self._flattened = self._flattened | {event.symbol}
+            if event.kind in commands:
+                self._transition(commands[EventKind(event.kind)], None if event.symbol == "*" else event.symbol)
         if self._mode is TradingMode.ACTIVE and not self._flattened:
             return None
         flattened = f"; no entry on {', '.join(sorted(self._flattened))}" if self._flattened else ""
@@ -235,14 +227,14 @@ class OperatorControls:
         closes: tuple[ClosedPosition, ...] = ()
         ok = True
         if command is OperatorCommand.PAUSE:
-            self._mode = TradingMode.PAUSED
+            self._transition(command, symbol)
             detail = "entries paused until resume; closes, stops and ShockGuard go on"
         elif command is OperatorCommand.REDUCE_ONLY:
-            self._mode = TradingMode.REDUCE_ONLY
+            self._transition(command, symbol)
             detail = "reduce-only until resume: only closes and reductions"
         elif command is OperatorCommand.RESUME:
             was = self._mode.value + (f", flattened {sorted(self._flattened)}" if self._flattened else "")
-            self._mode, self._flattened = TradingMode.ACTIVE, frozenset()
+            self._transition(command, symbol)
             detail = f"entries resume (was {was})"
         elif symbol is not None and symbol not in loop.futures:
             ok, detail = False, f"{symbol} is not traded by this loop (traded: {', '.join(loop.futures)})"
@@ -255,12 +247,23 @@ class OperatorControls:
         return ControlOutcome(command=command, symbol=symbol, ok=ok, detail=detail, mode=self._mode, ts=now,
                               closes=closes)
 
-    def _flatten(self, loop: ControlledLoop, symbol: str | None) -> tuple[bool, str, tuple[ClosedPosition, ...]]:
-        if symbol is None:
-            if self._mode is TradingMode.ACTIVE:
-                self._mode = TradingMode.PAUSED  # the next auction must not reopen what the operator closed
-        else:
+    def _transition(self, command: OperatorCommand, symbol: str | None) -> None:
+        """The mode change ``command`` makes, the same applied now or replayed from the journal (``restore``).
+        A flatten-all pauses an active loop and a flattened symbol takes no entry, so the next auction does
+        not reopen what the operator closed; a resume lifts everything."""
+        if command is OperatorCommand.PAUSE:
+            self._mode = TradingMode.PAUSED
+        elif command is OperatorCommand.REDUCE_ONLY:
+            self._mode = TradingMode.REDUCE_ONLY
+        elif command is OperatorCommand.RESUME:
+            self._mode, self._flattened = TradingMode.ACTIVE, frozenset()
+        elif symbol is not None:
             self._flattened = self._flattened | {symbol}
+        elif self._mode is TradingMode.ACTIVE:
+            self._mode = TradingMode.PAUSED
+
+    def _flatten(self, loop: ControlledLoop, symbol: str | None) -> tuple[bool, str, tuple[ClosedPosition, ...]]:
+        self._transition(OperatorCommand.FLATTEN, symbol)
         loop.book.begin_tick()  # the positions as the exchange holds them now, not the last tick's
         results = loop.flatten_all(OrderReason.OPERATOR_STOP, symbol=symbol)
         closes = tuple(_closed(r) for r in results)
