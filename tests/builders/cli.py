@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 _TEMPLATE = """\
@@ -31,3 +32,10 @@ def loopback_config(url: str, store: str | Path, *, retries: int = 1, instance_i
     store_url = store if isinstance(store, str) and "://" in store else f"sqlite:///{store}"
     instance = f"  instance_id: {instance_id}\n" if instance_id else ""
     return _TEMPLATE.format(url=url, retries=retries, store=store_url, instance=instance)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

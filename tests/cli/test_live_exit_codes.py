@@ -7,14 +7,13 @@ log capture stays intact. Exit codes: 0 stopped, 1 halted, 2 refused to start, 3
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from builders.cli import loopback_config
+from builders.cli import free_port, loopback_config
 from builders.disk import DiskFull
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
@@ -41,12 +40,6 @@ def _config(tmp_path: Path, url: str, *, retries: int = 1) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_two_500s_on_tickers_at_start_are_retried_and_the_run_starts(tmp_path: Path, fake: FakeKraken) -> None:
     warm_candle_cache(fake, tmp_path)
     fake.inject("status", path="tickers", times=2, status=500)  # one client retry each: the first try fails
@@ -56,7 +49,7 @@ def test_two_500s_on_tickers_at_start_are_retried_and_the_run_starts(tmp_path: P
 
 
 def test_kraken_unreachable_at_start_prints_one_line_and_exits_3(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = CliRunner().invoke(app, ["paper", "--config", str(_config(tmp_path, url, retries=2)), "--max-ticks", "1"])
     assert result.exit_code == 3, result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)  # a clean exit

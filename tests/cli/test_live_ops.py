@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from builders.alert_receiver import AlertReceiver, alert_receiver
-from builders.cli import loopback_config
+from builders.cli import free_port, loopback_config
 from krakenbot.cli import app
 from krakenbot.store.lock import acquire_instance_lock
 from krakenbot.testing import FakeKraken
@@ -44,17 +44,11 @@ def _config(tmp_path: Path, fake: FakeKraken, url: str, metrics_port: int | None
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_paper_start_and_stop_are_alerts_with_why(tmp_path: Path, fake: FakeKraken, receiver: AlertReceiver,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     warm_candle_cache(fake, tmp_path)
     monkeypatch.setenv("KB_HOOK", "hook-secret-77aa")
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, fake, receiver.url("hook/${KB_HOOK}"), metrics_port=port)
     result = CliRunner().invoke(app, ["paper", "--config", str(config), "--max-ticks", "2"])
     assert result.exit_code == 0, result.output
@@ -98,7 +92,7 @@ def _api_config(tmp_path: Path, fake: FakeKraken, port: int) -> Path:
 def test_the_status_api_without_a_token_refuses_to_start(tmp_path: Path, fake: FakeKraken,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KRAKENBOT_API_TOKEN", raising=False)
-    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, _free_port())),
+    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, free_port())),
                                       "--max-ticks", "1"])
     assert result.exit_code == 2, result.output
     assert "KRAKENBOT_API_TOKEN" in result.stderr
@@ -113,7 +107,7 @@ def test_paper_serves_the_status_api_while_it_runs_and_frees_its_port(
 
     warm_candle_cache(fake, tmp_path)
     monkeypatch.setenv("KRAKENBOT_API_TOKEN", "t0ken-for-the-runtime-test")
-    port = _free_port()
+    port = free_port()
     seen: list[tuple[int, int]] = []
     real_run = LiveTrading.run
 
@@ -149,7 +143,7 @@ def test_paper_with_the_api_on_starts_in_the_mode_the_operator_left(
         store.record_event(JournalEvent(ts=datetime(2026, 1, 1, tzinfo=UTC), kind=EventKind.OPERATOR_PAUSE,
                                         symbol="*", detail="entries paused until resume (by test)"))
     caplog.set_level("WARNING")
-    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, _free_port())),
+    result = CliRunner().invoke(app, ["paper", "--config", str(_api_config(tmp_path, fake, free_port())),
                                       "--max-ticks", "1"])
     assert result.exit_code == 0, result.output
     assert "ALERT operator_pause: *: restored from the store at start: paused" in caplog.text

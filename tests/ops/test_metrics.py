@@ -4,7 +4,6 @@ orders by outcome and tick durations are counted."""
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from builders.cli import free_port
 from faults.loopback import BTC, ETH, Bot, ticking_bot
 from krakenbot.config.models import MetricsConfig, OpsConfig
 from krakenbot.domain import Side
@@ -25,12 +25,6 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 def bot(tmp_path: Path) -> Iterator[Bot]:
     with ticking_bot(tmp_path, fast_tick_seconds=None) as opened:
         yield opened
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scrape(port: int) -> Samples:
@@ -46,7 +40,7 @@ def _told(bot: Bot, kind: str, ok: bool = True) -> None:
 
 
 def _run_with_metrics(bot: Bot) -> Iterator[OpsRuntime]:
-    port = _free_port()
+    port = free_port()
     cfg = bot.cfg.model_copy(update={"ops": OpsConfig(metrics=MetricsConfig(enabled=True, port=port))})
     with ops_runtime(cfg, mode="live", clock=bot.clock) as ops:
         bot.start(journal=ops.wrap_journal(bot.store))
