@@ -14,7 +14,6 @@ import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.domain import Side, Signal, Ticker
-from krakenbot.domain.market import ticker_of
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
@@ -78,9 +77,9 @@ class BacktestMarket:
                 ts = stamps.get(src)
                 if ts is None:
                     ts = stamps[src] = from_ns(src + self._base_ns)
-                self._tickers[fut] = ticker_of(fut, ts, None, None, mark, mark, index if index > 0 else None,
-                                               self.funding_rate(col, now_ns) * mark, None, None, None, False, None,
-                                               False)
+                self._tickers[fut] = Ticker(symbol=fut, ts=ts, last=mark, mark=mark,
+                                            index=index if index > 0 else None,
+                                            funding_rate=self.funding_rate(col, now_ns) * mark)
         return dict(self._tickers)
 
     def funding_rate(self, col: int, now_ns: int) -> float:

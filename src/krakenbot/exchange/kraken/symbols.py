@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from krakenbot.domain.errors import MarketDataError
-from krakenbot.domain.market import Ticker, ticker_of
+from krakenbot.domain.market import Ticker
 
 # --- spot pairs ----------------------------------------------------------------------------------
 
@@ -344,12 +344,14 @@ def futures_ticker_from_raw(raw: Mapping[str, Any], *, unified_symbol: str | Non
     ts = _parse_time(last_time) if last_time not in (None, "") else ts_fallback
     if ts is None:
         return None
-    return ticker_of(  # Ticker(...) field by field, in order, at half the cost (the fast tick builds hundreds)
-        symbol.strip(), ts, _positive(get("bid")), _positive(get("ask")), _positive(get("last")),
-        _positive(get("markPrice")), _positive(get("indexPrice")), finite_float(get("fundingRate")),
-        _non_negative(get("openInterest")), _non_negative(get("vol24h")), _non_negative(get("volumeQuote")),
-        _flag(get("suspended", False)), unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
-        _flag(get("postOnly", False)))
+    return Ticker(
+        symbol=symbol.strip(), ts=ts, bid=_positive(get("bid")), ask=_positive(get("ask")), last=_positive(get("last")),
+        mark=_positive(get("markPrice")), index=_positive(get("indexPrice")),
+        funding_rate=finite_float(get("fundingRate")), open_interest=_non_negative(get("openInterest")),
+        volume_24h=_non_negative(get("vol24h")), volume_24h_usd=_non_negative(get("volumeQuote")),
+        suspended=_flag(get("suspended", False)),
+        unified_symbol=unified_symbol if unified_symbol is not None else unified_symbol_for(symbol),
+        post_only=_flag(get("postOnly", False)))
 
 
 # --- the normalised mapping ----------------------------------------------------------------------
