@@ -67,3 +67,21 @@ def test_unknown_section_is_refused_naming_the_choices(monkeypatch: pytest.Monke
         run.main(["--quick", "--sections", "ema,warp"])
     err = capsys.readouterr().err
     assert "warp" in err and "realistic" in err
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if "==" in spec:
+            name, version = spec.split("==", 1)
+            pins[name.strip().lower().replace("_", "-").replace(".", "-")] = version.strip()
+    return pins
+
+
+def test_bench_constraints_agree_with_the_main_constraints() -> None:
+    """bench/README.md installs with both files (-c constraints.txt -c constraints-bench.txt): a package pinned
+    at two versions makes that command fail (ResolutionImpossible), so any package the two share is pinned alike."""
+    main, bench = _pins(REPO / "constraints.txt"), _pins(REPO / "constraints-bench.txt")
+    differ = {name: (main[name], bench[name]) for name in main.keys() & bench.keys() if main[name] != bench[name]}
+    assert not differ, f"pinned differently in constraints.txt and constraints-bench.txt: {differ}"
