@@ -357,17 +357,24 @@ class PaperExchange:
     def _valuation(self, marks: Mapping[str, Any]) -> tuple[Any, Any, Any]:
         """(unrealised PnL, initial margin, the last book's notional) in USD of the open positions at ``marks``
         (floats or equal-length arrays; a symbol without a mark at its entry), summed in the books' order: the
-        one arithmetic ``figures_at`` and the kept figures share, so both give the same floats."""
+        one arithmetic ``figures_at`` and the kept figures share, so both give the same floats. The sums start at
+        the first book's terms, not at ``0.0 +`` them (one numpy operation fewer per sum for arrays): the same
+        figures, as ``0.0 + x`` is ``x`` but for ``x = -0.0`` (a short's PnL at its entry), which every caller
+        adds to the cash, where ``cash + -0.0`` is ``cash``."""
         unrealized: Any = 0.0
         initial: Any = 0.0
         notional: Any = 0.0
         sizes = self._contract_sizes
-        for symbol, book in self._books.items():
+        for n, (symbol, book) in enumerate(self._books.items()):
             mark = marks.get(symbol, book.entry_price)
             size = book.size_f
             notional = abs(size) * sizes[symbol] * mark
-            unrealized += size * sizes[symbol] * (mark - book.entry_price)
-            initial += _initial_margin(self._instruments[symbol], notional)
+            pnl = size * sizes[symbol] * (mark - book.entry_price)
+            margin = _initial_margin(self._instruments[symbol], notional)
+            if n:
+                unrealized, initial = unrealized + pnl, initial + margin
+            else:
+                unrealized, initial = pnl, margin
         return unrealized, initial, notional
 
     def figures_at(self, marks: Mapping[str, Any], cash: Any = None) -> tuple[Any, Any, Any]:
@@ -381,8 +388,8 @@ class PaperExchange:
         unrealized, initial, notional = self._valuation(marks)
         exposure: Any = 0
         sizes = self._contract_sizes
-        if len(self._books) == 1:  # one position: its notional is the exposure (0 + x is x, floats and arrays)
-            exposure = exposure + notional
+        if len(self._books) == 1:  # one position: its notional (>= 0, a new array for arrays) is the exposure
+            exposure = notional
         else:
             for symbol in sorted(self._books):  # as Position.notional_usd summed over fetch_positions()
                 book = self._books[symbol]
@@ -429,14 +436,15 @@ class PaperExchange:
         if mark is None:
             raise OrderRejectedError(f"{intent.symbol}: no market price yet")
         now = self._clock.now()
-        if intent.reduce_only and self._reducible(intent.symbol, intent.side) <= 0:
+        reducible = self._reducible(intent.symbol, intent.side)
+        if intent.reduce_only and not reducible:
             raise OrderRejectedError(f"{intent.symbol}: reduce-only order would open or increase a position")
         immediate = intent.order_type in _IMMEDIATE
         if not intent.reduce_only and immediate:
-            self._check_margin(intent, mark)
+            self._check_margin(intent, mark, reducible)
         exchange_order_id = f"paper-order-{len(self._orders) + 1}"
         if immediate:
-            return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now)
+            return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now, reducible)
         order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
                       reduce_only=intent.reduce_only, status=OrderStatus.OPEN, ts_updated=now,
@@ -445,14 +453,15 @@ class PaperExchange:
         self._trigger_resting(now)
         return self._orders[order.client_order_id]
 
-    def _fill_immediate(self, intent: OrderIntent, exchange_order_id: str, price: float, now: datetime) -> Order:
+    def _fill_immediate(self, intent: OrderIntent, exchange_order_id: str, price: float, now: datetime,
+                        reducible: Decimal) -> Order:
         """A market or IOC order filled at ``price`` (or not at all): submitted, then filled or cancelled within
         this call, as ``_execute`` moves a submitted order. Those passing states are never seen outside the call,
         so only the final one is built and stored: FILLED, or CANCELLED with what filled (an IOC whose limit is
-        worse than ``price`` fills nothing; a reduce-only one fills at most the position)."""
+        worse than ``price`` fills nothing; a reduce-only one fills at most ``reducible``, the position)."""
         qty = intent.size - _NO_SIZE  # as ``Order.remaining`` of the submitted order
         if intent.reduce_only:
-            qty = min(qty, self._reducible(intent.symbol, intent.side))
+            qty = min(qty, reducible)
         limit = intent.limit_price
         status, filled, avg_price = OrderStatus.CANCELLED, _NO_SIZE, None
         if qty > 0 and (limit is None or _marketable(intent.side, price, float(limit))):
@@ -512,15 +521,18 @@ class PaperExchange:
         return mark * (1 + slip) if side is OrderSide.BUY else mark * (1 - slip)
 
     def _reducible(self, symbol: str, side: OrderSide) -> Decimal:
-        """Contracts an order on ``side`` can reduce: the position's size when it is opposite."""
-        size = self._books[symbol].size if symbol in self._books else Decimal(0)
-        if (side is OrderSide.SELL and size > 0) or (side is OrderSide.BUY and size < 0):
-            return abs(size)
-        return Decimal(0)
+        """Contracts an order on ``side`` can reduce: the position's size when it is opposite (a book is never
+        empty, and its float size has the exact size's sign)."""
+        book = self._books.get(symbol)
+        if book is not None and (book.size_f > 0) is (side is OrderSide.SELL):
+            return abs(book.size)
+        return _NO_SIZE
 
-    def _check_margin(self, intent: OrderIntent, mark: float) -> None:
+    def _check_margin(self, intent: OrderIntent, mark: float, reducible: Decimal) -> None:
+        """Raise ``InsufficientMarginError`` when opening ``intent`` beyond the ``reducible`` contracts would
+        need more initial margin (USD) at ``mark`` than the account has available."""
         instrument = self._instruments[intent.symbol]
-        added = max(intent.size - self._reducible(intent.symbol, intent.side), Decimal(0))
+        added = max(intent.size - reducible, _NO_SIZE)
         after = abs(self._books[intent.symbol].size_f if intent.symbol in self._books else 0.0) + float(added)
         contract_size = self._contract_sizes[intent.symbol]
         rate = instrument.initial_margin_rate(after * contract_size * mark)
