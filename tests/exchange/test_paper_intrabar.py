@@ -85,6 +85,15 @@ def test_a_candle_that_never_reaches_the_stop_leaves_it_resting():
     assert ex.fetch_order_by_client_id("stop", SYM).status is OrderStatus.OPEN  # type: ignore[union-attr]
 
 
+def test_a_cancelled_stop_is_neither_walked_through_nor_gapped_through():
+    ex = opened(OrderSide.BUY, "0.1", stop="29400")
+    ex.cancel_order("stop", SYM)
+    assert ex.update_candles({SYM: (30_000.0, 30_100.0, 29_000.0, 29_900.0)}) == []  # a wick through its level
+    assert ex.update_candles({SYM: (29_000.0, 29_100.0, 28_900.0, 29_000.0)}) == []  # a gap through it
+    assert ex.fetch_positions()[0].size == 0.1
+    assert ex.fetch_order_by_client_id("stop", SYM).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+
+
 def test_on_a_tie_the_stop_is_reached_before_the_take_profit():
     ex = opened(OrderSide.BUY, "0.1", stop="29500")
     ex.create_order(intent("tp", OrderSide.SELL, "0.1", limit="30500", reduce_only=True, order_type=OrderType.LIMIT))

@@ -95,6 +95,9 @@ class PaperExchange:
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}  # the resting subset of _orders
+        # client id -> (symbol, the price at which it acts as a float, whether it acts on a falling mark) of each
+        # resting order with a level: read along every candle's path, converted once per stored state (``_put``)
+        self._levels: dict[str, tuple[str, float, bool]] = {}
         self._fills: list[Fill] = []
         self._fill_ts: list[datetime] = []  # parallel to _fills: their timestamps, bisected by fetch_fills
         self._fills_in_time_order = True  # False once a fill is older than the one before (a clock set back)
@@ -234,18 +237,16 @@ class PaperExchange:
         for order in (tuple(resting.values()) if len(resting) == 1 else sorted(resting.values(), key=_by_client_id)):
             if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
                 continue
+            acts = self._levels.get(order.client_order_id)
+            if acts is None:
+                continue
+            _, level, below = acts
             mark = self._marks[order.symbol]
-            buy = order.side is OrderSide.BUY
-            if order.order_type is OrderType.STOP and order.stop_price is not None:
-                stop = float(order.stop_price)
-                if (buy and mark >= stop) or (not buy and mark <= stop):
-                    # Triggered by a gap: fill at the mark (the open) that passed the stop, less slippage.
+            if mark <= level if below else mark >= level:
+                if order.order_type is OrderType.LIMIT:  # a resting limit fills at its own price once reached
+                    fills += self._execute(order, level, now, maker=True)
+                else:  # a stop triggered by a gap: fill at the mark (the open) that passed it, less slippage
                     fills += self._execute(order, self._slipped(mark, order.side), now, maker=False)
-            elif order.order_type is OrderType.LIMIT and order.limit_price is not None:
-                limit = float(order.limit_price)
-                if (buy and mark <= limit) or (not buy and mark >= limit):
-                    # A resting limit fills at its own price once the mark reaches it.
-                    fills += self._execute(order, limit, now, maker=True)
         return fills
 
     def _liquidate_if_needed(self, now: datetime) -> list[Fill]:
@@ -286,10 +287,9 @@ class PaperExchange:
         liquidation it reaches, in the order it reaches them (liquidation first at a tie)."""
         fills: list[Fill] = []
         reachable = []
-        for order in self._open.values():
-            level = _resting_level(order)
-            if order.symbol == symbol and level is not None and reached(level, start, end, below=_below(order)):
-                reachable.append((abs(level - start), order.client_order_id, level))
+        for client_order_id, (of, level, below) in self._levels.items():
+            if of == symbol and reached(level, start, end, below=below):
+                reachable.append((abs(level - start), client_order_id, level))
         here = start
         for _, client_order_id, level in sorted(reachable):
             liquidation = self._liquidation_level(symbol, here, end)
@@ -508,11 +508,16 @@ class PaperExchange:
     def _put(self, order: Order) -> None:
         """Store ``order``'s latest state; resting orders are also indexed, so per-tick work
         scales with what rests, not with every order ever placed."""
-        self._orders[order.client_order_id] = order
+        client_order_id = order.client_order_id
+        self._orders[client_order_id] = order
         if order.is_done:
-            self._open.pop(order.client_order_id, None)
+            self._open.pop(client_order_id, None)
+            self._levels.pop(client_order_id, None)
         else:
-            self._open[order.client_order_id] = order
+            self._open[client_order_id] = order
+            level = _resting_level(order)
+            if level is not None:
+                self._levels[client_order_id] = (order.symbol, level, _below(order))
     def _contract_size(self, symbol: str) -> float:
         return self._contract_sizes[symbol]
 
