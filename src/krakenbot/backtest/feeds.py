@@ -387,9 +387,12 @@ def _shock_candidates(ts_us: np.ndarray, marks: np.ndarray, high: np.ndarray, lo
     with np.errstate(invalid="ignore"):
         hi, lo = np.fmax(high, marks), np.fmin(low, marks)
     top, bottom = hi.copy(), lo.copy()
-    depth = int((np.arange(n) - np.searchsorted(ts_us, ts_us - lookback + 1, side="left")).max(initial=0))
-    for k in range(1, depth + 1):  # over the rows of history only (a few minutes), never over symbols
+    # over the rows of history only (a few minutes), never over symbols: lag k is within the lookback for
+    # some row until the closest pair k rows apart is not (times increase, so no larger lag is either)
+    for k in range(1, n):
         within = (ts_us[k:] - ts_us[:-k] < lookback)[:, None]
+        if not within.any():
+            break
         if within.all():  # evenly spaced candles: every row takes row t - k, in place (no temporaries)
             np.fmax(top[k:], hi[:-k], out=top[k:])
             np.fmin(bottom[k:], lo[:-k], out=bottom[k:])
