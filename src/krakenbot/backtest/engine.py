@@ -403,12 +403,14 @@ class Backtest:
         of the concatenated tables by ``ts`` would. Both are in time order (the simulated clock never goes
         back), so the merge places the few wake rows by binary search among the idle ones, and the columns
         are written once, into the one float block the table keeps."""
-        ts, *values = zip(*rows, strict=True)  # columns: pandas infers each as it would from the rows
-        wake_us = np.fromiter((to_us(t) for t in ts), dtype=np.int64, count=len(rows))
+        # columns: pandas infers each as it would from the rows (a comprehension per column: ``zip(*rows)``
+        # would make an iterator per row, tens of thousands for the GC to count)
+        wake_us = np.fromiter((to_us(row[0]) for row in rows), dtype=np.int64, count=len(rows))
         names = ("equity_usd", "exposure_usd", "margin_used_usd")
+        values = [[row[k] for row in rows] for k in range(1, len(names) + 1)]
         if not self._idle_equity:
             return pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
-                                 **dict(zip(names, map(list, values), strict=True))})
+                                 **dict(zip(names, values, strict=True))})
         idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
         n = len(wake_us) + len(idle_us)
         wake_at = np.arange(len(wake_us)) + np.searchsorted(idle_us, wake_us, side="left")  # idle rows before each
