@@ -39,11 +39,20 @@ def test_candle_arrays_from_frame_names_missing_columns() -> None:
         CandleArrays.from_frame("BTC/USD", frame().drop(columns=["volume"]))
 
 
-def test_candle_arrays_rejects_nan_prices() -> None:
+@pytest.mark.parametrize("column", ["open", "high", "low", "close"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 0.0, -1.0])
+def test_candle_arrays_rejects_missing_infinite_zero_or_negative_prices(column: str, bad: float) -> None:
     df = frame()
-    df.loc[2, "close"] = np.nan
+    df.loc[2, column] = bad
     with pytest.raises(ValueError, match="missing"):
         CandleArrays.from_frame("BTC/USD", df)
+
+
+def test_candle_arrays_accepts_zero_volume_and_no_candles() -> None:
+    df = frame()
+    df["volume"] = 0.0
+    assert len(CandleArrays.from_frame("BTC/USD", df)) == 5
+    assert len(CandleArrays.from_frame("BTC/USD", frame(0))) == 0
 
 
 def test_candle_arrays_rejects_unordered_or_duplicate_timestamps() -> None:

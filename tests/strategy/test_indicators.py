@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from krakenbot.strategy.indicators import (
     EMA_TAIL_WEIGHT,
+    WINDOW_SUM_BLOCK,
     atr,
     ema,
     ema_window,
@@ -89,6 +90,27 @@ def test_weighted_window_sum_is_nan_inside_a_window_holding_nan() -> None:
     out = weighted_window_sum(values, np.array([0.5, 0.5]))
     assert np.isnan(out[:3]).all()
     assert out[3] == 3.5 and out[4] == 4.5
+
+
+def _lag_by_lag(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The plain formula: one whole-array pass per lag, ``acc = acc + w[k] * x[t - k]``."""
+    window, out = len(weights), np.full(len(values), np.nan)
+    acc = weights[0] * values[window - 1:]
+    for k in range(1, window):
+        acc = acc + weights[k] * values[window - 1 - k: len(values) - k]
+    out[window - 1:] = acc
+    return out
+
+
+@pytest.mark.parametrize("n", [231, 232, WINDOW_SUM_BLOCK + 230, WINDOW_SUM_BLOCK + 231, 2 * WINDOW_SUM_BLOCK + 777])
+def test_weighted_window_sum_equals_the_lag_by_lag_formula_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = 100.0 + np.cumsum(rng.standard_normal(n))
+    values[rng.integers(0, n, size=3)] = np.nan  # each spreads NaN over the windows holding it
+    weights = rng.random(231)
+    out = weighted_window_sum(values, weights)
+    assert out.tobytes() == _lag_by_lag(values, weights).tobytes()
+    assert np.isnan(out[:230]).all()
 
 
 @settings(max_examples=40, deadline=None)

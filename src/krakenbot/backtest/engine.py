@@ -399,23 +399,33 @@ class Backtest:
     # -- result ---------------------------------------------------------------------------------
     def _equity_table(self, rows: list[tuple[datetime, float, float, float]]) -> pd.DataFrame:
         """EQUITY_COLUMNS of the wakes' ``rows`` (the journal's, then the final account's) and the idle bars'
-        (kept as arrays), merged by time, a wake's row before an idle bar's at the same time: built from
-        arrays once (one stable argsort), as sorting the concatenated tables by ``ts`` would."""
-        ts, *values = zip(*rows, strict=True)  # columns: pandas infers each as it would from the rows
-        wake_us = np.fromiter((to_us(t) for t in ts), dtype=np.int64, count=len(rows))
-        equity = pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
-                               **dict(zip(("equity_usd", "exposure_usd", "margin_used_usd"), map(list, values),
-                                          strict=True))})
+        (kept as arrays), merged by time, a wake's row before an idle bar's at the same time, as a stable sort
+        of the concatenated tables by ``ts`` would. Both are in time order (the simulated clock never goes
+        back), so the merge places the few wake rows by binary search among the idle ones, and the columns
+        are written once, into the one float block the table keeps."""
+        # columns: pandas infers each as it would from the rows (a comprehension per column: ``zip(*rows)``
+        # would make an iterator per row, tens of thousands for the GC to count)
+        wake_us = np.fromiter((to_us(row[0]) for row in rows), dtype=np.int64, count=len(rows))
+        names = ("equity_usd", "exposure_usd", "margin_used_usd")
+        values = [[row[k] for row in rows] for k in range(1, len(names) + 1)]
         if not self._idle_equity:
-            return equity
+            return pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
+                                 **dict(zip(names, values, strict=True))})
         idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
-        stamps = np.concatenate([wake_us, idle_us])
-        order = np.argsort(stamps, kind="stable")
-        columns: dict[str, object] = {"ts": pd.to_datetime(stamps[order].view("datetime64[us]"), utc=True)}
-        for k, name in enumerate(("equity_usd", "exposure_usd", "margin_used_usd"), 1):
-            merged = np.concatenate([equity[name].to_numpy(), np.concatenate([b[k] for b in self._idle_equity])])
-            columns[name] = merged[order]
-        return pd.DataFrame(columns)
+        n = len(wake_us) + len(idle_us)
+        wake_at = np.arange(len(wake_us)) + np.searchsorted(idle_us, wake_us, side="left")  # idle rows before each
+        idle = np.ones(n, dtype=bool)
+        idle[wake_at] = False
+        idle_at = np.flatnonzero(idle)
+        stamps = np.empty(n, dtype=np.int64)
+        stamps[wake_at], stamps[idle_at] = wake_us, idle_us
+        block = np.empty((len(names), n), dtype=np.float64)  # (columns x rows): the layout of a pandas float block
+        for k, column in enumerate(values):
+            block[k, wake_at] = np.array(column, dtype=np.float64)
+            block[k, idle_at] = np.concatenate([b[k + 1] for b in self._idle_equity])
+        table = pd.DataFrame(block.T, columns=list(names), copy=False)  # the block itself, not a copy of it
+        table.insert(0, "ts", pd.to_datetime(stamps.view("datetime64[us]"), utc=True))
+        return table
 
     def _result(self) -> BacktestResult:
         """The result after the end-of-data flatten: a last equity row records the account after every

@@ -113,7 +113,7 @@ class PrecomputedSignals:
     def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
         self.strategy = strategy
         self._series: list[tuple[CandleArrays, SignalArrays]] = []
-        ts = signal_data.ts.astype("datetime64[ns]")
+        ts = signal_data.ts.view("datetime64[ns]")  # the same int64 nanoseconds, no copy (CandleArrays makes one)
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
             complete = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
@@ -127,7 +127,7 @@ class PrecomputedSignals:
         self._generic = (cls.last_closed_index is not Strategy.last_closed_index
                          or cls.signal_at is not Strategy.signal_at)
         bar_ns = duration_ns(strategy.bar_duration)
-        self._close_ns = [arrays.ts.astype(np.int64) + bar_ns for arrays, _ in self._series]
+        self._close_ns = [arrays.ts.view(np.int64) + bar_ns for arrays, _ in self._series]
         self._has_signal = [_has_signal(computed, strategy.warmup_bars) for _, computed in self._series]
         self._index = {arrays.symbol: k for k, (arrays, _) in enumerate(self._series)}
         first = self._close_ns[0] if self._close_ns else None
@@ -387,9 +387,12 @@ def _shock_candidates(ts_us: np.ndarray, marks: np.ndarray, high: np.ndarray, lo
     with np.errstate(invalid="ignore"):
         hi, lo = np.fmax(high, marks), np.fmin(low, marks)
     top, bottom = hi.copy(), lo.copy()
-    depth = int((np.arange(n) - np.searchsorted(ts_us, ts_us - lookback + 1, side="left")).max(initial=0))
-    for k in range(1, depth + 1):  # over the rows of history only (a few minutes), never over symbols
+    # over the rows of history only (a few minutes), never over symbols: lag k is within the lookback for
+    # some row until the closest pair k rows apart is not (times increase, so no larger lag is either)
+    for k in range(1, n):
         within = (ts_us[k:] - ts_us[:-k] < lookback)[:, None]
+        if not within.any():
+            break
         if within.all():  # evenly spaced candles: every row takes row t - k, in place (no temporaries)
             np.fmax(top[k:], hi[:-k], out=top[k:])
             np.fmin(bottom[k:], lo[:-k], out=bottom[k:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -27,7 +27,7 @@ class _Open:
     exit_value: float = 0.0
     exit_size: float = 0.0
     fees: float = 0.0
-    reasons: list[str] = field(default_factory=list)
+    reason: str = ""  # the latest reducing fill's (the one that closes the trade, once it is flat)
 
 
 class _FundingIndex:
@@ -52,7 +52,7 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
     """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason (a fill
     of no known order closes with ``liquidation`` or ``external``); ``funding``: (ts, symbol, USD paid)
     payments, charged to the trade open at that time."""
-    rows: list[dict[str, object]] = []
+    rows: list[tuple[object, ...]] = []  # TRADE_COLUMNS in order
     book: dict[str, _Open] = {}
     paid_between = _FundingIndex(funding)
     contract_sizes: dict[str, float] = {}  # float(contract_size) once per symbol, not once per fill
@@ -60,36 +60,36 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
         cs = contract_sizes.get(fill.symbol)
         if cs is None:
             cs = contract_sizes[fill.symbol] = float(instruments[fill.symbol].contract_size)
-        qty = float(fill.size) * (1 if fill.side is OrderSide.BUY else -1)
+        size = float(fill.size)  # > 0 (``Fill`` checks it): |qty|
+        qty = size if fill.side is OrderSide.BUY else -size
         price = float(fill.price)
         trade = book.get(fill.symbol)
         if trade is None:
             trade = book[fill.symbol] = _Open(side="long" if qty > 0 else "short", ts_open=fill.ts)
         opening = trade.size == 0 or (trade.size > 0) == (qty > 0)
         if opening:
-            trade.entry_value += abs(qty) * price
-            trade.entry_size += abs(qty)
+            trade.entry_value += size * price
+            trade.entry_size += size
         else:
-            trade.exit_value += abs(qty) * price
-            trade.exit_size += abs(qty)
+            trade.exit_value += size * price
+            trade.exit_size += size
             cid = fill.client_order_id
-            trade.reasons.append(reasons[cid] if cid in reasons else OrderReason.of_unasked_fill(cid))
+            trade.reason = reasons[cid] if cid in reasons else OrderReason.of_unasked_fill(cid)
         trade.size += qty
         trade.peak = max(trade.peak, abs(trade.size))
         trade.cost += qty * price * cs
         trade.fees += float(fill.fee_usd)
         if abs(trade.size) < 1e-12:
             paid = paid_between(fill.symbol, trade.ts_open, fill.ts)
-            entry = trade.entry_value / trade.entry_size
-            rows.append({
-                "symbol": fill.symbol, "side": trade.side, "ts_open": trade.ts_open, "ts_close": fill.ts,
-                "entry_price": entry, "exit_price": trade.exit_value / trade.exit_size, "size": trade.peak * cs,
-                "notional_usd": trade.peak * cs * entry, "pnl_usd": -trade.cost - trade.fees - paid,
-                "fees_usd": trade.fees, "funding_usd": paid, "close_reason": trade.reasons[-1],
-            })
+            entry, base_size = trade.entry_value / trade.entry_size, trade.peak * cs
+            rows.append((fill.symbol, trade.side, trade.ts_open, fill.ts, entry, trade.exit_value / trade.exit_size,
+                         base_size, base_size * entry, -trade.cost - trade.fees - paid, trade.fees, paid, trade.reason))
             del book[fill.symbol]
     if not rows:
         return empty_trades()
-    # by columns, the times as integers: pandas parsing datetime objects row by row is the slow part
-    return pd.DataFrame({col: utc_column(cast(datetime, row[col]) for row in rows) if col in ("ts_open", "ts_close")
-                         else [row[col] for row in rows] for col in TRADE_COLUMNS}, columns=list(TRADE_COLUMNS))
+    # by columns, the times as integers: pandas parsing datetime objects row by row is the slow part (one
+    # comprehension per column: ``zip(*rows)`` would make an iterator per row, tens of thousands for the GC to count)
+    columns: dict[str, object] = {col: [row[k] for row in rows] for k, col in enumerate(TRADE_COLUMNS)}
+    for col in ("ts_open", "ts_close"):
+        columns[col] = utc_column(cast(list[datetime], columns[col]))
+    return pd.DataFrame(columns, columns=list(TRADE_COLUMNS))

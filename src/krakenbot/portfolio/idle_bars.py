@@ -32,10 +32,10 @@ OUTRANK_CHUNK = 64  # bars of the first outranking scan step (each further step 
 _NEVER = np.iinfo(np.int64).max // 4  # a gap no staleness limit reaches (no same-side signal yet)
 
 
-def _next_true(mask: np.ndarray) -> np.ndarray:
-    """For each index k: the first index >= k where ``mask`` holds, or ``len(mask)``."""
-    n = len(mask)
-    idx = np.where(mask, np.arange(n, dtype=np.int64), n)
+def _next_true(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For each index k: the first index >= k where ``mask`` holds, or ``len(mask)``; ``positions`` is
+    ``np.arange(len(mask))`` (int64), made once by the caller."""
+    idx = np.where(mask, positions, len(mask))
     return np.minimum.accumulate(idx[::-1])[::-1]
 
 
@@ -62,23 +62,23 @@ class IdleBars:
         self._next_signal = []  # per column: next bar with any signal (busy when the contract is not held)
         self._next_side: list[dict[int, np.ndarray]] = []  # per column and side: next bar with that side
         self._next_stale: list[dict[int, np.ndarray]] = []  # per column and side: next bar whose gap is stale
+        positions = np.arange(n, dtype=np.int64)
         for col in range(sides.shape[1]):
             column = sides[:, col]
-            self._next_signal.append(_next_true(column != 0))
-            by_side, stale = {}, {}
+            self._next_signal.append(_next_true(column != 0, positions))
+            by_side, stale, held_score = {}, {}, {}
             for sign in (1, -1):
                 same = column == sign
-                by_side[sign] = _next_true(same)
-                last = np.maximum.accumulate(np.where(same, np.arange(n, dtype=np.int64), -1))
-                gap = np.where(last >= 0, self.times - self.times[np.maximum(last, 0)], _NEVER)
-                stale[sign] = _next_true(gap > self.stale_ns)
+                by_side[sign] = _next_true(same, positions)
+                last = np.maximum.accumulate(np.where(same, positions, -1))  # newest bar <= k with that side, or -1
+                seen, newest = last >= 0, np.maximum(last, 0)
+                gap = np.where(seen, self.times - self.times[newest], _NEVER)
+                stale[sign] = _next_true(gap > self.stale_ns, positions)
+                if self._scores is not None:
+                    held_score[sign] = np.where(seen, self._scores[newest, col], np.nan)
             self._next_side.append(by_side)
             self._next_stale.append(stale)
             if self._scores is not None:
-                held_score = {}
-                for sign in (1, -1):
-                    last = np.maximum.accumulate(np.where(column == sign, np.arange(n, dtype=np.int64), -1))
-                    held_score[sign] = np.where(last >= 0, self._scores[np.maximum(last, 0), col], np.nan)
                 self._held_score.append(held_score)
 
     def next_busy(self, first: int, held: Mapping[int, int], newest_ns: Mapping[int, int],

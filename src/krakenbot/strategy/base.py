@@ -78,8 +78,9 @@ class CandleArrays:
                                  f"ts has {ts.size}")
         if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
             raise ValueError(f"{self.symbol}: candle timestamps must be strictly increasing (sort and de-duplicate)")
-        prices = np.stack([self.open, self.high, self.low, self.close])
-        if ts.size and not bool(np.all(np.isfinite(prices) & (prices > 0))):
+        # every price finite and > 0: a NaN makes min and max NaN (both tests False), so two reductions per column
+        if ts.size and not all(bool(p.min() > 0) and bool(p.max() < np.inf)
+                               for p in (self.open, self.high, self.low, self.close)):
             raise ValueError(f"{self.symbol}: some OHLC values are missing (NaN), zero or negative; drop those candles")
 
     def __len__(self) -> int:
