@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from krakenbot.backtest.data import load_dataset
@@ -38,6 +39,21 @@ def walk(symbols: int, minutes: int, *, seed: int = 7, holes: dict[int, slice] |
     return MarketData(symbols=tuple(f"S{i:02d}/USD" for i in range(symbols)), base_timeframe="1m",
                       ts=to_ns(T0) + MINUTE_NS * np.arange(minutes, dtype=np.int64), present=present,
                       complete=present.copy(), **fields)
+
+
+def shocked_walk() -> MarketData:
+    """``walk`` of 4 symbols x 6,000 minutes with holes and 12 one-minute shocks of 3 to 6 %, some on several
+    symbols at once (each move shows in its candle's range)."""
+    rng = np.random.default_rng(3)
+    data = walk(4, 6000, holes={1: slice(2000, 2100), 3: slice(0, 500)})
+    jumps = np.zeros(data.close.shape)
+    for row in rng.choice(np.arange(10, 5990), 12, replace=False):
+        jumps[row, rng.choice(4, rng.integers(1, 4), replace=False)] = rng.uniform(0.03, 0.06)
+    factor = np.cumprod(1 + jumps, axis=0)
+    fields = {f: getattr(data, f) * factor for f in ("open", "high", "low", "close")}
+    fields["low"] = np.fmin(fields["low"], fields["close"] / (1 + jumps))
+    return MarketData(symbols=data.symbols, base_timeframe="1m", ts=data.ts, present=data.present,
+                      complete=data.complete, volume=data.volume, **fields)
 
 
 def test_mark_view_of_complete_data_is_the_data_itself_and_computed_once() -> None:
@@ -168,16 +184,7 @@ def test_shock_replay_scans_only_rows_a_bound_cannot_clear_and_finds_the_same_hi
     from krakenbot.live.trading import build_guard
     from krakenbot.risk.shock_detect import reaches, scan_magnitudes
 
-    rng = np.random.default_rng(3)
-    data = walk(4, 6000, holes={1: slice(2000, 2100), 3: slice(0, 500)})
-    jumps = np.zeros(data.close.shape)  # a few shocks of 3 to 6 % in one minute, some on several symbols
-    for row in rng.choice(np.arange(10, 5990), 12, replace=False):
-        jumps[row, rng.choice(4, rng.integers(1, 4), replace=False)] = rng.uniform(0.03, 0.06)
-    factor = np.cumprod(1 + jumps, axis=0)
-    fields = {f: getattr(data, f) * factor for f in ("open", "high", "low", "close")}
-    fields["low"] = np.fmin(fields["low"], fields["close"] / (1 + jumps))  # the move shows in the candle's range
-    data = MarketData(symbols=data.symbols, base_timeframe="1m", ts=data.ts, present=data.present,
-                      complete=data.complete, volume=data.volume, **fields)
+    data = shocked_walk()
     cfg = AppConfig.model_validate({"universe": {"symbols": list(data.symbols)}})
     futures = {s: f"PF_{s[:3]}USD" for s in data.symbols}
     guard = build_guard(cfg, sorted(futures.values()))
@@ -196,3 +203,22 @@ def test_shock_replay_scans_only_rows_a_bound_cannot_clear_and_finds_the_same_hi
     assert replay._hit_ts.tolist() == ts_us[rows].tolist()
     for got, want in zip(replay._hit_mags, mags[rows], strict=True):
         assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_a_disabled_guard_replays_no_shocks_and_wakes_for_none() -> None:
+    """With ``risk.shock_guard_enabled`` false the guard detects nothing (``ReplayShockFeed.detect``), so the
+    replay scans nothing and no shock wakes the loop; the results are those of stepping every candle."""
+    from krakenbot.backtest.feeds import ReplayShockFeed
+    from krakenbot.live.trading import build_guard
+
+    data = shocked_walk()
+    cfg = AppConfig.model_validate({"universe": {"symbols": list(data.symbols)},
+                                    "strategy": {"timeframe": "15m"}, "risk": {"shock_guard_enabled": False}})
+    futures = {s: f"PF_{s[:3]}USD" for s in data.symbols}
+    replay = ReplayShockFeed(build_guard(cfg, sorted(futures.values())), data, futures)
+    assert replay.next_hit_us(0) is None
+    skipping, stepping = Backtest(cfg, data), Backtest(cfg, data, step_every_candle=True)
+    got, want = skipping.run(), stepping.run()
+    assert skipping.wakes < stepping.wakes
+    for name in ("trades", "equity", "events"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)

@@ -312,6 +312,12 @@ class ReplayShockFeed:
     """
 
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
+        self._n_guard = len(guard.symbols)
+        self._next = 0
+        self._hit_ts = np.empty(0, dtype=np.int64)
+        self._hit_mags: list[np.ndarray] = []
+        if not guard.cfg.shock_guard_enabled:  # ``detect`` answers nothing: no scan, and no shock wakes the loop
+            return
         candles = CandleShocks(guard, data, futures)
         marks, high, low, ts_us, ref = candles.marks, candles.high, candles.low, candles.ts_us, candles.reference
         thresholds = guard.params.thresholds
@@ -349,8 +355,6 @@ class ReplayShockFeed:
             start = stop
         self._hit_ts = np.array(hit_ts, dtype=np.int64)
         self._hit_mags = hit_mags
-        self._n_guard = len(guard.symbols)
-        self._next = 0
 
     def next_hit_us(self, after_us: int) -> int | None:
         """Time (µs) of the first tick after ``after_us`` that reaches a threshold, if any."""
