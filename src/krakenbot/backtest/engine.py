@@ -225,8 +225,9 @@ class Backtest:
             r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
             if r1 > r0:
                 wake = min(wake, self._stop_wake(r0, r1))
-            due = self._funding_boundaries(i, wake)
-            payments = self._funding_between(due)
+            if not self.market.funding_free:  # else the hours pay nothing: the paper exchange passes them itself
+                due = self._funding_boundaries(i, wake)
+                payments = self._funding_between(due)
             if r1 > r0:
                 outflow = sum(max(p, 0.0) for _, _, _, p in payments)  # at most what the window pays
                 wake = min(wake, self._liquidation_wake(r0, r1, positions, outflow))

@@ -43,10 +43,11 @@ class BacktestMarket:
         self._clock_ns = clock_ns
         self._funding = funding_rate_hourly_pct
         # Columns whose funding can change without a new candle (a recorded series): asked at every call.
-        # Columns whose funding can change without a new candle (a recorded series): asked at every call.
         # Python lists: a wake compares a handful of columns, where numpy's per-call cost dominates.
         self._timed = [self._recorded is not None and self._recorded.funding_ts[col] is not None
                        for col in range(len(self._futs))]
+        # No funding ever falls due: nothing recorded and a zero assumed rate (every ticker quotes 0 USD/hour).
+        self.funding_free = funding_rate_hourly_pct == 0.0 and not any(self._timed)
         self._source = [-2] * len(self._futs)  # source candle (ns) of each column's ticker
         self._tickers: dict[str, Ticker] = {}
 
