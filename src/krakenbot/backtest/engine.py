@@ -154,6 +154,7 @@ class Backtest:
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
+        self._stretch_extremes: tuple[tuple[int, int], dict[tuple[int, bool], tuple[float, float]]] = ((-1, -1), {})
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -358,14 +359,35 @@ class Backtest:
         close_ns = int(self.data.ts[row]) + self._base_ns
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
+    def _extremes(self, r0: int, r1: int, col: int, below: bool) -> tuple[float, float]:
+        """The smallest and largest finite fresh low (``below``) or high of data column ``col`` over rows [r0, r1)
+        (NaN for both where none is finite). A stretch's stop and liquidation wakes ask about the same columns: kept
+        for the newest stretch (the candles never change)."""
+        if r1 <= r0:
+            return math.nan, math.nan
+        stretch, memo = self._stretch_extremes
+        if stretch != (r0, r1):
+            memo = {}
+            self._stretch_extremes = ((r0, r1), memo)
+        found = memo.get((col, below))
+        if found is None:
+            values = (self._lows if below else self._highs)[r0:r1, col]
+            found = memo[col, below] = (float(np.fmin.reduce(values)), float(np.fmax.reduce(values)))
+        return found
+
     def _stop_wake(self, r0: int, r1: int) -> int:
+        """Index of the first candle in rows [r0, r1) whose low (high) reaches a resting sell (buy) stop, else
+        the end; a stop beyond the stretch's extreme is not scanned for."""
         wake = len(self.timeline.times)
         for order in self.paper.fetch_open_orders():
             if order.order_type is not OrderType.STOP or order.stop_price is None:
                 continue
             below = order.side is OrderSide.SELL  # a sell stop is reached by a candle's low, a buy stop by its high
-            window = (self._lows if below else self._highs)[r0:r1, self._column[order.symbol]]
-            hit = first_crossing(window, float(order.stop_price), below=below)
+            col, level = self._column[order.symbol], float(order.stop_price)
+            low, high = self._extremes(r0, r1, col, below)
+            if not (low <= level if below else high >= level):  # NaN compares False, as in ``first_crossing``
+                continue
+            hit = first_crossing((self._lows if below else self._highs)[r0:r1, col], level, below=below)
             if hit is not None:
                 wake = min(wake, self._to_index(r0 + hit))
         return wake
@@ -386,8 +408,14 @@ class Backtest:
             ref = self.paper.mark(p.symbol)
             if ref is None:
                 continue
-            window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
+            col, below = self._column[p.symbol], p.side.sign > 0
+            window = (self._lows if below else self._highs)[r0:r1, col]
             if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
+                # x / ref - 1 rounds monotonically in x, so its largest magnitude over the candles is at their
+                # lowest or highest finite value: none moved far enough when neither of those did
+                low, high = self._extremes(r0, r1, col, below)
+                if not (abs(low / ref - 1.0) >= safe or abs(high / ref - 1.0) >= safe):
+                    continue
                 moved = np.abs(window / ref - 1.0) >= safe
             else:  # never expected (the paper exchange keeps positive marks): the same figures, quietly
                 with np.errstate(invalid="ignore"):
