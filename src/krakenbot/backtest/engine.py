@@ -212,7 +212,10 @@ class Backtest:
             return n
         state = self.loop.wake_state()
         positions = self.paper.fetch_positions()
-        wake = self._next_busy_bar(i, state)
+        first = int(tl.bar_index.searchsorted(i, side="right"))  # the first signal bar after i
+        busy = self._next_busy_bar(first, state)
+        wake = int(tl.bar_index[busy]) if busy < len(tl.bar_index) else n - 1
+        busy_wake = wake
         now_ns = int(tl.times[i])
         if self.replay is not None:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
@@ -235,7 +238,9 @@ class Backtest:
         wake = max(wake, i + 1)
         due = [(j, b) for j, b in due if j < wake]
         payments = [pay for pay in payments if pay[0] < wake]
-        self._catch_up_bars(i, wake, positions, payments)
+        # the idle bars [first, last) lie strictly between i and the wake (the busy bar's own wake: its index)
+        last = busy if wake == busy_wake and busy < len(tl.bar_index) else int(tl.bar_index.searchsorted(wake))
+        self._catch_up_bars(first, last, positions, payments)
         if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
             self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
                                       from_ns(due[-1][1] + HOUR_NS))
@@ -284,15 +289,12 @@ class Backtest:
             out.extend((j, b, sym, p) for sym, p in self.paper.funding_due(marks, rates))
         return out
 
-    def _next_busy_bar(self, i: int, state: WakeState) -> int:
-        """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
-        tl = self.timeline
-        k0 = int(tl.bar_index.searchsorted(i, side="right"))
+    def _next_busy_bar(self, k0: int, state: WakeState) -> int:
+        """The first signal bar index >= ``k0`` whose auction can do anything (``IdleBars``), else the bar count."""
         held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
         newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
-        k = self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
-        return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
+        return self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
 
     def _entries_from(self, k0: int, holding: bool) -> int:
         """The first signal bar index >= ``k0`` whose auction the loss limits let open anything (``IdleBars.bars``:
@@ -315,14 +317,12 @@ class Backtest:
         k = max(k0, int(times.searchsorted(to_ns(next_day), side="left")))
         return k if k < bars and opens(k) else bars
 
-    def _catch_up_bars(self, i: int, wake: int, positions: list[Position],
+    def _catch_up_bars(self, lo: int, hi: int, positions: list[Position],
                        payments: list[tuple[int, int, str, float]]) -> None:
-        """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity, move
+        """What the idle signal bars ``lo`` to ``hi - 1`` (bar indexes) would have done: record equity, move
         the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``).
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
         the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
-        tl = self.timeline
-        lo, hi = int(tl.bar_index.searchsorted(i + 1)), int(tl.bar_index.searchsorted(wake))
         if hi <= lo:
             return
         # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
@@ -333,7 +333,7 @@ class Backtest:
         cash = None
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
-            idx = tl.bar_index[lo:hi]
+            idx = self.timeline.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
         figures = self.paper.figures_at(marks, cash)
         equity, exposure, initial = (np.full(hi - lo, f, dtype=np.float64) if np.ndim(f) == 0
