@@ -336,8 +336,8 @@ class Backtest:
             idx = self.timeline.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
         figures = self.paper.figures_at(marks, cash)
-        equity, exposure, initial = (np.full(hi - lo, f, dtype=np.float64) if np.ndim(f) == 0
-                                     else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
+        equity, exposure, initial = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
+                                     for f in (figures[0], figures[2], figures[1]))
         stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
