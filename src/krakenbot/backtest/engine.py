@@ -240,7 +240,7 @@ class Backtest:
         payments = [pay for pay in payments if pay[0] < wake]
         # the idle bars [first, last) lie strictly between i and the wake (the busy bar's own wake: its index)
         last = busy if wake == busy_wake and busy < len(tl.bar_index) else int(tl.bar_index.searchsorted(wake))
-        self._catch_up_bars(first, last, positions, payments)
+        self._catch_up_bars(first, last, positions, payments, wake_is_bar=bool(tl.is_bar[wake]))
         if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
             self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
                                       from_ns(due[-1][1] + HOUR_NS))
@@ -318,11 +318,13 @@ class Backtest:
         return k if k < bars and opens(k) else bars
 
     def _catch_up_bars(self, lo: int, hi: int, positions: list[Position],
-                       payments: list[tuple[int, int, str, float]]) -> None:
+                       payments: list[tuple[int, int, str, float]], *, wake_is_bar: bool) -> None:
         """What the idle signal bars ``lo`` to ``hi - 1`` (bar indexes) would have done: record equity, move
         the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``).
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
-        the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
+        the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour).
+        When the next wake is bar ``hi`` itself (``wake_is_bar``), a symbol with a signal there is left out:
+        that wake's auction notes its own signal on it before anything reads the newest (``LiveTrading.catch_up``)."""
         if hi <= lo:
             return
         # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
@@ -343,6 +345,8 @@ class Backtest:
         signals = []
         for p in positions:
             col, sign = self._col_of[p.symbol], p.side.sign
+            if wake_is_bar and self._bar_sides.item(hi, col):
+                continue
             sides = self._bar_sides[lo:hi, col]
             newest = hi - lo - 1
             if sides.item(newest) != sign:  # usually the newest idle bar is on the held side: no scan
