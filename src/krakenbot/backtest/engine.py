@@ -42,6 +42,7 @@ from krakenbot.backtest.feeds import (
     first_crossing,
 )
 from krakenbot.backtest.futures_series import series_sources
+from krakenbot.backtest.gc_scope import young_collections_only
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
@@ -159,20 +160,22 @@ class Backtest:
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def run(self) -> BacktestResult:
-        """Replay the data; flatten what is open at the end; return the result."""
+        """Replay the data; flatten what is open at the end; return the result. Python collects only its young
+        generations meanwhile (``gc_scope``: the journal the run keeps grows the oldest one with every wake)."""
         tl = self.timeline
         i, n = 0, len(tl.times)
-        with progress_bar(n, "backtest", enabled=self.progress) as bar:
-            while i < n:
-                self.clock.set(from_ns(int(tl.times[i])))
-                self._row = int(tl.row[i])
-                self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
-                self.wakes += 1
-                nxt = i + 1 if self.step else self._next_wake(i)
-                bar.advance(nxt - i)
-                i = nxt
-        self.loop.flatten_all(OrderReason.END_OF_DATA)
-        return self._result()
+        with young_collections_only():
+            with progress_bar(n, "backtest", enabled=self.progress) as bar:
+                while i < n:
+                    self.clock.set(from_ns(int(tl.times[i])))
+                    self._row = int(tl.row[i])
+                    self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
+                    self.wakes += 1
+                    nxt = i + 1 if self.step else self._next_wake(i)
+                    bar.advance(nxt - i)
+                    i = nxt
+            self.loop.flatten_all(OrderReason.END_OF_DATA)
+            return self._result()
 
     def _carried(self) -> dict[str, float]:
         """Every symbol's latest recorded close at the current row. Live, each of these marks reached
