@@ -42,6 +42,7 @@ from krakenbot.backtest.feeds import (
     first_crossing,
 )
 from krakenbot.backtest.futures_series import series_sources
+from krakenbot.backtest.gc_scope import young_collections_only
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
@@ -154,24 +155,27 @@ class Backtest:
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
+        self._stretch_extremes: tuple[tuple[int, int], dict[tuple[int, bool], tuple[float, float]]] = ((-1, -1), {})
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def run(self) -> BacktestResult:
-        """Replay the data; flatten what is open at the end; return the result."""
+        """Replay the data; flatten what is open at the end; return the result. Python collects only its young
+        generations meanwhile (``gc_scope``: the journal the run keeps grows the oldest one with every wake)."""
         tl = self.timeline
         i, n = 0, len(tl.times)
-        with progress_bar(n, "backtest", enabled=self.progress) as bar:
-            while i < n:
-                self.clock.set(from_ns(int(tl.times[i])))
-                self._row = int(tl.row[i])
-                self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
-                self.wakes += 1
-                nxt = i + 1 if self.step else self._next_wake(i)
-                bar.advance(nxt - i)
-                i = nxt
-        self.loop.flatten_all(OrderReason.END_OF_DATA)
-        return self._result()
+        with young_collections_only():
+            with progress_bar(n, "backtest", enabled=self.progress) as bar:
+                while i < n:
+                    self.clock.set(from_ns(int(tl.times[i])))
+                    self._row = int(tl.row[i])
+                    self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
+                    self.wakes += 1
+                    nxt = i + 1 if self.step else self._next_wake(i)
+                    bar.advance(nxt - i)
+                    i = nxt
+            self.loop.flatten_all(OrderReason.END_OF_DATA)
+            return self._result()
 
     def _carried(self) -> dict[str, float]:
         """Every symbol's latest recorded close at the current row. Live, each of these marks reached
@@ -211,7 +215,10 @@ class Backtest:
             return n
         state = self.loop.wake_state()
         positions = self.paper.fetch_positions()
-        wake = self._next_busy_bar(i, state)
+        first = int(tl.bar_index.searchsorted(i, side="right"))  # the first signal bar after i
+        busy = self._next_busy_bar(first, state)
+        wake = int(tl.bar_index[busy]) if busy < len(tl.bar_index) else n - 1
+        busy_wake = wake
         now_ns = int(tl.times[i])
         if self.replay is not None:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
@@ -225,15 +232,18 @@ class Backtest:
             r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
             if r1 > r0:
                 wake = min(wake, self._stop_wake(r0, r1))
-            due = self._funding_boundaries(i, wake)
-            payments = self._funding_between(due)
+            if not self.market.funding_free:  # else the hours pay nothing: the paper exchange passes them itself
+                due = self._funding_boundaries(i, wake)
+                payments = self._funding_between(due)
             if r1 > r0:
                 outflow = sum(max(p, 0.0) for _, _, _, p in payments)  # at most what the window pays
                 wake = min(wake, self._liquidation_wake(r0, r1, positions, outflow))
         wake = max(wake, i + 1)
         due = [(j, b) for j, b in due if j < wake]
         payments = [pay for pay in payments if pay[0] < wake]
-        self._catch_up_bars(i, wake, positions, payments)
+        # the idle bars [first, last) lie strictly between i and the wake (the busy bar's own wake: its index)
+        last = busy if wake == busy_wake and busy < len(tl.bar_index) else int(tl.bar_index.searchsorted(wake))
+        self._catch_up_bars(first, last, positions, payments, wake_is_bar=bool(tl.is_bar[wake]))
         if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
             self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
                                       from_ns(due[-1][1] + HOUR_NS))
@@ -282,15 +292,12 @@ class Backtest:
             out.extend((j, b, sym, p) for sym, p in self.paper.funding_due(marks, rates))
         return out
 
-    def _next_busy_bar(self, i: int, state: WakeState) -> int:
-        """Index of the next signal bar whose auction can do anything (``IdleBars``), else the last time."""
-        tl = self.timeline
-        k0 = int(tl.bar_index.searchsorted(i, side="right"))
+    def _next_busy_bar(self, k0: int, state: WakeState) -> int:
+        """The first signal bar index >= ``k0`` whose auction can do anything (``IdleBars``), else the bar count."""
         held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
         newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
                   if self._col_of.get(fut) in held}
-        k = self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
-        return int(tl.bar_index[k]) if k < len(tl.bar_index) else len(tl.times) - 1
+        return self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
 
     def _entries_from(self, k0: int, holding: bool) -> int:
         """The first signal bar index >= ``k0`` whose auction the loss limits let open anything (``IdleBars.bars``:
@@ -313,14 +320,14 @@ class Backtest:
         k = max(k0, int(times.searchsorted(to_ns(next_day), side="left")))
         return k if k < bars and opens(k) else bars
 
-    def _catch_up_bars(self, i: int, wake: int, positions: list[Position],
-                       payments: list[tuple[int, int, str, float]]) -> None:
-        """What the idle bars strictly between ``i`` and ``wake`` would have done: record equity, move
+    def _catch_up_bars(self, lo: int, hi: int, positions: list[Position],
+                       payments: list[tuple[int, int, str, float]], *, wake_is_bar: bool) -> None:
+        """What the idle signal bars ``lo`` to ``hi - 1`` (bar indexes) would have done: record equity, move
         the loss-limit marks, and refresh held symbols' newest same-side signals (``LiveTrading.catch_up``).
         Equity counts the ``payments`` (``_funding_between``) due at or before each bar: the cash path is
-        the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour)."""
-        tl = self.timeline
-        lo, hi = int(tl.bar_index.searchsorted(i + 1)), int(tl.bar_index.searchsorted(wake))
+        the running subtraction of them (``np.cumsum`` adds in order: the same floats as paying each hour).
+        When the next wake is bar ``hi`` itself (``wake_is_bar``), a symbol with a signal there is left out:
+        that wake's auction notes its own signal on it before anything reads the newest (``LiveTrading.catch_up``)."""
         if hi <= lo:
             return
         # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
@@ -331,16 +338,18 @@ class Backtest:
         cash = None
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
-            idx = tl.bar_index[lo:hi]
+            idx = self.timeline.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
         figures = self.paper.figures_at(marks, cash)
-        equity, exposure, initial = (np.full(hi - lo, f, dtype=np.float64) if np.ndim(f) == 0
-                                     else np.asarray(f, dtype=np.float64) for f in (figures[0], figures[2], figures[1]))
+        equity, exposure, initial = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
+                                     for f in (figures[0], figures[2], figures[1]))
         stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
             col, sign = self._col_of[p.symbol], p.side.sign
+            if wake_is_bar and self._bar_sides.item(hi, col):
+                continue
             sides = self._bar_sides[lo:hi, col]
             newest = hi - lo - 1
             if sides.item(newest) != sign:  # usually the newest idle bar is on the held side: no scan
@@ -357,14 +366,35 @@ class Backtest:
         close_ns = int(self.data.ts[row]) + self._base_ns
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
+    def _extremes(self, r0: int, r1: int, col: int, below: bool) -> tuple[float, float]:
+        """The smallest and largest finite fresh low (``below``) or high of data column ``col`` over rows [r0, r1)
+        (NaN for both where none is finite). A stretch's stop and liquidation wakes ask about the same columns: kept
+        for the newest stretch (the candles never change)."""
+        if r1 <= r0:
+            return math.nan, math.nan
+        stretch, memo = self._stretch_extremes
+        if stretch != (r0, r1):
+            memo = {}
+            self._stretch_extremes = ((r0, r1), memo)
+        found = memo.get((col, below))
+        if found is None:
+            values = (self._lows if below else self._highs)[r0:r1, col]
+            found = memo[col, below] = (float(np.fmin.reduce(values)), float(np.fmax.reduce(values)))
+        return found
+
     def _stop_wake(self, r0: int, r1: int) -> int:
+        """Index of the first candle in rows [r0, r1) whose low (high) reaches a resting sell (buy) stop, else
+        the end; a stop beyond the stretch's extreme is not scanned for."""
         wake = len(self.timeline.times)
         for order in self.paper.fetch_open_orders():
             if order.order_type is not OrderType.STOP or order.stop_price is None:
                 continue
             below = order.side is OrderSide.SELL  # a sell stop is reached by a candle's low, a buy stop by its high
-            window = (self._lows if below else self._highs)[r0:r1, self._column[order.symbol]]
-            hit = first_crossing(window, float(order.stop_price), below=below)
+            col, level = self._column[order.symbol], float(order.stop_price)
+            low, high = self._extremes(r0, r1, col, below)
+            if not (low <= level if below else high >= level):  # NaN compares False, as in ``first_crossing``
+                continue
+            hit = first_crossing((self._lows if below else self._highs)[r0:r1, col], level, below=below)
             if hit is not None:
                 wake = min(wake, self._to_index(r0 + hit))
         return wake
@@ -385,8 +415,14 @@ class Backtest:
             ref = self.paper.mark(p.symbol)
             if ref is None:
                 continue
-            window = (self._lows if p.side.sign > 0 else self._highs)[r0:r1, self._column[p.symbol]]
+            col, below = self._column[p.symbol], p.side.sign > 0
+            window = (self._lows if below else self._highs)[r0:r1, col]
             if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
+                # x / ref - 1 rounds monotonically in x, so its largest magnitude over the candles is at their
+                # lowest or highest finite value: none moved far enough when neither of those did
+                low, high = self._extremes(r0, r1, col, below)
+                if not (abs(low / ref - 1.0) >= safe or abs(high / ref - 1.0) >= safe):
+                    continue
                 moved = np.abs(window / ref - 1.0) >= safe
             else:  # never expected (the paper exchange keeps positive marks): the same figures, quietly
                 with np.errstate(invalid="ignore"):

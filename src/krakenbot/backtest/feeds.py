@@ -43,10 +43,11 @@ class BacktestMarket:
         self._clock_ns = clock_ns
         self._funding = funding_rate_hourly_pct
         # Columns whose funding can change without a new candle (a recorded series): asked at every call.
-        # Columns whose funding can change without a new candle (a recorded series): asked at every call.
         # Python lists: a wake compares a handful of columns, where numpy's per-call cost dominates.
         self._timed = [self._recorded is not None and self._recorded.funding_ts[col] is not None
                        for col in range(len(self._futs))]
+        # No funding ever falls due: nothing recorded and a zero assumed rate (every ticker quotes 0 USD/hour).
+        self.funding_free = funding_rate_hourly_pct == 0.0 and not any(self._timed)
         self._source = [-2] * len(self._futs)  # source candle (ns) of each column's ticker
         self._tickers: dict[str, Ticker] = {}
 
@@ -133,7 +134,9 @@ class PrecomputedSignals:
         first = self._close_ns[0] if self._close_ns else None
         self._shared = first is not None and all(np.array_equal(first, c) for c in self._close_ns[1:])
         self._last: list[tuple[int, Signal | None]] = [(-1, None)] * len(self._series)
-        self._stamps: dict[int, datetime] = {}  # bar close (ns) -> its datetime, shared by the symbols
+        # the newest built bar close (ns) and its datetime, shared by the symbols' signals of that bar (one entry:
+        # signals are built bar after bar, so a map of every bar seen would only grow with the run)
+        self._stamp: tuple[int, datetime] | None = None
 
     def sides_at(self, times_ns: np.ndarray, symbols: list[str]) -> np.ndarray:
         """(len(times) x len(symbols)) int8: the side (+1, -1, or 0 for none) ``signals`` would give
@@ -209,9 +212,10 @@ class PrecomputedSignals:
         side, score, close = computed.side.item(i), computed.score.item(i), arrays.close.item(i)
         stop, take_profit, close_ns = (computed.stop_distance_pct.item(i), computed.take_profit.item(i),
                                        self._close_ns[k].item(i))
-        ts = self._stamps.get(close_ns)
-        if ts is None:
-            ts = self._stamps[close_ns] = from_ns(close_ns)
+        stamp = self._stamp
+        if stamp is None or stamp[0] != close_ns:
+            stamp = self._stamp = (close_ns, from_ns(close_ns))
+        ts = stamp[1]
         return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
                       score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
                       take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,

@@ -436,7 +436,9 @@ class LiveTrading:
     def catch_up(self, ts_ns: np.ndarray, equity_usd: np.ndarray, signals: Iterable[Signal]) -> None:
         """What idle signal bars (whose auction would only keep everything) leave behind: the loss
         limits' equity marks move along the equity path (``equity_usd[k]`` USD at ``ts_ns[k]``, UTC
-        nanoseconds, oldest first), and ``signals`` (oldest first) become the newest word on their contracts."""
+        nanoseconds, oldest first), and ``signals`` (oldest first) become the newest word on their contracts.
+        Nothing reads that word before the next ``advance(slow=True)``'s auction notes its own signals, so a
+        driver may leave out a contract the next wake's signals speak for."""
         self.auction_step.note_equity(ts_ns, equity_usd)
         self.auction_step.note_signals(signals)
 

@@ -130,8 +130,10 @@ class IdleBars:
 
     def _stale_at(self, col: int, sign: int, first: int, newest_ns: int) -> int:
         """First bar >= ``first`` at which the held position's newest same-side signal is stale."""
-        aged = max(first, int(self.times.searchsorted(newest_ns + self.stale_ns, side="right")))
         refreshed = int(self._next_side[col][sign][first])  # the first same-side signal from here on
+        if refreshed == first:  # bar ``first`` is one, newer than ``newest_ns``: the bars' own gaps decide
+            return int(self._next_stale[col][sign][first])
+        aged = max(first, int(self.times.searchsorted(newest_ns + self.stale_ns, side="right")))
         if aged < refreshed:
             return aged  # stale before any newer signal on its side arrives (bars or not: aged may be == bars)
         if aged >= self.bars:

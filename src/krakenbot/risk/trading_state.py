@@ -125,15 +125,16 @@ class EquityMarks:
         equity = np.asarray(equity_usd, dtype=np.float64)
         if not len(equity):
             return self
-        low, high = float(equity.min()), float(equity.max())
+        last = int(ts_ns[-1]) // _NS_PER_DAY  # the newest day (nanoseconds ascend: so do their days)
+        high = float(np.maximum.reduce(equity))  # NaN when any equity is
+        if last <= self.day.toordinal() - _EPOCH_ORDINAL and high <= self.peak_equity_usd:
+            return self  # the same day, no usable equity above the peak (most idle stretches): as ``update``
+        low = float(np.minimum.reduce(equity))
         if low > 0 and high < math.inf:  # every equity usable (a NaN fails both): no masks, the days from the ends
             ts = np.asarray(ts_ns, dtype=np.int64)
-            last = int(ts[-1]) // _NS_PER_DAY
             newest = date.fromordinal(_EPOCH_ORDINAL + last)
-            if newest <= self.day and high <= self.peak_equity_usd:
-                return self  # the same day below the peak (most idle stretches): the marks as they are, as ``update``
             day_start = self.day_start_equity_usd
-            if newest > self.day:  # the first equity of the newest day (nanoseconds ascend: so do their days)
+            if newest > self.day:  # the first equity of the newest day
                 first = 0 if int(ts[0]) // _NS_PER_DAY == last else int(np.searchsorted(ts // _NS_PER_DAY, last))
                 day_start = float(equity[first])
             return EquityMarks(day=max(newest, self.day), day_start_equity_usd=day_start,
