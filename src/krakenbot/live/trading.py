@@ -202,22 +202,22 @@ class LiveTrading:
         try:
             # the tickers first: their answer measures the clock's skew, which sets this tick's time
             tickers = run_step("tickers", self.market_step.fetch_tickers, None, failed)
-            tick = run_step("clock", lambda: self._tick_time(local), None, failed)
+            tick = run_step("clock", self._tick_time, None, failed, local)
             now = tick.now if tick is not None else self._time_at(local)
             fired = self.dead_man.fired(now)
             if fired:  # Kraken may have cancelled every order of ours: arm first, then put the stops back
                 self.book.stops_may_be_gone()
                 armed = True
-                run_step("dead_man_switch", lambda: self.dead_man.arm(local, now), None, failed)
+                run_step("dead_man_switch", self.dead_man.arm, None, failed, local, now)
             upkeep = self.market_step.run(now, failed, tickers)  # a late-found fill or a shock trim
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
             polls_fills = self.exchange.capabilities.polls_fills
             if polls_fills:
-                upkeep = run_step("fill_poll", lambda: self.market_step.poll_fills(now), False, failed) or upkeep
+                upkeep = run_step("fill_poll", self.market_step.poll_fills, False, failed, now) or upkeep
             if upkeep or fired or polls_fills:
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
-            if not armed:
+            if not armed and self.dead_man.in_use:  # a venue without the switch: nothing to refresh
                 run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self._time_at(local)), None,
                          failed)
         if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
