@@ -113,10 +113,10 @@ class AuctionStep:
                      len(signals), len(candidates), len(refusals), len(positions), state.state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
         skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
-        plan = self.auction.plan(candidates, positions, account, now,
-                                 paused_symbols=self.guard.paused_symbols(now) | self.state.entries_paused()
-                                 | (set(self.state.futures) if skewed else set()),
-                                 signals_by_symbol=dict(self.latest_signals),
+        paused = self.guard.paused_symbols(now) | self.state.entries_paused()
+        plan = self.auction.plan(candidates, positions, account, now,  # ``plan`` copies what it keeps of these
+                                 paused_symbols=paused.union(self.state.futures) if skewed else paused,
+                                 signals_by_symbol=self.latest_signals,
                                  entries_allowed=state.state.allows_entries, stale_closes_allowed=not skewed)
         results, unclosed = self._close(plan, now)
         if not plan.opens:

@@ -83,6 +83,7 @@ class _Books:
     initial_margin_usd: float
     exposure_cap_usd: float
     closes: list[PlannedClose] = field(default_factory=list)
+    outranked: set[str] = field(default_factory=set)  # symbols of the closes planned ``OUTRANKED``
     opens: list[CandidateSignal] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     # The holdings weakest first, and what blocks each from being outranked (the same words for every
@@ -96,7 +97,11 @@ class _Books:
 
     @property
     def budget_usd(self) -> float:
-        return max(0.0, self.base_budget_usd + self.freed_usd)
+        return self.budget_with(self.freed_usd)
+
+    def budget_with(self, freed_usd: float) -> float:
+        """The margin budget (USD) when the closes free ``freed_usd``."""
+        return max(0.0, self.base_budget_usd + freed_usd)
 
     @property
     def planned_usd(self) -> float:
@@ -115,6 +120,7 @@ class AuctionAllocator:
         self.risk_cfg = risk_cfg
         self.auction_cfg = auction_cfg
         self.risk_manager = risk_manager
+        self._stale_after = timedelta(minutes=auction_cfg.stale_signal_minutes)  # the config is frozen
         self._warned_unmapped: set[str] = set()  # spot symbols already warned about (once each, not per tick)
 
     def position_margin_usd(self, position: Position) -> float:
@@ -154,8 +160,7 @@ class AuctionAllocator:
         """
         ensure_utc(now, field="now")
         rcfg, acfg = self.risk_cfg, self.auction_cfg
-        stale_after = timedelta(minutes=acfg.stale_signal_minutes)
-        paused = set(paused_symbols)
+        stale_after, paused = self._stale_after, paused_symbols
         ranked = sorted(candidates, key=rank_key) if len(candidates) > 1 else list(candidates)  # one: no key built
 
         best: dict[str, CandidateSignal] = {}
@@ -206,7 +211,7 @@ class AuctionAllocator:
             if held is not None and held.position.side is cand.side:
                 held.candidate, held.detail = cand, "candidate on the same side confirms it"
                 continue
-            if any(c.symbol == fut and c.reason is CloseReason.OUTRANKED for c in books.closes):
+            if fut in books.outranked:
                 self._reject(books, cand, RejectReason.NO_SLOT, f"{fut} was just closed as outranked in this plan")
             elif not entries_allowed:
                 self._reject(books, cand, RejectReason.REDUCE_ONLY, "trading state is reduce-only: no new entries")
@@ -224,12 +229,13 @@ class AuctionAllocator:
             else:
                 self._compete(books, cand, now)
 
+        freed = books.freed_usd
         plan = AllocationPlan(
             ts=now, closes=tuple(books.closes), opens=tuple(books.opens),
-            keeps=tuple(Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
-                        for _, h in sorted(books.holdings.items())),
+            keeps=tuple([Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
+                         for _, h in sorted(books.holdings.items())]) if books.holdings else (),
             rejected=tuple(books.rejected), available_margin_usd=account.available_margin_usd,
-            freed_margin_usd=books.freed_usd, margin_budget_usd=books.budget_usd, planned_margin_usd=books.planned_usd,
+            freed_margin_usd=freed, margin_budget_usd=books.budget_with(freed), planned_margin_usd=books.planned_usd,
         )
         level = logging.DEBUG if plan.is_empty else logging.INFO
         if log.isEnabledFor(level):  # the summary is built only for a log that shows it
@@ -239,6 +245,8 @@ class AuctionAllocator:
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
         books.weakest_first = None
+        if reason is CloseReason.OUTRANKED:
+            books.outranked.add(pos.symbol)
         books.closes.append(PlannedClose(position=pos, reason=reason, detail=detail,
                                          freed_margin_usd=self.position_margin_usd(pos)))
 
