@@ -105,9 +105,11 @@ class AuctionStep:
         # Size candidates without the positions their signals reverse: those close before any open.
         reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
         staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
+        # The loss limits were just assessed on this account at ``now``: when they allow entries, the sizing
+        # need not assess them again (it would find the same); else it refuses each signal with their reason.
         candidates, refusals = self.auction.candidates_from_signals(
             signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying,
-            equity_marks=self.equity_marks)
+            equity_marks=None if state.state.allows_entries else self.equity_marks)
         if log.isEnabledFor(logging.INFO):  # its arguments are computed only for a log that shows it
             log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
                      len(signals), len(candidates), len(refusals), len(positions), state.state.value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 import numpy as np
@@ -108,7 +108,8 @@ class EquityMarks:
 
         An unusable equity (not finite or <= 0) leaves the marks unchanged (the assessment halts on it).
         """
-        ensure_utc(now, field="now")
+        if now.tzinfo is not UTC:  # the common case first
+            ensure_utc(now, field="now")
         if not math.isfinite(equity_usd) or equity_usd <= 0:
             return self
         today = now.date()
