@@ -154,7 +154,10 @@ class AuctionStep:
             if filled > 0 and avg_price is not None:
                 inst = self.instruments[fut]
                 spent = float(filled) * float(inst.contract_size) * avg_price / cand.leverage
-                budget = budget.spend(spent + sum(float(f.fee_usd) for f in result.fills))
+                fees_usd: float = 0  # summed from 0 in fill order, as ``sum`` would (no generator)
+                for fill in result.fills:
+                    fees_usd += float(fill.fee_usd)
+                budget = budget.spend(spent + fees_usd)
             if info:
                 log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
                          fit.notional_usd, filled, avg_price,

@@ -257,7 +257,10 @@ class LiveTrading:
         report = self._run_auction_allocation(self.signal_feed.signals(now, fresh))
         self.sync_stops()
         positions = self.book.positions()
-        self.journal.record_equity(self.book.account(), sum(p.notional_usd for p in positions))
+        exposure_usd: float = 0  # gross notional (USD), summed from 0 in position order, as ``sum`` would
+        for p in positions:
+            exposure_usd += p.notional_usd
+        self.journal.record_equity(self.book.account(), exposure_usd)
         if self.persist_snapshots:
             self.journal.record_positions(now, positions)
             if not report.plan.is_empty:
@@ -322,26 +325,29 @@ class LiveTrading:
             if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
         lagging = self._still_standing(self.book.unlisted_stops(listed, placed_since=now - self._lookup_give_up))
-        for symbol in sorted(set(stops) - set(positions)):
+        flat = [symbol for symbol in stops if symbol not in positions]  # our stops on symbols without a position
+        for symbol in sorted(flat) if len(flat) > 1 else flat:
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
-        self._uncovered &= set(positions)
-        for symbol, pos in sorted(positions.items()):
+        if self._uncovered:
+            self._uncovered.intersection_update(positions)
+        # one position (the common case): no sort; symbol order otherwise
+        for symbol, pos in sorted(positions.items()) if len(positions) > 1 else positions.items():
             try:
-                self._sync_stop(symbol, pos, stops.get(symbol, []), lagging, now)
+                self._sync_stop(symbol, pos, stops.get(symbol, ()), lagging, now)
             except FatalError:
                 raise
             except Exception:  # one symbol's failed stop never keeps the others' from going out
                 log.exception("%s: stop upkeep failed; the other symbols go on", symbol)
 
-    def _sync_stop(self, symbol: str, pos: Position, held: list[tuple[OrderSide, Decimal]],
+    def _sync_stop(self, symbol: str, pos: Position, held: Sequence[tuple[OrderSide, Decimal]],
                    lagging: Mapping[str, Order], now: datetime) -> None:
-        """One position's stop: kept, replaced, or placed (see ``sync_stops``)."""
+        """One position's stop: kept, replaced, or placed (see ``sync_stops``). ``held``: our listed stops'
+        (side, remaining size) on ``symbol``."""
         want = self.instruments[symbol].round_size(pos.size)
         closing = OrderSide.to_close(pos.side)
-        held = list(held)
         if symbol in lagging:
-            held.append((lagging[symbol].side, lagging[symbol].remaining))
+            held = [*held, (lagging[symbol].side, lagging[symbol].remaining)]
         if len(held) == 1:  # one stop, the common case: the check below without its generators
             covered = held[0][0] is closing and held[0][1] == want
         else:
