@@ -105,24 +105,27 @@ class AuctionStep:
         # Size candidates without the positions their signals reverse: those close before any open.
         reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
         staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
+        # The loss limits were just assessed on this account at ``now``: when they allow entries, the sizing
+        # need not assess them again (it would find the same); else it refuses each signal with their reason.
         candidates, refusals = self.auction.candidates_from_signals(
             signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying,
-            equity_marks=self.equity_marks)
-        if log.isEnabledFor(logging.INFO):  # its arguments are computed only for a log that shows it
+            equity_marks=None if state.state.allows_entries else self.equity_marks)
+        info = log.isEnabledFor(logging.INFO)  # asked once per auction: log arguments are built only when shown
+        if info:
             log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
                      len(signals), len(candidates), len(refusals), len(positions), state.state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
         skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
-        plan = self.auction.plan(candidates, positions, account, now,
-                                 paused_symbols=self.guard.paused_symbols(now) | self.state.entries_paused()
-                                 | (set(self.state.futures) if skewed else set()),
-                                 signals_by_symbol=dict(self.latest_signals),
+        paused = self.guard.paused_symbols(now) | self.state.entries_paused()
+        plan = self.auction.plan(candidates, positions, account, now,  # ``plan`` copies what it keeps of these
+                                 paused_symbols=paused.union(self.state.futures) if skewed else paused,
+                                 signals_by_symbol=self.latest_signals,
                                  entries_allowed=state.state.allows_entries, stale_closes_allowed=not skewed)
-        results, unclosed = self._close(plan, now)
+        results, unclosed = self._close(plan, now, info=info)
         if not plan.opens:
             return AuctionReport(plan=plan, refreshed=None, results=tuple(results))
         refreshed = self.book.account()  # the closes changed it: a fresh read
-        if log.isEnabledFor(logging.INFO):
+        if info:
             log.info("Auction: Margin refreshed after closes: available %.2f USD (was %.2f), equity %.2f USD, "
                      "initial margin %.2f USD, %d closes done, %d opens to go", refreshed.available_margin_usd,
                      account.available_margin_usd, refreshed.equity_usd, refreshed.initial_margin_usd,
@@ -151,33 +154,38 @@ class AuctionStep:
             if filled > 0 and avg_price is not None:
                 inst = self.instruments[fut]
                 spent = float(filled) * float(inst.contract_size) * avg_price / cand.leverage
-                budget = budget.spend(spent + sum(float(f.fee_usd) for f in result.fills))
-            if log.isEnabledFor(logging.INFO):
+                fees_usd: float = 0  # summed from 0 in fill order, as ``sum`` would (no generator)
+                for fill in result.fills:
+                    fees_usd += float(fill.fee_usd)
+                budget = budget.spend(spent + fees_usd)
+            if info:
                 log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
                          fit.notional_usd, filled, avg_price,
                          f" ({result.refused})" if result.refused else "")
         return AuctionReport(plan=plan, refreshed=refreshed, results=tuple(results))
 
-    def _close(self, plan: AllocationPlan, now: datetime) -> tuple[list[ExecutionResult], set[str]]:
-        """Run the plan's closes (reduce-only); returns the results and the symbols not closed in full."""
+    def _close(self, plan: AllocationPlan, now: datetime, *, info: bool) -> tuple[list[ExecutionResult], set[str]]:
+        """Run the plan's closes (reduce-only); returns the results and the symbols not closed in full.
+        ``info``: each close is logged at INFO."""
         results: list[ExecutionResult] = []
         unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
             reason, kind = _close_words(close.reason.value)
-            result = _contained(close.symbol, reason, partial(
-                self.executor.reduce, close.position, size=None,
-                mark=self.state.marks.get(close.symbol, close.position.price), reason=reason))
+            symbol, position = close.symbol, close.position
+            result = _contained(symbol, reason, partial(
+                self.executor.reduce, position, size=None, mark=self.state.marks.get(symbol, position.price),
+                reason=reason))
             self.book.remember(result)
             results.append(result)
             filled = result.filled_size  # summed once
-            if filled < self.instruments[close.symbol].round_size(close.position.size):
-                unclosed.add(close.symbol)
+            if filled < self.instruments[symbol].round_size(position.size):
+                unclosed.add(symbol)
             else:
-                self.book.forget(close.symbol)
-            self._record(now, kind, close.symbol,
+                self.book.forget(symbol)
+            self._record(now, kind, symbol,
                          f"{close.detail}; filled {filled}")
-            if log.isEnabledFor(logging.INFO):
-                log.info("Auction: close %s (%s) -> filled %s%s", close.symbol, close.reason.value, filled,
+            if info:
+                log.info("Auction: close %s (%s) -> filled %s%s", symbol, close.reason.value, filled,
                          f" ({result.refused})" if result.refused else "")
         return results, unclosed
 

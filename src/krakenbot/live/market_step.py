@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from krakenbot.config.models import AppConfig
 from krakenbot.data.ticker_checks import check_ticker
@@ -42,12 +42,12 @@ class TickStepsFailedError(RuntimeError):
         self.steps = tuple(steps)
 
 
-def run_step(name: str, step: Callable[[], T], default: T, failed: list[str]) -> T:
-    """Run one step of a tick; an exception other than ``FatalError`` is logged with the step's name,
-    the name is appended to ``failed`` and ``default`` is returned, so the tick's other steps (stops,
-    fills, ShockGuard) still run."""
+def run_step(name: str, step: Callable[..., T], default: T, failed: list[str], *args: Any) -> T:
+    """Run one step of a tick, ``step(*args)``; an exception other than ``FatalError`` is logged with the
+    step's name, the name is appended to ``failed`` and ``default`` is returned, so the tick's other steps
+    (stops, fills, ShockGuard) still run."""
     try:
-        return step()
+        return step(*args)
     except FatalError:
         raise
     except Exception as exc:  # one failing step never takes the rest of the tick with it
@@ -84,7 +84,7 @@ class MarketState:
 
     def entries_paused(self) -> set[str]:
         """Contracts whose entries pause this tick: stale tickers and market pauses."""
-        return self.stale | set(self.market_pauses)
+        return self.stale.union(self.market_pauses)
 
 
 class MarketStep:
@@ -135,28 +135,27 @@ class MarketStep:
         reduction. True when something changed our positions so that their stops need upkeep now (a
         late-found fill, a shock close or trim). Each step is contained (:func:`run_step`): one that
         fails is logged, named in ``failed``, and the others run."""
-        read = None if tickers is None else run_step("ticker_checks", lambda: self._read_tickers(now, tickers),
-                                                     None, failed)
+        read = None if tickers is None else run_step("ticker_checks", self._read_tickers, None, failed, now, tickers)
         if read is None:
             self.state.stale = set(self.state.futures)
         else:
             marks, index, funding = read
-            run_step("listeners", lambda: self._run_listeners(marks, funding), None, failed)
-            run_step("shock_feed", lambda: self._detect_shocks(now, marks, index), None, failed)
-        run_step("instrument_status", lambda: self._read_instrument_status(now), None, failed)
+            run_step("listeners", self._run_listeners, None, failed, marks, funding)
+            run_step("shock_feed", self._detect_shocks, None, failed, now, marks, index)
+        if self._serves_status:
+            run_step("instrument_status", self._read_instrument_status, None, failed, now)
         self._update_market_pauses()
-        upkeep = bool(run_step("in_doubt", self._poll_in_doubt, False, failed))
+        upkeep = bool(self.executor.in_doubt and run_step("in_doubt", self._poll_in_doubt, False, failed))
         if read is not None and self.guard.active(now):
-            upkeep = bool(run_step("exposure", lambda: self._reduce_exposure(now), False, failed)) or upkeep
+            upkeep = bool(run_step("exposure", self._reduce_exposure, False, failed, now)) or upkeep
         return upkeep
 
     def _poll_in_doubt(self) -> bool:
         upkeep = False
-        if self.executor.in_doubt:
-            for result in self.executor.poll_in_doubt(
-                    give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
-                self.book.remember(result)
-                upkeep = upkeep or result.filled_size > 0
+        for result in self.executor.poll_in_doubt(
+                give_up_after=timedelta(seconds=self.cfg.loop.order_lookup_give_up_seconds)):
+            self.book.remember(result)
+            upkeep = upkeep or result.filled_size > 0
         return upkeep
 
     def _read_tickers(self, now: datetime, tickers: Mapping[str, Ticker]) -> _Marks:
@@ -199,10 +198,8 @@ class MarketStep:
 
     def _read_instrument_status(self, now: datetime) -> None:
         """Kraken's instruments/status, every ``loop.instrument_status_minutes`` (at the first tick too),
-        when the market feed serves it. A failed read keeps the previous statuses (logged) and is tried
-        again a minute later (sooner when the interval is shorter)."""
-        if not self._serves_status:
-            return
+        when the market feed serves it (``run`` asks only then). A failed read keeps the previous statuses
+        (logged) and is tried again a minute later (sooner when the interval is shorter)."""
         every = self._status_every
         if not every:
             return

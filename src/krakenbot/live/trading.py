@@ -202,22 +202,22 @@ class LiveTrading:
         try:
             # the tickers first: their answer measures the clock's skew, which sets this tick's time
             tickers = run_step("tickers", self.market_step.fetch_tickers, None, failed)
-            tick = run_step("clock", lambda: self._tick_time(local), None, failed)
+            tick = run_step("clock", self._tick_time, None, failed, local)
             now = tick.now if tick is not None else self._time_at(local)
             fired = self.dead_man.fired(now)
             if fired:  # Kraken may have cancelled every order of ours: arm first, then put the stops back
                 self.book.stops_may_be_gone()
                 armed = True
-                run_step("dead_man_switch", lambda: self.dead_man.arm(local, now), None, failed)
+                run_step("dead_man_switch", self.dead_man.arm, None, failed, local, now)
             upkeep = self.market_step.run(now, failed, tickers)  # a late-found fill or a shock trim
             # live: stop, liquidation and manual fills as they happen; True: a given-up order did fill
             polls_fills = self.exchange.capabilities.polls_fills
             if polls_fills:
-                upkeep = run_step("fill_poll", lambda: self.market_step.poll_fills(now), False, failed) or upkeep
+                upkeep = run_step("fill_poll", self.market_step.poll_fills, False, failed, now) or upkeep
             if upkeep or fired or polls_fills:
                 run_step("stop_upkeep", self.sync_stops, None, failed)
         finally:
-            if not armed:
+            if not armed and self.dead_man.in_use:  # a venue without the switch: nothing to refresh
                 run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self._time_at(local)), None,
                          failed)
         if failed:  # every step ran; the tick still counts as failed: no auction on a view it could not refresh
@@ -257,7 +257,10 @@ class LiveTrading:
         report = self._run_auction_allocation(self.signal_feed.signals(now, fresh))
         self.sync_stops()
         positions = self.book.positions()
-        self.journal.record_equity(self.book.account(), sum(p.notional_usd for p in positions))
+        exposure_usd: float = 0  # gross notional (USD), summed from 0 in position order, as ``sum`` would
+        for p in positions:
+            exposure_usd += p.notional_usd
+        self.journal.record_equity(self.book.account(), exposure_usd)
         if self.persist_snapshots:
             self.journal.record_positions(now, positions)
             if not report.plan.is_empty:
@@ -322,26 +325,29 @@ class LiveTrading:
             if self._is_our_stop(order):
                 stops.setdefault(order.symbol, []).append((order.side, order.remaining))
         lagging = self._still_standing(self.book.unlisted_stops(listed, placed_since=now - self._lookup_give_up))
-        for symbol in sorted(set(stops) - set(positions)):
+        flat = [symbol for symbol in stops if symbol not in positions]  # our stops on symbols without a position
+        for symbol in sorted(flat) if len(flat) > 1 else flat:
             self.executor.cancel_stops(symbol)
             self.book.forget(symbol)
-        self._uncovered &= set(positions)
-        for symbol, pos in sorted(positions.items()):
+        if self._uncovered:
+            self._uncovered.intersection_update(positions)
+        # one position (the common case): no sort; symbol order otherwise
+        for symbol, pos in sorted(positions.items()) if len(positions) > 1 else positions.items():
             try:
-                self._sync_stop(symbol, pos, stops.get(symbol, []), lagging, now)
+                self._sync_stop(symbol, pos, stops.get(symbol, ()), lagging, now)
             except FatalError:
                 raise
             except Exception:  # one symbol's failed stop never keeps the others' from going out
                 log.exception("%s: stop upkeep failed; the other symbols go on", symbol)
 
-    def _sync_stop(self, symbol: str, pos: Position, held: list[tuple[OrderSide, Decimal]],
+    def _sync_stop(self, symbol: str, pos: Position, held: Sequence[tuple[OrderSide, Decimal]],
                    lagging: Mapping[str, Order], now: datetime) -> None:
-        """One position's stop: kept, replaced, or placed (see ``sync_stops``)."""
+        """One position's stop: kept, replaced, or placed (see ``sync_stops``). ``held``: our listed stops'
+        (side, remaining size) on ``symbol``."""
         want = self.instruments[symbol].round_size(pos.size)
         closing = OrderSide.to_close(pos.side)
-        held = list(held)
         if symbol in lagging:
-            held.append((lagging[symbol].side, lagging[symbol].remaining))
+            held = [*held, (lagging[symbol].side, lagging[symbol].remaining)]
         if len(held) == 1:  # one stop, the common case: the check below without its generators
             covered = held[0][0] is closing and held[0][1] == want
         else:

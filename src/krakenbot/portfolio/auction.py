@@ -39,6 +39,7 @@ from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.instrument import Instrument
 from krakenbot.domain.signals import CandidateSignal, Signal
 from krakenbot.domain.trading import AccountState, Position
+from krakenbot.portfolio.budget import margin_budget_usd
 from krakenbot.portfolio.plan import (
     AllocationPlan,
     CloseReason,
@@ -83,29 +84,50 @@ class _Books:
     initial_margin_usd: float
     exposure_cap_usd: float
     closes: list[PlannedClose] = field(default_factory=list)
+    outranked: set[str] = field(default_factory=set)  # symbols of the closes planned ``OUTRANKED``
     opens: list[CandidateSignal] = field(default_factory=list)
+    # The closes' freed margin, the opens' margin and notional (USD): summed as each is planned, in plan order
+    # (the same sums as over the lists, from 0, without a pass per question).
+    closed_margin_usd: float = 0
+    planned_usd: float = 0
+    opened_notional_usd: float = 0
     rejected: list[Rejection] = field(default_factory=list)
     # The holdings weakest first, and what blocks each from being outranked (the same words for every
     # candidate): built once per plan, not per candidate; a close clears them.
     weakest_first: list[_Holding] | None = None
     blocked_words: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    @property
-    def freed_usd(self) -> float:
-        return min(sum(c.freed_margin_usd for c in self.closes), max(0.0, self.initial_margin_usd))
+    def freed_with(self, extra_usd: float = 0) -> float:
+        """The margin (USD) the planned closes free, plus ``extra_usd``, capped at the initial margin in use
+        (never below 0)."""
+        freed, in_use = self.closed_margin_usd + extra_usd, self.initial_margin_usd
+        cap = in_use if in_use > 0.0 else 0.0  # max(0.0, in_use) and min(freed, cap), without the builtins' calls
+        return cap if cap < freed else freed
 
     @property
     def budget_usd(self) -> float:
-        return max(0.0, self.base_budget_usd + self.freed_usd)
+        return self.budget_with(self.freed_with())
 
-    @property
-    def planned_usd(self) -> float:
-        return sum(o.margin_required for o in self.opens)
+    def budget_with(self, freed_usd: float) -> float:
+        """The margin budget (USD) when the closes free ``freed_usd``."""
+        budget = self.base_budget_usd + freed_usd
+        return budget if budget > 0.0 else 0.0
 
     @property
     def exposure_usd(self) -> float:
-        held = sum(h.position.notional_usd for h in self.holdings.values())
-        return held + sum(o.position_notional for o in self.opens)
+        held = sum(h.position.notional_usd for h in self.holdings.values()) if self.holdings else 0
+        return held + self.opened_notional_usd
+
+    def close(self, close: PlannedClose) -> None:
+        """Plan ``close`` (its freed margin added to the sum)."""
+        self.closes.append(close)
+        self.closed_margin_usd += close.freed_margin_usd
+
+    def open(self, cand: CandidateSignal) -> None:
+        """Plan the open of ``cand`` (its margin and notional added to the sums)."""
+        self.opens.append(cand)
+        self.planned_usd += cand.margin_required
+        self.opened_notional_usd += cand.position_notional
 
 
 class AuctionAllocator:
@@ -115,11 +137,14 @@ class AuctionAllocator:
         self.risk_cfg = risk_cfg
         self.auction_cfg = auction_cfg
         self.risk_manager = risk_manager
+        self._stale_after = timedelta(minutes=auction_cfg.stale_signal_minutes)  # the config is frozen
+        self._min_hold = timedelta(minutes=auction_cfg.min_hold_minutes)
         self._warned_unmapped: set[str] = set()  # spot symbols already warned about (once each, not per tick)
 
     def position_margin_usd(self, position: Position) -> float:
         """Initial margin a close of ``position`` is counted to free (USD): the smaller of the estimates."""
-        leverage = max(position.leverage or 0.0, self.risk_cfg.max_leverage)
+        own, cap = position.leverage or 0.0, self.risk_cfg.max_leverage
+        leverage = cap if cap > own else own  # max(own, cap) without the builtin's call
         return position.notional_usd / leverage
 
     def candidates_from_signals(
@@ -154,8 +179,7 @@ class AuctionAllocator:
         """
         ensure_utc(now, field="now")
         rcfg, acfg = self.risk_cfg, self.auction_cfg
-        stale_after = timedelta(minutes=acfg.stale_signal_minutes)
-        paused = set(paused_symbols)
+        stale_after, paused = self._stale_after, paused_symbols
         ranked = sorted(candidates, key=rank_key) if len(candidates) > 1 else list(candidates)  # one: no key built
 
         best: dict[str, CandidateSignal] = {}
@@ -170,8 +194,7 @@ class AuctionAllocator:
         equity = account.equity_usd
         books = _Books(
             holdings={},
-            base_budget_usd=min(account.available_margin_usd,
-                                rcfg.max_margin_utilization_pct * equity - account.initial_margin_usd),
+            base_budget_usd=margin_budget_usd(account, rcfg),
             initial_margin_usd=account.initial_margin_usd,
             exposure_cap_usd=rcfg.max_total_exposure * equity,
         )
@@ -206,7 +229,7 @@ class AuctionAllocator:
             if held is not None and held.position.side is cand.side:
                 held.candidate, held.detail = cand, "candidate on the same side confirms it"
                 continue
-            if any(c.symbol == fut and c.reason is CloseReason.OUTRANKED for c in books.closes):
+            if fut in books.outranked:
                 self._reject(books, cand, RejectReason.NO_SLOT, f"{fut} was just closed as outranked in this plan")
             elif not entries_allowed:
                 self._reject(books, cand, RejectReason.REDUCE_ONLY, "trading state is reduce-only: no new entries")
@@ -224,12 +247,13 @@ class AuctionAllocator:
             else:
                 self._compete(books, cand, now)
 
+        freed = books.freed_with()
         plan = AllocationPlan(
             ts=now, closes=tuple(books.closes), opens=tuple(books.opens),
-            keeps=tuple(Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
-                        for _, h in sorted(books.holdings.items())),
+            keeps=tuple([Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
+                         for _, h in sorted(books.holdings.items())]) if books.holdings else (),
             rejected=tuple(books.rejected), available_margin_usd=account.available_margin_usd,
-            freed_margin_usd=books.freed_usd, margin_budget_usd=books.budget_usd, planned_margin_usd=books.planned_usd,
+            freed_margin_usd=freed, margin_budget_usd=books.budget_with(freed), planned_margin_usd=books.planned_usd,
         )
         level = logging.DEBUG if plan.is_empty else logging.INFO
         if log.isEnabledFor(level):  # the summary is built only for a log that shows it
@@ -239,8 +263,10 @@ class AuctionAllocator:
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
         books.weakest_first = None
-        books.closes.append(PlannedClose(position=pos, reason=reason, detail=detail,
-                                         freed_margin_usd=self.position_margin_usd(pos)))
+        if reason is CloseReason.OUTRANKED:
+            books.outranked.add(pos.symbol)
+        books.close(PlannedClose(position=pos, reason=reason, detail=detail,
+                                 freed_margin_usd=self.position_margin_usd(pos)))
 
     @staticmethod
     def _reject(books: _Books, cand: CandidateSignal, reason: RejectReason, detail: str) -> None:
@@ -249,8 +275,7 @@ class AuctionAllocator:
 
     def _fits(self, books: _Books, cand: CandidateSignal, freed_extra_usd: float = 0.0,
               exposure_freed_usd: float = 0.0) -> RejectReason | None:
-        budget = max(0.0, books.base_budget_usd + min(sum(c.freed_margin_usd for c in books.closes) + freed_extra_usd,
-                                                      max(0.0, books.initial_margin_usd)))
+        budget = books.budget_with(books.freed_with(freed_extra_usd))
         if books.planned_usd + cand.margin_required > budget:
             return RejectReason.MARGIN
         if books.exposure_usd - exposure_freed_usd + cand.position_notional > books.exposure_cap_usd:
@@ -262,9 +287,9 @@ class AuctionAllocator:
         slot_free = len(books.holdings) + len(books.opens) < self.risk_cfg.max_positions
         problem = self._fits(books, cand) if slot_free else RejectReason.NO_SLOT
         if problem is None:
-            books.opens.append(cand)
+            books.open(cand)
             return
-        min_hold = timedelta(minutes=acfg.min_hold_minutes)
+        min_hold = self._min_hold
         blocked: list[str] = []
         if books.weakest_first is None:
             books.weakest_first = sorted(books.holdings.values(), key=lambda h: (h.score, h.position.symbol))
@@ -289,7 +314,7 @@ class AuctionAllocator:
             if held.candidate is not None:  # it had confirmed the position that is now closed
                 self._reject(books, held.candidate, RejectReason.OUTRANKED,
                              f"{sym} held on this side was outranked by {cand.futures_symbol}")
-            books.opens.append(cand)
+            books.open(cand)
             return
         need = (f"margin {cand.margin_required:,.2f} USD, budget left {books.budget_usd - books.planned_usd:,.2f}"
                 if problem is RejectReason.MARGIN else

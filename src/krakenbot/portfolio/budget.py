@@ -24,6 +24,14 @@ from krakenbot.domain.trading import AccountState
 SHRINK_HEADROOM = 1e-9  # a shrunk notional stays this fraction under the budget: float round trips never exceed it
 
 
+def margin_budget_usd(account: AccountState, cfg: RiskConfig) -> float:
+    """The margin (USD) new positions may take: the available margin, within ``max_margin_utilization_pct``
+    of equity less the initial margin in use (the smaller; ``min()`` written out, the same pick)."""
+    available = account.available_margin_usd
+    headroom = cfg.max_margin_utilization_pct * account.equity_usd - account.initial_margin_usd
+    return headroom if headroom < available else available
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenFit:
@@ -55,10 +63,8 @@ class OpenBudget:
                   taker_fee_pct: float = 0.0) -> OpenBudget:
         """The budget after the closes: available margin, within ``max_margin_utilization_pct`` of
         equity (as the auction counts it), and the slots ``max_positions`` leaves free."""
-        margin = min(account.available_margin_usd,
-                     cfg.max_margin_utilization_pct * account.equity_usd - account.initial_margin_usd)
-        return cls(margin_usd=margin, slots=cfg.max_positions - positions_held, price_cap_pct=price_cap_pct,
-                   taker_fee_pct=taker_fee_pct)
+        return cls(margin_usd=margin_budget_usd(account, cfg), slots=cfg.max_positions - positions_held,
+                   price_cap_pct=price_cap_pct, taker_fee_pct=taker_fee_pct)
 
     def cost_usd(self, notional_usd: float, leverage: float) -> float:
         """What an open of ``notional_usd`` at ``leverage`` takes from the budget at worst (USD)."""

@@ -25,11 +25,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
 from krakenbot.config.models import RiskConfig
+from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import MarketDataError
 from krakenbot.domain.timeconv import from_us, to_us
 from krakenbot.domain.trading import AccountState, Position
@@ -306,9 +307,11 @@ class ShockGuard:
     def paused_symbols(self, now: datetime) -> frozenset[str]:
         """Symbols whose entries are paused at ``now``; contains ``'*'`` during a market-wide pause
         (meaning every symbol). A pause lasts until ``shock_cooldown_minutes`` after the last hit."""
-        now_us = to_us(now)
-        if not self.cfg.shock_guard_enabled:
+        if not self.cfg.shock_guard_enabled:  # nothing is ever paused (asked several times per tick)
+            if now.tzinfo is not UTC:  # ``now`` is still checked, as ``to_us`` checks it
+                ensure_utc(now)
             return frozenset()
+        now_us = to_us(now)
         last_any = self._last_hit.max(axis=1, initial=NO_HIT)
         paused = (last_any != NO_HIT) & (now_us < last_any + self.params.cooldown_us)
         out = {self._symbols[i] for i in np.flatnonzero(paused)}
