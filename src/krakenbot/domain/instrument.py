@@ -23,12 +23,12 @@ class InstrumentKind(StrEnum):
 
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert a number to ``Decimal`` through its shortest repr, so 0.1 becomes Decimal('0.1')."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, float):  # first: the common case (prices and sizes from float64 arithmetic)
         if not math.isfinite(value):
             raise ValueError(f"cannot convert non-finite number {value!r} to a decimal")
         return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return value
     return Decimal(value)
 
 

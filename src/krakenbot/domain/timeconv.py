@@ -26,7 +26,10 @@ US_PER_MS: Final = 1_000
 _ONE_US: Final = timedelta(microseconds=1)
 
 
-def _epoch_us(ts: datetime) -> int:
+def to_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch of a UTC ``datetime``; raises ``ValueError`` if naive or not UTC.
+
+    The one conversion the others are built on (``to_ns``, ``to_ms``)."""
     if ts.tzinfo is not UTC:  # fast path for the usual ``tzinfo=UTC``; anything else is checked
         ensure_utc(ts)
     return (ts - EPOCH) // _ONE_US
@@ -37,12 +40,7 @@ def to_ns(ts: datetime) -> int:
 
     Raises ``ValueError`` if ``ts`` is naive or not UTC.
     """
-    return _epoch_us(ts) * NS_PER_US
-
-
-def to_us(ts: datetime) -> int:
-    """Microseconds since the Unix epoch of a UTC ``datetime``; raises ``ValueError`` if naive or not UTC."""
-    return _epoch_us(ts)
+    return to_us(ts) * NS_PER_US
 
 
 def to_ms(ts: datetime) -> int:
@@ -50,7 +48,7 @@ def to_ms(ts: datetime) -> int:
 
     Raises ``ValueError`` if ``ts`` is naive or not UTC.
     """
-    return _epoch_us(ts) // US_PER_MS
+    return to_us(ts) // US_PER_MS
 
 
 def from_ns(ns: int) -> datetime:
