@@ -125,6 +125,8 @@ class ClientOrderIds:
         self._clock = clock
         self._run = secrets.token_hex(3)
         self._seq = itertools.count(1)
+        # (a clock reading, the id's text up to the sequence number): the orders of one tick share its time
+        self._stamp: tuple[datetime | None, str] = (None, "")
         self._disowned: OrderedDict[str, None] = OrderedDict()  # our prefix, another process's order
 
     @property
@@ -151,8 +153,12 @@ class ClientOrderIds:
         """A new id; ``unstored`` marks a protective stop placed while the store could not write
         (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown.
         ``now``: this clock's time, when the caller just read it (else it is read here)."""
-        ms = to_ms(self._clock.now() if now is None else now)
-        return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
+        if now is None:
+            now = self._clock.now()
+        stamp = self._stamp
+        if stamp[0] is not now:  # a datetime is immutable: the same object is the same millisecond
+            stamp = self._stamp = (now, f"{self._prefix}-{to_ms(now)}-{self._run}")
+        return f"{stamp[1]}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
 
 
 class Executor:
