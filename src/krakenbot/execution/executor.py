@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from krakenbot.config.models import LoopConfig
 from krakenbot.domain import (
@@ -518,5 +518,5 @@ def _as_sent(intent: OrderIntent, found: Order) -> Order:
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:
-    lots = (size / lot).to_integral_value(rounding="ROUND_CEILING")
+    lots = (size / lot).to_integral_value(ROUND_CEILING)  # positional: see Instrument.round_size
     return lots * lot
