@@ -60,7 +60,7 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger(__name__)
 
-_ZERO = Decimal(0)
+_ZERO = Decimal(0)  # Decimals are compared with this, not int 0 (an int is converted on every comparison)
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
@@ -102,7 +102,7 @@ class ExecutionResult:
         if len(fills) == 1:  # the common case: Decimal(0) + x is x (exponent and all), the sums written out
             fill = fills[0]
             size = _ZERO + fill.size
-            avg = None if size == 0 else float((_ZERO + fill.size * fill.price) / size)
+            avg = None if size == _ZERO else float((_ZERO + fill.size * fill.price) / size)
         else:
             size = sum((f.size for f in fills), _ZERO)
             avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), _ZERO) / size)
@@ -198,7 +198,7 @@ class Executor:
         instrument = self.instruments[position.symbol]
         full = instrument.round_size(position.size)
         amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
-        if amount <= 0:
+        if amount <= _ZERO:
             return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
         side = OrderSide.to_close(position.side)
         # an exit must get done: a wider cap than entries
@@ -474,12 +474,12 @@ class Executor:
     def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)
         fills: tuple[Fill, ...] = ()
-        if order.filled_size > 0:
+        if order.filled_size > _ZERO:
             fills = tuple(f for f in self.exchange.fetch_fills(since=intent.ts_created)
                           if f.client_order_id == order.client_order_id)
             for fill in fills:
                 self.journal.record_fill(fill)
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == 0:
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == _ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
