@@ -474,11 +474,13 @@ class Executor:
     def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)
         fills: tuple[Fill, ...] = ()
-        if order.filled_size > _ZERO:
-            fills = tuple(f for f in self.exchange.fetch_fills(since=intent.ts_created)
-                          if f.client_order_id == order.client_order_id)
-            for fill in fills:
-                self.journal.record_fill(fill)
+        if order.filled_size > _ZERO:  # its fills among those since it was sent, each recorded (no generator)
+            cid, mine = order.client_order_id, []
+            for fill in self.exchange.fetch_fills(since=intent.ts_created):
+                if fill.client_order_id == cid:
+                    self.journal.record_fill(fill)
+                    mine.append(fill)
+            fills = tuple(mine)
         if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == _ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
@@ -493,7 +495,8 @@ def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: fl
         limit = instrument.round_price(mark * (1 + cap_pct), "down")
     else:
         limit = instrument.round_price(mark * (1 - cap_pct), "up")
-    return max(limit, instrument.tick_size)
+    tick = instrument.tick_size
+    return tick if tick > limit else limit  # ``max(limit, tick)``: builtins.max parses its keywords on every call
 
 
 def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> Order:
