@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -75,6 +75,9 @@ class Instrument:
     max_leverage: float = 1.0
     unified_symbol: str | None = None
     margin_tiers: tuple[MarginTier, ...] = ()
+    # (a float size, ``round_size`` of it) of the last float rounded: a position's reported size is rounded several
+    # times a tick (its close, its check, its stop). Keyed by the whole input of a pure function: never stale.
+    _last_rounded: tuple[float, Decimal] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -123,11 +126,20 @@ class Instrument:
         A size below one lot rounds to zero; whether zero or a size under ``min_size`` may be
         sent is the caller's decision (see ``is_tradable_size``).
         """
+        is_float = type(size) is float
+        if is_float:  # equal floats have one repr: the same Decimal (0.0 and -0.0 both round to a zero of lots)
+            last = self._last_rounded
+            if last is not None and last[0] == size:
+                return last[1]
         value = to_decimal(size)
         # the rounding passed positionally: by keyword, _decimal's argument parsing costs four times the rounding
         lots = (abs(value) / self.lot_size).to_integral_value(ROUND_DOWN)
         rounded = lots * self.lot_size
-        return -rounded if value < _ZERO else rounded
+        if value < _ZERO:
+            rounded = -rounded
+        if is_float:
+            object.__setattr__(self, "_last_rounded", (size, rounded))
+        return rounded
 
     def round_price(self, price: float | Decimal, mode: PriceRounding = "nearest") -> Decimal:
         """Round a price to a multiple of ``tick_size``.
