@@ -60,11 +60,14 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
         return TradingAssessment(state=TradingState.HALTED,
                                  reason=f"equity figures unusable (equity={equity_usd!r}, "
                                         f"day_start={day_start_equity_usd!r}, peak={peak_equity_usd!r})")
+    # ``max`` written out (the figures are finite here): builtins.max parses its keywords on every call
     daily_loss = 0.0
     if day_start_equity_usd > 0:
-        daily_loss = max(0.0, (day_start_equity_usd - equity_usd) / day_start_equity_usd)
-    peak = max(peak_equity_usd, equity_usd)
-    drawdown = max(0.0, (peak - equity_usd) / peak)
+        loss = (day_start_equity_usd - equity_usd) / day_start_equity_usd
+        daily_loss = loss if loss > 0.0 else 0.0
+    peak = equity_usd if equity_usd > peak_equity_usd else peak_equity_usd
+    drop = (peak - equity_usd) / peak
+    drawdown = drop if drop > 0.0 else 0.0
     reasons = []
     if daily_loss >= cfg.daily_loss_limit_pct:
         reasons.append(f"daily loss {daily_loss:.2%} >= limit {cfg.daily_loss_limit_pct:.2%} of the day's "
