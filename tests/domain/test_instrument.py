@@ -26,6 +26,16 @@ def test_round_size_is_lot_multiple_never_above_input(size, lot):
     assert rounded == 0 or (rounded > 0) == (exact > 0)
 
 
+@given(sizes=st.lists(st.floats(min_value=-1e7, max_value=1e7, allow_nan=False), min_size=1, max_size=6),
+       lot=st.sampled_from(LOTS))
+def test_round_size_of_a_float_rounded_before_is_the_same_as_rounded_afresh(sizes, lot):
+    kept = instrument(lot)  # remembers its last float (a pure function's input): repeats and changes alike
+    for size in [*sizes, *reversed(sizes), sizes[0], sizes[0]]:
+        rounded, fresh = kept.round_size(size), instrument(lot).round_size(size)
+        assert rounded == fresh and str(rounded) == str(fresh)
+    assert kept == instrument(lot) and hash(kept) == hash(instrument(lot))  # not part of its value
+
+
 @given(price=st.floats(min_value=1e-3, max_value=1e7), tick=st.sampled_from(LOTS),
        mode=st.sampled_from(["nearest", "down", "up"]))
 def test_round_price_is_tick_multiple_within_one_tick(price, tick, mode):

@@ -62,3 +62,13 @@ def test_durations_are_exact(delta: timedelta) -> None:
     assert duration_us(delta) == delta // timedelta(microseconds=1)
     assert duration_ns(delta) == duration_us(delta) * 1000
     assert from_ns(duration_ns(delta)) - EPOCH == delta
+
+
+@given(first=utc_datetimes, second=utc_datetimes)
+def test_to_us_of_a_datetime_converted_before_or_between_others_is_its_own(first, second):
+    # the last conversion is remembered (by identity): repeats, alternations and a non-UTC one all convert exactly
+    for ts in (first, first, second, first, second, second):
+        assert to_us(ts) == (ts - EPOCH) // timedelta(microseconds=1)
+    with pytest.raises(ValueError):
+        to_us(first.replace(tzinfo=None))
+    assert to_us(first) == (first - EPOCH) // timedelta(microseconds=1)

@@ -101,3 +101,16 @@ def test_give_up_records_a_partly_filled_ioc_found_by_its_fills_as_finished() ->
     order = journal.orders[intent.client_order_id]
     assert result.filled_size == Decimal("0.01") and order.filled_size == Decimal("0.01")
     assert order.status is OrderStatus.CANCELLED and order.is_done  # an IOC never rests: not PARTIALLY_FILLED
+
+
+# -- client order ids ------------------------------------------------------------------------------------------
+def test_client_order_ids_of_one_instant_share_its_millisecond_and_a_later_instant_carries_its_own() -> None:
+    clock = SimulatedClock(T0)
+    ids = ClientOrderIds("kb", clock)
+    first, second = ids.next(now=clock.now()), ids.next()
+    ms = int(T0.timestamp() * 1000)
+    assert first.startswith(f"kb-{ms}-") and second.startswith(f"kb-{ms}-") and first != second
+    clock.advance(timedelta(milliseconds=7))
+    later, unstored = ids.next(), ids.next(unstored=True)
+    assert later.startswith(f"kb-{ms + 7}-") and unstored.startswith(f"kb-{ms + 7}-")
+    assert len({first, second, later, unstored}) == 4 and all(ids.is_this_runs(i) for i in (first, second, later))

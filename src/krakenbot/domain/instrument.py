@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -14,6 +14,9 @@ PriceRounding = Literal["nearest", "down", "up"]
 _PRICE_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 MAINTENANCE_TO_INITIAL = 0.5  # Kraken Futures flex: maintenance margin is half the initial margin (every tier)
+# Decimals on the order path are compared with this, not with int 0: an int operand is converted to a new
+# Decimal on every comparison
+_ZERO = Decimal(0)
 
 
 class InstrumentKind(StrEnum):
@@ -23,12 +26,12 @@ class InstrumentKind(StrEnum):
 
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert a number to ``Decimal`` through its shortest repr, so 0.1 becomes Decimal('0.1')."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, float):  # first: the common case (prices and sizes from float64 arithmetic)
         if not math.isfinite(value):
             raise ValueError(f"cannot convert non-finite number {value!r} to a decimal")
         return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return value
     return Decimal(value)
 
 
@@ -72,6 +75,9 @@ class Instrument:
     max_leverage: float = 1.0
     unified_symbol: str | None = None
     margin_tiers: tuple[MarginTier, ...] = ()
+    # (a float size, ``round_size`` of it) of the last float rounded: a position's reported size is rounded several
+    # times a tick (its close, its check, its stop). Keyed by the whole input of a pure function: never stale.
+    _last_rounded: tuple[float, Decimal] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -120,10 +126,20 @@ class Instrument:
         A size below one lot rounds to zero; whether zero or a size under ``min_size`` may be
         sent is the caller's decision (see ``is_tradable_size``).
         """
+        is_float = type(size) is float
+        if is_float:  # equal floats have one repr: the same Decimal (0.0 and -0.0 both round to a zero of lots)
+            last = self._last_rounded
+            if last is not None and last[0] == size:
+                return last[1]
         value = to_decimal(size)
-        lots = (abs(value) / self.lot_size).to_integral_value(rounding=ROUND_DOWN)
+        # the rounding passed positionally: by keyword, _decimal's argument parsing costs four times the rounding
+        lots = (abs(value) / self.lot_size).to_integral_value(ROUND_DOWN)
         rounded = lots * self.lot_size
-        return -rounded if value < 0 else rounded
+        if value < _ZERO:
+            rounded = -rounded
+        if is_float:
+            object.__setattr__(self, "_last_rounded", (size, rounded))
+        return rounded
 
     def round_price(self, price: float | Decimal, mode: PriceRounding = "nearest") -> Decimal:
         """Round a price to a multiple of ``tick_size``.
@@ -132,16 +148,16 @@ class Instrument:
         a sell limit up; ``nearest`` uses banker's rounding.
         """
         value = to_decimal(price)
-        if value <= 0:
+        if value <= _ZERO:
             raise ValueError(f"{self.symbol}: price must be > 0, got {price!r}")
-        ticks = (value / self.tick_size).to_integral_value(rounding=_PRICE_MODES[mode])
+        ticks = (value / self.tick_size).to_integral_value(_PRICE_MODES[mode])  # positional: see round_size
         return ticks * self.tick_size
 
     def is_tradable_size(self, size: Decimal) -> bool:
         """True when ``|size|`` is a positive lot multiple at or above ``min_size``."""
         magnitude = abs(size)
         try:
-            return magnitude > 0 and magnitude >= self.min_size and magnitude % self.lot_size == 0
+            return magnitude > _ZERO and magnitude >= self.min_size and magnitude % self.lot_size == _ZERO
         except ArithmeticError:  # a size with more digits than Decimal's context holds is no lot multiple
             return False
 
@@ -155,7 +171,7 @@ class Instrument:
             if level is None:
                 continue
             try:
-                off_tick = level <= 0 or level % self.tick_size != 0
+                off_tick = level <= _ZERO or level % self.tick_size != _ZERO
             except ArithmeticError:  # e.g. DivisionImpossible: 1e308 / tick has too many digits
                 return f"{self.symbol}: price {level} cannot be checked against tick {self.tick_size}"
             if off_tick:

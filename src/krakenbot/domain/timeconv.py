@@ -25,11 +25,24 @@ US_PER_MS: Final = 1_000
 
 _ONE_US: Final = timedelta(microseconds=1)
 
+# (a datetime, its microseconds) of the last ``to_us``: a wake converts its clock reading (one object) several
+# times. Keyed by identity of an immutable value the pair keeps alive: never stale.
+_last_us: tuple[datetime | None, int] = (None, 0)
 
-def _epoch_us(ts: datetime) -> int:
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch of a UTC ``datetime``; raises ``ValueError`` if naive or not UTC.
+
+    The one conversion the others are built on (``to_ns``, ``to_ms``)."""
+    global _last_us  # noqa: PLW0603 -- the one-entry memo above
+    last = _last_us
+    if last[0] is ts:
+        return last[1]
     if ts.tzinfo is not UTC:  # fast path for the usual ``tzinfo=UTC``; anything else is checked
         ensure_utc(ts)
-    return (ts - EPOCH) // _ONE_US
+    us = (ts - EPOCH) // _ONE_US
+    _last_us = (ts, us)
+    return us
 
 
 def to_ns(ts: datetime) -> int:
@@ -37,12 +50,7 @@ def to_ns(ts: datetime) -> int:
 
     Raises ``ValueError`` if ``ts`` is naive or not UTC.
     """
-    return _epoch_us(ts) * NS_PER_US
-
-
-def to_us(ts: datetime) -> int:
-    """Microseconds since the Unix epoch of a UTC ``datetime``; raises ``ValueError`` if naive or not UTC."""
-    return _epoch_us(ts)
+    return to_us(ts) * NS_PER_US
 
 
 def to_ms(ts: datetime) -> int:
@@ -50,7 +58,7 @@ def to_ms(ts: datetime) -> int:
 
     Raises ``ValueError`` if ``ts`` is naive or not UTC.
     """
-    return _epoch_us(ts) // US_PER_MS
+    return to_us(ts) // US_PER_MS
 
 
 def from_ns(ns: int) -> datetime:

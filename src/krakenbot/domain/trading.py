@@ -71,10 +71,12 @@ _DONE_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStat
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
+# compared with this, not with int 0: an int operand is converted to a new Decimal on every comparison
+_ZERO = Decimal(0)
 
 
 def _is_positive_decimal(value: object) -> bool:
-    return type(value) is Decimal and value.is_finite() and value > 0
+    return type(value) is Decimal and value.is_finite() and value > _ZERO
 
 
 def _positive_decimal(owner: str, name: str, value: Decimal) -> None:
@@ -147,7 +149,7 @@ class Order:
     def __post_init__(self) -> None:
         if self.ts_updated.tzinfo is not UTC:  # the common case first: no field name built for a good value
             ensure_utc(self.ts_updated, field=f"Order({self.client_order_id}).ts_updated")
-        if self.filled_size < 0 or self.filled_size > self.size:
+        if self.filled_size < _ZERO or self.filled_size > self.size:
             raise ValueError(f"Order({self.client_order_id}).filled_size {self.filled_size} "
                              f"must be within [0, size={self.size}]")
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from krakenbot.config.models import LoopConfig
 from krakenbot.domain import (
@@ -60,7 +60,7 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger(__name__)
 
-_ZERO = Decimal(0)
+_ZERO = Decimal(0)  # Decimals are compared with this, not int 0 (an int is converted on every comparison)
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
@@ -102,7 +102,7 @@ class ExecutionResult:
         if len(fills) == 1:  # the common case: Decimal(0) + x is x (exponent and all), the sums written out
             fill = fills[0]
             size = _ZERO + fill.size
-            avg = None if size == 0 else float((_ZERO + fill.size * fill.price) / size)
+            avg = None if size == _ZERO else float((_ZERO + fill.size * fill.price) / size)
         else:
             size = sum((f.size for f in fills), _ZERO)
             avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), _ZERO) / size)
@@ -125,6 +125,8 @@ class ClientOrderIds:
         self._clock = clock
         self._run = secrets.token_hex(3)
         self._seq = itertools.count(1)
+        # (a clock reading, the id's text up to the sequence number): the orders of one tick share its time
+        self._stamp: tuple[datetime | None, str] = (None, "")
         self._disowned: OrderedDict[str, None] = OrderedDict()  # our prefix, another process's order
 
     @property
@@ -151,8 +153,12 @@ class ClientOrderIds:
         """A new id; ``unstored`` marks a protective stop placed while the store could not write
         (``UNSTORED_SUFFIX``): reconciliation adopts such a stop instead of refusing it as unknown.
         ``now``: this clock's time, when the caller just read it (else it is read here)."""
-        ms = to_ms(self._clock.now() if now is None else now)
-        return f"{self._prefix}-{ms}-{self._run}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
+        if now is None:
+            now = self._clock.now()
+        stamp = self._stamp
+        if stamp[0] is not now:  # a datetime is immutable: the same object is the same millisecond
+            stamp = self._stamp = (now, f"{self._prefix}-{to_ms(now)}-{self._run}")
+        return f"{stamp[1]}{next(self._seq)}{UNSTORED_SUFFIX if unstored else ''}"
 
 
 class Executor:
@@ -192,7 +198,7 @@ class Executor:
         instrument = self.instruments[position.symbol]
         full = instrument.round_size(position.size)
         amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
-        if amount <= 0:
+        if amount <= _ZERO:
             return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
         side = OrderSide.to_close(position.side)
         # an exit must get done: a wider cap than entries
@@ -468,12 +474,14 @@ class Executor:
     def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)
         fills: tuple[Fill, ...] = ()
-        if order.filled_size > 0:
-            fills = tuple(f for f in self.exchange.fetch_fills(since=intent.ts_created)
-                          if f.client_order_id == order.client_order_id)
-            for fill in fills:
-                self.journal.record_fill(fill)
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == 0:
+        if order.filled_size > _ZERO:  # its fills among those since it was sent, each recorded (no generator)
+            cid, mine = order.client_order_id, []
+            for fill in self.exchange.fetch_fills(since=intent.ts_created):
+                if fill.client_order_id == cid:
+                    self.journal.record_fill(fill)
+                    mine.append(fill)
+            fills = tuple(mine)
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == _ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
@@ -487,7 +495,8 @@ def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: fl
         limit = instrument.round_price(mark * (1 + cap_pct), "down")
     else:
         limit = instrument.round_price(mark * (1 - cap_pct), "up")
-    return max(limit, instrument.tick_size)
+    tick = instrument.tick_size
+    return tick if tick > limit else limit  # ``max(limit, tick)``: builtins.max parses its keywords on every call
 
 
 def _filled_order(intent: OrderIntent, fills: Sequence[Fill], ts: datetime) -> Order:
@@ -512,5 +521,5 @@ def _as_sent(intent: OrderIntent, found: Order) -> Order:
 
 
 def _round_up(size: Decimal, lot: Decimal) -> Decimal:
-    lots = (size / lot).to_integral_value(rounding="ROUND_CEILING")
+    lots = (size / lot).to_integral_value(ROUND_CEILING)  # positional: see Instrument.round_size
     return lots * lot

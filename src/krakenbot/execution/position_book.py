@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import fields
 from datetime import datetime
+from operator import is_not
 
 from krakenbot.domain import AccountState, Order, OrderType, Position
 from krakenbot.domain.vocabulary import OrderReason
@@ -34,7 +35,7 @@ class PositionBook:
         self._account: AccountState | None = None
         self._positions: list[Position] | None = None
         self._positions_read: list[Position] | None = None  # the latest read, kept across ``changed``
-        self._valued: tuple[tuple[tuple[float | None, float | None], ...], list[Position]] | None = None
+        self._valued: list[Position] | None = None  # ``_positions_read`` valued at the marks and scores they carry
         self._stops: dict[str, float] = {}  # futures symbol -> stop price of its position
         self._scores: dict[str, float] = {}  # futures symbol -> score of the signal it was opened on
         self._reasons: OrderedDict[str, OrderReason | str] = OrderedDict()  # client order id -> why, newest last
@@ -71,21 +72,29 @@ class PositionBook:
             read = [p for p in self._exchange.fetch_positions() if p.symbol in self._traded]
             before = self._positions_read
             # the exchange reported the very same positions (an exchange that keeps its reports: the paper one)
-            if before is None or len(before) != len(read) or any(a is not b for a, b in zip(before, read, strict=True)):
+            if before is None or len(before) != len(read) or any(map(is_not, before, read)):
                 self._valued = None
             self._positions = self._positions_read = read
             self.reads += 1
         positions = self._positions
         if not positions:
             return []
-        # Valued anew only when a mark or score moved since the last call (``replace`` costs per position).
+        # Valued anew only when a mark or score moved since the last call (``replace`` costs per position): each
+        # valued position carries the mark and score it was valued at. (A loop, not a key built per call: this
+        # runs several times per tick, and a comprehension costs a function object and a frame each time.)
         marks, scores = self._marks, self._scores
-        key = tuple([(marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score)) for p in positions])
         valued = self._valued
-        if valued is None or valued[0] != key:
-            valued = self._valued = (key, [_revalued(p, mark, score)
-                                           for p, (mark, score) in zip(positions, key, strict=True)])
-        return list(valued[1])
+        if valued is not None:
+            for i, position in enumerate(positions):
+                kept = valued[i]
+                if (marks.get(position.symbol, position.mark_price) != kept.mark_price
+                        or scores.get(position.symbol, position.score) != kept.score):
+                    break
+            else:
+                return list(valued)
+        valued = self._valued = [_revalued(p, marks.get(p.symbol, p.mark_price), scores.get(p.symbol, p.score))
+                                 for p in positions]
+        return list(valued)
 
     # -- what the loop decided about them ---------------------------------------------------------
     def opened(self, symbol: str, *, stop_price: float, score: float) -> None:

@@ -43,6 +43,7 @@ from krakenbot.risk.trading_state import EquityMarks, TradingState
 log = logging.getLogger(__name__)
 
 APPROVED = "approved"
+_ZERO = Decimal(0)  # a Decimal size is compared with this, not int 0 (converted on every comparison)
 
 
 @fast_init
@@ -176,7 +177,7 @@ class RiskManager:
         size: Decimal | None = None
         if instrument is not None:
             size, notional = self._lot_sized(notional, signal.ref_price, instrument)
-            if size <= 0 or size < instrument.min_size:
+            if size <= _ZERO or size < instrument.min_size:
                 return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
                               f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
 
