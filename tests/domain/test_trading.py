@@ -1,5 +1,6 @@
 """Orders move only through the transition table; value types refuse nonsense."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -7,12 +8,16 @@ import pytest
 
 from krakenbot.domain import (
     ORDER_TRANSITIONS,
+    AccountState,
     Candle,
+    Fill,
     Order,
     OrderIntent,
     OrderSide,
     OrderStatus,
     OrderType,
+    Position,
+    Side,
     SimulatedClock,
 )
 from krakenbot.domain.errors import InvalidTransitionError
@@ -74,3 +79,26 @@ def test_floor_time_aligns_to_the_epoch_grid():
     assert floor_time(ts, timedelta(hours=4)) == datetime(2026, 1, 15, 12, tzinfo=UTC)
     on_the_hour = datetime(2026, 1, 15, 13, tzinfo=UTC)
     assert floor_time(on_the_hour, timedelta(hours=1)) == on_the_hour
+
+
+def test_value_checks_compare_with_a_typed_zero_and_keep_their_edges_and_messages():
+    # the checks compare Decimals with Decimal(0) and floats with 0.0: zero, -0.0 and NaN sit where they did
+    fill = {"trade_id": "t-1", "client_order_id": "kb-1", "symbol": "PF_XBTUSD", "side": OrderSide.BUY,
+            "price": Decimal("100"), "fee_usd": Decimal("0"), "ts": T0}
+    for size in (Decimal("0"), Decimal("-0"), Decimal("-1"), Decimal("NaN"), Decimal("Infinity")):
+        with pytest.raises(ValueError, match=r"^Fill\(t-1\)\.size must be a positive Decimal"):
+            Fill(size=size, **fill)
+    assert Fill(size=Decimal("1E-8"), **fill).size == Decimal("1E-8")
+    with pytest.raises(ValueError, match=r"^Order\(kb-1\)\.filled_size -0\.01 must be within \[0, size=0\.01\]$"):
+        replace(order(), filled_size=Decimal("-0.01"))
+    assert replace(order(), filled_size=Decimal("-0")).filled_size == 0  # -0 is not below zero
+    for size in (0.0, -0.0, -1.0, float("nan"), float("inf"), 0):
+        with pytest.raises(ValueError, match=r"^Position\(PF_XBTUSD\)\.size must be > 0 contracts, got "):
+            Position(symbol="PF_XBTUSD", side=Side.LONG, size=size, entry_price=100.0, ts_opened=T0)
+    with pytest.raises(ValueError, match=r"^Position\(PF_XBTUSD\)\.entry_price must be > 0, got -0\.0$"):
+        Position(symbol="PF_XBTUSD", side=Side.LONG, size=1.0, entry_price=-0.0, ts_opened=T0)
+    account = {"equity_usd": 1.0, "available_margin_usd": 1.0, "ts": T0}
+    for initial, maintenance in ((-1e-300, 0.0), (0.0, -1), (-5, 0)):
+        with pytest.raises(ValueError, match=r"^AccountState margins must be >= 0$"):
+            AccountState(initial_margin_usd=initial, maintenance_margin_usd=maintenance, **account)
+    assert AccountState(initial_margin_usd=-0.0, maintenance_margin_usd=0, **account).initial_margin_usd == 0.0

@@ -74,6 +74,9 @@ _LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
 # compared with this, not with int 0: an int operand is converted to a new Decimal on every comparison
 _ZERO = Decimal(0)
 
+# Decimal zero for the per-construction checks: comparing a Decimal with an int converts the int each time
+_ZERO = Decimal(0)
+
 
 def _is_positive_decimal(value: object) -> bool:
     return type(value) is Decimal and value.is_finite() and value > _ZERO
@@ -244,9 +247,9 @@ class Position:
     def __post_init__(self) -> None:
         if self.ts_opened.tzinfo is not UTC:  # the common case first: no field name built for a good value
             ensure_utc(self.ts_opened, field=f"Position({self.symbol}).ts_opened")
-        if not math.isfinite(self.size) or self.size <= 0:
+        if not math.isfinite(self.size) or self.size <= 0.0:  # float to float: no int converted
             raise ValueError(f"Position({self.symbol}).size must be > 0 contracts, got {self.size!r}")
-        if not math.isfinite(self.entry_price) or self.entry_price <= 0:
+        if not math.isfinite(self.entry_price) or self.entry_price <= 0.0:
             raise ValueError(f"Position({self.symbol}).entry_price must be > 0, got {self.entry_price!r}")
 
     @property
@@ -287,5 +290,5 @@ class AccountState:
             for name in ("equity_usd", "available_margin_usd", "initial_margin_usd", "maintenance_margin_usd"):
                 if not isfinite(getattr(self, name)):
                     raise ValueError(f"AccountState.{name} must be finite, got {getattr(self, name)!r}")
-        if self.initial_margin_usd < 0 or self.maintenance_margin_usd < 0:
+        if self.initial_margin_usd < 0.0 or self.maintenance_margin_usd < 0.0:  # float to float: no int converted
             raise ValueError("AccountState margins must be >= 0")
