@@ -14,9 +14,10 @@ PriceRounding = Literal["nearest", "down", "up"]
 _PRICE_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 MAINTENANCE_TO_INITIAL = 0.5  # Kraken Futures flex: maintenance margin is half the initial margin (every tier)
-# Decimals on the order path are compared with this, not with int 0: an int operand is converted to a new
-# Decimal on every comparison
-_ZERO = Decimal(0)
+DECIMAL_ZERO = Decimal(0)
+"""Decimals on the order path are compared with this, not with int 0: ``_decimal`` converts an int operand to a
+new Decimal on every comparison. The one such constant (the domain checks, the executor, the risk manager and the
+paper exchange use it)."""
 
 
 class InstrumentKind(StrEnum):
@@ -135,7 +136,7 @@ class Instrument:
         # the rounding passed positionally: by keyword, _decimal's argument parsing costs four times the rounding
         lots = (abs(value) / self.lot_size).to_integral_value(ROUND_DOWN)
         rounded = lots * self.lot_size
-        if value < _ZERO:
+        if value < DECIMAL_ZERO:
             rounded = -rounded
         if is_float:
             object.__setattr__(self, "_last_rounded", (size, rounded))
@@ -148,7 +149,7 @@ class Instrument:
         a sell limit up; ``nearest`` uses banker's rounding.
         """
         value = to_decimal(price)
-        if value <= _ZERO:
+        if value <= DECIMAL_ZERO:
             raise ValueError(f"{self.symbol}: price must be > 0, got {price!r}")
         ticks = (value / self.tick_size).to_integral_value(_PRICE_MODES[mode])  # positional: see round_size
         return ticks * self.tick_size
@@ -157,7 +158,7 @@ class Instrument:
         """True when ``|size|`` is a positive lot multiple at or above ``min_size``."""
         magnitude = abs(size)
         try:
-            return magnitude > _ZERO and magnitude >= self.min_size and magnitude % self.lot_size == _ZERO
+            return magnitude > DECIMAL_ZERO and magnitude >= self.min_size and magnitude % self.lot_size == DECIMAL_ZERO
         except ArithmeticError:  # a size with more digits than Decimal's context holds is no lot multiple
             return False
 
@@ -171,7 +172,7 @@ class Instrument:
             if level is None:
                 continue
             try:
-                off_tick = level <= _ZERO or level % self.tick_size != _ZERO
+                off_tick = level <= DECIMAL_ZERO or level % self.tick_size != DECIMAL_ZERO
             except ArithmeticError:  # e.g. DivisionImpossible: 1e308 / tick has too many digits
                 return f"{self.symbol}: price {level} cannot be checked against tick {self.tick_size}"
             if off_tick:

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import InvalidTransitionError
 from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.instrument import DECIMAL_ZERO
 from krakenbot.domain.signals import Side
 
 
@@ -71,15 +72,10 @@ _DONE_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStat
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
-# compared with this, not with int 0: an int operand is converted to a new Decimal on every comparison
-_ZERO = Decimal(0)
-
-# Decimal zero for the per-construction checks: comparing a Decimal with an int converts the int each time
-_ZERO = Decimal(0)
 
 
 def _is_positive_decimal(value: object) -> bool:
-    return type(value) is Decimal and value.is_finite() and value > _ZERO
+    return type(value) is Decimal and value.is_finite() and value > DECIMAL_ZERO
 
 
 def _positive_decimal(owner: str, name: str, value: Decimal) -> None:
@@ -152,7 +148,7 @@ class Order:
     def __post_init__(self) -> None:
         if self.ts_updated.tzinfo is not UTC:  # the common case first: no field name built for a good value
             ensure_utc(self.ts_updated, field=f"Order({self.client_order_id}).ts_updated")
-        if self.filled_size < _ZERO or self.filled_size > self.size:
+        if self.filled_size < DECIMAL_ZERO or self.filled_size > self.size:
             raise ValueError(f"Order({self.client_order_id}).filled_size {self.filled_size} "
                              f"must be within [0, size={self.size}]")
 

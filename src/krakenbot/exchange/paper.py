@@ -44,7 +44,7 @@ from krakenbot.domain.errors import (
     OrderNotFoundError,
     OrderRejectedError,
 )
-from krakenbot.domain.instrument import MAINTENANCE_TO_INITIAL
+from krakenbot.domain.instrument import DECIMAL_ZERO, MAINTENANCE_TO_INITIAL
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.intrabar import OHLC, candle_path, reached
 
@@ -518,6 +518,7 @@ class PaperExchange:
             level = _resting_level(order)
             if level is not None:
                 self._levels[client_order_id] = (order.symbol, level, _below(order))
+
     def _contract_size(self, symbol: str) -> float:
         return self._contract_sizes[symbol]
 
@@ -614,7 +615,7 @@ class PaperExchange:
 
 
 _IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
-_NO_SIZE = Decimal(0)
+_NO_SIZE = DECIMAL_ZERO  # no contracts
 
 
 def _by_client_id(order: Order) -> str:

@@ -51,6 +51,7 @@ from krakenbot.domain.errors import (
     TransientError,
 )
 from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.instrument import DECIMAL_ZERO
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -60,7 +61,6 @@ from krakenbot.execution.reconcile import UNSTORED_SUFFIX
 
 log = logging.getLogger(__name__)
 
-_ZERO = Decimal(0)  # Decimals are compared with this, not int 0 (an int is converted on every comparison)
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
 
@@ -101,11 +101,11 @@ class ExecutionResult:
         fills = self.fills
         if len(fills) == 1:  # the common case: Decimal(0) + x is x (exponent and all), the sums written out
             fill = fills[0]
-            size = _ZERO + fill.size
-            avg = None if size == _ZERO else float((_ZERO + fill.size * fill.price) / size)
+            size = DECIMAL_ZERO + fill.size
+            avg = None if size == DECIMAL_ZERO else float((DECIMAL_ZERO + fill.size * fill.price) / size)
         else:
-            size = sum((f.size for f in fills), _ZERO)
-            avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), _ZERO) / size)
+            size = sum((f.size for f in fills), DECIMAL_ZERO)
+            avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), DECIMAL_ZERO) / size)
         summed = (size, avg)
         object.__setattr__(self, "_summed", summed)
         return summed
@@ -198,7 +198,7 @@ class Executor:
         instrument = self.instruments[position.symbol]
         full = instrument.round_size(position.size)
         amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
-        if amount <= _ZERO:
+        if amount <= DECIMAL_ZERO:
             return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
         side = OrderSide.to_close(position.side)
         # an exit must get done: a wider cap than entries
@@ -474,14 +474,14 @@ class Executor:
     def _record_outcome(self, intent: OrderIntent, order: Order) -> ExecutionResult:
         self.journal.record_order(order)
         fills: tuple[Fill, ...] = ()
-        if order.filled_size > _ZERO:  # its fills among those since it was sent, each recorded (no generator)
+        if order.filled_size > DECIMAL_ZERO:  # its fills among those since it was sent, each recorded (no generator)
             cid, mine = order.client_order_id, []
             for fill in self.exchange.fetch_fills(since=intent.ts_created):
                 if fill.client_order_id == cid:
                     self.journal.record_fill(fill)
                     mine.append(fill)
             fills = tuple(mine)
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == _ZERO:
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == DECIMAL_ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
         return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)

@@ -119,9 +119,11 @@ class _Books:
         return held + self.opened_notional_usd
 
     def close(self, close: PlannedClose) -> None:
-        """Plan ``close`` (its freed margin added to the sum)."""
+        """Plan ``close`` (its freed margin added to the sum; an outranked one noted in ``outranked``)."""
         self.closes.append(close)
         self.closed_margin_usd += close.freed_margin_usd
+        if close.reason is CloseReason.OUTRANKED:
+            self.outranked.add(close.symbol)
 
     def open(self, cand: CandidateSignal) -> None:
         """Plan the open of ``cand`` (its margin and notional added to the sums)."""
@@ -263,8 +265,6 @@ class AuctionAllocator:
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
         books.weakest_first = None
-        if reason is CloseReason.OUTRANKED:
-            books.outranked.add(pos.symbol)
         books.close(PlannedClose(position=pos, reason=reason, detail=detail,
                                  freed_margin_usd=self.position_margin_usd(pos)))
 

@@ -34,7 +34,7 @@ from decimal import Decimal
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.frozen import fast_init
-from krakenbot.domain.instrument import Instrument, to_decimal
+from krakenbot.domain.instrument import DECIMAL_ZERO, Instrument, to_decimal
 from krakenbot.domain.signals import Signal
 from krakenbot.domain.trading import AccountState, Position
 from krakenbot.domain.vocabulary import CapReason
@@ -43,7 +43,6 @@ from krakenbot.risk.trading_state import EquityMarks, TradingState
 log = logging.getLogger(__name__)
 
 APPROVED = "approved"
-_ZERO = Decimal(0)  # a Decimal size is compared with this, not int 0 (converted on every comparison)
 
 
 @fast_init
@@ -177,7 +176,7 @@ class RiskManager:
         size: Decimal | None = None
         if instrument is not None:
             size, notional = self._lot_sized(notional, signal.ref_price, instrument)
-            if size <= _ZERO or size < instrument.min_size:
+            if size <= DECIMAL_ZERO or size < instrument.min_size:
                 return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
                               f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
 
