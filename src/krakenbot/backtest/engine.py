@@ -76,6 +76,7 @@ class _Timeline:
     is_bar: np.ndarray  # bool, a signal bar closes at this time
     row: np.ndarray  # index of the newest base candle closed at this time
     bar_index: np.ndarray  # positions of the bar times in ``times``
+    bars_through: np.ndarray  # int64, signal bars at or before each time: the index of the first bar after it
 
 
 def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
@@ -83,14 +84,20 @@ def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     first_bar = -(-int(close_ns[0]) // tf_ns) * tf_ns
     # the count in integers: np.arange's length is a float division that drops the last bar of long data
     count = max((int(close_ns[-1]) - first_bar) // tf_ns + 1, 0)
-    bars = first_bar + tf_ns * np.arange(count, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
-    missing = bars[close_ns[pos] != bars]  # bar closes no candle closes at (usually none: no sort needed)
-    times = np.union1d(close_ns, missing) if missing.size else close_ns
-    # every multiple of tf_ns from the first close to the last bar is a bar (as np.isin(times, bars) says)
-    is_bar = (times % tf_ns == 0) & (times <= bars[-1]) if bars.size else np.zeros(len(times), dtype=bool)
-    row = np.searchsorted(close_ns, times, side="right") - 1 if missing.size else np.arange(len(times))
-    return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=np.flatnonzero(is_bar))
+    # The closes on a multiple of tf_ns are distinct bars (from the first close to the last bar): when there are
+    # ``count`` of them, every bar closes with a candle (the usual case) and the closes are the times.
+    on_bar = close_ns % tf_ns == 0
+    if int(np.count_nonzero(on_bar)) == count:
+        times, is_bar, row = close_ns, on_bar, np.arange(len(close_ns))
+    else:
+        bars = first_bar + tf_ns * np.arange(count, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
+        times = np.union1d(close_ns, bars[close_ns[pos] != bars])  # with the bar closes no candle closes at
+        # every multiple of tf_ns from the first close to the last bar is a bar (as np.isin(times, bars) says)
+        is_bar = (times % tf_ns == 0) & (times <= bars[-1])
+        row = np.searchsorted(close_ns, times, side="right") - 1
+    return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=np.flatnonzero(is_bar),
+                     bars_through=np.cumsum(is_bar, dtype=np.int64))
 
 
 class Backtest:
@@ -167,9 +174,9 @@ class Backtest:
         with young_collections_only():
             with progress_bar(n, "backtest", enabled=self.progress) as bar:
                 while i < n:
-                    self.clock.set(from_ns(int(tl.times[i])))
-                    self._row = int(tl.row[i])
-                    self.loop.advance(self._carried(), slow=bool(tl.is_bar[i]))
+                    self.clock.set(from_ns(tl.times.item(i)))
+                    self._row = tl.row.item(i)
+                    self.loop.advance(self._carried(), slow=tl.is_bar.item(i))
                     self.wakes += 1
                     nxt = i + 1 if self.step else self._next_wake(i)
                     bar.advance(nxt - i)
@@ -215,11 +222,11 @@ class Backtest:
             return n
         state = self.loop.wake_state()
         positions = self.paper.fetch_positions()
-        first = int(tl.bar_index.searchsorted(i, side="right"))  # the first signal bar after i
+        first = tl.bars_through.item(i)  # the first signal bar after i
         busy = self._next_busy_bar(first, state)
-        wake = int(tl.bar_index[busy]) if busy < len(tl.bar_index) else n - 1
+        wake = tl.bar_index.item(busy) if busy < len(tl.bar_index) else n - 1
         busy_wake = wake
-        now_ns = int(tl.times[i])
+        now_ns = tl.times.item(i)
         if self.replay is not None:
             hit = self.replay.next_hit_us(now_ns // NS_PER_US)
             if hit is not None:
@@ -229,7 +236,7 @@ class Backtest:
         if positions and state.shock_until is not None:  # a shock pause: exposure is checked at every candle
             wake = i + 1
         elif positions:  # funding falls due without a wake: settled below (``_funding_between``)
-            r0, r1 = int(tl.row[i]) + 1, int(tl.row[wake]) + 1
+            r0, r1 = tl.row.item(i) + 1, tl.row.item(wake) + 1
             if r1 > r0:
                 wake = min(wake, self._stop_wake(r0, r1))
             if not self.market.funding_free:  # else the hours pay nothing: the paper exchange passes them itself
@@ -239,11 +246,12 @@ class Backtest:
                 outflow = sum(max(p, 0.0) for _, _, _, p in payments)  # at most what the window pays
                 wake = min(wake, self._liquidation_wake(r0, r1, positions, outflow))
         wake = max(wake, i + 1)
-        due = [(j, b) for j, b in due if j < wake]
-        payments = [pay for pay in payments if pay[0] < wake]
+        if due:
+            due = [(j, b) for j, b in due if j < wake]
+            payments = [pay for pay in payments if pay[0] < wake]
         # the idle bars [first, last) lie strictly between i and the wake (the busy bar's own wake: its index)
-        last = busy if wake == busy_wake and busy < len(tl.bar_index) else int(tl.bar_index.searchsorted(wake))
-        self._catch_up_bars(first, last, positions, payments, wake_is_bar=bool(tl.is_bar[wake]))
+        last = busy if wake == busy_wake and busy < len(tl.bar_index) else tl.bars_through.item(wake - 1)
+        self._catch_up_bars(first, last, positions, payments, wake_is_bar=tl.is_bar.item(wake))
         if due:  # the hours between the wakes are settled: the paper exchange pays from the next one on
             self.paper.settle_funding([(from_ns(b), sym, p) for _, b, sym, p in payments],
                                       from_ns(due[-1][1] + HOUR_NS))
