@@ -302,9 +302,14 @@ class Backtest:
 
     def _next_busy_bar(self, k0: int, state: WakeState) -> int:
         """The first signal bar index >= ``k0`` whose auction can do anything (``IdleBars``), else the bar count."""
-        held = {self._col_of[fut]: side.sign for fut, side in state.held.items()}
-        newest = {self._col_of[fut]: to_ns(ts) for fut, ts in state.newest_signal_ts.items()
-                  if self._col_of.get(fut) in held}
+        held: dict[int, int] = {}
+        newest: dict[int, int] = {}  # the held columns' newest signal times
+        for fut, side in state.held.items():  # one pass over the held contracts (usually one or two)
+            col = self._col_of[fut]
+            held[col] = side.sign
+            ts = state.newest_signal_ts.get(fut)
+            if ts is not None:
+                newest[col] = to_ns(ts)
         return self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
 
     def _entries_from(self, k0: int, holding: bool) -> int:
@@ -339,18 +344,16 @@ class Backtest:
         if hi <= lo:
             return
         # numpy's cost is per call on these few dozen bars: slices (views) where the bars' rows are contiguous
-        rows = self._bar_rows[lo:hi]
-        first, last = int(rows[0]), int(rows[-1])
-        span = slice(first, last + 1) if last - first == hi - lo - 1 else rows
+        first, last = self._bar_rows.item(lo), self._bar_rows.item(hi - 1)
+        span = slice(first, last + 1) if last - first == hi - lo - 1 else self._bar_rows[lo:hi]
         marks = {fut: self._carried_close[span, col] for fut, col in self._column.items()}
         cash = None
         if payments:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
             idx = self.timeline.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
-        figures = self.paper.figures_at(marks, cash)
-        equity, exposure, initial = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
-                                     for f in (figures[0], figures[2], figures[1]))
+        equity, initial, exposure = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
+                                     for f in self.paper.figures_at(marks, cash))
         stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
