@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from krakenbot.portfolio.idle_bars import IdleBars
+from krakenbot.portfolio.idle_bars import IdleBars, _next_true
 
 MIN = 60_000_000_000  # one minute in ns
 
@@ -191,3 +191,13 @@ def test_an_empty_history_has_no_busy_bar() -> None:
 def test_sides_not_one_row_per_time_raise_value_error(sides: np.ndarray) -> None:
     with pytest.raises(ValueError, match="bars x contracts"):
         IdleBars(sides, minutes(4), stale_ns=MIN)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("n", [1, 17, 1000])
+def test_next_true_is_the_first_hit_at_or_after_each_index_sparse_or_dense(density: float, n: int) -> None:
+    # sparse masks take the repeat path, dense ones the running minimum: both give the scan's answer
+    mask = np.random.default_rng(n).random(n) < density
+    expected = [next((j for j in range(k, n) if mask[j]), n) for k in range(n)]
+    got = _next_true(mask, np.arange(n, dtype=np.int64))
+    assert got.dtype == np.int64 and got.tolist() == expected

@@ -28,15 +28,23 @@ from collections.abc import Mapping
 
 import numpy as np
 
+SPARSE_HITS_PER_INDEX = 16  # ``_next_true`` repeats the hits when fewer than one index in this many is one
 OUTRANK_CHUNK = 64  # bars of the first outranking scan step (each further step is 4 x longer)
 _NEVER = np.iinfo(np.int64).max // 4  # a gap no staleness limit reaches (no same-side signal yet)
 
 
 def _next_true(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """For each index k: the first index >= k where ``mask`` holds, or ``len(mask)``; ``positions`` is
-    ``np.arange(len(mask))`` (int64), made once by the caller."""
-    idx = np.where(mask, positions, len(mask))
-    return np.minimum.accumulate(idx[::-1])[::-1]
+    ``np.arange(len(mask))`` (int64), made once by the caller. Where ``mask`` holds rarely (a staleness mask),
+    each hit repeated over the indexes it answers: a running minimum costs per index, this per hit."""
+    hits = np.flatnonzero(mask)
+    if len(hits) * SPARSE_HITS_PER_INDEX < len(mask):
+        answers = np.append(hits, len(mask))  # hit j answers the indexes after hit j - 1 up to itself
+        counts = np.diff(answers, prepend=-1)
+        counts[-1] -= 1  # ``len(mask)`` answers the indexes after the last hit
+        return np.repeat(answers, counts)
+    idx = np.where(mask[::-1], positions[::-1], len(mask))  # reversed, so the running minimum reads forward
+    return np.minimum.accumulate(idx)[::-1]
 
 
 class IdleBars:
@@ -65,7 +73,6 @@ class IdleBars:
         positions = np.arange(n, dtype=np.int64)
         for col in range(sides.shape[1]):
             column = sides[:, col]
-            self._next_signal.append(_next_true(column != 0, positions))
             by_side, stale, held_score = {}, {}, {}
             for sign in (1, -1):
                 same = column == sign
@@ -76,6 +83,7 @@ class IdleBars:
                 stale[sign] = _next_true(gap > self.stale_ns, positions)
                 if self._scores is not None:
                     held_score[sign] = np.where(seen, self._scores[newest, col], np.nan)
+            self._next_signal.append(np.minimum(by_side[1], by_side[-1]))  # the next signal on either side
             self._next_side.append(by_side)
             self._next_stale.append(stale)
             if self._scores is not None:
@@ -100,14 +108,14 @@ class IdleBars:
             if sign == 0:
                 unheld.append(col)
                 continue
-            busy = min(busy, int(self._next_side[col][-sign][first]))  # a reversal
+            busy = min(busy, self._next_side[col][-sign].item(first))  # a reversal
             if col in newest_ns:
                 busy = min(busy, self._stale_at(col, sign, first, newest_ns[col]))
         opens_from = max(first, entries_from)
         if opens_from >= busy or not unheld:
             return busy
         if self._scores is None or self.max_positions is None or len(held) < self.max_positions:
-            return min(busy, *(int(self._next_signal[col][opens_from]) for col in unheld))
+            return min(busy, *(self._next_signal[col].item(opens_from) for col in unheld))
         return self._next_outranking(opens_from, busy, held, unheld)  # the slots stay full until ``busy``
 
     def _next_outranking(self, start: int, limit: int, held: Mapping[int, int], unheld: list[int]) -> int:
@@ -130,12 +138,12 @@ class IdleBars:
 
     def _stale_at(self, col: int, sign: int, first: int, newest_ns: int) -> int:
         """First bar >= ``first`` at which the held position's newest same-side signal is stale."""
-        refreshed = int(self._next_side[col][sign][first])  # the first same-side signal from here on
+        refreshed = self._next_side[col][sign].item(first)  # the first same-side signal from here on
         if refreshed == first:  # bar ``first`` is one, newer than ``newest_ns``: the bars' own gaps decide
-            return int(self._next_stale[col][sign][first])
+            return self._next_stale[col][sign].item(first)
         aged = max(first, int(self.times.searchsorted(newest_ns + self.stale_ns, side="right")))
         if aged < refreshed:
             return aged  # stale before any newer signal on its side arrives (bars or not: aged may be == bars)
         if aged >= self.bars:
             return self.bars
-        return int(self._next_stale[col][sign][aged])
+        return self._next_stale[col][sign].item(aged)
