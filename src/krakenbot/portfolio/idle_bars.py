@@ -115,7 +115,7 @@ class IdleBars:
         if opens_from >= busy or not unheld:
             return busy
         if self._scores is None or self.max_positions is None or len(held) < self.max_positions:
-            return min(busy, *(self._next_signal[col].item(opens_from) for col in unheld))
+            return min(busy, *(int(self._next_signal[col][opens_from]) for col in unheld))
         return self._next_outranking(opens_from, busy, held, unheld)  # the slots stay full until ``busy``
 
     def _next_outranking(self, start: int, limit: int, held: Mapping[int, int], unheld: list[int]) -> int:
@@ -140,10 +140,12 @@ class IdleBars:
         """First bar >= ``first`` at which the held position's newest same-side signal is stale."""
         refreshed = self._next_side[col][sign].item(first)  # the first same-side signal from here on
         if refreshed == first:  # bar ``first`` is one, newer than ``newest_ns``: the bars' own gaps decide
-            return self._next_stale[col][sign].item(first)
-        aged = max(first, int(self.times.searchsorted(newest_ns + self.stale_ns, side="right")))
-        if aged < refreshed:
-            return aged  # stale before any newer signal on its side arrives (bars or not: aged may be == bars)
-        if aged >= self.bars:
-            return self.bars
-        return self._next_stale[col][sign].item(aged)
+            aged = first
+        else:
+            aged = max(first, int(self.times.searchsorted(newest_ns + self.stale_ns, side="right")))
+            if aged < refreshed:
+                return aged  # stale before any newer signal on its side arrives (bars or not: aged may be == bars)
+            if aged >= self.bars:
+                return self.bars
+        stale: int = self._next_stale[col][sign].item(aged)  # the first bar from ``aged`` on whose gap is stale
+        return stale
