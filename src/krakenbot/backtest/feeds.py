@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
-from krakenbot.domain import Side, Signal, Ticker
+from krakenbot.domain import Clock, Side, Signal, Ticker
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
@@ -54,7 +54,7 @@ class BacktestMarket:
     def futures_tickers(self) -> Mapping[str, Ticker]:
         """The tickers at now; only the columns whose source candle changed (or whose funding is recorded)
         since the previous call are rebuilt, the others are the same ``Ticker`` objects as before."""
-        now_ns = self._clock_ns()
+        now, now_ns = self._clock_ns.reading()
         row = int(self._close_ns.searchsorted(now_ns, side="right")) - 1
         if row < 0:
             return {}
@@ -68,16 +68,17 @@ class BacktestMarket:
             else:  # ``item`` gives the Python floats ``tolist`` gives
                 marks = [view.close.item(row, col) for col in changed]
                 indexes = [view.index.item(row, col) for col in changed]
-            stamps: dict[int, datetime] = {}
+            stamps = {now_ns: now}  # candle close (ns) -> its datetime: a fresh candle closed at the clock's now
             for col, mark, index in zip(changed, marks, indexes, strict=True):
                 src = self._source[col] = source[col]
                 fut = self._futs[col]
                 if not mark > 0:
                     self._tickers.pop(fut, None)
                     continue
-                ts = stamps.get(src)
+                close_ns = src + self._base_ns
+                ts = stamps.get(close_ns)
                 if ts is None:
-                    ts = stamps[src] = from_ns(src + self._base_ns)
+                    ts = stamps[close_ns] = from_ns(close_ns)
                 self._tickers[fut] = Ticker(symbol=fut, ts=ts, last=mark, mark=mark,
                                             index=index if index > 0 else None,
                                             funding_rate=self.funding_rate(col, now_ns) * mark)
@@ -90,13 +91,16 @@ class BacktestMarket:
 
 
 class ClockNs:
-    """The simulated clock's now as integer nanoseconds (cheap to read in hot paths)."""
+    """The simulated clock's now with its integer nanoseconds (cheap to compare in hot paths)."""
 
-    def __init__(self, clock: object) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def __call__(self) -> int:
-        return to_ns(self._clock.now())  # type: ignore[attr-defined]
+    def reading(self) -> tuple[datetime, int]:
+        """The clock's now and its nanoseconds since the epoch (a candle that closed now is stamped with that
+        datetime itself: no second one built)."""
+        now = self._clock.now()
+        return now, to_ns(now)
 
 
 class PrecomputedSignals:
@@ -177,7 +181,7 @@ class PrecomputedSignals:
         last = int(self._close_ns[k].searchsorted(now_ns, side="right")) - 1
         if now is None and self._generic:
             now = from_ns(now_ns)
-        return self._signal(k, last, now)  # type: ignore[arg-type]  # a datetime wherever ``_signal`` reads it
+        return self._signal(k, last, now, now_ns)
 
     def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         if not self._series:
@@ -185,36 +189,39 @@ class PrecomputedSignals:
         now_ns = to_ns(now)
         if self._shared:
             last = int(self._close_ns[0].searchsorted(now_ns, side="right")) - 1
-            found = [self._signal(k, last, now) for k in range(len(self._series))]
+            found = [self._signal(k, last, now, now_ns) for k in range(len(self._series))]
         else:
-            found = [self._signal(k, int(c.searchsorted(now_ns, side="right")) - 1, now)
+            found = [self._signal(k, int(c.searchsorted(now_ns, side="right")) - 1, now, now_ns)
                      for k, c in enumerate(self._close_ns)]
         return [signal for signal in found if signal is not None]
 
-    def _signal(self, k: int, last: int, now: datetime) -> Signal | None:
-        """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``), built once per bar."""
+    def _signal(self, k: int, last: int, now: datetime | None, now_ns: int) -> Signal | None:
+        """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``, ``now_ns`` UTC nanoseconds),
+        built once per bar. ``now`` may be None unless the strategy is read through its own methods."""
         arrays, computed = self._series[k]
         if self._generic:
+            assert now is not None  # ``signal_of_ns`` builds it for such a strategy
             last = self.strategy.last_closed_index(arrays, now)
             ok = last + 1 >= self.strategy.warmup_bars
             return self.strategy.signal_at(arrays, computed, last) if ok else None
         seen, signal = self._last[k]
         if last != seen:
-            signal = self._build(k, last) if last >= 0 and self._has_signal[k][last] else None
+            signal = self._build(k, last, now, now_ns) if last >= 0 and self._has_signal[k][last] else None
             self._last[k] = (last, signal)
         return signal
 
-    def _build(self, k: int, i: int) -> Signal:
+    def _build(self, k: int, i: int, now: datetime | None, now_ns: int) -> Signal:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
         from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives). One bar's
-        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more."""
+        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more.
+        A bar that closed at ``now`` (``now_ns``; the usual slow tick) is stamped with ``now`` itself."""
         arrays, computed = self._series[k]
         side, score, close = computed.side.item(i), computed.score.item(i), arrays.close.item(i)
         stop, take_profit, close_ns = (computed.stop_distance_pct.item(i), computed.take_profit.item(i),
                                        self._close_ns[k].item(i))
         stamp = self._stamp
         if stamp is None or stamp[0] != close_ns:
-            stamp = self._stamp = (close_ns, from_ns(close_ns))
+            stamp = self._stamp = (close_ns, now if now is not None and close_ns == now_ns else from_ns(close_ns))
         ts = stamp[1]
         return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
                       score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
