@@ -201,7 +201,7 @@ def test_shock_replay_scans_only_rows_a_bound_cannot_clear_and_finds_the_same_hi
     mags = scan_magnitudes(guard.params, ts_us, marks, None, high=high, low=low)  # every row, in one piece
     rows = np.flatnonzero(reaches(mags, guard.params.thresholds[None, None, :]).any(axis=(1, 2)))
     assert len(rows) >= 10
-    assert replay._hit_ts.tolist() == ts_us[rows].tolist()
+    assert replay._hit_ts == ts_us[rows].tolist()
     for got, want in zip(replay._hit_mags, mags[rows], strict=True):
         assert np.array_equal(got, want, equal_nan=True)
 

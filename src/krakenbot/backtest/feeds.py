@@ -7,6 +7,7 @@ Each port answers only from candles *closed* at the clock's now: a base candle t
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -325,7 +326,9 @@ class ReplayShockFeed:
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         self._n_guard = len(guard.symbols)
         self._next = 0
-        self._hit_ts = np.empty(0, dtype=np.int64)
+        # the hits' times (µs, increasing): a Python list, searched with ``bisect`` at every wake (few hits;
+        # numpy's per-call cost would be most of a search)
+        self._hit_ts: list[int] = []
         self._hit_mags: list[np.ndarray] = []
         if not guard.cfg.shock_guard_enabled:  # ``detect`` answers nothing: no scan, and no shock wakes the loop
             return
@@ -364,13 +367,13 @@ class ReplayShockFeed:
                 hit_ts.extend(int(ts_us[start + r]) for r in hit)
             hit_mags.extend(mags[hit])  # a copy of the hit rows: a view would keep the whole chunk alive
             start = stop
-        self._hit_ts = np.array(hit_ts, dtype=np.int64)
+        self._hit_ts = hit_ts
         self._hit_mags = hit_mags
 
     def next_hit_us(self, after_us: int) -> int | None:
         """Time (µs) of the first tick after ``after_us`` that reaches a threshold, if any."""
-        i = int(self._hit_ts.searchsorted(after_us, side="right"))
-        return int(self._hit_ts[i]) if i < len(self._hit_ts) else None
+        i = bisect_right(self._hit_ts, after_us)
+        return self._hit_ts[i] if i < len(self._hit_ts) else None
 
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
                reference: Mapping[str, float]) -> list[ShockDetected]:
@@ -379,11 +382,12 @@ class ReplayShockFeed:
         guard.observe_marks(now, marks)
         now_us = to_us(now)
         events: list[ShockDetected] = []
-        while self._next < len(self._hit_ts) and self._hit_ts[self._next] <= now_us:
+        hits = self._hit_ts
+        while self._next < len(hits) and hits[self._next] <= now_us:
             mags = self._hit_mags[self._next]
             padded = np.full((len(guard.symbols), 3), np.nan)
             padded[: mags.shape[0]] = mags
-            events += guard.apply_magnitudes(from_us(int(self._hit_ts[self._next])), padded)
+            events += guard.apply_magnitudes(from_us(hits[self._next]), padded)
             self._next += 1
         return events
 
