@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import numpy as np
@@ -21,6 +21,27 @@ from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
+
+
+def latest_at_or_before(values: np.ndarray) -> Callable[[int], int]:
+    """A search over increasing int64 ``values`` (candle or bar close times, ns): for a Python int ``x``, the
+    index of the last value <= ``x`` (-1: none), as ``int(values.searchsorted(x, side="right")) - 1``.
+
+    Recorded candles and resampled bars are usually an even grid (one step between every two values):
+    checked once here, the answer is then arithmetic (a plain function: a call costs a third of numpy's);
+    any other spacing takes numpy's binary search."""
+    steps = np.diff(values)
+    if not (len(values) > 1 and steps[0] > 0 and bool((steps == steps[0]).all())):
+        return lambda x: int(values.searchsorted(x, side="right")) - 1
+    first, step, last_index = int(values[0]), int(steps[0]), len(values) - 1
+
+    def on_grid(x: int) -> int:
+        if x < first:
+            return -1
+        i = (x - first) // step
+        return i if i < last_index else last_index
+
+    return on_grid
 
 
 class BacktestMarket:
@@ -38,7 +59,7 @@ class BacktestMarket:
                  funding_rate_hourly_pct: float) -> None:
         self._view = data.mark_view()
         self._recorded = data.futures
-        self._close_ns = data.ts + timeframe_ns(data.base_timeframe)
+        self._row_at = latest_at_or_before(data.ts + timeframe_ns(data.base_timeframe))  # the newest closed candle
         self._base_ns = timeframe_ns(data.base_timeframe)
         self._futs = [futures[spot] for spot in data.symbols]
         self._clock_ns = clock_ns
@@ -56,7 +77,7 @@ class BacktestMarket:
         """The tickers at now; only the columns whose source candle changed (or whose funding is recorded)
         since the previous call are rebuilt, the others are the same ``Ticker`` objects as before."""
         now, now_ns = self._clock_ns.reading()
-        row = int(self._close_ns.searchsorted(now_ns, side="right")) - 1
+        row = self._row_at(now_ns)
         if row < 0:
             return {}
         view = self._view
@@ -110,8 +131,8 @@ class PrecomputedSignals:
     Identical to computing on a recent window live (the strategy's warm-up contract, tested in
     ``tests/strategy``), at a fraction of the cost. Which bars carry a signal (``Strategy.signal_at``'s
     rules: a side, a finite score, a stop distance in (0, 1), past the warm-up) is decided once, as
-    arrays; a call finds each symbol's newest closed bar with one binary search on int64 close times
-    (one for all symbols when they share the bar grid) and builds a ``Signal`` only when that bar
+    arrays; a call finds each symbol's newest closed bar in its int64 close times (``latest_at_or_before``;
+    once for all symbols when they share the bar grid) and builds a ``Signal`` only when that bar
     changed since the previous call. A strategy that overrides ``last_closed_index`` or ``signal_at``
     is read through its own methods.
     """
@@ -134,6 +155,7 @@ class PrecomputedSignals:
                          or cls.signal_at is not Strategy.signal_at)
         bar_ns = duration_ns(strategy.bar_duration)
         self._close_ns = [arrays.ts.view(np.int64) + bar_ns for arrays, _ in self._series]
+        self._last_closed = [latest_at_or_before(c) for c in self._close_ns]  # each series' newest bar closed at a time
         self._has_signal = [_has_signal(computed, strategy.warmup_bars) for _, computed in self._series]
         self._index = {arrays.symbol: k for k, (arrays, _) in enumerate(self._series)}
         first = self._close_ns[0] if self._close_ns else None
@@ -179,7 +201,7 @@ class PrecomputedSignals:
         k = self._index.get(symbol)
         if k is None:
             return None
-        last = int(self._close_ns[k].searchsorted(now_ns, side="right")) - 1
+        last = self._last_closed[k](now_ns)
         if now is None and self._generic:
             now = from_ns(now_ns)
         return self._signal(k, last, now, now_ns)
@@ -189,11 +211,11 @@ class PrecomputedSignals:
             return []
         now_ns = to_ns(now)
         if self._shared:
-            last = int(self._close_ns[0].searchsorted(now_ns, side="right")) - 1
+            last = self._last_closed[0](now_ns)
             found = [self._signal(k, last, now, now_ns) for k in range(len(self._series))]
         else:
-            found = [self._signal(k, int(c.searchsorted(now_ns, side="right")) - 1, now, now_ns)
-                     for k, c in enumerate(self._close_ns)]
+            found = [self._signal(k, last_closed(now_ns), now, now_ns)
+                     for k, last_closed in enumerate(self._last_closed)]
         return [signal for signal in found if signal is not None]
 
     def _signal(self, k: int, last: int, now: datetime | None, now_ns: int) -> Signal | None:
