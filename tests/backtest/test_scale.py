@@ -12,7 +12,7 @@ import pytest
 
 from krakenbot.backtest.data import load_dataset
 from krakenbot.backtest.engine import Backtest
-from krakenbot.backtest.feeds import BacktestMarket, PrecomputedSignals
+from krakenbot.backtest.feeds import BacktestMarket, ClockNs, PrecomputedSignals
 from krakenbot.backtest.market_data import PRICE_FIELDS, MarketData
 from krakenbot.config.models import AppConfig
 from krakenbot.config.paths import DEMO_DATA_DIR
@@ -130,7 +130,7 @@ def test_backtest_market_rebuilds_only_the_tickers_whose_candle_changed() -> Non
     futures = {s: f"PF_{s[:3]}USD" for s in data.symbols}
 
     def market() -> BacktestMarket:
-        return BacktestMarket(data, futures, lambda: to_ns(clock.now()), 0.0001)
+        return BacktestMarket(data, futures, ClockNs(clock), 0.0001)
 
     feed = market()
     clock.set(T0 + timedelta(minutes=25))
@@ -140,6 +140,7 @@ def test_backtest_market_rebuilds_only_the_tickers_whose_candle_changed() -> Non
     assert second == market().futures_tickers()  # a fresh feed (nothing cached) says the same
     assert second["PF_S01USD"] is first["PF_S01USD"]  # carried: no new candle, the same ticker
     assert second["PF_S00USD"] is not first["PF_S00USD"]
+    assert second["PF_S00USD"].ts is clock.now()  # its candle closed now: stamped with the clock's own reading
     assert second["PF_S01USD"].ts == T0 + timedelta(minutes=20)  # its last candle (19) closed at 20
 
 
@@ -200,7 +201,7 @@ def test_shock_replay_scans_only_rows_a_bound_cannot_clear_and_finds_the_same_hi
     mags = scan_magnitudes(guard.params, ts_us, marks, None, high=high, low=low)  # every row, in one piece
     rows = np.flatnonzero(reaches(mags, guard.params.thresholds[None, None, :]).any(axis=(1, 2)))
     assert len(rows) >= 10
-    assert replay._hit_ts.tolist() == ts_us[rows].tolist()
+    assert replay._hit_ts == ts_us[rows].tolist()
     for got, want in zip(replay._hit_mags, mags[rows], strict=True):
         assert np.array_equal(got, want, equal_nan=True)
 

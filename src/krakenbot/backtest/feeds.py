@@ -7,19 +7,41 @@ Each port answers only from candles *closed* at the clock's now: a base candle t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
-from krakenbot.domain import Side, Signal, Ticker
+from krakenbot.domain import Clock, Side, Signal, Ticker
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
+
+
+def latest_at_or_before(values: np.ndarray) -> Callable[[int], int]:
+    """A search over increasing int64 ``values`` (candle or bar close times, ns): for a Python int ``x``, the
+    index of the last value <= ``x`` (-1: none), as ``int(values.searchsorted(x, side="right")) - 1``.
+
+    Recorded candles and resampled bars are usually an even grid (one step between every two values):
+    checked once here, the answer is then arithmetic (a plain function: a call costs a third of numpy's);
+    any other spacing takes numpy's binary search."""
+    steps = np.diff(values)
+    if not (len(values) > 1 and steps[0] > 0 and bool((steps == steps[0]).all())):
+        return lambda x: int(values.searchsorted(x, side="right")) - 1
+    first, step, last_index = int(values[0]), int(steps[0]), len(values) - 1
+
+    def on_grid(x: int) -> int:
+        if x < first:
+            return -1
+        i = (x - first) // step
+        return i if i < last_index else last_index
+
+    return on_grid
 
 
 class BacktestMarket:
@@ -37,7 +59,7 @@ class BacktestMarket:
                  funding_rate_hourly_pct: float) -> None:
         self._view = data.mark_view()
         self._recorded = data.futures
-        self._close_ns = data.ts + timeframe_ns(data.base_timeframe)
+        self._row_at = latest_at_or_before(data.ts + timeframe_ns(data.base_timeframe))  # the newest closed candle
         self._base_ns = timeframe_ns(data.base_timeframe)
         self._futs = [futures[spot] for spot in data.symbols]
         self._clock_ns = clock_ns
@@ -54,8 +76,8 @@ class BacktestMarket:
     def futures_tickers(self) -> Mapping[str, Ticker]:
         """The tickers at now; only the columns whose source candle changed (or whose funding is recorded)
         since the previous call are rebuilt, the others are the same ``Ticker`` objects as before."""
-        now_ns = self._clock_ns()
-        row = int(self._close_ns.searchsorted(now_ns, side="right")) - 1
+        now, now_ns = self._clock_ns.reading()
+        row = self._row_at(now_ns)
         if row < 0:
             return {}
         view = self._view
@@ -68,16 +90,17 @@ class BacktestMarket:
             else:  # ``item`` gives the Python floats ``tolist`` gives
                 marks = [view.close.item(row, col) for col in changed]
                 indexes = [view.index.item(row, col) for col in changed]
-            stamps: dict[int, datetime] = {}
+            stamps = {now_ns: now}  # candle close (ns) -> its datetime: a fresh candle closed at the clock's now
             for col, mark, index in zip(changed, marks, indexes, strict=True):
                 src = self._source[col] = source[col]
                 fut = self._futs[col]
                 if not mark > 0:
                     self._tickers.pop(fut, None)
                     continue
-                ts = stamps.get(src)
+                close_ns = src + self._base_ns
+                ts = stamps.get(close_ns)
                 if ts is None:
-                    ts = stamps[src] = from_ns(src + self._base_ns)
+                    ts = stamps[close_ns] = from_ns(close_ns)
                 self._tickers[fut] = Ticker(symbol=fut, ts=ts, last=mark, mark=mark,
                                             index=index if index > 0 else None,
                                             funding_rate=self.funding_rate(col, now_ns) * mark)
@@ -90,13 +113,16 @@ class BacktestMarket:
 
 
 class ClockNs:
-    """The simulated clock's now as integer nanoseconds (cheap to read in hot paths)."""
+    """The simulated clock's now with its integer nanoseconds (cheap to compare in hot paths)."""
 
-    def __init__(self, clock: object) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def __call__(self) -> int:
-        return to_ns(self._clock.now())  # type: ignore[attr-defined]
+    def reading(self) -> tuple[datetime, int]:
+        """The clock's now and its nanoseconds since the epoch (a candle that closed now is stamped with that
+        datetime itself: no second one built)."""
+        now = self._clock.now()
+        return now, to_ns(now)
 
 
 class PrecomputedSignals:
@@ -105,8 +131,8 @@ class PrecomputedSignals:
     Identical to computing on a recent window live (the strategy's warm-up contract, tested in
     ``tests/strategy``), at a fraction of the cost. Which bars carry a signal (``Strategy.signal_at``'s
     rules: a side, a finite score, a stop distance in (0, 1), past the warm-up) is decided once, as
-    arrays; a call finds each symbol's newest closed bar with one binary search on int64 close times
-    (one for all symbols when they share the bar grid) and builds a ``Signal`` only when that bar
+    arrays; a call finds each symbol's newest closed bar in its int64 close times (``latest_at_or_before``;
+    once for all symbols when they share the bar grid) and builds a ``Signal`` only when that bar
     changed since the previous call. A strategy that overrides ``last_closed_index`` or ``signal_at``
     is read through its own methods.
     """
@@ -129,6 +155,7 @@ class PrecomputedSignals:
                          or cls.signal_at is not Strategy.signal_at)
         bar_ns = duration_ns(strategy.bar_duration)
         self._close_ns = [arrays.ts.view(np.int64) + bar_ns for arrays, _ in self._series]
+        self._last_closed = [latest_at_or_before(c) for c in self._close_ns]  # each series' newest bar closed at a time
         self._has_signal = [_has_signal(computed, strategy.warmup_bars) for _, computed in self._series]
         self._index = {arrays.symbol: k for k, (arrays, _) in enumerate(self._series)}
         first = self._close_ns[0] if self._close_ns else None
@@ -174,47 +201,50 @@ class PrecomputedSignals:
         k = self._index.get(symbol)
         if k is None:
             return None
-        last = int(self._close_ns[k].searchsorted(now_ns, side="right")) - 1
+        last = self._last_closed[k](now_ns)
         if now is None and self._generic:
             now = from_ns(now_ns)
-        return self._signal(k, last, now)  # type: ignore[arg-type]  # a datetime wherever ``_signal`` reads it
+        return self._signal(k, last, now, now_ns)
 
     def signals(self, now: datetime, marks: Mapping[str, float] | None = None) -> list[Signal]:
         if not self._series:
             return []
         now_ns = to_ns(now)
         if self._shared:
-            last = int(self._close_ns[0].searchsorted(now_ns, side="right")) - 1
-            found = [self._signal(k, last, now) for k in range(len(self._series))]
+            last = self._last_closed[0](now_ns)
+            found = [self._signal(k, last, now, now_ns) for k in range(len(self._series))]
         else:
-            found = [self._signal(k, int(c.searchsorted(now_ns, side="right")) - 1, now)
-                     for k, c in enumerate(self._close_ns)]
+            found = [self._signal(k, last_closed(now_ns), now, now_ns)
+                     for k, last_closed in enumerate(self._last_closed)]
         return [signal for signal in found if signal is not None]
 
-    def _signal(self, k: int, last: int, now: datetime) -> Signal | None:
-        """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``), built once per bar."""
+    def _signal(self, k: int, last: int, now: datetime | None, now_ns: int) -> Signal | None:
+        """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``, ``now_ns`` UTC nanoseconds),
+        built once per bar. ``now`` may be None unless the strategy is read through its own methods."""
         arrays, computed = self._series[k]
         if self._generic:
+            assert now is not None  # ``signal_of_ns`` builds it for such a strategy
             last = self.strategy.last_closed_index(arrays, now)
             ok = last + 1 >= self.strategy.warmup_bars
             return self.strategy.signal_at(arrays, computed, last) if ok else None
         seen, signal = self._last[k]
         if last != seen:
-            signal = self._build(k, last) if last >= 0 and self._has_signal[k][last] else None
+            signal = self._build(k, last, now, now_ns) if last >= 0 and self._has_signal[k][last] else None
             self._last[k] = (last, signal)
         return signal
 
-    def _build(self, k: int, i: int) -> Signal:
+    def _build(self, k: int, i: int, now: datetime | None, now_ns: int) -> Signal:
         """``Strategy.signal_at(arrays, computed, i)`` for a bar known to carry a signal, read straight
         from the arrays (the same values: ``.item`` gives the Python floats ``float()`` gives). One bar's
-        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more."""
+        fields at a time: the backtest reads bars tens apart, so converting blocks of them costs more.
+        A bar that closed at ``now`` (``now_ns``; the usual slow tick) is stamped with ``now`` itself."""
         arrays, computed = self._series[k]
         side, score, close = computed.side.item(i), computed.score.item(i), arrays.close.item(i)
         stop, take_profit, close_ns = (computed.stop_distance_pct.item(i), computed.take_profit.item(i),
                                        self._close_ns[k].item(i))
         stamp = self._stamp
         if stamp is None or stamp[0] != close_ns:
-            stamp = self._stamp = (close_ns, from_ns(close_ns))
+            stamp = self._stamp = (close_ns, now if now is not None and close_ns == now_ns else from_ns(close_ns))
         ts = stamp[1]
         return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
                       score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
@@ -318,7 +348,9 @@ class ReplayShockFeed:
     def __init__(self, guard: ShockGuard, data: MarketData, futures: Mapping[str, str]) -> None:
         self._n_guard = len(guard.symbols)
         self._next = 0
-        self._hit_ts = np.empty(0, dtype=np.int64)
+        # the hits' times (µs, increasing): a Python list, searched with ``bisect`` at every wake (few hits;
+        # numpy's per-call cost would be most of a search)
+        self._hit_ts: list[int] = []
         self._hit_mags: list[np.ndarray] = []
         if not guard.cfg.shock_guard_enabled:  # ``detect`` answers nothing: no scan, and no shock wakes the loop
             return
@@ -357,13 +389,13 @@ class ReplayShockFeed:
                 hit_ts.extend(int(ts_us[start + r]) for r in hit)
             hit_mags.extend(mags[hit])  # a copy of the hit rows: a view would keep the whole chunk alive
             start = stop
-        self._hit_ts = np.array(hit_ts, dtype=np.int64)
+        self._hit_ts = hit_ts
         self._hit_mags = hit_mags
 
     def next_hit_us(self, after_us: int) -> int | None:
         """Time (µs) of the first tick after ``after_us`` that reaches a threshold, if any."""
-        i = int(self._hit_ts.searchsorted(after_us, side="right"))
-        return int(self._hit_ts[i]) if i < len(self._hit_ts) else None
+        i = bisect_right(self._hit_ts, after_us)
+        return self._hit_ts[i] if i < len(self._hit_ts) else None
 
     def detect(self, guard: ShockGuard, now: datetime, marks: Mapping[str, float],
                reference: Mapping[str, float]) -> list[ShockDetected]:
@@ -372,11 +404,12 @@ class ReplayShockFeed:
         guard.observe_marks(now, marks)
         now_us = to_us(now)
         events: list[ShockDetected] = []
-        while self._next < len(self._hit_ts) and self._hit_ts[self._next] <= now_us:
+        hits = self._hit_ts
+        while self._next < len(hits) and hits[self._next] <= now_us:
             mags = self._hit_mags[self._next]
             padded = np.full((len(guard.symbols), 3), np.nan)
             padded[: mags.shape[0]] = mags
-            events += guard.apply_magnitudes(from_us(int(self._hit_ts[self._next])), padded)
+            events += guard.apply_magnitudes(from_us(hits[self._next]), padded)
             self._next += 1
         return events
 
