@@ -133,7 +133,8 @@ class AuctionStep:
         budget = OpenBudget.refreshed(refreshed, len(self.book.positions()), self.cfg.risk,
                                       price_cap_pct=self.cfg.loop.entry_slippage_cap_pct,
                                       taker_fee_pct=self.cfg.fees.taker_fee_pct)
-        for cand in plan.opens:
+        last = len(plan.opens) - 1
+        for k, cand in enumerate(plan.opens):
             fut = cand.futures_symbol
             fit = (OpenFit(skip="the close of the position it reverses did not fill") if fut in unclosed
                    else budget.fit(cand))
@@ -151,7 +152,7 @@ class AuctionStep:
             if result.refused and fit.shrunk:
                 self._record(now, EventKind.OPEN_SKIPPED, fut, f"shrunk open refused: {result.refused}")
             filled, avg_price = result.filled_size, result.avg_price  # summed over the fills once
-            if filled > 0 and avg_price is not None:
+            if k < last and filled > 0 and avg_price is not None:  # the budget after the last open is not read
                 inst = self.instruments[fut]
                 spent = float(filled) * float(inst.contract_size) * avg_price / cand.leverage
                 fees_usd: float = 0  # summed from 0 in fill order, as ``sum`` would (no generator)
