@@ -171,7 +171,7 @@ class AuctionStep:
         results: list[ExecutionResult] = []
         unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
-            reason, kind = _close_words(close.reason.value)
+            reason, kind = _close_words(str(close.reason))  # its str: the enum's ``.value`` costs a Python call
             symbol, position = close.symbol, close.position
             result = _contained(symbol, reason, partial(
                 self.executor.reduce, position, size=None, mark=self.state.marks.get(symbol, position.price),

@@ -29,7 +29,7 @@ positions already above the limit (it then opens nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,7 +150,7 @@ class AuctionAllocator:
         return position.notional_usd / leverage
 
     def candidates_from_signals(
-        self, signals: Iterable[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
+        self, signals: Sequence[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
         instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
         equity_marks: Any = None,
     ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
@@ -206,9 +206,9 @@ class AuctionAllocator:
             if sig is not None and stale and stale_closes_allowed:
                 self._close(books, pos, CloseReason.STALE, f"latest signal from {sig.ts.isoformat()} is older than "
                                                            f"{acfg.stale_signal_minutes:g} min")
-            elif sig is not None and sig.side is not pos.side:
+            elif sig is not None and sig.side is not pos.side:  # (a StrEnum formats as its value: no ``.value``)
                 self._close(books, pos, CloseReason.REVERSED,
-                            f"latest signal is {sig.side.value} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
+                            f"latest signal is {sig.side} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
             elif sig is not None:
                 books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail=(
                     "signal looks stale but the clock is off: stale close paused" if stale
@@ -324,7 +324,7 @@ class AuctionAllocator:
 
 
 def build_candidates(
-    signals: Iterable[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
+    signals: Sequence[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
     now: datetime, *, instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
     equity_marks: Any = None, warned: set[str] | None = None,
 ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
@@ -347,7 +347,8 @@ def build_candidates(
     # for every signal of this call: the first sized signal learns it, the others reuse it (no marks update and
     # assessment per signal; when it refuses entries, one log line for all the signals it refuses).
     marks, state_refusal, state_refused = equity_marks, "", 0
-    for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
+    # one signal (the common case) needs no order, and its key is not built (an enum's ``.value`` is a Python call)
+    for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)) if len(signals) > 1 else signals:
         fut = symbol_map.get(signal.symbol, "")
         if not fut:
             if warned is None or signal.symbol not in warned:
