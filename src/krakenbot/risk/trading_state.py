@@ -33,7 +33,10 @@ class TradingState(StrEnum):
 
     @property
     def allows_entries(self) -> bool:
-        return self is TradingState.ACTIVE
+        return self is _ACTIVE
+
+
+_ACTIVE = TradingState.ACTIVE  # looked up once: an Enum class's attributes are slow to read on Python 3.11
 
 
 @fast_init
@@ -77,7 +80,7 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
     if reasons:
         return TradingAssessment(state=TradingState.REDUCING, reason="reduce-only: " + "; ".join(reasons),
                                  daily_loss_pct=daily_loss, drawdown_pct=drawdown)
-    return TradingAssessment(state=TradingState.ACTIVE, reason="within loss limits",
+    return TradingAssessment(state=_ACTIVE, reason="within loss limits",
                              daily_loss_pct=daily_loss, drawdown_pct=drawdown)
 
 
