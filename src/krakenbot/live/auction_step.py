@@ -100,8 +100,8 @@ class AuctionStep:
         """Plan, close, refresh, open. ``open_signal`` is the loop's ``_handle_signal``."""
         account = self.book.account()
         positions = self.book.positions()
-        state = self._mark_equity(now, account.equity_usd).assess(account.equity_usd, self.cfg.risk)
-        entries_allowed = state.state.allows_entries
+        marks = self._mark_equity(now, account.equity_usd)
+        entries_allowed = marks.allows_entries(account.equity_usd, self.cfg.risk)
         # Size candidates without the positions their signals reverse: those close before any open.
         reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
         staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
@@ -113,7 +113,8 @@ class AuctionStep:
         info = log.isEnabledFor(logging.INFO)  # asked once per auction: log arguments are built only when shown
         if info:
             log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
-                     len(signals), len(candidates), len(refusals), len(positions), state.state.value)
+                     len(signals), len(candidates), len(refusals), len(positions),
+                     marks.assess(account.equity_usd, self.cfg.risk).state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
         skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
         paused = self.guard.paused_symbols(now) | self.state.entries_paused()

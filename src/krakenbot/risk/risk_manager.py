@@ -153,9 +153,10 @@ class RiskManager:
         state = _ACTIVE
         equity = account.equity_usd
         if equity_marks is not None:
-            assessment = equity_marks.update(equity, now).assess(equity, cfg)
-            state = assessment.state
-            if not state.allows_entries:
+            marks = equity_marks.update(equity, now)
+            if not marks.allows_entries(equity, cfg):  # the assessment is built for its reason only
+                assessment = marks.assess(equity, cfg)
+                state = assessment.state
                 return _refused(symbol, leverage, state, f"{state.value}: {assessment.reason}")
         if equity <= 0:
             return _refused(symbol, leverage, state, f"account equity {equity:,.2f} USD <= 0")
