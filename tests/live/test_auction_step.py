@@ -19,6 +19,7 @@ from builders.exchange import RecordingPaperExchange
 from builders.market import ScriptedMarket, ScriptedSignals, make_signal
 from krakenbot.config.models import AppConfig, AuctionConfig, LoopConfig, RiskConfig
 from krakenbot.domain import Instrument, OrderIntent, OrderSide, OrderStatus, OrderType, Side, SimulatedClock
+from krakenbot.domain.errors import FatalError
 from krakenbot.domain.trading import Order
 from krakenbot.domain.vocabulary import EventKind
 from krakenbot.live.trading import AuctionReport, LiveTrading
@@ -197,3 +198,31 @@ def test_reversal_whose_close_fills_only_in_part_opens_nothing_on_that_contract(
     assert [i for i in journal.intents if i.reason == "auction_open"] == []
     [skipped] = events(journal, EventKind.OPEN_SKIPPED)
     assert "did not fill" in skipped
+
+
+def test_close_that_raises_is_refused_with_its_error_and_the_open_on_another_contract_still_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    loop, exchange, signals, _ = make_loop()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("venue hiccup")
+
+    monkeypatch.setattr(loop.auction_step.executor, "reduce", broken)
+    report = outranking_auction(loop, exchange, signals, eth_stop=0.02)
+
+    [close, opened] = report.results
+    assert (close.symbol, close.refused) == (BTC, "failed: RuntimeError: venue hiccup")
+    assert opened.symbol == ETH and opened.refused is None and opened.filled_size > 0  # shrunk to the budget
+    assert [p.symbol for p in exchange.fetch_positions() if p.symbol == BTC] == [BTC]  # nothing closed it
+
+
+def test_open_that_raises_a_fatal_error_halts_the_auction(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop, _, signals, _ = make_loop()
+
+    def fatal(*args: object, **kwargs: object) -> None:
+        raise FatalError("store and venue disagree")
+
+    monkeypatch.setattr(loop, "_handle_signal", fatal)
+    signals.next = [make_signal("ETH/USD", score=2.0, ref_price=MARKS[ETH], ts=loop.clock.now())]
+    with pytest.raises(FatalError, match="disagree"):
+        loop.slow_tick()

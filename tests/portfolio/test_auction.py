@@ -91,6 +91,7 @@ def test_plan_reversed_latest_signal_closes_even_without_a_candidate() -> None:
     latest = {"PF_XBTUSD": make_signal(side=Side.SHORT, ts=T0 - timedelta(minutes=30))}
     p = plan([], held, signals_by_symbol=latest)
     assert closed(p) == {"PF_XBTUSD": CloseReason.REVERSED} and not p.opens
+    assert p.closes[0].detail.startswith("latest signal is short (score ")  # the side's value, not Side.SHORT
 
 
 def test_plan_reversal_closes_even_a_young_position() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.timeconv import from_ns, to_ns
@@ -17,6 +20,23 @@ NOW = datetime(2023, 3, 10, 15, tzinfo=UTC)
 
 def state(day_start: float, peak: float, equity: float) -> TradingState:
     return assess_trading_state(day_start_equity_usd=day_start, peak_equity_usd=peak, equity_usd=equity, cfg=CFG).state
+
+
+_EQUITY = st.one_of(st.floats(min_value=-1e7, max_value=1e7), st.sampled_from([0.0, 9_500.0, 8_000.0, 10_000.0]),
+                    st.just(math.inf), st.just(math.nan))
+
+
+@given(day_start=st.floats(min_value=1, max_value=1e7), peak=st.floats(min_value=1, max_value=1e7), equity=_EQUITY)
+def test_marks_allows_entries_is_the_assessments_answer(day_start: float, peak: float, equity: float) -> None:
+    marks = EquityMarks(day=NOW.date(), day_start_equity_usd=day_start, peak_equity_usd=peak)
+    assert marks.allows_entries(equity, CFG) is marks.assess(equity, CFG).state.allows_entries
+
+
+@pytest.mark.parametrize("equity", [9_500.0, 9_501.0, 8_000.0, 8_001.0, 0.0, -1.0, math.inf, math.nan])
+def test_marks_allows_entries_at_and_around_the_limits(equity: float) -> None:
+    marks = EquityMarks(day=NOW.date(), day_start_equity_usd=10_000, peak_equity_usd=10_000)
+    assert marks.allows_entries(equity, CFG) is marks.assess(equity, CFG).state.allows_entries
+    assert marks.allows_entries(equity, CFG) is (equity == 9_501.0)
 
 
 def test_assess_daily_loss_at_the_limit_is_reducing_and_just_below_is_active() -> None:

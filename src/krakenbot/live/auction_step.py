@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 import numpy as np
 
@@ -101,7 +100,8 @@ class AuctionStep:
         """Plan, close, refresh, open. ``open_signal`` is the loop's ``_handle_signal``."""
         account = self.book.account()
         positions = self.book.positions()
-        state = self._mark_equity(now, account.equity_usd).assess(account.equity_usd, self.cfg.risk)
+        marks = self._mark_equity(now, account.equity_usd)
+        entries_allowed = marks.allows_entries(account.equity_usd, self.cfg.risk)
         # Size candidates without the positions their signals reverse: those close before any open.
         reversing = {self.symbol_map[s.symbol]: s.side for s in signals if s.symbol in self.symbol_map}
         staying = [p for p in positions if reversing.get(p.symbol, p.side) is p.side]
@@ -109,18 +109,19 @@ class AuctionStep:
         # need not assess them again (it would find the same); else it refuses each signal with their reason.
         candidates, refusals = self.auction.candidates_from_signals(
             signals, self.symbol_map, account, now, instruments=self.instruments, positions=staying,
-            equity_marks=None if state.state.allows_entries else self.equity_marks)
+            equity_marks=None if entries_allowed else self.equity_marks)
         info = log.isEnabledFor(logging.INFO)  # asked once per auction: log arguments are built only when shown
         if info:
             log.info("Auction: %d signals, %d candidates, %d refused, %d positions held, state %s",
-                     len(signals), len(candidates), len(refusals), len(positions), state.state.value)
+                     len(signals), len(candidates), len(refusals), len(positions),
+                     marks.assess(account.equity_usd, self.cfg.risk).state.value)
         self.note_signals(signals)  # the strategy says nothing when a trend fades: remember its last word
         skewed = self.state.clock_skewed  # the local clock is off: no entries, no stale-signal closes
         paused = self.guard.paused_symbols(now) | self.state.entries_paused()
         plan = self.auction.plan(candidates, positions, account, now,  # ``plan`` copies what it keeps of these
                                  paused_symbols=paused.union(self.state.futures) if skewed else paused,
                                  signals_by_symbol=self.latest_signals,
-                                 entries_allowed=state.state.allows_entries, stale_closes_allowed=not skewed)
+                                 entries_allowed=entries_allowed, stale_closes_allowed=not skewed)
         results, unclosed = self._close(plan, now, info=info)
         if not plan.opens:
             return AuctionReport(plan=plan, refreshed=None, results=tuple(results))
@@ -133,7 +134,8 @@ class AuctionStep:
         budget = OpenBudget.refreshed(refreshed, len(self.book.positions()), self.cfg.risk,
                                       price_cap_pct=self.cfg.loop.entry_slippage_cap_pct,
                                       taker_fee_pct=self.cfg.fees.taker_fee_pct)
-        for cand in plan.opens:
+        last = len(plan.opens) - 1
+        for k, cand in enumerate(plan.opens):
             fut = cand.futures_symbol
             fit = (OpenFit(skip="the close of the position it reverses did not fill") if fut in unclosed
                    else budget.fit(cand))
@@ -145,13 +147,17 @@ class AuctionStep:
                 self._record(now, EventKind.OPEN_SHRUNK, fut,
                              f"notional {cand.position_notional:,.2f} -> {fit.notional_usd:,.2f} USD: margin "
                              f"{cand.margin_required:,.2f} USD planned, {budget.margin_usd:,.2f} USD left")
-            result = _contained(fut, OrderReason.AUCTION_OPEN, partial(
-                open_signal, cand.signal, budget.margin_usd, fit.notional_usd, True, account=refreshed))
+            try:
+                result = open_signal(cand.signal, budget.margin_usd, fit.notional_usd, True, account=refreshed)
+            except FatalError:
+                raise
+            except Exception as exc:
+                result = _failed(fut, OrderReason.AUCTION_OPEN, exc)
             results.append(result)
             if result.refused and fit.shrunk:
                 self._record(now, EventKind.OPEN_SKIPPED, fut, f"shrunk open refused: {result.refused}")
             filled, avg_price = result.filled_size, result.avg_price  # summed over the fills once
-            if filled > 0 and avg_price is not None:
+            if k < last and filled > 0 and avg_price is not None:  # the budget after the last open is not read
                 inst = self.instruments[fut]
                 spent = float(filled) * float(inst.contract_size) * avg_price / cand.leverage
                 fees_usd: float = 0  # summed from 0 in fill order, as ``sum`` would (no generator)
@@ -170,11 +176,15 @@ class AuctionStep:
         results: list[ExecutionResult] = []
         unclosed: set[str] = set()  # a reversal whose close did not fill in full: no open on that symbol
         for close in plan.closes:
-            reason, kind = _close_words(close.reason.value)
+            reason, kind = _close_words(str(close.reason))  # its str: the enum's ``.value`` costs a Python call
             symbol, position = close.symbol, close.position
-            result = _contained(symbol, reason, partial(
-                self.executor.reduce, position, size=None, mark=self.state.marks.get(symbol, position.price),
-                reason=reason))
+            try:
+                result = self.executor.reduce(position, size=None, mark=self.state.marks.get(symbol, position.price),
+                                              reason=reason)
+            except FatalError:
+                raise
+            except Exception as exc:
+                result = _failed(symbol, reason, exc)
             self.book.remember(result)
             results.append(result)
             filled = result.filled_size  # summed once
@@ -191,10 +201,11 @@ class AuctionStep:
 
     def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
         self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))
-        if kind in (EventKind.OPEN_SHRUNK, EventKind.OPEN_SKIPPED):
+        if kind in _WARNED_KINDS:
             log.warning("%s: %s: %s", symbol, kind.value.replace("_", " "), detail)
 
 
+_WARNED_KINDS = (EventKind.OPEN_SHRUNK, EventKind.OPEN_SKIPPED)  # journaled and logged as warnings
 _CLOSE_WORDS: dict[str, tuple[OrderReason, EventKind]] = {}
 
 
@@ -207,13 +218,9 @@ def _close_words(close_reason: str) -> tuple[OrderReason, EventKind]:
     return words
 
 
-def _contained(symbol: str, reason: OrderReason, call: Callable[[], ExecutionResult]) -> ExecutionResult:
-    """``call()``, or a refused result when it raises anything but a ``FatalError`` (which halts; a store
-    failure is one): one symbol's failed order never stops the other symbols' closes, opens and stops."""
-    try:
-        return call()
-    except FatalError:
-        raise
-    except Exception as exc:  # logged with its traceback; the symbol is skipped this tick
-        log.exception("%s: %s failed (%s: %s); the other symbols go on", symbol, reason.value, type(exc).__name__, exc)
-        return ExecutionResult(symbol=symbol, reason=reason, refused=f"failed: {type(exc).__name__}: {exc}")
+def _failed(symbol: str, reason: OrderReason, exc: Exception) -> ExecutionResult:
+    """The refused result of a close or open that raised ``exc`` (anything but a ``FatalError``, which halts; a
+    store failure is one): one symbol's failed order never stops the other symbols' closes, opens and stops.
+    Called in the ``except`` block: the log carries the traceback; the symbol is skipped this tick."""
+    log.exception("%s: %s failed (%s: %s); the other symbols go on", symbol, reason.value, type(exc).__name__, exc)
+    return ExecutionResult(symbol=symbol, reason=reason, refused=f"failed: {type(exc).__name__}: {exc}")

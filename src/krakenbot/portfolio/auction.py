@@ -29,9 +29,9 @@ positions already above the limit (it then opens nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from krakenbot.config.models import AuctionConfig, RiskConfig
@@ -77,25 +77,26 @@ class _Holding:
 
 @dataclass(slots=True, kw_only=True)
 class _Books:
-    """The plan being built (mutable scratch space, private to one ``plan`` call)."""
+    """The plan being built (mutable scratch space, private to one ``plan`` call). Built from the account's
+    budget figures (USD); the rest starts empty (``init=False``: not parameters of the generated ``__init__``)."""
 
-    holdings: dict[str, _Holding]
     base_budget_usd: float
     initial_margin_usd: float
     exposure_cap_usd: float
-    closes: list[PlannedClose] = field(default_factory=list)
-    outranked: set[str] = field(default_factory=set)  # symbols of the closes planned ``OUTRANKED``
-    opens: list[CandidateSignal] = field(default_factory=list)
+    holdings: dict[str, _Holding] = field(default_factory=dict, init=False)
+    closes: list[PlannedClose] = field(default_factory=list, init=False)
+    outranked: set[str] = field(default_factory=set, init=False)  # symbols of the closes planned ``OUTRANKED``
+    opens: list[CandidateSignal] = field(default_factory=list, init=False)
     # The closes' freed margin, the opens' margin and notional (USD): summed as each is planned, in plan order
     # (the same sums as over the lists, from 0, without a pass per question).
-    closed_margin_usd: float = 0
-    planned_usd: float = 0
-    opened_notional_usd: float = 0
-    rejected: list[Rejection] = field(default_factory=list)
+    closed_margin_usd: float = field(default=0, init=False)
+    planned_usd: float = field(default=0, init=False)
+    opened_notional_usd: float = field(default=0, init=False)
+    rejected: list[Rejection] = field(default_factory=list, init=False)
     # The holdings weakest first, and what blocks each from being outranked (the same words for every
     # candidate): built once per plan, not per candidate; a close clears them.
-    weakest_first: list[_Holding] | None = None
-    blocked_words: dict[tuple[str, str], str] = field(default_factory=dict)
+    weakest_first: list[_Holding] | None = field(default=None, init=False)
+    blocked_words: dict[tuple[str, str], str] = field(default_factory=dict, init=False)
 
     def freed_with(self, extra_usd: float = 0) -> float:
         """The margin (USD) the planned closes free, plus ``extra_usd``, capped at the initial margin in use
@@ -150,7 +151,7 @@ class AuctionAllocator:
         return position.notional_usd / leverage
 
     def candidates_from_signals(
-        self, signals: Iterable[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
+        self, signals: Sequence[Signal], symbol_map: Mapping[str, str], account: AccountState, now: datetime, *,
         instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
         equity_marks: Any = None,
     ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
@@ -179,12 +180,13 @@ class AuctionAllocator:
         cannot be trusted) keeps a position whose signal looks stale (reversed ones still close). Raises
         ``ValueError`` only when ``now`` is not timezone-aware UTC.
         """
-        ensure_utc(now, field="now")
+        if now.tzinfo is not UTC:  # the common case first
+            ensure_utc(now, field="now")
         rcfg, acfg = self.risk_cfg, self.auction_cfg
         stale_after, paused = self._stale_after, paused_symbols
-        ranked = sorted(candidates, key=rank_key) if len(candidates) > 1 else list(candidates)  # one: no key built
+        ranked = sorted(candidates, key=rank_key) if len(candidates) > 1 else candidates  # one: no key built
 
-        best: dict[str, CandidateSignal] = {}
+        best: dict[str, CandidateSignal] = {}  # futures symbol -> its best candidate (the others are duplicates)
         for cand in ranked:
             if cand.futures_symbol and cand.futures_symbol not in best:
                 best[cand.futures_symbol] = cand
@@ -195,7 +197,6 @@ class AuctionAllocator:
 
         equity = account.equity_usd
         books = _Books(
-            holdings={},
             base_budget_usd=margin_budget_usd(account, rcfg),
             initial_margin_usd=account.initial_margin_usd,
             exposure_cap_usd=rcfg.max_total_exposure * equity,
@@ -206,9 +207,9 @@ class AuctionAllocator:
             if sig is not None and stale and stale_closes_allowed:
                 self._close(books, pos, CloseReason.STALE, f"latest signal from {sig.ts.isoformat()} is older than "
                                                            f"{acfg.stale_signal_minutes:g} min")
-            elif sig is not None and sig.side is not pos.side:
+            elif sig is not None and sig.side is not pos.side:  # (a StrEnum formats as its value: no ``.value``)
                 self._close(books, pos, CloseReason.REVERSED,
-                            f"latest signal is {sig.side.value} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
+                            f"latest signal is {sig.side} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
             elif sig is not None:
                 books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail=(
                     "signal looks stale but the clock is off: stale close paused" if stale
@@ -217,16 +218,14 @@ class AuctionAllocator:
                 books.holdings[pos.symbol] = _Holding(position=pos, score=pos.score if pos.score is not None else 0.0,
                                                       detail="no signal known for this symbol")
 
-        seen: set[str] = set()
         for cand in ranked:
             fut = cand.futures_symbol
             if not fut:
                 self._reject(books, cand, RejectReason.NO_CONTRACT, f"{cand.symbol}: no futures contract mapped")
                 continue
-            if fut in seen:
+            if best[fut] is not cand:
                 self._reject(books, cand, RejectReason.DUPLICATE, f"a better candidate already bid for {fut}")
                 continue
-            seen.add(fut)
             held = books.holdings.get(fut)
             if held is not None and held.position.side is cand.side:
                 held.candidate, held.detail = cand, "candidate on the same side confirms it"
@@ -324,7 +323,7 @@ class AuctionAllocator:
 
 
 def build_candidates(
-    signals: Iterable[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
+    signals: Sequence[Signal], symbol_map: Mapping[str, str], validator: TradeValidator, account: AccountState,
     now: datetime, *, instruments: Mapping[str, Instrument] | None = None, positions: Sequence[Position] = (),
     equity_marks: Any = None, warned: set[str] | None = None,
 ) -> tuple[tuple[CandidateSignal, ...], tuple[SignalRefusal, ...]]:
@@ -347,7 +346,8 @@ def build_candidates(
     # for every signal of this call: the first sized signal learns it, the others reuse it (no marks update and
     # assessment per signal; when it refuses entries, one log line for all the signals it refuses).
     marks, state_refusal, state_refused = equity_marks, "", 0
-    for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)):
+    # one signal (the common case) needs no order, and its key is not built (an enum's ``.value`` is a Python call)
+    for signal in sorted(signals, key=lambda s: (s.symbol, s.side.value, s.ts)) if len(signals) > 1 else signals:
         fut = symbol_map.get(signal.symbol, "")
         if not fut:
             if warned is None or signal.symbol not in warned:

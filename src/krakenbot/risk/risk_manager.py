@@ -43,6 +43,10 @@ from krakenbot.risk.trading_state import EquityMarks, TradingState
 log = logging.getLogger(__name__)
 
 APPROVED = "approved"
+# Enum members read on every sizing, looked up once: on Python 3.11 an attribute of an Enum class goes through
+# ``EnumType.__getattr__``'s slow path (about 150 ns, several times a plain class attribute)
+_ACTIVE = TradingState.ACTIVE
+_BY_OVERRIDE, _BY_RISK = CapReason.NOTIONAL_OVERRIDE, CapReason.RISK_PER_TRADE
 
 
 @fast_init
@@ -70,6 +74,16 @@ class TradeDecision:
     trading_state: TradingState = TradingState.ACTIVE
 
 
+def _refused(symbol: str, leverage: float, state: TradingState, reason: str, notional: float = 0.0,
+             size: Decimal | None = None, capped_by: CapReason = CapReason.NONE) -> TradeDecision:
+    """A refusal of a trade on ``symbol`` (logged), with the figures computed before it (0 when none were)."""
+    log.info("%s: trade refused: %s", symbol, reason)
+    margin = notional / leverage if notional > 0 else 0.0
+    return TradeDecision(approved=False, symbol=symbol, notional_usd=notional, leverage=leverage,
+                         margin_required_usd=margin, reason=reason, size=size, capped_by=capped_by,
+                         trading_state=state)
+
+
 def _float_at_least(value: Decimal) -> float:
     """The smallest float >= ``value``: fed back as ``notional_override`` it rounds to the same size."""
     result = float(value)
@@ -87,6 +101,8 @@ class RiskManager:
         self._last_sized: tuple[tuple[float, float], float, Instrument, tuple[Decimal, float]] | None = None
         # (instrument, cap) of the last instrument without margin tiers asked about (config and instrument frozen)
         self._flat_cap: tuple[Instrument, float] | None = None
+        # (instrument, one lot's notional per unit of price in USD) of the last instrument sized (it is frozen)
+        self._lot_per_price: tuple[Instrument, float] | None = None
 
     def leverage_cap(self, instrument: Instrument | None = None, notional_usd: float = 0.0) -> float:
         """``max_leverage`` of the config, lowered to the instrument's own cap when given: the cap of the
@@ -134,37 +150,31 @@ class RiskManager:
         cfg = self.cfg
         symbol = signal.symbol
         leverage = self.leverage_cap(instrument)
-        state = TradingState.ACTIVE
-
-        def refuse(reason: str, notional: float = 0.0, size: Decimal | None = None,
-                   capped_by: CapReason = CapReason.NONE) -> TradeDecision:
-            log.info("%s: trade refused: %s", symbol, reason)
-            margin = notional / leverage if notional > 0 else 0.0
-            return TradeDecision(approved=False, symbol=symbol, notional_usd=notional, leverage=leverage,
-                                 margin_required_usd=margin, reason=reason, size=size, capped_by=capped_by,
-                                 trading_state=state)
-
+        state = _ACTIVE
         equity = account.equity_usd
         if equity_marks is not None:
-            assessment = equity_marks.update(equity, now).assess(equity, cfg)
-            state = assessment.state
-            if not state.allows_entries:
-                return refuse(f"{state.value}: {assessment.reason}")
+            marks = equity_marks.update(equity, now)
+            if not marks.allows_entries(equity, cfg):  # the assessment is built for its reason only
+                assessment = marks.assess(equity, cfg)
+                state = assessment.state
+                return _refused(symbol, leverage, state, f"{state.value}: {assessment.reason}")
         if equity <= 0:
-            return refuse(f"account equity {equity:,.2f} USD <= 0")
+            return _refused(symbol, leverage, state, f"account equity {equity:,.2f} USD <= 0")
 
         # 3. notional and its caps
         if notional_override is not None:
             if not (math.isfinite(notional_override) and notional_override > 0):
-                return refuse(f"notional_override must be a finite number > 0, got {notional_override!r}")
-            notional, capped_by = notional_override, CapReason.NOTIONAL_OVERRIDE
+                return _refused(symbol, leverage, state,
+                                f"notional_override must be a finite number > 0, got {notional_override!r}")
+            notional, capped_by = notional_override, _BY_OVERRIDE
         else:
-            notional, capped_by = self.risk_notional_usd(signal, equity), CapReason.RISK_PER_TRADE
+            notional, capped_by = self.risk_notional_usd(signal, equity), _BY_RISK
         open_notional = sum([p.notional_usd for p in positions]) if positions else 0
         exposure_room = cfg.max_total_exposure * equity - open_notional
         if exposure_room <= 0:
-            return refuse(f"total exposure {open_notional:,.2f} USD already at the cap "
-                          f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD", capped_by=CapReason.TOTAL_EXPOSURE)
+            return _refused(symbol, leverage, state, f"total exposure {open_notional:,.2f} USD already at the cap "
+                            f"{cfg.max_total_exposure:g} x equity {equity:,.2f} USD",
+                            capped_by=CapReason.TOTAL_EXPOSURE)
         wanted, wanted_by = notional, capped_by
         notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
         tiered = self.leverage_cap(instrument, notional)
@@ -177,28 +187,32 @@ class RiskManager:
         if instrument is not None:
             size, notional = self._lot_sized(notional, signal.ref_price, instrument)
             if size <= DECIMAL_ZERO or size < instrument.min_size:
-                return refuse(f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
-                              f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
+                return _refused(symbol, leverage, state,
+                                f"size {size} contracts of {instrument.symbol} is below the instrument's minimum "
+                                f"{instrument.min_size} (lot {instrument.lot_size})", notional, size, capped_by)
 
         # 5. minimum notional
         if notional < cfg.min_notional_usd:
-            return refuse(f"notional {notional:,.2f} USD is below min_notional_usd {cfg.min_notional_usd:,.2f} "
-                          f"(capped by {capped_by})", notional, size, capped_by)
+            return _refused(symbol, leverage, state,
+                            f"notional {notional:,.2f} USD is below min_notional_usd {cfg.min_notional_usd:,.2f} "
+                            f"(capped by {capped_by})", notional, size, capped_by)
 
         # 6. margin: against the given budget always; against the account unless the auction budgeted it
         margin = notional / leverage
         if not skip_margin_check or available_margin_override is not None:
             available = account.available_margin_usd if available_margin_override is None else available_margin_override
             if not math.isfinite(available) or margin > available:
-                return refuse(f"margin {margin:,.2f} USD exceeds available margin {available:,.2f} USD"
-                              f"{' (override)' if available_margin_override is not None else ''}",
-                              notional, size, capped_by)
+                return _refused(symbol, leverage, state,
+                                f"margin {margin:,.2f} USD exceeds available margin {available:,.2f} USD"
+                                f"{' (override)' if available_margin_override is not None else ''}",
+                                notional, size, capped_by)
         if not skip_margin_check:
             utilization_cap = cfg.max_margin_utilization_pct * equity
             if account.initial_margin_usd + margin > utilization_cap:
-                return refuse(f"initial margin {account.initial_margin_usd:,.2f} + {margin:,.2f} USD exceeds "
-                              f"max_margin_utilization_pct {cfg.max_margin_utilization_pct:.0%} of equity "
-                              f"({utilization_cap:,.2f} USD)", notional, size, capped_by)
+                return _refused(symbol, leverage, state,
+                                f"initial margin {account.initial_margin_usd:,.2f} + {margin:,.2f} USD exceeds "
+                                f"max_margin_utilization_pct {cfg.max_margin_utilization_pct:.0%} of equity "
+                                f"({utilization_cap:,.2f} USD)", notional, size, capped_by)
 
         return TradeDecision(approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
                              margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
@@ -216,7 +230,10 @@ class RiskManager:
         size = instrument.round_size(Decimal(notional) / price)
         answer = (size, _float_at_least(size * price))
         # the notional given back sizes to the same lots while one float step there is well under one lot
-        lot_usd = float(instrument.lot_size) * float(instrument.contract_size) * ref_price
+        per_price = self._lot_per_price
+        if per_price is None or per_price[0] is not instrument:
+            per_price = self._lot_per_price = (instrument, float(instrument.lot_size) * float(instrument.contract_size))
+        lot_usd = per_price[1] * ref_price
         again = answer[1] if 4 * math.ulp(answer[1]) < lot_usd else notional
         self._last_sized = ((notional, again), ref_price, instrument, answer)
         return answer

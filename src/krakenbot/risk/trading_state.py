@@ -33,7 +33,10 @@ class TradingState(StrEnum):
 
     @property
     def allows_entries(self) -> bool:
-        return self is TradingState.ACTIVE
+        return self is _ACTIVE
+
+
+_ACTIVE = TradingState.ACTIVE  # looked up once: an Enum class's attributes are slow to read on Python 3.11
 
 
 @fast_init
@@ -55,19 +58,12 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
     starting equity, or the drop from the peak reaches ``cfg.max_drawdown_pct`` of the peak
     (reaching the limit exactly counts). ``HALTED`` when any figure is not finite or equity <= 0.
     """
-    isfinite = math.isfinite
-    if not (isfinite(day_start_equity_usd) and isfinite(peak_equity_usd) and isfinite(equity_usd)) or equity_usd <= 0:
+    drops = _drops(day_start_equity_usd, peak_equity_usd, equity_usd)
+    if drops is None:
         return TradingAssessment(state=TradingState.HALTED,
                                  reason=f"equity figures unusable (equity={equity_usd!r}, "
                                         f"day_start={day_start_equity_usd!r}, peak={peak_equity_usd!r})")
-    # max() written out (the builtin parses its arguments on every call): the same picks, ties and all
-    daily_loss = 0.0
-    if day_start_equity_usd > 0:
-        loss = (day_start_equity_usd - equity_usd) / day_start_equity_usd
-        daily_loss = loss if loss > 0.0 else 0.0
-    peak = equity_usd if equity_usd > peak_equity_usd else peak_equity_usd
-    drop = (peak - equity_usd) / peak
-    drawdown = drop if drop > 0.0 else 0.0
+    daily_loss, drawdown, peak = drops
     reasons = []
     if daily_loss >= cfg.daily_loss_limit_pct:
         reasons.append(f"daily loss {daily_loss:.2%} >= limit {cfg.daily_loss_limit_pct:.2%} of the day's "
@@ -77,8 +73,24 @@ def assess_trading_state(*, day_start_equity_usd: float, peak_equity_usd: float,
     if reasons:
         return TradingAssessment(state=TradingState.REDUCING, reason="reduce-only: " + "; ".join(reasons),
                                  daily_loss_pct=daily_loss, drawdown_pct=drawdown)
-    return TradingAssessment(state=TradingState.ACTIVE, reason="within loss limits",
+    return TradingAssessment(state=_ACTIVE, reason="within loss limits",
                              daily_loss_pct=daily_loss, drawdown_pct=drawdown)
+
+
+def _drops(day_start_equity_usd: float, peak_equity_usd: float,
+           equity_usd: float) -> tuple[float, float, float] | None:
+    """(daily loss, drawdown, peak in USD) of ``assess_trading_state``, or None when a figure is unusable."""
+    isfinite = math.isfinite
+    if not (isfinite(day_start_equity_usd) and isfinite(peak_equity_usd) and isfinite(equity_usd)) or equity_usd <= 0:
+        return None
+    # max() written out (the builtin parses its arguments on every call): the same picks, ties and all
+    daily_loss = 0.0
+    if day_start_equity_usd > 0:
+        loss = (day_start_equity_usd - equity_usd) / day_start_equity_usd
+        daily_loss = loss if loss > 0.0 else 0.0
+    peak = equity_usd if equity_usd > peak_equity_usd else peak_equity_usd
+    drop = (peak - equity_usd) / peak
+    return daily_loss, drop if drop > 0.0 else 0.0, peak
 
 
 @fast_init
@@ -153,6 +165,12 @@ class EquityMarks:
             day_start = float(equity[int(np.searchsorted(days, days[-1], side="left"))])
         return EquityMarks(day=max(newest, self.day), day_start_equity_usd=day_start,
                            peak_equity_usd=max(self.peak_equity_usd, float(equity.max())))
+
+    def allows_entries(self, equity_usd: float, cfg: RiskConfig) -> bool:
+        """``assess(equity_usd, cfg).state.allows_entries``, without building the assessment (asked on every
+        auction and every open: the assessment is wanted only for the reason of a refusal)."""
+        drops = _drops(self.day_start_equity_usd, self.peak_equity_usd, equity_usd)
+        return drops is not None and drops[0] < cfg.daily_loss_limit_pct and drops[1] < cfg.max_drawdown_pct
 
     def assess(self, equity_usd: float, cfg: RiskConfig) -> TradingAssessment:
         """``assess_trading_state`` against these marks."""
