@@ -22,13 +22,22 @@ class OrderSide(StrEnum):
 
     @staticmethod
     def to_open(side: Side) -> OrderSide:
-        """The order side that opens (or adds to) a position on ``side``."""
-        return OrderSide.BUY if side is Side.LONG else OrderSide.SELL
+        """The order side that opens (or adds to) a position on ``side`` (``OPENING_SIDE``)."""
+        return OPENING_SIDE[side]
 
     @staticmethod
     def to_close(side: Side) -> OrderSide:
-        """The order side that reduces a position on ``side``."""
-        return OrderSide.SELL if side is Side.LONG else OrderSide.BUY
+        """The order side that reduces a position on ``side`` (``CLOSING_SIDE``)."""
+        return CLOSING_SIDE[side]
+
+
+# Which order side opens and which reduces a position on each side, as tables: on Python 3.11 every
+# ``OrderSide.BUY`` (any class attribute of an Enum) goes through ``EnumType.__getattr__``'s hook and costs
+# about a small function call, and the order path asks this several times per order.
+OPENING_SIDE: MappingProxyType[Side, OrderSide] = MappingProxyType({Side.LONG: OrderSide.BUY,
+                                                                    Side.SHORT: OrderSide.SELL})
+CLOSING_SIDE: MappingProxyType[Side, OrderSide] = MappingProxyType({Side.LONG: OrderSide.SELL,
+                                                                    Side.SHORT: OrderSide.BUY})
 
 
 class OrderType(StrEnum):
@@ -72,6 +81,7 @@ _DONE_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStat
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
+_STOPS = frozenset({OrderType.STOP})  # a set, like ``_LIMITED``: no Enum class attribute read per intent
 
 
 def _is_positive_decimal(value: object) -> bool:
@@ -109,7 +119,7 @@ class OrderIntent:
                 and (self.limit_price is None or _is_positive_decimal(self.limit_price))
                 and (self.stop_price is None or _is_positive_decimal(self.stop_price))
                 and (self.limit_price is not None or self.order_type not in _LIMITED)
-                and (self.stop_price is not None or self.order_type is not OrderType.STOP)):
+                and (self.stop_price is not None or self.order_type not in _STOPS)):
             return  # every check below passes: no message built for a good intent
         if not self.client_order_id:
             raise ValueError("OrderIntent.client_order_id must not be empty")

@@ -20,6 +20,7 @@ from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ExecutionResult
 
 MAX_REASONS = 10_000  # orders whose reason is remembered (a resting stop's fill is labelled by it)
+_STOP = OrderType.STOP  # read once: on Python 3.11 an Enum's class attribute costs about a function call
 
 
 class PositionBook:
@@ -136,13 +137,14 @@ class PositionBook:
     def remember(self, result: ExecutionResult) -> None:
         """Note why ``result``'s order was sent (the newest ``max_reasons`` are kept); an order sent
         means the account changed."""
-        if result.order is None:
+        order = result.order
+        if order is None:
             return
-        cid = result.order.client_order_id
-        if result.order.order_type is OrderType.STOP:
-            self._stop_orders[result.order.symbol] = result.order
-            if not result.order.is_done:
-                self._unlisted[result.order.symbol] = result.order
+        cid = order.client_order_id
+        if order.order_type is _STOP:
+            self._stop_orders[order.symbol] = order
+            if not order.is_done:
+                self._unlisted[order.symbol] = order
         self._reasons[cid] = result.reason
         self._reasons.move_to_end(cid)
         while len(self._reasons) > self._max_reasons:
