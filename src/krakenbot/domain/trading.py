@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import InvalidTransitionError
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.instrument import DECIMAL_ZERO
 from krakenbot.domain.signals import Side
 
@@ -187,13 +187,17 @@ class Order:
             values = {name: getattr(self, name) for name in _ORDER_FIELDS}
             values.update(changes, status=status, ts_updated=ts)
             return type(self)(**values)
-        # the common moves (a status, its time, perhaps a fill): the fields spelled out, no dict of them built
-        return type(self)(client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, size=self.size,
-                          order_type=self.order_type, reduce_only=self.reduce_only, status=status, ts_updated=ts,
-                          exchange_order_id=self.exchange_order_id,
-                          filled_size=changes.get("filled_size", self.filled_size),  # type: ignore[arg-type]
-                          avg_fill_price=changes.get("avg_fill_price", self.avg_fill_price),  # type: ignore[arg-type]
-                          limit_price=self.limit_price, stop_price=self.stop_price)
+        # the common moves (a status, its time, perhaps a fill): the fields spelled out, no dict of them built (nor
+        # ``type.__call__``'s: ``domain.frozen``)
+        cls = type(self)
+        moved = new(cls)
+        cls.__init__(moved, client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, size=self.size,
+                     order_type=self.order_type, reduce_only=self.reduce_only, status=status, ts_updated=ts,
+                     exchange_order_id=self.exchange_order_id,
+                     filled_size=changes.get("filled_size", self.filled_size),  # type: ignore[arg-type]
+                     avg_fill_price=changes.get("avg_fill_price", self.avg_fill_price),  # type: ignore[arg-type]
+                     limit_price=self.limit_price, stop_price=self.stop_price)
+        return moved
 
 
 _ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.init)

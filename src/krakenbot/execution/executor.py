@@ -50,7 +50,7 @@ from krakenbot.domain.errors import (
     StoreWriteError,
     TransientError,
 )
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.instrument import DECIMAL_ZERO, PriceRounding
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
@@ -343,8 +343,10 @@ class Executor:
             return ExecutionResult(symbol=symbol, reason=reason,
                                    refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")
         now = self.clock.now()
-        # the ids' clock is this one (the loop's): its reading just taken names the order too
-        intent = OrderIntent(client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
+        # the ids' clock is this one (the loop's): its reading just taken names the order too. Built without
+        # ``type.__call__``'s keyword dict (``domain.frozen``): the same ``__init__`` and checks.
+        intent = new(OrderIntent)
+        OrderIntent.__init__(intent, client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
                              symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
@@ -495,7 +497,9 @@ class Executor:
         if order.status in _ENDED_UNFILLED and order.filled_size == DECIMAL_ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
-        return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+        result = new(ExecutionResult)  # every order sent ends here: without ``type.__call__``'s keyword dict
+        ExecutionResult.__init__(result, symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+        return result
 
 
 def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: float) -> Decimal:

@@ -15,6 +15,7 @@ from datetime import datetime
 from operator import is_not
 
 from krakenbot.domain import AccountState, Order, OrderType, Position
+from krakenbot.domain.frozen import new
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ExecutionResult
@@ -172,9 +173,12 @@ assert _POSITION_FIELDS == _SPELLED_OUT, "Position's fields changed: spell them 
 
 
 def _revalued(position: Position, mark: float | None, score: float | None) -> Position:
-    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike)."""
-    return Position(symbol=position.symbol, side=position.side, size=position.size,
-                    entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
-                    liquidation_price=position.liquidation_price, leverage=position.leverage,
-                    contract_size=position.contract_size, score=score,
-                    unrealized_funding_usd=position.unrealized_funding_usd)
+    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike), built
+    without ``type.__call__``'s keyword dict (``domain.frozen``)."""
+    valued = new(Position)
+    Position.__init__(valued, symbol=position.symbol, side=position.side, size=position.size,
+                      entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
+                      liquidation_price=position.liquidation_price, leverage=position.leverage,
+                      contract_size=position.contract_size, score=score,
+                      unrealized_funding_usd=position.unrealized_funding_usd)
+    return valued
