@@ -69,7 +69,7 @@ PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Krak
 # Enum) goes through ``EnumType.__getattr__``'s hook and costs about a small function call, several per order.
 _IOC, _STOP = OrderType.IOC, OrderType.STOP
 _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
-_ENDED_UNFILLED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})  # with nothing filled: not done
+_ENDED_UNFILLED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})  # ended so with nothing filled: refused
 # the tick an IOC limit rounds to, by side: a buy pays at most its limit (down), a sell takes at least (up)
 _LIMIT_ROUNDING: dict[OrderSide, tuple[float, PriceRounding]] = {_BUY: (1.0, "down"), _SELL: (-1.0, "up")}
 # the tick a stop rounds to, by the side that closes: a sell stop (a long's) up, a buy stop (a short's) down
