@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from krakenbot.domain import AccountState, Order, OrderSide, OrderStatus, OrderType, Position, Side
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 
 TS = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -89,3 +89,14 @@ def test_the_hot_value_types_still_check_their_values_and_stay_frozen() -> None:
                                          avg_fill_price=Decimal("9"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         filled.status = OrderStatus.OPEN  # type: ignore[misc]
+
+
+def test_new_then_init_builds_the_same_value_as_calling_the_class_and_checks_it_alike() -> None:
+    built = new(_Fast)
+    _Fast.__init__(built, a=2, c=3.0)
+    assert built == _Fast(a=2, c=3.0) and type(built) is _Fast
+    assert (built.b, built.c, built.seen) == ("b", 3.0, (2,))
+    with pytest.raises(ValueError, match="a must be >= 0"):
+        _Fast.__init__(new(_Fast), a=-1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.a = 3  # type: ignore[misc]

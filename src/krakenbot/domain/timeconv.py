@@ -61,19 +61,23 @@ def to_ms(ts: datetime) -> int:
     return to_us(ts) // US_PER_MS
 
 
+# ``timedelta``'s arguments are passed by position (days, seconds, microseconds, milliseconds) in the ``from_*``:
+# by keyword, their parsing costs about half as much again as the whole conversion.
+
+
 def from_ns(ns: int) -> datetime:
     """The UTC ``datetime`` of ``ns`` nanoseconds since the Unix epoch, floored to the microsecond."""
-    return EPOCH + timedelta(microseconds=int(ns) // NS_PER_US)
+    return EPOCH + timedelta(0, 0, int(ns) // NS_PER_US)
 
 
 def from_us(us: int) -> datetime:
     """The UTC ``datetime`` of ``us`` microseconds since the Unix epoch."""
-    return EPOCH + timedelta(microseconds=int(us))
+    return EPOCH + timedelta(0, 0, int(us))
 
 
 def from_ms(ms: int) -> datetime:
     """The UTC ``datetime`` of ``ms`` milliseconds since the Unix epoch."""
-    return EPOCH + timedelta(milliseconds=int(ms))
+    return EPOCH + timedelta(0, 0, 0, int(ms))
 
 
 def duration_ns(delta: timedelta) -> int:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from krakenbot.domain.clock import ensure_utc
 from krakenbot.domain.errors import InvalidTransitionError
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.instrument import DECIMAL_ZERO
 from krakenbot.domain.signals import Side
 
@@ -22,13 +22,22 @@ class OrderSide(StrEnum):
 
     @staticmethod
     def to_open(side: Side) -> OrderSide:
-        """The order side that opens (or adds to) a position on ``side``."""
-        return OrderSide.BUY if side is Side.LONG else OrderSide.SELL
+        """The order side that opens (or adds to) a position on ``side`` (``OPENING_SIDE``)."""
+        return OPENING_SIDE[side]
 
     @staticmethod
     def to_close(side: Side) -> OrderSide:
-        """The order side that reduces a position on ``side``."""
-        return OrderSide.SELL if side is Side.LONG else OrderSide.BUY
+        """The order side that reduces a position on ``side`` (``CLOSING_SIDE``)."""
+        return CLOSING_SIDE[side]
+
+
+# Which order side opens and which reduces a position on each side, as tables: on Python 3.11 every
+# ``OrderSide.BUY`` (any class attribute of an Enum) goes through ``EnumType.__getattr__``'s hook and costs
+# about a small function call, and the order path asks this several times per order.
+OPENING_SIDE: MappingProxyType[Side, OrderSide] = MappingProxyType({Side.LONG: OrderSide.BUY,
+                                                                    Side.SHORT: OrderSide.SELL})
+CLOSING_SIDE: MappingProxyType[Side, OrderSide] = MappingProxyType({Side.LONG: OrderSide.SELL,
+                                                                    Side.SHORT: OrderSide.BUY})
 
 
 class OrderType(StrEnum):
@@ -72,6 +81,7 @@ _DONE_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStat
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.IOC})
+_STOPS = frozenset({OrderType.STOP})  # a set, like ``_LIMITED``: no Enum class attribute read per intent
 
 
 def _is_positive_decimal(value: object) -> bool:
@@ -109,7 +119,7 @@ class OrderIntent:
                 and (self.limit_price is None or _is_positive_decimal(self.limit_price))
                 and (self.stop_price is None or _is_positive_decimal(self.stop_price))
                 and (self.limit_price is not None or self.order_type not in _LIMITED)
-                and (self.stop_price is not None or self.order_type is not OrderType.STOP)):
+                and (self.stop_price is not None or self.order_type not in _STOPS)):
             return  # every check below passes: no message built for a good intent
         if not self.client_order_id:
             raise ValueError("OrderIntent.client_order_id must not be empty")
@@ -177,13 +187,17 @@ class Order:
             values = {name: getattr(self, name) for name in _ORDER_FIELDS}
             values.update(changes, status=status, ts_updated=ts)
             return type(self)(**values)
-        # the common moves (a status, its time, perhaps a fill): the fields spelled out, no dict of them built
-        return type(self)(client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, size=self.size,
-                          order_type=self.order_type, reduce_only=self.reduce_only, status=status, ts_updated=ts,
-                          exchange_order_id=self.exchange_order_id,
-                          filled_size=changes.get("filled_size", self.filled_size),  # type: ignore[arg-type]
-                          avg_fill_price=changes.get("avg_fill_price", self.avg_fill_price),  # type: ignore[arg-type]
-                          limit_price=self.limit_price, stop_price=self.stop_price)
+        # the common moves (a status, its time, perhaps a fill): the fields spelled out, no dict of them built (nor
+        # ``type.__call__``'s: ``domain.frozen``)
+        cls = type(self)
+        moved = new(cls)
+        cls.__init__(moved, client_order_id=self.client_order_id, symbol=self.symbol, side=self.side, size=self.size,
+                     order_type=self.order_type, reduce_only=self.reduce_only, status=status, ts_updated=ts,
+                     exchange_order_id=self.exchange_order_id,
+                     filled_size=changes.get("filled_size", self.filled_size),  # type: ignore[arg-type]
+                     avg_fill_price=changes.get("avg_fill_price", self.avg_fill_price),  # type: ignore[arg-type]
+                     limit_price=self.limit_price, stop_price=self.stop_price)
+        return moved
 
 
 _ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.init)

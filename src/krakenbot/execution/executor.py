@@ -50,10 +50,11 @@ from krakenbot.domain.errors import (
     StoreWriteError,
     TransientError,
 )
-from krakenbot.domain.frozen import fast_init
-from krakenbot.domain.instrument import DECIMAL_ZERO
+from krakenbot.domain.frozen import fast_init, new
+from krakenbot.domain.instrument import DECIMAL_ZERO, PriceRounding
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import to_ms
+from krakenbot.domain.trading import CLOSING_SIDE, OPENING_SIDE
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.protection import FALLBACK_STOP_PCT, ensure_stop
@@ -63,6 +64,16 @@ log = logging.getLogger(__name__)
 
 MAX_GIVEN_UP = 1_000  # orders given up as never placed whose late fill would still correct them
 PROTECT_ATTEMPTS = 3  # tries to protect a position on a store failure when Kraken answers a transient error
+
+# The members the send path uses, read once: on Python 3.11 every ``OrderType.IOC`` (a class attribute of an
+# Enum) goes through ``EnumType.__getattr__``'s hook and costs about a small function call, several per order.
+_IOC, _STOP = OrderType.IOC, OrderType.STOP
+_BUY, _SELL = OrderSide.BUY, OrderSide.SELL
+_ENDED_UNFILLED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})  # ended so with nothing filled: refused
+# the tick an IOC limit rounds to, by side: a buy pays at most its limit (down), a sell takes at least (up)
+_LIMIT_ROUNDING: dict[OrderSide, tuple[float, PriceRounding]] = {_BUY: (1.0, "down"), _SELL: (-1.0, "up")}
+# the tick a stop rounds to, by the side that closes: a sell stop (a long's) up, a buy stop (a short's) down
+_STOP_ROUNDING: dict[OrderSide, PriceRounding] = {_SELL: "up", _BUY: "down"}
 
 
 @fast_init
@@ -182,9 +193,9 @@ class Executor:
         """Enter with an IOC limit at ``mark`` +/- the slippage cap. ``size`` in contracts (lot-rounded).
         ``stop_distance_pct`` (0.05 = 5 %) places the protective stop when the store fails after the send."""
         instrument = self.instruments[symbol]
-        order_side = OrderSide.to_open(side)
+        order_side = OPENING_SIDE[side]
         limit = _ioc_limit(instrument, order_side, mark, self.cfg.entry_slippage_cap_pct)
-        return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.IOC, limit=limit,
+        return self._send(symbol=symbol, side=order_side, size=size, order_type=_IOC, limit=limit,
                           reduce_only=False, reason=reason, stop_pct=stop_distance_pct)
 
     def reduce(self, position: Position, *, size: Decimal | None, mark: float,
@@ -200,10 +211,10 @@ class Executor:
         amount = full if size is None else min(full, _round_up(size, instrument.lot_size))
         if amount <= DECIMAL_ZERO:
             return ExecutionResult(symbol=position.symbol, reason=reason, refused="size rounds to zero")
-        side = OrderSide.to_close(position.side)
+        side = CLOSING_SIDE[position.side]
         # an exit must get done: a wider cap than entries
         limit = _ioc_limit(instrument, side, mark, self.cfg.entry_slippage_cap_pct * 3)
-        result = self._send(symbol=position.symbol, side=side, size=amount, order_type=OrderType.IOC, limit=limit,
+        result = self._send(symbol=position.symbol, side=side, size=amount, order_type=_IOC, limit=limit,
                             reduce_only=True, reason=reason)
         if amount == full and result.filled_size == full:  # a failed close keeps its position's stop
             self.cancel_stops(position.symbol)
@@ -213,9 +224,9 @@ class Executor:
                    reason: OrderReason | str) -> ExecutionResult:
         """Reduce-only stop for a ``side`` position of ``size`` contracts, triggered by the mark."""
         instrument = self.instruments[symbol]
-        order_side = OrderSide.to_close(side)
-        stop = instrument.round_price(stop_price, "up" if order_side is OrderSide.SELL else "down")
-        return self._send(symbol=symbol, side=order_side, size=size, order_type=OrderType.STOP, stop=stop,
+        order_side = CLOSING_SIDE[side]
+        stop = instrument.round_price(stop_price, _STOP_ROUNDING[order_side])
+        return self._send(symbol=symbol, side=order_side, size=size, order_type=_STOP, stop=stop,
                           reduce_only=True, reason=reason)
 
     def cancel_stops(self, symbol: str) -> None:
@@ -230,7 +241,7 @@ class Executor:
     def _cancel_stops(self, symbol: str) -> None:
         for order in self.exchange.fetch_open_orders():
             ours = self.ids.is_ours(order.client_order_id)
-            if order.symbol == symbol and order.order_type is OrderType.STOP and ours:
+            if order.symbol == symbol and order.order_type is _STOP and ours:
                 try:
                     self.journal.record_order(self.exchange.cancel_order(order.client_order_id, symbol))
                 except TransientError as exc:  # answer lost: the next stop upkeep sees what is left
@@ -332,8 +343,10 @@ class Executor:
             return ExecutionResult(symbol=symbol, reason=reason,
                                    refused=f"order {doubt[0]} on {symbol} is in doubt; no new order until it is found")
         now = self.clock.now()
-        # the ids' clock is this one (the loop's): its reading just taken names the order too
-        intent = OrderIntent(client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
+        # the ids' clock is this one (the loop's): its reading just taken names the order too. Built without
+        # ``type.__call__``'s keyword dict (``domain.frozen``): the same ``__init__`` and checks.
+        intent = new(OrderIntent)
+        OrderIntent.__init__(intent, client_order_id=self.ids.next(now=now if self.ids.clock is self.clock else None),
                              symbol=symbol, side=side, size=size,
                              order_type=order_type, reduce_only=reduce_only, reason=reason, ts_created=now,
                              limit_price=limit, stop_price=stop)
@@ -481,20 +494,20 @@ class Executor:
                     self.journal.record_fill(fill)
                     mine.append(fill)
             fills = tuple(mine)
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.filled_size == DECIMAL_ZERO:
+        if order.status in _ENDED_UNFILLED and order.filled_size == DECIMAL_ZERO:
             return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order,
                                    refused="not filled within the limit")
-        return ExecutionResult(symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+        result = new(ExecutionResult)  # every order sent ends here: without ``type.__call__``'s keyword dict
+        ExecutionResult.__init__(result, symbol=intent.symbol, reason=intent.reason, order=order, fills=fills)
+        return result
 
 
 def _ioc_limit(instrument: Instrument, side: OrderSide, mark: float, cap_pct: float) -> Decimal:
     """The IOC limit ``cap_pct`` through ``mark``: a buy pays at most mark x (1 + cap), rounded down to
     the tick, a sell takes at least mark x (1 - cap), rounded up; never below one tick, which stays a
     valid price when the mark has fallen under it (a buy there is still marketable)."""
-    if side is OrderSide.BUY:
-        limit = instrument.round_price(mark * (1 + cap_pct), "down")
-    else:
-        limit = instrument.round_price(mark * (1 - cap_pct), "up")
+    sign, rounding = _LIMIT_ROUNDING[side]
+    limit = instrument.round_price(mark * (1 + sign * cap_pct), rounding)
     tick = instrument.tick_size
     return tick if tick > limit else limit  # ``max(limit, tick)``: builtins.max parses its keywords on every call
 

@@ -15,11 +15,13 @@ from datetime import datetime
 from operator import is_not
 
 from krakenbot.domain import AccountState, Order, OrderType, Position
+from krakenbot.domain.frozen import new
 from krakenbot.domain.vocabulary import OrderReason
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ExecutionResult
 
 MAX_REASONS = 10_000  # orders whose reason is remembered (a resting stop's fill is labelled by it)
+_STOP = OrderType.STOP  # read once: on Python 3.11 an Enum's class attribute costs about a function call
 
 
 class PositionBook:
@@ -136,13 +138,14 @@ class PositionBook:
     def remember(self, result: ExecutionResult) -> None:
         """Note why ``result``'s order was sent (the newest ``max_reasons`` are kept); an order sent
         means the account changed."""
-        if result.order is None:
+        order = result.order
+        if order is None:
             return
-        cid = result.order.client_order_id
-        if result.order.order_type is OrderType.STOP:
-            self._stop_orders[result.order.symbol] = result.order
-            if not result.order.is_done:
-                self._unlisted[result.order.symbol] = result.order
+        cid = order.client_order_id
+        if order.order_type is _STOP:
+            self._stop_orders[order.symbol] = order
+            if not order.is_done:
+                self._unlisted[order.symbol] = order
         self._reasons[cid] = result.reason
         self._reasons.move_to_end(cid)
         while len(self._reasons) > self._max_reasons:
@@ -170,9 +173,12 @@ assert _POSITION_FIELDS == _SPELLED_OUT, "Position's fields changed: spell them 
 
 
 def _revalued(position: Position, mark: float | None, score: float | None) -> Position:
-    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike)."""
-    return Position(symbol=position.symbol, side=position.side, size=position.size,
-                    entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
-                    liquidation_price=position.liquidation_price, leverage=position.leverage,
-                    contract_size=position.contract_size, score=score,
-                    unrealized_funding_usd=position.unrealized_funding_usd)
+    """``replace(position, mark_price=mark, score=score)`` with the fields spelled out (validated alike), built
+    without ``type.__call__``'s keyword dict (``domain.frozen``)."""
+    valued = new(Position)
+    Position.__init__(valued, symbol=position.symbol, side=position.side, size=position.size,
+                      entry_price=position.entry_price, ts_opened=position.ts_opened, mark_price=mark,
+                      liquidation_price=position.liquidation_price, leverage=position.leverage,
+                      contract_size=position.contract_size, score=score,
+                      unrealized_funding_usd=position.unrealized_funding_usd)
+    return valued
