@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -122,7 +122,7 @@ class PaperExchange:
         """
         self._set_marks(marks)
         if funding_rates:
-            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+            self._set_funding_rates(funding_rates)
         now = self._clock.now()
         self._accrue_funding(now)
         fills = self._liquidate_if_needed(now)
@@ -138,31 +138,35 @@ class PaperExchange:
         The conventions are ``exchange/intrabar.py``'s. Funding falls due after the walk, at the
         closes. Returns the fills (stops, limits, liquidations) in the order they happened.
         """
-        self._set_marks({s: m for s, m in (marks or {}).items() if s not in candles})
+        if marks:
+            self._set_marks(marks, candles)
         if funding_rates:
-            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+            self._set_funding_rates(funding_rates)
         now = self._clock.now()
         fills: list[Fill] = []
         # A symbol with no position and no resting order cannot fill or move equity along its path: its mark
         # goes straight to the close (exact: equity and every liquidation level depend only on held symbols).
-        busy = {order.symbol for order in self._open.values()}
+        busy: set[str] | None = None  # the symbols with a resting order, gathered when first asked
         for symbol in sorted(candles):
-            book = self._books.get(symbol)
-            if (book is None or book.size == 0) and symbol not in busy:
-                close = candles[symbol][3]  # (open, high, low, close)
-                if math.isfinite(close) and close > 0:
-                    self._marks[symbol] = close
-                    self._version += 1
-                continue
-            path = candle_path(candles[symbol], 0 if book is None else (1 if book.size > 0 else -1))
+            book = self._books.get(symbol)  # (a book is never empty)
+            if book is None:
+                if busy is None:
+                    busy = {order.symbol for order in self._open.values()}
+                if symbol not in busy:
+                    close = candles[symbol][3]  # (open, high, low, close)
+                    if math.isfinite(close) and close > 0:
+                        self._marks[symbol] = close
+                        self._version += 1
+                    continue
+            path = candle_path(candles[symbol], 0 if book is None else (1 if book.size_f > 0.0 else -1))
             if path is None:
                 continue
             self._marks[symbol] = path[0]  # the gap to the open: liquidation first, then what it passed
             self._version += 1
-            fills += self._liquidate_if_needed(now)
+            if self._books and self._room_at(symbol, path[0]) < 0:  # ``_liquidate_if_needed``: see ``_room_at``
+                fills += self._liquidate(now)
             fills += self._trigger_resting(now, symbol)
-            for start, end in pairwise(path):
-                fills += self._walk(symbol, start, end, now)
+            fills += self._walk(symbol, path, now)
             self._marks[symbol] = path[-1]
             self._version += 1
         self._accrue_funding(now)
@@ -173,11 +177,18 @@ class PaperExchange:
     def mark(self, symbol: str) -> float | None:
         return self._marks.get(symbol)
 
-    def _set_marks(self, marks: Mapping[str, float]) -> None:
+    def _set_marks(self, marks: Mapping[str, float], skip: Container[str] = ()) -> None:
+        """Take the good ``marks`` (finite, > 0) of the symbols not in ``skip``."""
         for symbol, mark in marks.items():
-            if math.isfinite(mark) and mark > 0:
+            if symbol not in skip and math.isfinite(mark) and mark > 0:
                 self._marks[symbol] = float(mark)
                 self._version += 1
+
+    def _set_funding_rates(self, rates: Mapping[str, float]) -> None:
+        """Take the finite relative funding ``rates`` (per hour); the others keep their last rate."""
+        for symbol, rate in rates.items():
+            if math.isfinite(rate):
+                self._funding_rates[symbol] = rate
 
     def _accrue_funding(self, now: datetime) -> None:
         if self._next_funding is None:
@@ -285,31 +296,35 @@ class PaperExchange:
         self._floor_equity()
         return fills
 
-    def _walk(self, symbol: str, start: float, end: float, now: datetime) -> list[Fill]:
-        """Move ``symbol``'s mark in a straight line ``start -> end``: fill the resting orders and the
-        liquidation it reaches, in the order it reaches them (liquidation first at a tie)."""
+    def _walk(self, symbol: str, path: Sequence[float], now: datetime) -> list[Fill]:
+        """Move ``symbol``'s mark along ``path``, in a straight line from each point to the next: fill the resting
+        orders and the liquidation each segment reaches, in the order it reaches them (liquidation first at a tie)."""
         fills: list[Fill] = []
-        reachable = []
-        for client_order_id, (of, level, below) in self._levels.items():
-            if of == symbol and reached(level, start, end, below=below):
-                reachable.append((abs(level - start), client_order_id, level))
-        here = start
-        for _, client_order_id, level in sorted(reachable):
+        levels = self._levels
+        for start, end in pairwise(path):
+            reachable = []
+            for client_order_id, (of, level, below) in levels.items():
+                if of == symbol and reached(level, start, end, below=below):
+                    reachable.append((abs(level - start), client_order_id, level))
+            here = start
+            if reachable:
+                for _, client_order_id, level in sorted(reachable):
+                    liquidation = self._liquidation_level(symbol, here, end)
+                    if liquidation is not None and abs(liquidation - start) <= abs(level - start):
+                        break
+                    order = self._orders[client_order_id]
+                    if order.is_done:
+                        continue
+                    self._marks[symbol] = here = level
+                    self._version += 1
+                    maker = order.order_type is _LIMIT
+                    fills += self._execute(order, level if maker else self._slipped(level, order.side), now,
+                                           maker=maker)
             liquidation = self._liquidation_level(symbol, here, end)
-            if liquidation is not None and abs(liquidation - start) <= abs(level - start):
-                break
-            order = self._orders[client_order_id]
-            if order.is_done:
-                continue
-            self._marks[symbol] = here = level
-            self._version += 1
-            maker = order.order_type is _LIMIT
-            fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
-        liquidation = self._liquidation_level(symbol, here, end)
-        if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
-            self._marks[symbol] = liquidation
-            self._version += 1
-            fills += self._liquidate(now)
+            if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
+                self._marks[symbol] = liquidation
+                self._version += 1
+                fills += self._liquidate(now)
         return fills
 
     def _liquidation_level(self, symbol: str, start: float, end: float) -> float | None:
@@ -328,7 +343,9 @@ class PaperExchange:
 
     def _room_at(self, symbol: str, mark: float) -> float:
         """Equity minus maintenance margin (USD) with ``symbol`` at ``mark`` and the others at their marks:
-        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks."""
+        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks. At the
+        current marks it is < 0 exactly when ``_liquidate_if_needed`` liquidates: the same equity and margin
+        floats, and ``equity - maintenance < 0`` exactly when ``equity < maintenance`` (IEEE subtraction)."""
         unrealized = 0.0
         initial = 0.0
         marks, sizes = self._marks, self._contract_sizes
