@@ -1,5 +1,6 @@
 """PaperExchange accounting: fees, PnL, funding and liquidation as a Kraken flex account would."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from builders.account import btc_perp, make_perp
 from builders.clock import T0
 from builders.exchange import intent
 from krakenbot.config import FeesConfig
-from krakenbot.domain import OrderSide, SimulatedClock
+from krakenbot.domain import OrderSide, OrderType, SimulatedClock
 from krakenbot.exchange.paper import PaperExchange
 
 NO_SLIP = FeesConfig(taker_fee_pct=0.0005, maker_fee_pct=0.0002, slippage_pct=0.0)
@@ -195,3 +196,50 @@ def test_account_figures_are_figures_at_the_marks_bit_for_bit():
     equity, initial, _ = ex.figures_at({"PF_XBTUSD": 29_871.3, "PF_ETHUSD": 2_011.17})
     assert (account.equity_usd, account.initial_margin_usd) == (equity, initial)
     assert account.available_margin_usd == equity - initial
+
+
+def _kept_answers_events(ex: PaperExchange, clock: SimulatedClock) -> list[tuple[str, Callable[[], object]]]:
+    """Every kind of move of a paper account, in an order that keeps each one meaningful (name, the move)."""
+    hour = timedelta(hours=1)
+    return [
+        ("mark", lambda: ex.update_market({"PF_XBTUSD": 30_100.0})),
+        ("fill", lambda: ex.create_order(intent("a", OrderSide.BUY, "0.2", limit="31000"))),
+        ("resting stop", lambda: ex.create_order(intent("s", OrderSide.SELL, "0.2", stop="29000", reduce_only=True,
+                                                       order_type=OrderType.STOP))),
+        ("mark", lambda: ex.update_market({"PF_XBTUSD": 30_250.0})),
+        ("cancel", lambda: ex.cancel_order("s", "PF_XBTUSD")),
+        ("clock", lambda: clock.advance(timedelta(minutes=7))),
+        ("funding", lambda: (clock.advance(hour), ex.update_market({"PF_XBTUSD": 30_250.0}, {"PF_XBTUSD": 0.001}))),
+        ("candle", lambda: (clock.advance(timedelta(minutes=1)),
+                            ex.update_candles({"PF_XBTUSD": (30_200.0, 30_400.0, 30_000.0, 30_300.0)}))),
+        ("settled funding", lambda: ex.settle_funding([(T0 + 2 * hour, "PF_XBTUSD", 3.0)], T0 + 3 * hour)),
+        ("reduce", lambda: ex.create_order(intent("b", OrderSide.SELL, "0.05", limit="29000", reduce_only=True))),
+        ("flip", lambda: ex.create_order(intent("c", OrderSide.SELL, "0.3", limit="29000"))),
+        ("close", lambda: ex.create_order(intent("d", OrderSide.BUY, "0.15", limit="31000", reduce_only=True))),
+    ]
+
+
+def test_kept_account_positions_and_orders_follow_every_move():
+    """The account, positions and open orders are answered from kept state: after each move (a fill, a mark, a
+    cancel, the clock, funding paid by an update or settled, a candle) the kept answers equal those of an account
+    that made the same moves and is read for the first time, and the equity and margin valued afresh
+    (``figures_at``); a repeated read is kept."""
+    ex, clock = paper()
+    events = _kept_answers_events(ex, clock)
+    for done, (name, move) in enumerate(events, start=1):
+        move()
+        account, positions, orders = ex.fetch_account(), ex.fetch_positions(), ex.fetch_open_orders()
+        fresh, fresh_clock = paper()
+        for _, fresh_move in _kept_answers_events(fresh, fresh_clock)[:done]:
+            fresh_move()
+        assert account == fresh.fetch_account(), name
+        equity, initial, _ = ex.figures_at({"PF_XBTUSD": ex.mark("PF_XBTUSD")})  # valued now, nothing kept
+        assert (account.equity_usd, account.initial_margin_usd) == (equity, initial), name
+        assert account.ts == clock.now(), name
+        assert positions == fresh.fetch_positions(), name
+        assert orders == fresh.fetch_open_orders(), name
+        assert ex.fetch_account() is account, name  # kept until the next move
+        again = ex.fetch_positions()
+        assert again == positions and again is not positions and all(
+            kept is first for kept, first in zip(again, positions, strict=True)), name
+    assert ex.funding_paid_usd != 0.0 and len(ex.fetch_fills()) == 4 and ex.fetch_positions() == []

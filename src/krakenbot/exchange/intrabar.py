@@ -40,18 +40,14 @@ def candle_path(candle: OHLC, position_sign: int) -> tuple[float, float, float, 
     close alone (a gap); high and low are widened to hold the open and close.
     """
     o, h, lo, c = candle
-    if not _good(c):
+    if not 0.0 < c < math.inf:  # a good price: finite and > 0 (NaN fails every comparison)
         return None
-    if not (_good(o) and _good(h) and _good(lo)):
+    if not (0.0 < o < math.inf and 0.0 < h < math.inf and 0.0 < lo < math.inf):
         return (c, c, c, c)
     h, lo = max(h, o, c), min(lo, o, c)
     up, down = h - o, o - lo
     high_first = up < down or (up == down and position_sign < 0)
     return (o, h, lo, c) if high_first else (o, lo, h, c)
-
-
-def _good(price: float) -> bool:
-    return math.isfinite(price) and price > 0
 
 
 def reached(level: float, start: float, end: float, *, below: bool) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -54,12 +54,13 @@ FUNDING_INTERVAL = timedelta(hours=1)
 @dataclass(slots=True)
 class _Book:
     """One symbol's position: signed contracts (exact), average entry, when it was opened. ``size_f`` is
-    ``float(size)``, kept with it (``_apply`` sets both): the valuations read the float, not the Decimal."""
+    ``float(size)``, kept with it (``_apply`` sets both): the valuations read the float, not the Decimal. A book
+    is created empty by the fill that opens it (``_apply``), at that fill's time."""
 
-    size: Decimal = Decimal(0)
-    size_f: float = 0.0
-    entry_price: float = 0.0
-    ts_opened: datetime | None = None
+    size: Decimal
+    size_f: float
+    entry_price: float
+    ts_opened: datetime
 
 
 class PaperExchange:
@@ -88,10 +89,12 @@ class PaperExchange:
         # (cash, version) -> (equity, initial margin) at the current marks: what liquidation checks read, kept
         # current by the same rule without building an AccountState (whose time is the clock's)
         self._figures_cache: tuple[tuple[float, int], tuple[float, float]] | None = None
-        self._positions_cache: tuple[tuple[int, datetime], list[Position]] | None = None
+        self._positions_cache: tuple[int, list[Position]] | None = None  # (version, the positions then)
         # symbol -> ((size, entry, opened, mark), its Position): reports kept per symbol until that symbol moves
-        self._position_reports: dict[str, tuple[tuple[Decimal, float, datetime | None, float | None], Position]] = {}
+        self._position_reports: dict[str, tuple[tuple[float, float, datetime, float | None], Position]] = {}
         self._marks: dict[str, float] = {}
+        # ((symbol, price, buy), (the price rounded to the tick against us, its float)): ``_fill_price``'s last answer
+        self._last_fill_price: tuple[tuple[str, float, bool], tuple[Decimal, float]] | None = None
         self._funding_rates: dict[str, float] = {}
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}  # the resting subset of _orders
@@ -119,7 +122,7 @@ class PaperExchange:
         """
         self._set_marks(marks)
         if funding_rates:
-            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+            self._set_funding_rates(funding_rates)
         now = self._clock.now()
         self._accrue_funding(now)
         fills = self._liquidate_if_needed(now)
@@ -135,31 +138,35 @@ class PaperExchange:
         The conventions are ``exchange/intrabar.py``'s. Funding falls due after the walk, at the
         closes. Returns the fills (stops, limits, liquidations) in the order they happened.
         """
-        self._set_marks({s: m for s, m in (marks or {}).items() if s not in candles})
+        if marks:
+            self._set_marks(marks, candles)
         if funding_rates:
-            self._funding_rates.update({s: r for s, r in funding_rates.items() if math.isfinite(r)})
+            self._set_funding_rates(funding_rates)
         now = self._clock.now()
         fills: list[Fill] = []
         # A symbol with no position and no resting order cannot fill or move equity along its path: its mark
         # goes straight to the close (exact: equity and every liquidation level depend only on held symbols).
-        busy = {order.symbol for order in self._open.values()}
+        busy: set[str] | None = None  # the symbols with a resting order, gathered when first asked
         for symbol in sorted(candles):
-            book = self._books.get(symbol)
-            if (book is None or book.size == 0) and symbol not in busy:
-                close = candles[symbol][3]  # (open, high, low, close)
-                if math.isfinite(close) and close > 0:
-                    self._marks[symbol] = close
-                    self._version += 1
-                continue
-            path = candle_path(candles[symbol], 0 if book is None else (1 if book.size > 0 else -1))
+            book = self._books.get(symbol)  # (a book is never empty)
+            if book is None:
+                if busy is None:
+                    busy = {order.symbol for order in self._open.values()}
+                if symbol not in busy:
+                    close = candles[symbol][3]  # (open, high, low, close)
+                    if math.isfinite(close) and close > 0:
+                        self._marks[symbol] = close
+                        self._version += 1
+                    continue
+            path = candle_path(candles[symbol], 0 if book is None else (1 if book.size_f > 0.0 else -1))
             if path is None:
                 continue
             self._marks[symbol] = path[0]  # the gap to the open: liquidation first, then what it passed
             self._version += 1
-            fills += self._liquidate_if_needed(now)
+            if self._books and self._room_at(symbol, path[0]) < 0:  # ``_liquidate_if_needed``: see ``_room_at``
+                fills += self._liquidate(now)
             fills += self._trigger_resting(now, symbol)
-            for start, end in pairwise(path):
-                fills += self._walk(symbol, start, end, now)
+            fills += self._walk(symbol, path, now)
             self._marks[symbol] = path[-1]
             self._version += 1
         self._accrue_funding(now)
@@ -170,11 +177,18 @@ class PaperExchange:
     def mark(self, symbol: str) -> float | None:
         return self._marks.get(symbol)
 
-    def _set_marks(self, marks: Mapping[str, float]) -> None:
+    def _set_marks(self, marks: Mapping[str, float], skip: Container[str] = ()) -> None:
+        """Take the good ``marks`` (finite, > 0) of the symbols not in ``skip``."""
         for symbol, mark in marks.items():
-            if math.isfinite(mark) and mark > 0:
+            if symbol not in skip and math.isfinite(mark) and mark > 0:
                 self._marks[symbol] = float(mark)
                 self._version += 1
+
+    def _set_funding_rates(self, rates: Mapping[str, float]) -> None:
+        """Take the finite relative funding ``rates`` (per hour); the others keep their last rate."""
+        for symbol, rate in rates.items():
+            if math.isfinite(rate):
+                self._funding_rates[symbol] = rate
 
     def _accrue_funding(self, now: datetime) -> None:
         if self._next_funding is None:
@@ -243,7 +257,7 @@ class PaperExchange:
             _, level, below = acts
             mark = self._marks[order.symbol]
             if mark <= level if below else mark >= level:
-                if order.order_type is OrderType.LIMIT:  # a resting limit fills at its own price once reached
+                if order.order_type is _LIMIT:  # a resting limit fills at its own price once reached
                     fills += self._execute(order, level, now, maker=True)
                 else:  # a stop triggered by a gap: fill at the mark (the open) that passed it, less slippage
                     fills += self._execute(order, self._slipped(mark, order.side), now, maker=False)
@@ -274,39 +288,43 @@ class PaperExchange:
         fills: list[Fill] = []
         for symbol in sorted(self._books):
             book = self._books[symbol]
-            side = OrderSide.SELL if book.size > 0 else OrderSide.BUY
+            side = _SELL if book.size > 0 else _BUY
             fills.append(self._fill(f"liquidation-{self.liquidations}", symbol, side, abs(book.size),
                                     self._marks[symbol], now, maker=False))
         for order in list(self._open.values()):
-            self._put(order.transition(OrderStatus.CANCELLED, ts=now))
+            self._put(order.transition(_CANCELLED, ts=now))
         self._floor_equity()
         return fills
 
-    def _walk(self, symbol: str, start: float, end: float, now: datetime) -> list[Fill]:
-        """Move ``symbol``'s mark in a straight line ``start -> end``: fill the resting orders and the
-        liquidation it reaches, in the order it reaches them (liquidation first at a tie)."""
+    def _walk(self, symbol: str, path: Sequence[float], now: datetime) -> list[Fill]:
+        """Move ``symbol``'s mark along ``path``, in a straight line from each point to the next: fill the resting
+        orders and the liquidation each segment reaches, in the order it reaches them (liquidation first at a tie)."""
         fills: list[Fill] = []
-        reachable = []
-        for client_order_id, (of, level, below) in self._levels.items():
-            if of == symbol and reached(level, start, end, below=below):
-                reachable.append((abs(level - start), client_order_id, level))
-        here = start
-        for _, client_order_id, level in sorted(reachable):
+        levels = self._levels
+        for start, end in pairwise(path):
+            reachable = []
+            for client_order_id, (of, level, below) in levels.items():
+                if of == symbol and reached(level, start, end, below=below):
+                    reachable.append((abs(level - start), client_order_id, level))
+            here = start
+            if reachable:
+                for _, client_order_id, level in sorted(reachable):
+                    liquidation = self._liquidation_level(symbol, here, end)
+                    if liquidation is not None and abs(liquidation - start) <= abs(level - start):
+                        break
+                    order = self._orders[client_order_id]
+                    if order.is_done:
+                        continue
+                    self._marks[symbol] = here = level
+                    self._version += 1
+                    maker = order.order_type is _LIMIT
+                    fills += self._execute(order, level if maker else self._slipped(level, order.side), now,
+                                           maker=maker)
             liquidation = self._liquidation_level(symbol, here, end)
-            if liquidation is not None and abs(liquidation - start) <= abs(level - start):
-                break
-            order = self._orders[client_order_id]
-            if order.is_done:
-                continue
-            self._marks[symbol] = here = level
-            self._version += 1
-            maker = order.order_type is OrderType.LIMIT
-            fills += self._execute(order, level if maker else self._slipped(level, order.side), now, maker=maker)
-        liquidation = self._liquidation_level(symbol, here, end)
-        if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
-            self._marks[symbol] = liquidation
-            self._version += 1
-            fills += self._liquidate(now)
+            if liquidation is not None:  # at the level itself equity equals maintenance: liquidate there
+                self._marks[symbol] = liquidation
+                self._version += 1
+                fills += self._liquidate(now)
         return fills
 
     def _liquidation_level(self, symbol: str, start: float, end: float) -> float | None:
@@ -325,7 +343,9 @@ class PaperExchange:
 
     def _room_at(self, symbol: str, mark: float) -> float:
         """Equity minus maintenance margin (USD) with ``symbol`` at ``mark`` and the others at their marks:
-        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks."""
+        ``figures_at({**marks, symbol: mark})``'s arithmetic in its order, without copying the marks. At the
+        current marks it is < 0 exactly when ``_liquidate_if_needed`` liquidates: the same equity and margin
+        floats, and ``equity - maintenance < 0`` exactly when ``equity < maintenance`` (IEEE subtraction)."""
         unrealized = 0.0
         initial = 0.0
         marks, sizes = self._marks, self._contract_sizes
@@ -398,26 +418,26 @@ class PaperExchange:
 
     def fetch_positions(self) -> list[Position]:
         """The open positions, sorted by symbol (a new list; each symbol's report is kept until its book or its
-        mark moves, and the list until any mark, any position or the clock moves)."""
-        key = (self._version, self._clock.now())
-        if self._positions_cache is None or self._positions_cache[0] != key:
-            self._positions_cache = (key, [self._position(symbol, book, key[1])
-                                           for symbol, book in sorted(self._books.items())])
-        return list(self._positions_cache[1])
+        mark moves, and the list until any mark or any position moves: a report does not depend on the clock)."""
+        kept = self._positions_cache
+        if kept is None or kept[0] != self._version:
+            books = self._books
+            kept = self._positions_cache = (self._version, [self._position(symbol, books[symbol])
+                                                            for symbol in sorted(books)])
+        return list(kept[1])
 
-    def _position(self, symbol: str, book: _Book, now: datetime) -> Position:
+    def _position(self, symbol: str, book: _Book) -> Position:
         """``symbol``'s position as reported: built again only when its book or its mark moved (O(changed):
         the other symbols' reports are kept, whatever moved the version)."""
         mark = self._marks.get(symbol)
-        state = (book.size, book.entry_price, book.ts_opened, mark)
+        state = (book.size_f, book.entry_price, book.ts_opened, mark)
         kept = self._position_reports.get(symbol)
         if kept is not None and kept[0] == state:
             return kept[1]
-        position = Position(symbol=symbol, side=Side.LONG if book.size > 0 else Side.SHORT, size=abs(book.size_f),
-                            entry_price=book.entry_price, ts_opened=book.ts_opened or now, mark_price=mark,
+        position = Position(symbol=symbol, side=_LONG if book.size_f > 0.0 else _SHORT, size=abs(book.size_f),
+                            entry_price=book.entry_price, ts_opened=book.ts_opened, mark_price=mark,
                             contract_size=self._contract_sizes[symbol])
-        if book.ts_opened is not None:  # (always, once a fill opened it: the report does not depend on now)
-            self._position_reports[symbol] = (state, position)
+        self._position_reports[symbol] = (state, position)
         return position
 
     def fetch_open_orders(self) -> list[Order]:
@@ -447,7 +467,7 @@ class PaperExchange:
             return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now, reducible)
         order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=OrderStatus.OPEN, ts_updated=now,
+                      reduce_only=intent.reduce_only, status=_OPEN, ts_updated=now,
                       limit_price=intent.limit_price, stop_price=intent.stop_price)
         self._put(order)
         self._trigger_resting(now)
@@ -463,13 +483,13 @@ class PaperExchange:
         if intent.reduce_only:
             qty = min(qty, reducible)
         limit = intent.limit_price
-        status, filled, avg_price = OrderStatus.CANCELLED, _NO_SIZE, None
+        status, filled, avg_price = _CANCELLED, _NO_SIZE, None
         if qty > 0 and (limit is None or _marketable(intent.side, price, float(limit))):
             fill = self._fill(intent.client_order_id, intent.symbol, intent.side, qty, price, now, maker=False,
                               exchange_order_id=exchange_order_id)
             filled, avg_price = _NO_SIZE + fill.size, fill.price
             if filled == intent.size:
-                status = OrderStatus.FILLED
+                status = _FILLED
         order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
                       reduce_only=intent.reduce_only, status=status, ts_updated=now, filled_size=filled,
@@ -481,7 +501,7 @@ class PaperExchange:
         order = self._orders.get(client_order_id)
         if order is None or order.is_done:
             raise OrderNotFoundError(f"{symbol}: no open order with client id {client_order_id}")
-        cancelled = order.transition(OrderStatus.CANCELLED, ts=self._clock.now())
+        cancelled = order.transition(_CANCELLED, ts=self._clock.now())
         self._put(cancelled)
         return cancelled
 
@@ -524,13 +544,13 @@ class PaperExchange:
 
     def _slipped(self, mark: float, side: OrderSide) -> float:
         slip = self._fees.slippage_pct
-        return mark * (1 + slip) if side is OrderSide.BUY else mark * (1 - slip)
+        return mark * (1 + slip) if side is _BUY else mark * (1 - slip)
 
     def _reducible(self, symbol: str, side: OrderSide) -> Decimal:
         """Contracts an order on ``side`` can reduce: the position's size when it is opposite (a book is never
         empty, and its float size has the exact size's sign)."""
         book = self._books.get(symbol)
-        if book is not None and (book.size_f > 0) is (side is OrderSide.SELL):
+        if book is not None and (book.size_f > 0) is (side is _SELL):
             return abs(book.size)
         return _NO_SIZE
 
@@ -538,11 +558,11 @@ class PaperExchange:
         """Raise ``InsufficientMarginError`` when opening ``intent`` beyond the ``reducible`` contracts would
         need more initial margin (USD) at ``mark`` than the account has available."""
         instrument = self._instruments[intent.symbol]
-        added = max(intent.size - reducible, _NO_SIZE)
-        after = abs(self._books[intent.symbol].size_f if intent.symbol in self._books else 0.0) + float(added)
+        added = float(max(intent.size - reducible, _NO_SIZE))
+        after = abs(self._books[intent.symbol].size_f if intent.symbol in self._books else 0.0) + added
         contract_size = self._contract_sizes[intent.symbol]
         rate = instrument.initial_margin_rate(after * contract_size * mark)
-        required = float(added) * contract_size * mark * rate
+        required = added * contract_size * mark * rate
         equity, initial = self._figures()
         available = equity - initial  # the account's available margin (``fetch_account``), without building it
         if required > available:
@@ -554,25 +574,28 @@ class PaperExchange:
         if order.reduce_only:
             qty = min(qty, self._reducible(order.symbol, order.side))
         if qty <= 0:  # a reduce-only order whose position is gone has nothing left to do
-            self._put(order.transition(OrderStatus.CANCELLED, ts=now))
+            self._put(order.transition(_CANCELLED, ts=now))
             return []
         fill = self._fill(order.client_order_id, order.symbol, order.side, qty, price, now, maker=maker,
                           exchange_order_id=order.exchange_order_id)
         filled = order.filled_size + fill.size
-        status = OrderStatus.FILLED if filled == order.size else OrderStatus.PARTIALLY_FILLED
+        status = _FILLED if filled == order.size else _PARTIALLY_FILLED
         self._put(order.transition(status, ts=now, filled_size=filled, avg_fill_price=fill.price))
-        if status is OrderStatus.PARTIALLY_FILLED:  # reduce-only remainder with no position left
-            self._put(self._orders[order.client_order_id].transition(OrderStatus.CANCELLED, ts=now))
+        if status is _PARTIALLY_FILLED:  # reduce-only remainder with no position left
+            self._put(self._orders[order.client_order_id].transition(_CANCELLED, ts=now))
         return [fill]
 
     def _fill(self, client_order_id: str, symbol: str, side: OrderSide, qty: Decimal, price: float,
               now: datetime, *, maker: bool, exchange_order_id: str | None = None) -> Fill:
-        instrument = self._instruments[symbol]
-        exact_price = instrument.round_price(price, "up" if side is OrderSide.BUY else "down")
+        buy = side is _BUY
+        exact_price, price_f = self._fill_price(symbol, price, buy)
         rate = self._fees.maker_fee_pct if maker else self._fees.taker_fee_pct
-        price_f = float(exact_price)
-        fee = float(qty) * self._contract_sizes[symbol] * price_f * rate
-        self._apply(symbol, qty if side is OrderSide.BUY else -qty, price_f, now)
+        qty_f = float(qty)
+        fee = qty_f * self._contract_sizes[symbol] * price_f * rate
+        if buy:
+            self._apply(symbol, qty, qty_f, price_f, now)
+        else:
+            self._apply(symbol, -qty, -qty_f, price_f, now)
         self.cash_usd -= fee
         self.fees_paid_usd += fee
         self._trade_seq += 1
@@ -585,36 +608,56 @@ class PaperExchange:
         self._fill_ts.append(fill.ts)
         return fill
 
-    def _apply(self, symbol: str, qty: Decimal, price: float, now: datetime) -> None:
-        """Move the position by signed ``qty`` contracts at ``price``; realise PnL on the reduced part."""
+    def _fill_price(self, symbol: str, price: float, buy: bool) -> tuple[Decimal, float]:
+        """``price`` (USD) rounded to ``symbol``'s tick against us (up for a buy, down for a sell), exact and as a
+        float. The last answer is kept: a reversal's close and open fill on one side at one mark, so one price."""
+        key = (symbol, price, buy)
+        kept = self._last_fill_price
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        exact = self._instruments[symbol].round_price(price, "up" if buy else "down")
+        answer = (exact, float(exact))
+        self._last_fill_price = (key, answer)
+        return answer
+
+    def _apply(self, symbol: str, qty: Decimal, qty_f: float, price: float, now: datetime) -> None:
+        """Move the position by signed ``qty`` contracts (``qty_f``: ``float(qty)``) at ``price``; realise PnL on
+        the reduced part. The book's float size has its exact size's sign, so the signs are read from floats."""
         self._version += 1
         book = self._books.get(symbol)
         if book is None:
-            book = self._books[symbol] = _Book()
-        cs = self._contract_size(symbol)
-        size = book.size
-        if size == 0 or (size > 0) == (qty > 0):
-            total = size + qty
-            total_f = float(total)
-            book.entry_price = (book.entry_price * abs(book.size_f) + price * float(abs(qty))) / abs(total_f)
-            book.ts_opened = book.ts_opened or now
+            book = self._books[symbol] = _Book(_NO_SIZE, 0.0, 0.0, now)
+        size_f = book.size_f
+        if size_f == 0.0 or (size_f > 0.0) == (qty_f > 0.0):
+            total = book.size + qty
+            total_f = qty_f if size_f == 0.0 else float(total)  # a new book's total equals ``qty``
+            book.entry_price = (book.entry_price * abs(size_f) + price * abs(qty_f)) / abs(total_f)
             book.size, book.size_f = total, total_f
         else:
-            closed = float(min(abs(qty), abs(size)))
-            self.cash_usd += closed * cs * (price - book.entry_price) * (1 if size > 0 else -1)
-            remainder = size + qty
-            if remainder == 0:
+            closed = min(abs(qty_f), abs(size_f))  # float(min(|qty|, |size|)): the conversion is monotonic
+            sign = 1 if size_f > 0.0 else -1
+            self.cash_usd += closed * self._contract_sizes[symbol] * (price - book.entry_price) * sign
+            remainder = book.size + qty
+            if remainder == _NO_SIZE:
                 del self._books[symbol]
                 return
-            if (remainder > 0) != (size > 0):  # flipped through zero: the rest opens anew
+            remainder_f = float(remainder)
+            if (remainder_f > 0.0) != (size_f > 0.0):  # flipped through zero: the rest opens anew
                 book.entry_price, book.ts_opened = price, now
-            book.size, book.size_f = remainder, float(remainder)
+            book.size, book.size_f = remainder, remainder_f
 
     def arm_dead_man_switch(self, timeout_seconds: int) -> None:
         """Nothing to arm: paper orders live and die with this process (``capabilities.dead_man_switch`` is False)."""
 
 
 _IMMEDIATE = frozenset({OrderType.MARKET, OrderType.IOC})
+# The enum members read on every order, fill and report, as module constants: on Python 3.11 an enum class's
+# attribute goes through its metaclass's ``__getattr__`` hook, several times the cost of a global.
+_BUY, _SELL = OrderSide.BUY, OrderSide.SELL
+_LIMIT, _STOP = OrderType.LIMIT, OrderType.STOP
+_OPEN, _FILLED, _PARTIALLY_FILLED, _CANCELLED = (OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED,
+                                                 OrderStatus.CANCELLED)
+_LONG, _SHORT = Side.LONG, Side.SHORT
 _NO_SIZE = DECIMAL_ZERO  # no contracts
 
 
@@ -623,21 +666,21 @@ def _by_client_id(order: Order) -> str:
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
-    return price <= limit if side is OrderSide.BUY else price >= limit
+    return price <= limit if side is _BUY else price >= limit
 
 
 def _resting_level(order: Order) -> float | None:
     """The price at which a resting order acts: a stop's trigger, a limit's limit."""
-    if order.order_type is OrderType.STOP and order.stop_price is not None:
+    if order.order_type is _STOP and order.stop_price is not None:
         return float(order.stop_price)
-    if order.order_type is OrderType.LIMIT and order.limit_price is not None:
+    if order.order_type is _LIMIT and order.limit_price is not None:
         return float(order.limit_price)
     return None
 
 
 def _below(order: Order) -> bool:
     """True when the order acts on a falling mark (a sell stop, a buy limit)."""
-    return (order.side is OrderSide.SELL) == (order.order_type is OrderType.STOP)
+    return (order.side is _SELL) == (order.order_type is _STOP)
 
 
 def _initial_margin(instrument: Instrument, notional: Any) -> Any:
