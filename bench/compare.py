@@ -137,8 +137,8 @@ def nautilus_python(explicit: str | None = None) -> tuple[str | None, str]:
 
     In order: ``explicit`` (``--nautilus-python``), the ``BENCH_NAUTILUS_PYTHON`` environment
     variable, then this interpreter. NautilusTrader 1.231 needs Python >= 3.12, Krakenbot's venv may
-    be 3.11: a separate venv (``python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install
-    nautilus_trader==1.231.0``) is the usual way.
+    be 3.11: a separate venv (``python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install -c
+    constraints-nautilus.txt nautilus_trader==1.231.0``) is the usual way.
     """
     candidates = [c for c in (explicit, os.environ.get("BENCH_NAUTILUS_PYTHON"), sys.executable) if c]
     tried = []
@@ -154,7 +154,7 @@ def nautilus_python(explicit: str | None = None) -> tuple[str | None, str]:
             return python, f"nautilus_trader {info['version']} on Python {info['python']} ({python})"
         tried.append(f"{python}: nautilus_trader not installed")
     return None, ("NautilusTrader skipped: not installed (" + "; ".join(tried) + "). It needs Python >= 3.12: "
-                  "python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install -c constraints-bench.txt "
+                  "python3.12 -m venv .venv-nautilus && .venv-nautilus/bin/pip install -c constraints-nautilus.txt "
                   "nautilus_trader==1.231.0, then --nautilus-python .venv-nautilus/bin/python "
                   "(or BENCH_NAUTILUS_PYTHON)")
 

@@ -85,3 +85,18 @@ def test_bench_constraints_agree_with_the_main_constraints() -> None:
     main, bench = _pins(REPO / "constraints.txt"), _pins(REPO / "constraints-bench.txt")
     differ = {name: (main[name], bench[name]) for name in main.keys() & bench.keys() if main[name] != bench[name]}
     assert not differ, f"pinned differently in constraints.txt and constraints-bench.txt: {differ}"
+
+
+def test_the_nautilus_venv_installs_from_its_own_pins() -> None:
+    """NautilusTrader 1.231 runs in its own Python 3.12 venv and pins some dependencies exactly (fsspec==2026.2.0)
+    where the main constraints pin others (Dask's fsspec): installing it with -c constraints.txt fails
+    (ResolutionImpossible). Its install line uses constraints-nautilus.txt alone, which pins the same
+    nautilus_trader as the bench extra, and the docs show that line."""
+    nautilus, bench = _pins(REPO / "constraints-nautilus.txt"), _pins(REPO / "constraints-bench.txt")
+    assert nautilus["nautilus-trader"] == bench["nautilus-trader"]
+    for doc in ("README.md", "bench/README.md", "constraints-bench.txt"):
+        lines = [line for line in (REPO / doc).read_text().splitlines() if ".venv-nautilus/bin/pip install" in line]
+        assert lines, f"{doc} shows no NautilusTrader install line"
+        for line in lines:
+            assert "-c constraints-nautilus.txt" in line and "constraints.txt " not in line.replace(
+                "constraints-nautilus.txt", ""), f"{doc}: {line.strip()}"
