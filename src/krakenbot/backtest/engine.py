@@ -324,7 +324,7 @@ class Backtest:
         times = self.idle.times
 
         def opens(k: int) -> bool:
-            return marks.update(equity, from_ns(int(times[k]))).assess(equity, self.cfg.risk).state.allows_entries
+            return marks.update(equity, from_ns(int(times[k]))).allows_entries(equity, self.cfg.risk)
 
         if opens(k0):
             return k0

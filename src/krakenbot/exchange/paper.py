@@ -44,6 +44,7 @@ from krakenbot.domain.errors import (
     OrderNotFoundError,
     OrderRejectedError,
 )
+from krakenbot.domain.frozen import new
 from krakenbot.domain.instrument import DECIMAL_ZERO, MAINTENANCE_TO_INITIAL
 from krakenbot.exchange.base import ExchangeCapabilities
 from krakenbot.exchange.intrabar import OHLC, candle_path, reached
@@ -369,8 +370,10 @@ class PaperExchange:
         if self._account_cache is not None and self._account_cache[0] == key:
             return self._account_cache[1]
         equity, initial = self._figures()
-        account = AccountState(equity_usd=equity, available_margin_usd=equity - initial, initial_margin_usd=initial,
-                               maintenance_margin_usd=initial * self._maintenance_ratio, ts=key[2])
+        account = new(AccountState)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        AccountState.__init__(account, equity_usd=equity, available_margin_usd=equity - initial,
+                              initial_margin_usd=initial, maintenance_margin_usd=initial * self._maintenance_ratio,
+                              ts=key[2])
         self._account_cache = (key, account)
         return account
 
@@ -434,9 +437,10 @@ class PaperExchange:
         kept = self._position_reports.get(symbol)
         if kept is not None and kept[0] == state:
             return kept[1]
-        position = Position(symbol=symbol, side=_LONG if book.size_f > 0.0 else _SHORT, size=abs(book.size_f),
-                            entry_price=book.entry_price, ts_opened=book.ts_opened, mark_price=mark,
-                            contract_size=self._contract_sizes[symbol])
+        position = new(Position)
+        Position.__init__(position, symbol=symbol, side=_LONG if book.size_f > 0.0 else _SHORT, size=abs(book.size_f),
+                          entry_price=book.entry_price, ts_opened=book.ts_opened, mark_price=mark,
+                          contract_size=self._contract_sizes[symbol])
         self._position_reports[symbol] = (state, position)
         return position
 
@@ -490,10 +494,11 @@ class PaperExchange:
             filled, avg_price = _NO_SIZE + fill.size, fill.price
             if filled == intent.size:
                 status = _FILLED
-        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
-                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=status, ts_updated=now, filled_size=filled,
-                      avg_fill_price=avg_price, limit_price=intent.limit_price, stop_price=intent.stop_price)
+        order = new(Order)
+        Order.__init__(order, client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                       reduce_only=intent.reduce_only, status=status, ts_updated=now, filled_size=filled,
+                       avg_fill_price=avg_price, limit_price=intent.limit_price, stop_price=intent.stop_price)
         self._put(order)
         return order
 
@@ -599,9 +604,10 @@ class PaperExchange:
         self.cash_usd -= fee
         self.fees_paid_usd += fee
         self._trade_seq += 1
-        fill = Fill(trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol, side=side,
-                    size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
-                    exchange_order_id=exchange_order_id, is_maker=maker)
+        fill = new(Fill)
+        Fill.__init__(fill, trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol,
+                      side=side, size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
+                      exchange_order_id=exchange_order_id, is_maker=maker)
         if self._fill_ts and fill.ts < self._fill_ts[-1]:
             self._fills_in_time_order = False
         self._fills.append(fill)
