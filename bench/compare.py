@@ -215,22 +215,43 @@ NAUTILUS_BUDGET_S = 600.0  # NautilusTrader's run is stopped after this; it then
 NAUTILUS_FALLBACK_DIVISOR = 10
 
 
+def median_round(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine's figures over its rounds: the summary of its median round by CPU seconds (the lower median
+    of an even count), whole (its seconds, memory and note belong together), plus every round's wall and CPU
+    seconds. The rounds must agree on the trade count and the exact PnL (the engines are deterministic: a
+    difference is a bug, raised as RuntimeError naming the rounds)."""
+    first = summaries[0]
+    for n, other in enumerate(summaries[1:], start=2):
+        for key in ("trades", "net_pnl_usd_exact"):
+            if other.get(key) != first.get(key):
+                raise RuntimeError(f"{first['engine']}: round {n} gave {key} {other.get(key)!r}, round 1 gave {key} "
+                                   f"{first.get(key)!r}; the engine is not deterministic on this case")
+    order = sorted(range(len(summaries)), key=lambda k: summaries[k].get("cpu_seconds") or summaries[k]["seconds"])
+    out = dict(summaries[order[(len(order) - 1) // 2]])
+    out.update({"rounds": len(summaries), "seconds_rounds": [s["seconds"] for s in summaries],
+                "cpu_seconds_rounds": [s.get("cpu_seconds") for s in summaries]})
+    return out
+
+
 def _smaller(candles: int) -> int:
     return max(candles // NAUTILUS_FALLBACK_DIVISOR, 1_000)
 
 
 def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | None = None,
             timeout_s: float = 3600.0, engines: tuple[str, ...] | None = None,
-            nautilus_budget_s: float = NAUTILUS_BUDGET_S) -> dict[str, Any]:
+            nautilus_budget_s: float = NAUTILUS_BUDGET_S, rounds: int = 1) -> dict[str, Any]:
     """The engines on 1 SYNTHETIC symbol x ``candles`` one-minute candles, each in a fresh process; figures.
 
     Each engine's own run is timed in its own process (peak memory its own); the trade tables come
-    back as files and the agreement checks run here, untimed. ``nautilus``: the interpreter for
-    NautilusTrader (see ``nautilus_python``); skipped with a note when none has it. NautilusTrader's
-    cost per trade grows with the trades made (measured here: its run is super-linear in trades),
-    so its run is stopped after ``nautilus_budget_s``; the result then says so (``nautilus_timed_out``,
-    with the candles/s it stayed under) and holds Krakenbot and NautilusTrader side by side at a
-    tenth of the size (``nautilus_smaller``).
+    back as files and the agreement checks run here, untimed. ``rounds``: each engine runs that many
+    times, interleaved (krakenbot, backtesting.py, vectorbt, krakenbot, ...), so that a burst of load on
+    the shared machine falls on every engine alike; each reports its median round (``median_round``)
+    and the ratios are of those medians, with every round's seconds kept. NautilusTrader runs once.
+    ``nautilus``: the interpreter for NautilusTrader (see ``nautilus_python``); skipped with a note when
+    none has it. NautilusTrader's cost per trade grows with the trades made (measured here: its run is
+    super-linear in trades), so its run is stopped after ``nautilus_budget_s``; the result then says so
+    (``nautilus_timed_out``, with the candles/s it stayed under) and holds Krakenbot and NautilusTrader
+    side by side at a tenth of the size (``nautilus_smaller``).
     """
     data = random_walk_market(1, min(candles, 10), seed=seed)
     lot = synthetic_perpetual(data.symbols[0], float(data.close[0, 0])).lot_size
@@ -241,13 +262,18 @@ def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | 
     runs: dict[str, PeerRun] = {}
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
+        each: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+        for round_no in range(1, rounds + 1):
+            for engine in engines:
+                print(f"  {engine}, {candles:,} candles, fresh process (round {round_no} of {rounds}) ...",
+                      file=sys.stderr, flush=True)
+                table_path = Path(tmp) / f"{engine}-{round_no}.npz"
+                each[engine].append(_fresh(["bench.engine_case", "ema", "--engine", engine, "--candles",
+                                            str(candles), "--seed", str(seed), "--trades-out", str(table_path)],
+                                           timeout_s))
         for engine in engines:
-            print(f"  {engine}, {candles:,} candles, fresh process ...", file=sys.stderr, flush=True)
-            table_path = Path(tmp) / f"{engine}.npz"
-            summary = _fresh(["bench.engine_case", "ema", "--engine", engine, "--candles", str(candles),
-                              "--seed", str(seed), "--trades-out", str(table_path)], timeout_s)
-            summaries[engine] = summary
-            runs[engine] = _as_run(summary, _load_table(table_path))
+            summaries[engine] = median_round(each[engine])
+            runs[engine] = _as_run(summaries[engine], _load_table(Path(tmp) / f"{engine}-1.npz"))
         if run_peers:
             python, note = nautilus_python(nautilus)
             notes.append(note)
@@ -270,7 +296,7 @@ def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | 
     result: dict[str, Any] = {
         "data": describe(random_walk_market(1, min(candles, 10), seed=seed)).replace(
             f"x {min(candles, 10):,} one-minute", f"x {candles:,} one-minute"),
-        "candles": candles, "seed": seed, "fresh_process_per_engine": True,
+        "candles": candles, "seed": seed, "fresh_process_per_engine": True, "rounds": rounds,
         "sizing": (f"fixed notional {NOTIONAL_USD:,.0f} USD per entry at the signal bar's close, rounded down to "
                    f"the lot {lot} units; equity {INITIAL_EQUITY_USD:,.0f} USD; taker fee {TAKER_FEE}, no slippage, "
                    "no funding"),
@@ -284,6 +310,11 @@ def compare(candles: int, *, seed: int, run_peers: bool = True, nautilus: str | 
         result["engines"][name]["krakenbot_speed_ratio"] = round(peer.seconds / kb.seconds, 4)
         if peer.cpu_seconds and kb.cpu_seconds:
             result["engines"][name]["krakenbot_cpu_speed_ratio"] = round(peer.cpu_seconds / kb.cpu_seconds, 4)
+        peer_rounds = result["engines"][name].get("cpu_seconds_rounds") or []
+        kb_rounds = summaries["krakenbot"].get("cpu_seconds_rounds") or []
+        if len(peer_rounds) == len(kb_rounds) > 1 and all(peer_rounds) and all(kb_rounds):  # round k beside round k
+            result["engines"][name]["krakenbot_cpu_speed_ratio_rounds"] = [
+                round(p / k, 4) for p, k in zip(peer_rounds, kb_rounds, strict=True)]
         result.setdefault("agreement", {})[name] = agree
     if timed_out is not None:
         result["nautilus_timed_out"] = timed_out

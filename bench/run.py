@@ -50,10 +50,10 @@ RESULTS = REPO / "bench" / "results.json"
 FAST_TICK = REPO / "bench" / "fast_tick.py"
 SECTIONS = ("ema", "growth", "symbols", "realistic", "demo", "fast_tick")
 ONE_YEAR_MINUTES = 525_600
-FULL = {"ema_candles": 1_000_000, "growth": GROWTH_SIZES, "symbols": (1, 10, 50), "symbol_candles": ONE_YEAR_MINUTES,
-        "fast_tick_repeat": 400}
-QUICK = {"ema_candles": 5_000, "growth": QUICK_GROWTH_SIZES, "symbols": (1, 2, 3), "symbol_candles": 20_000,
-         "fast_tick_repeat": 20}
+FULL = {"ema_candles": 1_000_000, "ema_rounds": 3, "growth": GROWTH_SIZES, "symbols": (1, 10, 50),
+        "symbol_candles": ONE_YEAR_MINUTES, "fast_tick_repeat": 400}
+QUICK = {"ema_candles": 5_000, "ema_rounds": 1, "growth": QUICK_GROWTH_SIZES, "symbols": (1, 2, 3),
+         "symbol_candles": 20_000, "fast_tick_repeat": 20}
 SLOW_CASE_SECONDS = 600  # a case slower than this is reported as too slow for this machine
 HISTORY_NOTE = ("history: one entry per full run of python -m bench.run, oldest first; 'latest' is the last one. "
                 "Entries before issue #14 have the older layout (scale / peers).")
@@ -211,6 +211,12 @@ def print_peers(peers: dict[str, Any]) -> None:
               f"{_fmt(e.get('peak_rss_mb'), ',.0f'):>8} {e['trades']:>7,} {e['net_pnl_usd']:>14,.4f} "
               f"{_fmt(a.get('net_pnl_abs_diff_usd'), '.4f'):>11}")
     print("  KB x = this engine's seconds / Krakenbot's (> 1: Krakenbot is faster); KB x CPU: the same in CPU seconds")
+    if peers.get("rounds", 1) > 1:
+        print(f"  each engine but NautilusTrader: the median of {peers['rounds']} interleaved rounds; CPU s per round:")
+        for name, e in peers["engines"].items():
+            paired = e.get("krakenbot_cpu_speed_ratio_rounds")
+            print(f"    {name:<15} {e.get('cpu_seconds_rounds')}"
+                  + (f"  KB x CPU round by round {paired}" if paired else ""))
     print("  each engine's timed part is its simulation alone (see bench/README.md); peak MB: its own process")
     vbt = peers["engines"].get("vectorbt", {})
     if "seconds_simulation_only" in vbt:
@@ -260,6 +266,12 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"need a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _sections(text: str) -> tuple[str, ...]:
     chosen = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [c for c in chosen if c not in SECTIONS]
@@ -282,6 +294,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="skip a growth size estimated to take longer (default %(default)s)")
     parser.add_argument("--compare-candles", type=int, default=None, metavar="N",
                         help="candles of the ema section (default 1,000,000)")
+    parser.add_argument("--rounds", type=_positive, default=None, metavar="N",
+                        help="rounds of the ema section: each engine but NautilusTrader runs N times, interleaved, "
+                             "and reports its median round (default 3; --quick: 1)")
     parser.add_argument("--symbols", type=_sizes, default=None, metavar="N,N,...",
                         help="symbol counts of the symbols section (default 1,10,50); the largest runs the realistic "
                              "section")
@@ -320,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running the always-in EMA cross beside the peers ({candles:,} candles) ...", file=sys.stderr,
               flush=True)
         report["ema"] = compare(candles, seed=args.seed, run_peers=not args.skip_peers,
-                                nautilus=args.nautilus_python, nautilus_budget_s=args.nautilus_budget)
+                                nautilus=args.nautilus_python, nautilus_budget_s=args.nautilus_budget,
+                                rounds=args.rounds or sizes["ema_rounds"])
     if "growth" in sections:
         report["growth"] = growth(args.growth_sizes or sizes["growth"], seed=args.seed, budget_s=args.growth_budget)
         notes.extend(report["growth"]["notes"])

@@ -27,7 +27,8 @@ def test_quick_run_appends_an_entry_and_keeps_the_earlier_ones(tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--skip-peers", "--sections", "ema,growth,symbols,demo",
-         "--growth-sizes", "3000,6000", "--symbols", "1,2", "--label", "harness test", "--out", str(out)],
+         "--growth-sizes", "3000,6000", "--symbols", "1,2", "--rounds", "2", "--label", "harness test",
+         "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
@@ -37,6 +38,8 @@ def test_quick_run_appends_an_entry_and_keeps_the_earlier_ones(tmp_path: Path) -
     assert entry["mode"] == "quick" and entry["label"] == "harness test" and entry["machine"]["cpu_count"]
     kb = entry["ema"]["engines"]["krakenbot"]
     assert kb["trades"] > 0 and kb["peak_rss_mb"] > 0 and entry["ema"]["fresh_process_per_engine"]
+    assert entry["ema"]["rounds"] == 2 and len(kb["cpu_seconds_rounds"]) == 2
+    assert kb["cpu_seconds"] == sorted(kb["cpu_seconds_rounds"])[0]  # two rounds: the lower median
     assert [r["candles"] for r in entry["growth"]["rows"]] == [3000, 6000]
     assert [r["symbols"] for r in entry["symbols"]["rows"]] == [1, 2]
     assert entry["symbols"]["rows"][1]["exponent"] is not None
@@ -100,3 +103,29 @@ def test_the_nautilus_venv_installs_from_its_own_pins() -> None:
         for line in lines:
             assert "-c constraints-nautilus.txt" in line and "constraints.txt " not in line.replace(
                 "constraints-nautilus.txt", ""), f"{doc}: {line.strip()}"
+
+
+def _summary(cpu: float, *, trades: int = 7, pnl: float = -1.5) -> dict[str, object]:
+    return {"engine": "x", "seconds": cpu + 0.25, "cpu_seconds": cpu, "trades": trades, "net_pnl_usd_exact": pnl,
+            "peak_rss_mb": 100.0 + cpu}
+
+
+def test_an_engine_reports_its_median_round_with_every_round_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.compare import median_round
+
+    out = median_round([_summary(3.0), _summary(1.0), _summary(2.0)])
+    assert out["cpu_seconds"] == 2.0 and out["seconds"] == 2.25 and out["peak_rss_mb"] == 102.0  # one run, whole
+    assert out["cpu_seconds_rounds"] == [3.0, 1.0, 2.0] and out["seconds_rounds"] == [3.25, 1.25, 2.25]
+    assert out["rounds"] == 3
+    assert median_round([_summary(5.0)])["cpu_seconds"] == 5.0
+
+
+def test_rounds_that_disagree_on_the_trades_are_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.compare import median_round
+
+    with pytest.raises(RuntimeError, match=r"round 2 gave trades 8, round 1 gave trades 7"):
+        median_round([_summary(1.0), _summary(2.0, trades=8)])
+    with pytest.raises(RuntimeError, match="net_pnl_usd_exact"):
+        median_round([_summary(1.0), _summary(2.0, pnl=-1.25)])
