@@ -534,14 +534,19 @@ def _price_table(bars: MarketData) -> pd.DataFrame:
 
 def _symbol_column(symbols: tuple[str, ...], counts: np.ndarray) -> Any:
     """``symbols[k]`` repeated ``counts[k]`` times, as the column pandas infers from those strings. Where that is
-    pyarrow-backed (pandas' default ``str``), built from integer codes: no Python string per row to convert."""
+    pyarrow-backed (pandas' default ``str``), its buffers are written directly (the UTF-8 bytes of each symbol
+    repeated, and the row offsets): no Python string per row to convert, no per-row copy."""
     target = pd.Series(np.array(symbols, dtype=object)).dtype
-    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and int(counts.sum()):  # no rows: object
+    rows = int(counts.sum())
+    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and rows:  # no rows: object
         import pyarrow as pa
 
-        codes = pa.array(np.repeat(np.arange(len(symbols), dtype=np.int32), counts))
-        strings = pa.DictionaryArray.from_arrays(codes, pa.array(list(symbols), type=pa.large_string()))
-        return pd.array(strings.cast(pa.large_string()), dtype=target)
+        encoded = [symbol.encode("utf-8") for symbol in symbols]
+        data = b"".join(text * int(count) for text, count in zip(encoded, counts, strict=True))
+        offsets = np.zeros(rows + 1, dtype=np.int64)  # large_string: int64 offsets, row k is data[off[k]:off[k+1]]
+        np.cumsum(np.repeat(np.array([len(text) for text in encoded], dtype=np.int64), counts), out=offsets[1:])
+        strings = pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
+        return pd.array(strings, dtype=target)
     return np.repeat(np.array(symbols, dtype=object), counts)
 
 
