@@ -46,12 +46,20 @@ from krakenbot.backtest.gc_scope import young_collections_only
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
-from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events, utc_column
+from krakenbot.backtest.result import (
+    EVENT_COLUMNS,
+    BacktestResult,
+    config_hash,
+    empty_events,
+    epoch_us,
+    us_column,
+    utc_column,
+)
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
 from krakenbot.domain.errors import ConfigError
-from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns, to_us
+from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
 from krakenbot.exchange.paper import PaperExchange
 from krakenbot.live.trading import LiveTrading, WakeState, build_guard
@@ -444,20 +452,18 @@ class Backtest:
         return wake
 
     # -- result ---------------------------------------------------------------------------------
-    def _equity_table(self, rows: list[tuple[datetime, float, float, float]]) -> pd.DataFrame:
-        """EQUITY_COLUMNS of the wakes' ``rows`` (the journal's, then the final account's) and the idle bars'
-        (kept as arrays), merged by time, a wake's row before an idle bar's at the same time, as a stable sort
-        of the concatenated tables by ``ts`` would. Both are in time order (the simulated clock never goes
-        back), so the merge places the few wake rows by binary search among the idle ones, and the columns
-        are written once, into the one float block the table keeps."""
+    def _equity_table(self, rows: list[tuple[datetime, float, float, float]], wake_us: np.ndarray) -> pd.DataFrame:
+        """EQUITY_COLUMNS of the wakes' ``rows`` (the journal's, then the final account's; ``wake_us``: their
+        times in epoch microseconds) and the idle bars' (kept as arrays), merged by time, a wake's row before an
+        idle bar's at the same time, as a stable sort of the concatenated tables by ``ts`` would. Both are in time
+        order (the simulated clock never goes back), so the merge places the few wake rows by binary search among
+        the idle ones, and the columns are written once, into the one float block the table keeps."""
         # columns: pandas infers each as it would from the rows (a comprehension per column: ``zip(*rows)``
         # would make an iterator per row, tens of thousands for the GC to count)
-        wake_us = np.fromiter((to_us(row[0]) for row in rows), dtype=np.int64, count=len(rows))
         names = ("equity_usd", "exposure_usd", "margin_used_usd")
         values = [[row[k] for row in rows] for k in range(1, len(names) + 1)]
         if not self._idle_equity:
-            return pd.DataFrame({"ts": pd.to_datetime(wake_us.view("datetime64[us]"), utc=True),  # as ``utc_column``
-                                 **dict(zip(names, values, strict=True))})
+            return pd.DataFrame({"ts": us_column(wake_us), **dict(zip(names, values, strict=True))})
         idle_us = np.concatenate([b[0] for b in self._idle_equity]) // NS_PER_US  # ns -> the column's us
         n = len(wake_us) + len(idle_us)
         wake_at = np.arange(len(wake_us)) + np.searchsorted(idle_us, wake_us, side="left")  # idle rows before each
@@ -471,27 +477,30 @@ class Backtest:
             block[k, wake_at] = np.array(column, dtype=np.float64)
             block[k, idle_at] = np.concatenate([b[k + 1] for b in self._idle_equity])
         table = pd.DataFrame(block.T, columns=list(names), copy=False)  # the block itself, not a copy of it
-        table.insert(0, "ts", pd.to_datetime(stamps.view("datetime64[us]"), utc=True))
+        table.insert(0, "ts", us_column(stamps))
         return table
 
     def _result(self) -> BacktestResult:
         """The result after the end-of-data flatten: a last equity row records the account after every
         close, so the summary's final equity is what the trades leave (their PnL sums to its change)."""
-        reasons = {i.client_order_id: i.reason for i in self.journal.intents}
-        trades = build_trades(self.journal.fills, reasons, self.instruments, self.paper.funding_payments)
         final = self.paper.fetch_account()
         left = sum(p.notional_usd for p in self.paper.fetch_positions())  # 0 unless a close failed
         rows = [*self.journal.equity, (final.ts, final.equity_usd, left, final.initial_margin_usd)]
+        wake_stamps = [row[0] for row in rows]  # one clock reading per wake: fills and events happen at them
+        wake_us = epoch_us(wake_stamps)
+        stamps_us = dict(zip(wake_stamps, wake_us.tolist(), strict=True))
+        reasons = {i.client_order_id: i.reason for i in self.journal.intents}
+        trades = build_trades(self.journal.fills, reasons, self.instruments, self.paper.funding_payments, stamps_us)
         journal_events = self.journal.events
         if journal_events:  # built by columns: no datetime objects for pandas to parse
-            events = pd.DataFrame({"ts": utc_column(e.ts for e in journal_events),
+            events = pd.DataFrame({"ts": utc_column((e.ts for e in journal_events), stamps_us),
                                    "kind": [e.kind for e in journal_events],
                                    "symbol": ["" if e.symbol == "*" else e.symbol for e in journal_events],
                                    "detail": [e.detail for e in journal_events]}, columns=list(EVENT_COLUMNS))
         else:
             events = empty_events()
             events["ts"] = pd.to_datetime(events["ts"], utc=True)
-        equity = self._equity_table(rows)
+        equity = self._equity_table(rows, wake_us)
         signal_data = self.data.resample(self.cfg.strategy.timeframe)
         prices = _price_table(signal_data)
         strategy = self.signals.strategy
@@ -525,14 +534,19 @@ def _price_table(bars: MarketData) -> pd.DataFrame:
 
 def _symbol_column(symbols: tuple[str, ...], counts: np.ndarray) -> Any:
     """``symbols[k]`` repeated ``counts[k]`` times, as the column pandas infers from those strings. Where that is
-    pyarrow-backed (pandas' default ``str``), built from integer codes: no Python string per row to convert."""
+    pyarrow-backed (pandas' default ``str``), its buffers are written directly (the UTF-8 bytes of each symbol
+    repeated, and the row offsets): no Python string per row to convert, no per-row copy."""
     target = pd.Series(np.array(symbols, dtype=object)).dtype
-    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and int(counts.sum()):  # no rows: object
+    rows = int(counts.sum())
+    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow" and rows:  # no rows: object
         import pyarrow as pa
 
-        codes = pa.array(np.repeat(np.arange(len(symbols), dtype=np.int32), counts))
-        strings = pa.DictionaryArray.from_arrays(codes, pa.array(list(symbols), type=pa.large_string()))
-        return pd.array(strings.cast(pa.large_string()), dtype=target)
+        encoded = [symbol.encode("utf-8") for symbol in symbols]
+        data = b"".join(text * int(count) for text, count in zip(encoded, counts, strict=True))
+        offsets = np.zeros(rows + 1, dtype=np.int64)  # large_string: int64 offsets, row k is data[off[k]:off[k+1]]
+        np.cumsum(np.repeat(np.array([len(text) for text in encoded], dtype=np.int64), counts), out=offsets[1:])
+        strings = pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
+        return pd.array(strings, dtype=target)
     return np.repeat(np.array(symbols, dtype=object), counts)
 
 

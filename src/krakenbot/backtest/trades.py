@@ -14,11 +14,14 @@ from krakenbot.backtest.result import TRADE_COLUMNS, empty_trades, utc_column
 from krakenbot.domain import Fill, Instrument, OrderSide
 from krakenbot.domain.vocabulary import OrderReason
 
+_BUY = OrderSide.BUY  # a module constant: an enum member read costs a class attribute lookup per fill
+
 
 @dataclass(slots=True)
 class _Open:
     side: str
     ts_open: datetime
+    contract_size: float  # base units per contract, as a float
     size: float = 0.0  # signed contracts now held
     peak: float = 0.0  # largest |size| reached
     cost: float = 0.0  # USD paid for contracts bought minus received for those sold
@@ -48,26 +51,29 @@ class _FundingIndex:
 
 
 def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments: Mapping[str, Instrument],
-                 funding: Sequence[tuple[datetime, str, float]]) -> pd.DataFrame:
+                 funding: Sequence[tuple[datetime, str, float]],
+                 stamps_us: Mapping[datetime, int] | None = None) -> pd.DataFrame:
     """TRADE_COLUMNS rows from ``fills`` (oldest first). ``reasons``: client order id -> intent reason (a fill
     of no known order closes with ``liquidation`` or ``external``); ``funding``: (ts, symbol, USD paid)
-    payments, charged to the trade open at that time."""
+    payments, charged to the trade open at that time; ``stamps_us``: known conversions of fill times to
+    epoch microseconds (``utc_column``'s ``known``)."""
     rows: list[tuple[object, ...]] = []  # TRADE_COLUMNS in order
     book: dict[str, _Open] = {}
-    paid_between = _FundingIndex(funding)
-    contract_sizes: dict[str, float] = {}  # float(contract_size) once per symbol, not once per fill
+    paid_between = _FundingIndex(funding) if funding else None  # None: no funding paid, nothing to look up
+    contract_sizes: dict[str, float] = {}  # float(contract_size) once per symbol, not once per trade
     for fill in fills:
-        cs = contract_sizes.get(fill.symbol)
-        if cs is None:
-            cs = contract_sizes[fill.symbol] = float(instruments[fill.symbol].contract_size)
+        symbol = fill.symbol
         size = float(fill.size)  # > 0 (``Fill`` checks it): |qty|
-        qty = size if fill.side is OrderSide.BUY else -size
+        qty = size if fill.side is _BUY else -size
         price = float(fill.price)
-        trade = book.get(fill.symbol)
+        trade = book.get(symbol)
         if trade is None:
-            trade = book[fill.symbol] = _Open(side="long" if qty > 0 else "short", ts_open=fill.ts)
-        opening = trade.size == 0 or (trade.size > 0) == (qty > 0)
-        if opening:
+            cs = contract_sizes.get(symbol)
+            if cs is None:
+                cs = contract_sizes[symbol] = float(instruments[symbol].contract_size)
+            trade = book[symbol] = _Open(side="long" if qty > 0 else "short", ts_open=fill.ts, contract_size=cs)
+        held = trade.size
+        if held == 0 or (held > 0) == (qty > 0):  # opening (or adding)
             trade.entry_value += size * price
             trade.entry_size += size
         else:
@@ -75,21 +81,22 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
             trade.exit_size += size
             cid = fill.client_order_id
             trade.reason = reasons[cid] if cid in reasons else OrderReason.of_unasked_fill(cid)
-        trade.size += qty
-        trade.peak = max(trade.peak, abs(trade.size))
-        trade.cost += qty * price * cs
+        held = trade.size = held + qty
+        held = abs(held)
+        trade.peak = max(trade.peak, held)
+        trade.cost += qty * price * trade.contract_size
         trade.fees += float(fill.fee_usd)
-        if abs(trade.size) < 1e-12:
-            paid = paid_between(fill.symbol, trade.ts_open, fill.ts)
-            entry, base_size = trade.entry_value / trade.entry_size, trade.peak * cs
-            rows.append((fill.symbol, trade.side, trade.ts_open, fill.ts, entry, trade.exit_value / trade.exit_size,
+        if held < 1e-12:
+            paid = 0 if paid_between is None else paid_between(symbol, trade.ts_open, fill.ts)
+            entry, base_size = trade.entry_value / trade.entry_size, trade.peak * trade.contract_size
+            rows.append((symbol, trade.side, trade.ts_open, fill.ts, entry, trade.exit_value / trade.exit_size,
                          base_size, base_size * entry, -trade.cost - trade.fees - paid, trade.fees, paid, trade.reason))
-            del book[fill.symbol]
+            del book[symbol]
     if not rows:
         return empty_trades()
     # by columns, the times as integers: pandas parsing datetime objects row by row is the slow part (one
     # comprehension per column: ``zip(*rows)`` would make an iterator per row, tens of thousands for the GC to count)
     columns: dict[str, object] = {col: [row[k] for row in rows] for k, col in enumerate(TRADE_COLUMNS)}
     for col in ("ts_open", "ts_close"):
-        columns[col] = utc_column(cast(list[datetime], columns[col]))
+        columns[col] = utc_column(cast(list[datetime], columns[col]), stamps_us)
     return pd.DataFrame(columns, columns=list(TRADE_COLUMNS))
