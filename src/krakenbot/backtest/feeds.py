@@ -177,18 +177,22 @@ class PrecomputedSignals:
         return self.sides_and_scores_at(times_ns, symbols)[1]
 
     def sides_and_scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both."""
+        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both (none when
+        the times are the series' own bar closes, the usual case: each bar then answers for itself)."""
         sides = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
         scores = np.full((len(times_ns), len(symbols)), np.nan)
         for k, (arrays, computed) in enumerate(self._series):
             if arrays.symbol not in symbols:
                 continue
-            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
-            idx = np.maximum(last, 0)
-            valid = (last >= 0) & self._has_signal[k][idx]
+            bars: slice | np.ndarray = slice(None)  # the bar closed at each time
+            valid = self._has_signal[k]
+            if not np.array_equal(self._close_ns[k], times_ns):
+                last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
+                bars = np.maximum(last, 0)
+                valid = (last >= 0) & valid[bars]
             col = symbols.index(arrays.symbol)
-            sides[:, col] = np.where(valid, np.sign(computed.side[idx]), 0)
-            scores[:, col] = np.where(valid, computed.score[idx], np.nan)
+            np.copyto(sides[:, col], np.sign(computed.side[bars]), where=valid)
+            np.copyto(scores[:, col], computed.score[bars], where=valid)
         return sides, scores
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:
