@@ -140,11 +140,11 @@ class PrecomputedSignals:
     def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
         self.strategy = strategy
         self._series: list[tuple[CandleArrays, SignalArrays]] = []
-        ts = signal_data.ts.view("datetime64[ns]")  # the same int64 nanoseconds, no copy (CandleArrays makes one)
+        ts = signal_data.ts.view("datetime64[ns]")  # the same int64 nanoseconds, read-only, no copy
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
             complete = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
-            # every bar complete: views (CandleArrays copies them once), no masked gathers of every bar
+            # every bar complete: read-only views (CandleArrays keeps them: no copies), no masked gathers of every bar
             rows: slice | np.ndarray = slice(None) if complete.all() else complete
             arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
                                                                   for f in ("open", "high", "low", "close", "volume")})
