@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from krakenbot.portfolio.idle_bars import IdleBars, _next_true
+from krakenbot.portfolio.idle_bars import IdleBars, _from_each_hit, _next_hit
 
 MIN = 60_000_000_000  # one minute in ns
 
@@ -194,10 +194,20 @@ def test_sides_not_one_row_per_time_raise_value_error(sides: np.ndarray) -> None
 
 
 @pytest.mark.parametrize("density", [0.0, 0.001, 0.05, 0.5, 1.0])
-@pytest.mark.parametrize("n", [1, 17, 1000])
-def test_next_true_is_the_first_hit_at_or_after_each_index_sparse_or_dense(density: float, n: int) -> None:
-    # sparse masks take the repeat path, dense ones the running minimum: both give the scan's answer
+@pytest.mark.parametrize("n", [0, 1, 17, 1000])
+def test_next_hit_is_the_first_hit_at_or_after_each_index_sparse_or_dense(density: float, n: int) -> None:
     mask = np.random.default_rng(n).random(n) < density
     expected = [next((j for j in range(k, n) if mask[j]), n) for k in range(n)]
-    got = _next_true(mask, np.arange(n, dtype=np.int64))
+    got = _next_hit(np.flatnonzero(mask), n)
     assert got.dtype == np.int64 and got.tolist() == expected
+
+
+@pytest.mark.parametrize("density", [0.001, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("n", [1, 17, 1000])
+def test_from_each_hit_carries_the_newest_hit_value_from_the_first_hit_on(density: float, n: int) -> None:
+    mask = np.random.default_rng(n).random(n) < density
+    mask[-1] = True  # at least one hit
+    hits = np.flatnonzero(mask)
+    values = np.arange(len(hits), dtype=np.float64) * 1.5
+    expected = [values[np.flatnonzero(hits <= k)[-1]] for k in range(int(hits[0]), n)]
+    assert _from_each_hit(hits, values, n).tolist() == expected

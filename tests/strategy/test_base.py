@@ -29,6 +29,23 @@ def test_candle_arrays_from_frame_converts_tz_aware_ts_to_utc_ns_and_freezes_arr
         candles.close[0] = 1.0
 
 
+def test_candle_arrays_copy_a_writable_or_frame_backed_column_and_keep_a_frozen_one() -> None:
+    df = frame()
+    candles = CandleArrays.from_frame("BTC/USD", df)
+    df.loc[2, "close"] = 1.0  # pandas writes the memory its read-only to_numpy views show
+    assert candles.close[2] == 102.0
+    close = np.array([100.0, 101.0, 102.0, 103.0, 104.0])
+    ts = np.arange(5, dtype=np.int64).astype("datetime64[h]").astype("datetime64[ns]")
+    copied = CandleArrays(symbol="BTC/USD", ts=ts, open=close, high=close, low=close, close=close, volume=close)
+    close[2] = 1.0
+    assert copied.close[2] == 102.0 and not copied.close.flags.writeable
+    close[2] = 102.0
+    close.setflags(write=False)
+    ts.setflags(write=False)
+    kept = CandleArrays(symbol="BTC/USD", ts=ts, open=close, high=close, low=close, close=close, volume=close)
+    assert kept.close is close and kept.ts is ts
+
+
 def test_candle_arrays_from_frame_accepts_ts_index() -> None:
     candles = CandleArrays.from_frame("BTC/USD", frame().set_index("ts"))
     assert len(candles) == 5

@@ -97,6 +97,8 @@ def _timeline(data: MarketData, tf_ns: int) -> _Timeline:
     on_bar = close_ns % tf_ns == 0
     if int(np.count_nonzero(on_bar)) == count:
         times, is_bar, row = close_ns, on_bar, np.arange(len(close_ns))
+        if len(times) == count:  # and every close is a bar's (bars as long as the candles): the bars are the rows
+            return _Timeline(times=times, is_bar=is_bar, row=row, bar_index=row, bars_through=row + 1)
     else:
         bars = first_bar + tf_ns * np.arange(count, dtype=np.int64)
         pos = np.minimum(np.searchsorted(close_ns, bars), len(close_ns) - 1)
@@ -158,8 +160,10 @@ class Backtest:
         self._order = sorted(self.futures.values())  # futures symbols, the columns of the bar sides
         self._col_of = {fut: col for col, fut in enumerate(self._order)}
         self._spot_of = {fut: spot for spot, fut in self.futures.items()}
-        bar_times = self.timeline.times[self.timeline.bar_index]
-        self._bar_times, self._bar_rows = bar_times, self.timeline.row[self.timeline.bar_index]
+        tl = self.timeline
+        every = len(tl.bar_index) == len(tl.times)  # every time a bar close: the times and rows themselves, no gathers
+        bar_times = tl.times if every else tl.times[tl.bar_index]
+        self._bar_times, self._bar_rows = bar_times, tl.row if every else tl.row[tl.bar_index]
         spots = [self._spot_of[f] for f in self._order]
         self._bar_sides, bar_scores = self.signals.sides_and_scores_at(bar_times, spots)
         stale_ns = duration_ns(timedelta(minutes=cfg.auction.stale_signal_minutes))

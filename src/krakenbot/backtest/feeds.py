@@ -140,11 +140,11 @@ class PrecomputedSignals:
     def __init__(self, strategy: Strategy, signal_data: MarketData) -> None:  # type: ignore[type-arg]
         self.strategy = strategy
         self._series: list[tuple[CandleArrays, SignalArrays]] = []
-        ts = signal_data.ts.view("datetime64[ns]")  # the same int64 nanoseconds, no copy (CandleArrays makes one)
+        ts = signal_data.ts.view("datetime64[ns]")  # the same int64 nanoseconds, read-only, no copy
         for symbol in sorted(signal_data.symbols):  # signals() answers sorted by symbol
             col = signal_data.column(symbol)
             complete = signal_data.complete[:, col]  # the bars ``signal_data.frame(symbol)`` holds
-            # every bar complete: views (CandleArrays copies them once), no masked gathers of every bar
+            # every bar complete: read-only views (CandleArrays keeps them: no copies), no masked gathers of every bar
             rows: slice | np.ndarray = slice(None) if complete.all() else complete
             arrays = CandleArrays(symbol=symbol, ts=ts[rows], **{f: getattr(signal_data, f)[rows, col]
                                                                   for f in ("open", "high", "low", "close", "volume")})
@@ -177,18 +177,22 @@ class PrecomputedSignals:
         return self.sides_and_scores_at(times_ns, symbols)[1]
 
     def sides_and_scores_at(self, times_ns: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both."""
+        """``sides_at`` and ``scores_at`` together: one binary search of the times per series for both (none when
+        the times are the series' own bar closes, the usual case: each bar then answers for itself)."""
         sides = np.zeros((len(times_ns), len(symbols)), dtype=np.int8)
         scores = np.full((len(times_ns), len(symbols)), np.nan)
         for k, (arrays, computed) in enumerate(self._series):
             if arrays.symbol not in symbols:
                 continue
-            last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
-            idx = np.maximum(last, 0)
-            valid = (last >= 0) & self._has_signal[k][idx]
+            bars: slice | np.ndarray = slice(None)  # the bar closed at each time
+            valid = self._has_signal[k]
+            if not np.array_equal(self._close_ns[k], times_ns):
+                last = np.searchsorted(self._close_ns[k], times_ns, side="right") - 1
+                bars = np.maximum(last, 0)
+                valid = (last >= 0) & valid[bars]
             col = symbols.index(arrays.symbol)
-            sides[:, col] = np.where(valid, np.sign(computed.side[idx]), 0)
-            scores[:, col] = np.where(valid, computed.score[idx], np.nan)
+            np.copyto(sides[:, col], np.sign(computed.side[bars]), where=valid)
+            np.copyto(scores[:, col], computed.score[bars], where=valid)
         return sides, scores
 
     def signal_of(self, symbol: str, now: datetime) -> Signal | None:

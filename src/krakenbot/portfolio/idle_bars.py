@@ -28,23 +28,23 @@ from collections.abc import Mapping
 
 import numpy as np
 
-SPARSE_HITS_PER_INDEX = 16  # ``_next_true`` repeats the hits when fewer than one index in this many is one
 OUTRANK_CHUNK = 64  # bars of the first outranking scan step (each further step is 4 x longer)
-_NEVER = np.iinfo(np.int64).max // 4  # a gap no staleness limit reaches (no same-side signal yet)
 
 
-def _next_true(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """For each index k: the first index >= k where ``mask`` holds, or ``len(mask)``; ``positions`` is
-    ``np.arange(len(mask))`` (int64), made once by the caller. Where ``mask`` holds rarely (a staleness mask),
-    each hit repeated over the indexes it answers: a running minimum costs per index, this per hit."""
-    hits = np.flatnonzero(mask)
-    if len(hits) * SPARSE_HITS_PER_INDEX < len(mask):
-        answers = np.append(hits, len(mask))  # hit j answers the indexes after hit j - 1 up to itself
-        counts = np.diff(answers, prepend=-1)
-        counts[-1] -= 1  # ``len(mask)`` answers the indexes after the last hit
-        return np.repeat(answers, counts)
-    idx = np.where(mask[::-1], positions[::-1], len(mask))  # reversed, so the running minimum reads forward
-    return np.minimum.accumulate(idx)[::-1]
+def _next_hit(hits: np.ndarray, n: int) -> np.ndarray:
+    """For each index k < ``n``: the first of ``hits`` (increasing indexes, int64) >= k, or ``n``. Each hit is
+    repeated over the indexes it answers (those after the previous hit up to itself): one pass over the output,
+    with no running minimum over a mask."""
+    answers = np.append(hits, n)
+    counts = np.diff(answers, prepend=-1)
+    counts[-1] -= 1  # ``n`` answers the indexes after the last hit
+    return np.repeat(answers, counts)
+
+
+def _from_each_hit(hits: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``values[j]`` (one per hit) repeated from index ``hits[j]`` up to the next hit (or ``n``): what the newest
+    hit at or before each index carries, for the indexes from ``hits[0]`` on."""
+    return np.repeat(values, np.diff(hits, append=n))
 
 
 class IdleBars:
@@ -70,19 +70,20 @@ class IdleBars:
         self._next_signal = []  # per column: next bar with any signal (busy when the contract is not held)
         self._next_side: list[dict[int, np.ndarray]] = []  # per column and side: next bar with that side
         self._next_stale: list[dict[int, np.ndarray]] = []  # per column and side: next bar whose gap is stale
-        positions = np.arange(n, dtype=np.int64)
         for col in range(sides.shape[1]):
             column = sides[:, col]
             by_side, stale, held_score = {}, {}, {}
             for sign in (1, -1):
-                same = column == sign
-                by_side[sign] = _next_true(same, positions)
-                last = np.maximum.accumulate(np.where(same, positions, -1))  # newest bar <= k with that side, or -1
-                seen, newest = last >= 0, np.maximum(last, 0)
-                gap = np.where(seen, self.times - self.times[newest], _NEVER)
-                stale[sign] = _next_true(gap > self.stale_ns, positions)
+                hits = np.flatnonzero(column == sign)  # the bars with that side
+                by_side[sign] = _next_hit(hits, n)
+                first = int(hits[0]) if hits.size else n  # bars before it have no same-side signal yet: stale
+                aged = np.ones(n, dtype=bool)  # the bars whose newest same-side signal is older than stale_ns
+                np.greater(self.times[first:] - _from_each_hit(hits, self.times[hits], n), self.stale_ns,
+                           out=aged[first:])
+                stale[sign] = _next_hit(np.flatnonzero(aged), n)
                 if self._scores is not None:
-                    held_score[sign] = np.where(seen, self._scores[newest, col], np.nan)
+                    held_score[sign] = np.full(n, np.nan)
+                    held_score[sign][first:] = _from_each_hit(hits, self._scores[hits, col], n)
             self._next_signal.append(np.minimum(by_side[1], by_side[-1]))  # the next signal on either side
             self._next_side.append(by_side)
             self._next_stale.append(stale)

@@ -35,7 +35,14 @@ _COLUMNS = ("open", "high", "low", "close", "volume")
 
 
 def _frozen(values: Any, dtype: Any) -> Any:
-    array = np.array(values, dtype=dtype, copy=True)
+    """``values`` as a read-only array of ``dtype``. An array already read-only, contiguous and of that dtype, over
+    memory its owner froze too (``MarketData``'s arrays and their views), is taken as it is: a backtest's history
+    is not copied. Anything else is copied (pandas' read-only ``to_numpy`` views, for one: the frame still writes
+    their memory)."""
+    owner = values.base if isinstance(values, np.ndarray) and values.base is not None else values
+    frozen = (isinstance(values, np.ndarray) and values.dtype == dtype and values.flags.c_contiguous
+              and not values.flags.writeable and isinstance(owner, np.ndarray) and not owner.flags.writeable)
+    array = values if frozen else np.array(values, dtype=dtype, copy=True)
     if array.ndim != 1:
         raise ValueError(f"candle arrays must be 1-D, got shape {array.shape}")
     array.setflags(write=False)
@@ -54,7 +61,8 @@ def datetime_to_ts(value: datetime) -> np.datetime64:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class CandleArrays:
-    """One symbol's candles as read-only numpy arrays of equal length, oldest first.
+    """One symbol's candles as read-only numpy arrays of equal length, oldest first (a frozen array, such as a
+    view of ``MarketData``'s, is kept as it is; any other is copied).
 
     ``ts`` is each candle's UTC open time as ``datetime64[ns]`` (strictly increasing; gaps
     allowed, Kraken omits empty candles); prices in quote currency, ``volume`` in base units.

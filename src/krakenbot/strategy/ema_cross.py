@@ -67,7 +67,8 @@ class EmaCrossStrategy(Strategy[EmaCrossParams]):
         fast = ema(candles.close, p.fast_span)
         slow = ema(candles.close, p.slow_span)
         valid = np.isfinite(fast) & np.isfinite(slow)
-        side = np.where(valid, np.where(fast > slow, 1, -1), 0).astype(np.int8)
+        side = np.where(fast > slow, np.int8(1), np.int8(-1))  # int8 throughout: no int64 temporaries
+        side[~valid] = 0
         score = np.where(valid, 1.0, np.nan)
         stop = np.where(valid, p.stop_distance_pct, np.nan)
         return SignalArrays(side=side, score=score, stop_distance_pct=stop,

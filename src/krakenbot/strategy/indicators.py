@@ -62,7 +62,7 @@ def weighted_window_sum(values: FloatArray, weights: FloatArray) -> FloatArray:
     out = np.full(n, np.nan, dtype=np.float64)
     if n < window:
         return out
-    lags = w.tolist()
+    lags = [np.asarray(weight) for weight in w]  # 0-d arrays: no Python float converted at each of the calls below
     product = np.empty(min(WINDOW_SUM_BLOCK, n - window + 1), dtype=np.float64)
     # Block by block, every lag over a block before the next block: the block's sums and products stay in
     # cache across the lags (one pass per lag over the whole array would stream it from memory each time).
