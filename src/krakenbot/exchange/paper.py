@@ -246,18 +246,19 @@ class PaperExchange:
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
         fills: list[Fill] = []
-        resting = self._open
-        if not resting:
+        levels = self._levels  # the resting orders with a level (the others never fill here), by client id
+        if not levels:
             return fills
-        for order in (tuple(resting.values()) if len(resting) == 1 else sorted(resting.values(), key=_by_client_id)):
-            if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
-                continue
-            acts = self._levels.get(order.client_order_id)
+        for client_order_id in sorted(levels):
+            acts = levels.get(client_order_id)  # (gone once done: only the order filled leaves while this runs)
             if acts is None:
                 continue
-            _, level, below = acts
-            mark = self._marks[order.symbol]
+            of, level, below = acts
+            mark = self._marks.get(of)
+            if mark is None or (symbol is not None and of != symbol):
+                continue
             if mark <= level if below else mark >= level:
+                order = self._orders[client_order_id]
                 if order.order_type is _LIMIT:  # a resting limit fills at its own price once reached
                     fills += self._execute(order, level, now, maker=True)
                 else:  # a stop triggered by a gap: fill at the mark (the open) that passed it, less slippage
@@ -469,10 +470,11 @@ class PaperExchange:
         exchange_order_id = f"paper-order-{len(self._orders) + 1}"
         if immediate:
             return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now, reducible)
-        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
-                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=_OPEN, ts_updated=now,
-                      limit_price=intent.limit_price, stop_price=intent.stop_price)
+        order = new(Order)
+        Order.__init__(order, client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                       reduce_only=intent.reduce_only, status=_OPEN, ts_updated=now,
+                       limit_price=intent.limit_price, stop_price=intent.stop_price)
         self._put(order)
         self._trigger_resting(now)
         return self._orders[order.client_order_id]
@@ -665,10 +667,6 @@ _OPEN, _FILLED, _PARTIALLY_FILLED, _CANCELLED = (OrderStatus.OPEN, OrderStatus.F
                                                  OrderStatus.CANCELLED)
 _LONG, _SHORT = Side.LONG, Side.SHORT
 _NO_SIZE = DECIMAL_ZERO  # no contracts
-
-
-def _by_client_id(order: Order) -> str:
-    return order.client_order_id
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
