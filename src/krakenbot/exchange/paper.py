@@ -608,7 +608,7 @@ class PaperExchange:
         self._trade_seq += 1
         fill = new(Fill)
         Fill.__init__(fill, trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol,
-                      side=side, size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
+                      side=side, size=qty, price=exact_price, fee_usd=_fee_decimal(fee), ts=now,
                       exchange_order_id=exchange_order_id, is_maker=maker)
         if self._fill_ts and fill.ts < self._fill_ts[-1]:
             self._fills_in_time_order = False
@@ -667,6 +667,18 @@ _OPEN, _FILLED, _PARTIALLY_FILLED, _CANCELLED = (OrderStatus.OPEN, OrderStatus.F
                                                  OrderStatus.CANCELLED)
 _LONG, _SHORT = Side.LONG, Side.SHORT
 _NO_SIZE = DECIMAL_ZERO  # no contracts
+
+
+def _fee_decimal(fee: float) -> Decimal:
+    """``fee`` (USD) rounded to 8 decimals, exact: ``Decimal(repr(round(fee, 8)))``, the same digits and exponent,
+    from one correctly rounded conversion to decimal instead of two (``round``'s and ``repr``'s). Below 1e7 the
+    8-decimal string has at most 15 significant digits, so it reads back as ``round(fee, 8)`` and no shorter string
+    does (those differ by >= 1e-8, several of the float's spacings): it is what ``repr`` prints, written in full,
+    less its trailing zeros (one kept after the point, as ``repr`` keeps it). Beyond that range, ``repr``."""
+    if not -1e7 < fee < 1e7:
+        return Decimal(repr(round(fee, 8)))
+    text = f"{fee:.8f}".rstrip("0")
+    return Decimal(text + "0" if text[-1] == "." else text)
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
