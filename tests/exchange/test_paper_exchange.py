@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from builders.clock import T0
 from builders.exchange import intent
 from krakenbot.config import FeesConfig
 from krakenbot.domain import OrderSide, OrderType, SimulatedClock
-from krakenbot.exchange.paper import PaperExchange
+from krakenbot.exchange.paper import PaperExchange, _fee_decimal
 
 NO_SLIP = FeesConfig(taker_fee_pct=0.0005, maker_fee_pct=0.0002, slippage_pct=0.0)
 
@@ -243,3 +244,19 @@ def test_kept_account_positions_and_orders_follow_every_move():
         assert again == positions and again is not positions and all(
             kept is first for kept, first in zip(again, positions, strict=True)), name
     assert ex.funding_paid_usd != 0.0 and len(ex.fetch_fills()) == 4 and ex.fetch_positions() == []
+
+
+@pytest.mark.parametrize("fee", [0.0, -0.0, 3e-9, 6e-9, 2.0**-9, 1e-5, 0.5, 15.0, 100.0, 14.999999712, -2.5e-7,
+                                 9_999_999.999999998, 1e7, -1e7, 1.5e16, float("nan"), float("inf")])
+def test_fee_decimal_is_the_repr_of_the_fee_rounded_to_8_decimals(fee):
+    expected = Decimal(repr(round(fee, 8)))
+    assert str(_fee_decimal(fee)) == str(expected) and _fee_decimal(fee).as_tuple() == expected.as_tuple()
+
+
+@settings(max_examples=3000)
+@given(st.one_of(st.floats(min_value=-1e7, max_value=1e7), st.floats(min_value=-1e-3, max_value=1e-3),
+                 st.floats(allow_nan=False)))
+def test_fee_decimal_has_the_digits_and_exponent_of_repr_round(fee):
+    """The fee a fill reports: the same Decimal (digits and exponent, not only the value) as
+    ``Decimal(repr(round(fee, 8)))``, the conversion it replaces, on every float."""
+    assert _fee_decimal(fee).as_tuple() == Decimal(repr(round(fee, 8))).as_tuple()

@@ -246,18 +246,19 @@ class PaperExchange:
     def _trigger_resting(self, now: datetime, symbol: str | None = None) -> list[Fill]:
         """Fill the resting orders (of ``symbol``, or all) that the current marks are at or beyond."""
         fills: list[Fill] = []
-        resting = self._open
-        if not resting:
+        levels = self._levels  # the resting orders with a level (the others never fill here), by client id
+        if not levels:
             return fills
-        for order in (tuple(resting.values()) if len(resting) == 1 else sorted(resting.values(), key=_by_client_id)):
-            if order.is_done or order.symbol not in self._marks or (symbol is not None and order.symbol != symbol):
-                continue
-            acts = self._levels.get(order.client_order_id)
+        for client_order_id in sorted(levels):
+            acts = levels.get(client_order_id)  # (gone once done: only the order filled leaves while this runs)
             if acts is None:
                 continue
-            _, level, below = acts
-            mark = self._marks[order.symbol]
+            of, level, below = acts
+            mark = self._marks.get(of)
+            if mark is None or (symbol is not None and of != symbol):
+                continue
             if mark <= level if below else mark >= level:
+                order = self._orders[client_order_id]
                 if order.order_type is _LIMIT:  # a resting limit fills at its own price once reached
                     fills += self._execute(order, level, now, maker=True)
                 else:  # a stop triggered by a gap: fill at the mark (the open) that passed it, less slippage
@@ -469,10 +470,11 @@ class PaperExchange:
         exchange_order_id = f"paper-order-{len(self._orders) + 1}"
         if immediate:
             return self._fill_immediate(intent, exchange_order_id, self._slipped(mark, intent.side), now, reducible)
-        order = Order(client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
-                      symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
-                      reduce_only=intent.reduce_only, status=_OPEN, ts_updated=now,
-                      limit_price=intent.limit_price, stop_price=intent.stop_price)
+        order = new(Order)
+        Order.__init__(order, client_order_id=intent.client_order_id, exchange_order_id=exchange_order_id,
+                       symbol=intent.symbol, side=intent.side, size=intent.size, order_type=intent.order_type,
+                       reduce_only=intent.reduce_only, status=_OPEN, ts_updated=now,
+                       limit_price=intent.limit_price, stop_price=intent.stop_price)
         self._put(order)
         self._trigger_resting(now)
         return self._orders[order.client_order_id]
@@ -606,7 +608,7 @@ class PaperExchange:
         self._trade_seq += 1
         fill = new(Fill)
         Fill.__init__(fill, trade_id=f"paper-{self._trade_seq}", client_order_id=client_order_id, symbol=symbol,
-                      side=side, size=qty, price=exact_price, fee_usd=Decimal(repr(round(fee, 8))), ts=now,
+                      side=side, size=qty, price=exact_price, fee_usd=_fee_decimal(fee), ts=now,
                       exchange_order_id=exchange_order_id, is_maker=maker)
         if self._fill_ts and fill.ts < self._fill_ts[-1]:
             self._fills_in_time_order = False
@@ -667,8 +669,16 @@ _LONG, _SHORT = Side.LONG, Side.SHORT
 _NO_SIZE = DECIMAL_ZERO  # no contracts
 
 
-def _by_client_id(order: Order) -> str:
-    return order.client_order_id
+def _fee_decimal(fee: float) -> Decimal:
+    """``fee`` (USD) rounded to 8 decimals, exact: ``Decimal(repr(round(fee, 8)))``, the same digits and exponent,
+    from one correctly rounded conversion to decimal instead of two (``round``'s and ``repr``'s). Below 1e7 the
+    8-decimal string has at most 15 significant digits, so it reads back as ``round(fee, 8)`` and no shorter string
+    does (those differ by >= 1e-8, several of the float's spacings): it is what ``repr`` prints, written in full,
+    less its trailing zeros (one kept after the point, as ``repr`` keeps it). Beyond that range, ``repr``."""
+    if not -1e7 < fee < 1e7:
+        return Decimal(repr(round(fee, 8)))
+    text = f"{fee:.8f}".rstrip("0")
+    return Decimal(text + "0" if text[-1] == "." else text)
 
 
 def _marketable(side: OrderSide, price: float, limit: float) -> bool:
