@@ -112,3 +112,17 @@ def test_new_hands_out_a_blank_that_becomes_the_class_only_through_its_init() ->
     assert pickle.loads(pickle.dumps(blank)) == blank and copy.copy(blank) == blank
     with pytest.raises(KeyError):
         new(_Plain)  # not a ``fast_init`` class: no twin
+
+
+def test_a_small_class_called_directly_is_written_through_its_descriptors_and_equals_a_built_one() -> None:
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Small:  # fewer fields than turning the instance into a blank would pay for
+        a: int
+        b: int = 2
+
+    built = new(Small)
+    Small.__init__(built, a=1)
+    assert Small(a=1) == built and type(Small(a=1)) is Small
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Small(a=1).a = 3  # type: ignore[misc]

@@ -14,8 +14,9 @@ a third of its cost. ``obj = new(Cls); Cls.__init__(obj, ...)`` is the same cons
 whose slots ``__init__`` fills by plain assignment before turning the blank into a ``Cls`` (``__class__``
 assignment, which CPython allows between classes of one slot layout; checked once per class, here) and running
 ``__post_init__``. What ``Cls.__init__`` returns is a ``Cls`` like any other. A ``Cls(...)`` call hands
-``__init__`` a ``Cls``, whose slots it writes through their member descriptors (what ``object.__setattr__``
-ends up calling).
+``__init__`` a ``Cls``: with ``_SWAP_FROM`` fields or more it is turned into a blank first (one
+``object.__setattr__``, cheaper than that many descriptor calls), else its slots are written through their
+member descriptors (what ``object.__setattr__`` ends up calling).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _object_new = object.__new__
+_SWAP_FROM = 4  # fields from which a ``Cls(...)`` call's instance is turned into a blank (about 2.6k instructions)
 _TWINS: dict[type, type] = {}  # a ``fast_init`` class -> its fields twin (see the module docstring)
 
 
@@ -46,7 +48,7 @@ def fast_init(cls: type[T]) -> type[T]:
                                               "__qualname__": f"{cls.__qualname__}Fields"})
     blank: Any = _object_new(twin)
     blank.__class__ = cls  # raises TypeError now, not per value, should the layouts ever differ
-    namespace: dict[str, Any] = {"_twin": twin, "_cls": cls}
+    namespace: dict[str, Any] = {"_twin": twin, "_cls": cls, "_object_setattr": object.__setattr__}
     args: list[str] = []
     plain: list[str] = []  # a blank of the twin: plain assignments
     described: list[str] = []  # a ``cls`` (a ``cls(...)`` call): through the slots' member descriptors
@@ -67,6 +69,8 @@ def fast_init(cls: type[T]) -> type[T]:
         described.append(f"        _set_{f.name}(self, {value})")
     body = ["    if type(self) is _twin:", *plain, "        self.__class__ = _cls",
             "    else:", *(described or ["        pass"])]
+    if len(plain) >= _SWAP_FROM:
+        body = ["    if type(self) is _cls:", "        _object_setattr(self, '__class__', _twin)", *body]  # a Cls(...)
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = f"def __init__(self, *, {', '.join(args)}):\n" + "\n".join(body) + "\n"
