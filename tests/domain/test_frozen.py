@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -100,3 +102,27 @@ def test_new_then_init_builds_the_same_value_as_calling_the_class_and_checks_it_
         _Fast.__init__(new(_Fast), a=-1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.a = 3  # type: ignore[misc]
+
+
+def test_new_hands_out_a_blank_that_becomes_the_class_only_through_its_init() -> None:
+    blank = new(_Fast)
+    assert not isinstance(blank, _Fast)  # the fields twin: plain slots, filled by ``__init__``
+    _Fast.__init__(blank, a=4)
+    assert type(blank) is _Fast and blank == _Fast(a=4) and hash(blank) == hash(_Fast(a=4))
+    assert pickle.loads(pickle.dumps(blank)) == blank and copy.copy(blank) == blank
+    with pytest.raises(KeyError):
+        new(_Plain)  # not a ``fast_init`` class: no twin
+
+
+def test_a_small_class_called_directly_is_written_through_its_descriptors_and_equals_a_built_one() -> None:
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Small:  # fewer fields than turning the instance into a blank would pay for
+        a: int
+        b: int = 2
+
+    built = new(Small)
+    Small.__init__(built, a=1)
+    assert Small(a=1) == built and type(Small(a=1)) is Small
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Small(a=1).a = 3  # type: ignore[misc]

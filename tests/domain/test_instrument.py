@@ -1,6 +1,7 @@
 """Instrument rounding: the one place sizes and prices become exact."""
 
-from decimal import Decimal
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import pytest
 from hypothesis import given
@@ -47,6 +48,38 @@ def test_round_price_is_tick_multiple_within_one_tick(price, tick, mode):
         assert rounded <= exact
     if mode == "up":
         assert rounded >= exact
+
+
+TICKS = [*LOTS, Decimal("0.1"), Decimal("0.25"), Decimal("0.05"), Decimal("1E-8"), Decimal("0.00001"), Decimal("5"),
+         Decimal("0.3"), Decimal("0.0007")]
+_MODES = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
+
+
+def _near_a_tick(draw: st.DrawFn) -> tuple[float, Decimal]:
+    """A tick and a price on, next to, or half-way between its multiples (where the float fast path must step
+    aside), or anywhere."""
+    tick = draw(st.sampled_from(TICKS) | st.decimals(min_value=Decimal("1E-9"), max_value=Decimal("1000"),
+                                                       allow_nan=False, allow_infinity=False, places=9)
+                .filter(lambda d: d > 0))
+    whole = Decimal(draw(st.integers(min_value=0, max_value=10**16)))
+    at = whole + draw(st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("1E-12"), Decimal("-1E-12"),
+                                       Decimal("0.5000000000001"), Decimal("0.4999999999999")]))
+    price = float(at * tick)
+    price = draw(st.sampled_from([price, math.nextafter(price, 0.0), math.nextafter(price, math.inf)])
+                 | st.floats(min_value=1e-9, max_value=1e12))
+    return price, tick
+
+
+@given(case=st.composite(_near_a_tick)(), mode=st.sampled_from(["nearest", "down", "up"]))
+def test_round_price_of_a_float_is_the_exact_rounding_of_its_repr(case, mode):
+    """The float fast path (``_whole_steps``) gives the exact path's Decimal, value and exponent alike."""
+    price, tick = case
+    exact = Decimal(repr(price))
+    if not exact > 0:
+        return
+    expected = (exact / tick).to_integral_value(_MODES[mode]) * tick
+    rounded = instrument(tick=tick).round_price(price, mode)
+    assert rounded == expected and str(rounded) == str(expected)
 
 
 def test_round_size_uses_decimal_not_binary_float():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
@@ -79,6 +80,9 @@ class Instrument:
     # (a float size, ``round_size`` of it) of the last float rounded: a position's reported size is rounded several
     # times a tick (its close, its check, its stop). Keyed by the whole input of a pure function: never stale.
     _last_rounded: tuple[float, Decimal] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``tick_size`` as a float for ``_whole_steps``; infinite when that float is not a normal number (then every
+    # price takes the exact path)
+    _tick_f: float = field(default=math.inf, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -91,6 +95,9 @@ class Instrument:
             raise ValueError(f"{self.symbol}: min_size must be a Decimal >= 0, got {self.min_size!r}")
         if not math.isfinite(self.max_leverage) or self.max_leverage < 1:
             raise ValueError(f"{self.symbol}: max_leverage must be >= 1, got {self.max_leverage!r}")
+        tick_f = float(self.tick_size)
+        if _MIN_NORMAL <= tick_f < math.inf:
+            object.__setattr__(self, "_tick_f", tick_f)
         starts = [t.from_notional_usd for t in self.margin_tiers]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             raise ValueError(f"{self.symbol}: margin_tiers must ascend by from_notional_usd, got {starts}")
@@ -148,6 +155,10 @@ class Instrument:
         ``down`` and ``up`` let a caller round in its own favour: a buy limit rounds down,
         a sell limit up; ``nearest`` uses banker's rounding.
         """
+        if type(price) is float:
+            whole = _whole_steps(price, self._tick_f, mode)
+            if whole is not None:
+                return Decimal(whole) * self.tick_size
         value = to_decimal(price)
         if value <= DECIMAL_ZERO:
             raise ValueError(f"{self.symbol}: price must be > 0, got {price!r}")
@@ -182,6 +193,39 @@ class Instrument:
     def notional_usd(self, size: float, price: float) -> float:
         """Notional value in quote currency of ``size`` (contracts or base units) at ``price``."""
         return abs(size) * float(self.contract_size) * price
+
+
+def _whole_steps(value: float, step: float, mode: PriceRounding) -> int | None:
+    """``Decimal(repr(value)) / step`` rounded to a whole number by ``mode`` (down, up, half-even), from float
+    arithmetic alone, when the float quotient decides it beyond doubt; None when the exact path must decide
+    (a quotient near a whole or half number, below 1, from 2**52 up, or not a number at all).
+
+    Why it is exact: the repr's value is within half an ulp of ``value`` (relative 2**-53), ``step`` (the
+    tick's float) within 2**-53 of the tick, and the division adds one more rounding: the float quotient is
+    within 2**-51 (relative) of the exact one. Kept only when at least ``_STEP_MARGIN`` (2**-48, relative) away
+    from every whole and half number, the exact quotient, and its 28-digit Decimal rounding, round alike. Near a
+    whole number the exact path decides also the Decimal's exponent (an exact quotient keeps its ideal exponent);
+    everywhere else the exact path's ticks are a whole Decimal of exponent 0, as ``Decimal(int)`` is."""
+    quotient = value / step
+    if not 1.0 <= quotient < _TWO_52:
+        return None
+    whole = math.floor(quotient)
+    part = quotient - whole  # exact: a float below 2**52 minus its floor
+    margin = quotient * _STEP_MARGIN
+    if part <= margin or part >= 1.0 - margin:
+        return None
+    if mode == "down":
+        return whole
+    if mode == "up":
+        return whole + 1
+    if abs(part - 0.5) <= margin:
+        return None
+    return whole if part < 0.5 else whole + 1
+
+
+_MIN_NORMAL = sys.float_info.min  # the smallest normal float: below it a float's relative precision is lost
+_TWO_52 = 2.0**52  # from here on a float has no fraction left
+_STEP_MARGIN = 2.0**-48  # see _whole_steps: eight times the float quotient's worst relative error
 
 
 @lru_cache(maxsize=256)
