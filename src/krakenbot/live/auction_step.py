@@ -23,7 +23,7 @@ import numpy as np
 from krakenbot.config.models import AppConfig
 from krakenbot.domain import AccountState, Instrument, Signal
 from krakenbot.domain.errors import FatalError
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.journal import Journal, JournalEvent
 from krakenbot.domain.timeconv import from_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -124,7 +124,7 @@ class AuctionStep:
                                  entries_allowed=entries_allowed, stale_closes_allowed=not skewed)
         results, unclosed = self._close(plan, now, info=info)
         if not plan.opens:
-            return AuctionReport(plan=plan, refreshed=None, results=tuple(results))
+            return _report(plan, None, results)
         refreshed = self.book.account()  # the closes changed it: a fresh read
         if info:
             log.info("Auction: Margin refreshed after closes: available %.2f USD (was %.2f), equity %.2f USD, "
@@ -168,7 +168,7 @@ class AuctionStep:
                 log.info("Auction: open %s %s notional %.2f USD -> filled %s @ %s%s", fut, cand.side.value,
                          fit.notional_usd, filled, avg_price,
                          f" ({result.refused})" if result.refused else "")
-        return AuctionReport(plan=plan, refreshed=refreshed, results=tuple(results))
+        return _report(plan, refreshed, results)
 
     def _close(self, plan: AllocationPlan, now: datetime, *, info: bool) -> tuple[list[ExecutionResult], set[str]]:
         """Run the plan's closes (reduce-only); returns the results and the symbols not closed in full.
@@ -200,7 +200,9 @@ class AuctionStep:
         return results, unclosed
 
     def _record(self, now: datetime, kind: EventKind, symbol: str, detail: str) -> None:
-        self.journal.record_event(JournalEvent(ts=now, kind=kind, symbol=symbol, detail=detail))
+        event = new(JournalEvent)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        JournalEvent.__init__(event, ts=now, kind=kind, symbol=symbol, detail=detail)
+        self.journal.record_event(event)
         if kind in _WARNED_KINDS:
             log.warning("%s: %s: %s", symbol, kind.value.replace("_", " "), detail)
 
@@ -216,6 +218,13 @@ def _close_words(close_reason: str) -> tuple[OrderReason, EventKind]:
         words = _CLOSE_WORDS[close_reason] = (OrderReason.auction_close(close_reason),
                                               EventKind.auction_close(close_reason))
     return words
+
+
+def _report(plan: AllocationPlan, refreshed: AccountState | None, results: list[ExecutionResult]) -> AuctionReport:
+    """The auction's report, built without ``type.__call__``'s keyword dict (``domain.frozen``)."""
+    report = new(AuctionReport)
+    AuctionReport.__init__(report, plan=plan, refreshed=refreshed, results=tuple(results))
+    return report
 
 
 def _failed(symbol: str, reason: OrderReason, exc: Exception) -> ExecutionResult:

@@ -34,8 +34,9 @@ from krakenbot.config.models import TIMEFRAME_MINUTES, AppConfig
 from krakenbot.domain import AccountState, Clock, Instrument, Order, OrderSide, OrderType, Position, Side, Signal
 from krakenbot.domain.clock import ServerClock, TickTime, TickTimes, floor_time
 from krakenbot.domain.errors import FatalError, KrakenbotError, StoreError, StoreWriteError
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.journal import Journal, JournalEvent
+from krakenbot.domain.trading import CLOSING_SIDE
 from krakenbot.domain.vocabulary import EventKind, OrderReason, alert
 from krakenbot.exchange.base import Exchange
 from krakenbot.execution.executor import ClientOrderIds, ExecutionResult, Executor
@@ -52,6 +53,8 @@ from krakenbot.risk.risk_manager import RiskManager
 from krakenbot.risk.shock_guard import ShockGuard
 
 log = logging.getLogger(__name__)
+# Enum members read on every open and stop check, looked up once (an Enum class attribute costs about a call on 3.11)
+_AUCTION_OPEN, _STOP_REASON, _STOP_TYPE = OrderReason.AUCTION_OPEN, OrderReason.STOP, OrderType.STOP
 
 __all__ = ["AuctionReport", "LiveTrading", "WakeState", "build_guard"]
 
@@ -178,10 +181,11 @@ class LiveTrading:
 
     def wake_state(self) -> WakeState:
         """What decides when the loop next needs to wake, for a driver that sleeps between events."""
-        now = self.now()
-        return WakeState(held={p.symbol: p.side for p in self.book.positions()},
-                         newest_signal_ts={fut: sig.ts for fut, sig in self.auction_step.latest_signals.items()},
-                         shock_until=self.guard.paused_until(now))
+        state = new(WakeState)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        WakeState.__init__(state, held={p.symbol: p.side for p in self.book.positions()},
+                           newest_signal_ts={fut: sig.ts for fut, sig in self.auction_step.latest_signals.items()},
+                           shock_until=self.guard.paused_until(self.now()))
+        return state
 
     # -- fast cadence ----------------------------------------------------------------------------------
     def fast_tick(self) -> None:
@@ -215,7 +219,7 @@ class LiveTrading:
             if polls_fills:
                 upkeep = run_step("fill_poll", self.market_step.poll_fills, False, failed, now) or upkeep
             if upkeep or fired or polls_fills:
-                run_step("stop_upkeep", self.sync_stops, None, failed)
+                run_step("stop_upkeep", self.sync_stops, None, failed, now)
         finally:
             if not armed and self.dead_man.in_use:  # a venue without the switch: nothing to refresh
                 run_step("dead_man_switch", lambda: self.dead_man.refresh(local, self._time_at(local)), None,
@@ -254,8 +258,8 @@ class LiveTrading:
         now = self.now()
         self.book.begin_tick()
         fresh = {fut: mark for fut, mark in self._state.marks.items() if fut not in self._state.stale}
-        report = self._run_auction_allocation(self.signal_feed.signals(now, fresh))
-        self.sync_stops()
+        report = self._run_auction_allocation(self.signal_feed.signals(now, fresh), now)
+        self.sync_stops(now)
         positions = self.book.positions()
         exposure_usd: float = 0  # gross notional (USD), summed from 0 in position order, as ``sum`` would
         for p in positions:
@@ -267,9 +271,10 @@ class LiveTrading:
                 self.journal.record_plan(now, report.plan.summary(), _plan_details(report))
         return report
 
-    def _run_auction_allocation(self, signals: Sequence[Signal]) -> AuctionReport:
-        """The auction: closes first, margin refreshed, then the opens through ``_handle_signal``."""
-        return self.auction_step.run(signals, self.now(), self._handle_signal)
+    def _run_auction_allocation(self, signals: Sequence[Signal], now: datetime) -> AuctionReport:
+        """The auction at the slow tick's ``now``: closes first, margin refreshed, then the opens through
+        ``_handle_signal``."""
+        return self.auction_step.run(signals, now, self._handle_signal)
 
     def _handle_signal(self, signal: Signal, available_margin_override: float | None = None,
                        notional_override: float | None = None, skip_margin_check: bool = False, *,
@@ -280,44 +285,46 @@ class LiveTrading:
         now = self.now()
         fut = self.symbol_map.get(signal.symbol, "")
         if not fut:
-            return ExecutionResult(symbol=signal.symbol, reason=OrderReason.AUCTION_OPEN, refused="no futures contract")
+            return ExecutionResult(symbol=signal.symbol, reason=_AUCTION_OPEN, refused="no futures contract")
         if self.guard.is_entry_paused(fut, now) or not self._state.tradable(fut):
-            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
+            return ExecutionResult(symbol=fut, reason=_AUCTION_OPEN,
                                    refused="entries paused (shock, stale data, clock skew or market status)")
         if self.account_watch.entries_paused:
-            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN,
+            return ExecutionResult(symbol=fut, reason=_AUCTION_OPEN,
                                    refused="entries paused (another process trades this account)")
         if (operator := self.controls.entry_refusal(fut)) is not None:
-            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=operator)
+            return ExecutionResult(symbol=fut, reason=_AUCTION_OPEN, refused=operator)
         decision = self.risk.validate_trade(
             signal, account or self.book.account(), available_margin_override, notional_override,
             skip_margin_check, instrument=self.instruments[fut], positions=self.book.positions(),
             equity_marks=self.auction_step.equity_marks, now=now)
         if not decision.approved or decision.size is None:
-            return ExecutionResult(symbol=fut, reason=OrderReason.AUCTION_OPEN, refused=decision.reason)
+            return ExecutionResult(symbol=fut, reason=_AUCTION_OPEN, refused=decision.reason)
         result = self.executor.open(symbol=fut, side=signal.side, size=decision.size, mark=self._state.marks[fut],
-                                    reason=OrderReason.AUCTION_OPEN, stop_distance_pct=signal.stop_distance_pct)
+                                    reason=_AUCTION_OPEN, stop_distance_pct=signal.stop_distance_pct)
         self.book.remember(result)
         filled, avg_price = result.filled_size, result.avg_price  # summed over the fills once
         if filled > 0 and avg_price is not None:
             stop = avg_price * (1 - signal.side.sign * signal.stop_distance_pct)
             self.book.opened(fut, stop_price=stop, score=signal.score)
             self.book.remember(self.executor.place_stop(symbol=fut, side=signal.side, size=filled,
-                                                        stop_price=stop, reason=OrderReason.STOP))
+                                                        stop_price=stop, reason=_STOP_REASON))
         return result
 
     # -- upkeep ------------------------------------------------------------------------------------------
-    def sync_stops(self) -> None:
+    def sync_stops(self, now: datetime | None = None) -> None:
         """Keep one reduce-only stop per position, on its closing side and sized like it; cancel
         our stops on flat symbols and any of ours left on the wrong side (e.g. after a reversal).
 
         A stop Kraken accepted that its open orders do not list yet (its lookups lag) still stands for
         ``loop.order_lookup_give_up_seconds``; a symbol with an order in doubt gets no new stop (the
         executor refuses it). A position found without any stop of ours is an ``ALERT stop_missing``
-        (journaled; once until it is covered again), and gets one at once."""
+        (journaled; once until it is covered again), and gets one at once.
+        ``now``: the tick's time (the loop's ``now()`` when not given)."""
         positions = {p.symbol: p for p in self.book.positions()}
         stops: dict[str, list[tuple[OrderSide, Decimal]]] = {}
-        now = self.now()
+        if now is None:
+            now = self.now()
         listed = set()
         for order in self.exchange.fetch_open_orders():
             self.account_watch.saw(order.client_order_id, symbol=order.symbol, what="open order", now=now)
@@ -345,7 +352,7 @@ class LiveTrading:
         """One position's stop: kept, replaced, or placed (see ``sync_stops``). ``held``: our listed stops'
         (side, remaining size) on ``symbol``."""
         want = self.instruments[symbol].round_size(pos.size)
-        closing = OrderSide.to_close(pos.side)
+        closing = CLOSING_SIDE[pos.side]
         if symbol in lagging:
             held = [*held, (lagging[symbol].side, lagging[symbol].remaining)]
         if len(held) == 1:  # one stop, the common case: the check below without its generators
@@ -376,7 +383,7 @@ class LiveTrading:
             remainders.exit_through(pos, price, mark, now)
             return
         placed = self.executor.place_stop(symbol=symbol, side=pos.side, size=want, stop_price=price,
-                                          reason=OrderReason.STOP)
+                                          reason=_STOP_REASON)
         self.book.remember(placed)
         if placed.order is not None and not placed.order.is_done:
             self._uncovered.discard(symbol)
@@ -402,7 +409,7 @@ class LiveTrading:
         return standing
 
     def _is_our_stop(self, order: Order) -> bool:
-        return (order.order_type is OrderType.STOP and not order.is_done and order.symbol in self._traded
+        return (order.order_type is _STOP_TYPE and not order.is_done and order.symbol in self._traded
                 and self.executor.ids.is_ours(order.client_order_id))
 
     def _stop_missing(self, pos: Position, now: datetime) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from krakenbot.config.models import AuctionConfig, RiskConfig
 from krakenbot.domain.clock import ensure_utc
+from krakenbot.domain.frozen import new
 from krakenbot.domain.instrument import Instrument
 from krakenbot.domain.signals import CandidateSignal, Signal
 from krakenbot.domain.trading import AccountState, Position
@@ -54,6 +55,8 @@ from krakenbot.portfolio.plan import (
 log = logging.getLogger(__name__)
 
 PAUSE_ALL = "*"
+# Enum members read on every plan, looked up once (an Enum class attribute costs about a call on Python 3.11)
+_REVERSED, _STALE, _OUTRANKED = CloseReason.REVERSED, CloseReason.STALE, CloseReason.OUTRANKED
 ACTIVE_STATE = "active"  # the trading state that allows entries (``TradingState.ACTIVE`` of the risk layer)
 
 
@@ -123,7 +126,7 @@ class _Books:
         """Plan ``close`` (its freed margin added to the sum; an outranked one noted in ``outranked``)."""
         self.closes.append(close)
         self.closed_margin_usd += close.freed_margin_usd
-        if close.reason is CloseReason.OUTRANKED:
+        if close.reason is _OUTRANKED:
             self.outranked.add(close.symbol)
 
     def open(self, cand: CandidateSignal) -> None:
@@ -205,10 +208,10 @@ class AuctionAllocator:
             sig = latest.get(pos.symbol)
             stale = sig is not None and now - sig.ts > stale_after
             if sig is not None and stale and stale_closes_allowed:
-                self._close(books, pos, CloseReason.STALE, f"latest signal from {sig.ts.isoformat()} is older than "
+                self._close(books, pos, _STALE, f"latest signal from {sig.ts.isoformat()} is older than "
                                                            f"{acfg.stale_signal_minutes:g} min")
             elif sig is not None and sig.side is not pos.side:  # (a StrEnum formats as its value: no ``.value``)
-                self._close(books, pos, CloseReason.REVERSED,
+                self._close(books, pos, _REVERSED,
                             f"latest signal is {sig.side} (score {sig.score:.2f}) at {sig.ts.isoformat()}")
             elif sig is not None:
                 books.holdings[pos.symbol] = _Holding(position=pos, score=sig.score, detail=(
@@ -249,8 +252,9 @@ class AuctionAllocator:
                 self._compete(books, cand, now)
 
         freed = books.freed_with()
-        plan = AllocationPlan(
-            ts=now, closes=tuple(books.closes), opens=tuple(books.opens),
+        plan = new(AllocationPlan)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        AllocationPlan.__init__(
+            plan, ts=now, closes=tuple(books.closes), opens=tuple(books.opens),
             keeps=tuple([Keep(position=h.position, score=h.score, detail=h.detail, candidate=h.candidate)
                          for _, h in sorted(books.holdings.items())]) if books.holdings else (),
             rejected=tuple(books.rejected), available_margin_usd=account.available_margin_usd,
@@ -264,8 +268,10 @@ class AuctionAllocator:
     def _close(self, books: _Books, pos: Position, reason: CloseReason, detail: str) -> None:
         books.holdings.pop(pos.symbol, None)
         books.weakest_first = None
-        books.close(PlannedClose(position=pos, reason=reason, detail=detail,
-                                 freed_margin_usd=self.position_margin_usd(pos)))
+        close = new(PlannedClose)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        PlannedClose.__init__(close, position=pos, reason=reason, detail=detail,
+                              freed_margin_usd=self.position_margin_usd(pos))
+        books.close(close)
 
     @staticmethod
     def _reject(books: _Books, cand: CandidateSignal, reason: RejectReason, detail: str) -> None:
@@ -308,7 +314,7 @@ class AuctionAllocator:
             if self._fits(books, cand, freed, held.position.notional_usd) is not None:
                 blocked.append(f"closing {sym} would not make room")
                 continue
-            self._close(books, held.position, CloseReason.OUTRANKED,
+            self._close(books, held.position, _OUTRANKED,
                         f"outranked by {cand.futures_symbol} score {cand.score:.2f} vs {held.score:.2f}")
             if held.candidate is not None:  # it had confirmed the position that is now closed
                 self._reject(books, held.candidate, RejectReason.OUTRANKED,
@@ -373,9 +379,11 @@ def build_candidates(
         if not decision.approved:
             refusals.append(SignalRefusal(signal=signal, futures_symbol=fut, reason=decision.reason))
             continue
-        candidates.append(CandidateSignal(signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
-                                          margin_required=decision.margin_required_usd, leverage=decision.leverage,
-                                          size=decision.size))
+        candidate = new(CandidateSignal)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        CandidateSignal.__init__(candidate, signal=signal, futures_symbol=fut, position_notional=decision.notional_usd,
+                                 margin_required=decision.margin_required_usd, leverage=decision.leverage,
+                                 size=decision.size)
+        candidates.append(candidate)
     if state_refused:
         log.info("%d more signals refused: %s", state_refused, state_refusal)
     return tuple(candidates), tuple(refusals)

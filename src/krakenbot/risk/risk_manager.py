@@ -33,7 +33,7 @@ from decimal import Decimal
 
 from krakenbot.config.models import RiskConfig
 from krakenbot.domain.clock import ensure_utc
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.instrument import DECIMAL_ZERO, Instrument, to_decimal
 from krakenbot.domain.signals import Signal
 from krakenbot.domain.trading import AccountState, Position
@@ -47,6 +47,8 @@ APPROVED = "approved"
 # ``EnumType.__getattr__``'s slow path (about 150 ns, several times a plain class attribute)
 _ACTIVE = TradingState.ACTIVE
 _BY_OVERRIDE, _BY_RISK = CapReason.NOTIONAL_OVERRIDE, CapReason.RISK_PER_TRADE
+_BY_LEVERAGE, _BY_POSITION = CapReason.LEVERAGE, CapReason.MAX_POSITION_NOTIONAL
+_BY_MARGIN, _BY_EXPOSURE = CapReason.MARGIN_UTILIZATION, CapReason.TOTAL_EXPOSURE
 
 
 @fast_init
@@ -214,9 +216,11 @@ class RiskManager:
                                 f"max_margin_utilization_pct {cfg.max_margin_utilization_pct:.0%} of equity "
                                 f"({utilization_cap:,.2f} USD)", notional, size, capped_by)
 
-        return TradeDecision(approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
-                             margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
-                             trading_state=state)
+        decision = new(TradeDecision)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        TradeDecision.__init__(decision, approved=True, symbol=symbol, notional_usd=notional, leverage=leverage,
+                               margin_required_usd=margin, reason=APPROVED, size=size, capped_by=capped_by,
+                               trading_state=state)
+        return decision
 
     def _lot_sized(self, notional: float, ref_price: float, instrument: Instrument) -> tuple[Decimal, float]:
         """``notional`` (USD) in contracts at ``ref_price`` rounded down to the lot (exact, from the float's exact
@@ -244,13 +248,13 @@ class RiskManager:
         cfg = self.cfg  # the caps in this order: the last one that binds names the cap
         cap = leverage * equity
         if cap < notional:
-            notional, capped_by = cap, CapReason.LEVERAGE
+            notional, capped_by = cap, _BY_LEVERAGE
         cap = cfg.max_position_notional_usd
         if cap < notional:
-            notional, capped_by = cap, CapReason.MAX_POSITION_NOTIONAL
+            notional, capped_by = cap, _BY_POSITION
         cap = cfg.max_margin_utilization_pct * equity * leverage
         if cap < notional:
-            notional, capped_by = cap, CapReason.MARGIN_UTILIZATION
+            notional, capped_by = cap, _BY_MARGIN
         if exposure_room < notional:
-            notional, capped_by = exposure_room, CapReason.TOTAL_EXPOSURE
+            notional, capped_by = exposure_room, _BY_EXPOSURE
         return notional, capped_by
