@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 HOUR_NS = duration_ns(timedelta(hours=1))
 BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
+_STOP, _SELL = OrderType.STOP, OrderSide.SELL  # read once: on Python 3.11 an Enum's class attribute costs about a call
 
 
 @dataclass(slots=True)
@@ -398,9 +399,9 @@ class Backtest:
         the end; a stop beyond the stretch's extreme is not scanned for."""
         wake = len(self.timeline.times)
         for order in self.paper.fetch_open_orders():
-            if order.order_type is not OrderType.STOP or order.stop_price is None:
+            if order.order_type is not _STOP or order.stop_price is None:
                 continue
-            below = order.side is OrderSide.SELL  # a sell stop is reached by a candle's low, a buy stop by its high
+            below = order.side is _SELL  # a sell stop is reached by a candle's low, a buy stop by its high
             col, level = self._column[order.symbol], float(order.stop_price)
             low, high = self._extremes(r0, r1, col, below)
             if not (low <= level if below else high >= level):  # NaN compares False, as in ``first_crossing``
