@@ -46,6 +46,7 @@ from krakenbot.backtest.gc_scope import young_collections_only
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
+from krakenbot.backtest.range_bounds import RangeBounds
 from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events, utc_column
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
@@ -163,7 +164,7 @@ class Backtest:
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
-        self._stretch_extremes: tuple[tuple[int, int], dict[tuple[int, bool], tuple[float, float]]] = ((-1, -1), {})
+        self._bounds: dict[bool, RangeBounds] = {}  # the fresh lows' (True) and highs' ``_extremes`` tables
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -379,24 +380,17 @@ class Backtest:
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
     def _extremes(self, r0: int, r1: int, col: int, below: bool) -> tuple[float, float]:
-        """The smallest and largest finite fresh low (``below``) or high of data column ``col`` over rows [r0, r1)
-        (NaN for both where none is finite). A stretch's stop and liquidation wakes ask about the same columns: kept
-        for the newest stretch (the candles never change)."""
-        if r1 <= r0:
-            return math.nan, math.nan
-        stretch, memo = self._stretch_extremes
-        if stretch != (r0, r1):
-            memo = {}
-            self._stretch_extremes = ((r0, r1), memo)
-        found = memo.get((col, below))
-        if found is None:
-            values = (self._lows if below else self._highs)[r0:r1, col]
-            found = memo[col, below] = (float(np.fmin.reduce(values)), float(np.fmax.reduce(values)))
-        return found
+        """Bounds (lo, hi) of the fresh lows (``below``) or highs of data column ``col`` over rows [r0, r1)
+        (``r0 < r1``): every one that is not NaN lies in [lo, hi] (``RangeBounds``: perhaps wider than the rows' own
+        extremes; +inf, -inf where none is). Each field's table is built when first asked (the candles never change)."""
+        table = self._bounds.get(below)
+        if table is None:
+            table = self._bounds[below] = RangeBounds(self._lows if below else self._highs)
+        return table.bounds(r0, r1, col)
 
     def _stop_wake(self, r0: int, r1: int) -> int:
         """Index of the first candle in rows [r0, r1) whose low (high) reaches a resting sell (buy) stop, else
-        the end; a stop beyond the stretch's extreme is not scanned for."""
+        the end; a stop beyond the bounds of the stretch's candles (``_extremes``) is not scanned for."""
         wake = len(self.timeline.times)
         for order in self.paper.fetch_open_orders():
             if order.order_type is not _STOP or order.stop_price is None:
@@ -428,17 +422,17 @@ class Backtest:
             if ref is None:
                 continue
             col, below = self._column[p.symbol], p.side.sign > 0
-            window = (self._lows if below else self._highs)[r0:r1, col]
+            values = self._lows if below else self._highs
             if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
-                # x / ref - 1 rounds monotonically in x, so its largest magnitude over the candles is at their
-                # lowest or highest finite value: none moved far enough when neither of those did
+                # x / ref - 1 rounds monotonically in x, so its magnitude over the candles is at most its magnitude
+                # at their bounds (``_extremes``): none moved far enough when neither bound did
                 low, high = self._extremes(r0, r1, col, below)
                 if not (abs(low / ref - 1.0) >= safe or abs(high / ref - 1.0) >= safe):
                     continue
-                moved = np.abs(window / ref - 1.0) >= safe
+                moved = np.abs(values[r0:r1, col] / ref - 1.0) >= safe
             else:  # never expected (the paper exchange keeps positive marks): the same figures, quietly
                 with np.errstate(invalid="ignore"):
-                    moved = np.abs(window / ref - 1.0) >= safe
+                    moved = np.abs(values[r0:r1, col] / ref - 1.0) >= safe
             first = int(np.argmax(moved)) if moved.size else 0  # one pass: argmax, then is it a hit
             if moved.size and moved.item(first):
                 wake = min(wake, self._to_index(r0 + first))
