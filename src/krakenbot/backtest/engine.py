@@ -50,7 +50,7 @@ from krakenbot.backtest.range_bounds import RangeBounds
 from krakenbot.backtest.result import EVENT_COLUMNS, BacktestResult, config_hash, empty_events, utc_column
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
-from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
+from krakenbot.domain import Fill, OrderSide, OrderType, Position, Side, SimulatedClock
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns, to_us
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -67,7 +67,13 @@ log = logging.getLogger(__name__)
 HOUR_NS = duration_ns(timedelta(hours=1))
 BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
-_STOP, _SELL = OrderType.STOP, OrderSide.SELL  # read once: on Python 3.11 an Enum's class attribute costs about a call
+_STOP, _SELL, _LONG = OrderType.STOP, OrderSide.SELL, Side.LONG  # read once: on Python 3.11 an Enum's class
+# attribute costs about a function call
+
+
+def _sign(side: Side) -> int:
+    """``side.sign`` (+1 long, -1 short) without the Enum class attribute it reads."""
+    return 1 if side is _LONG else -1
 
 
 @dataclass(slots=True)
@@ -165,6 +171,7 @@ class Backtest:
         self.wakes = 0
         self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
         self._bounds: dict[bool, RangeBounds] = {}  # the fresh lows' (True) and highs' ``_extremes`` tables
+        self._extremes_at: tuple[tuple[int, int, int, bool], tuple[float, float]] = ((-1, -1, -1, False), (0.0, 0.0))
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -308,7 +315,7 @@ class Backtest:
         newest: dict[int, int] = {}  # the held columns' newest signal times
         for fut, side in state.held.items():  # one pass over the held contracts (usually one or two)
             col = self._col_of[fut]
-            held[col] = side.sign
+            held[col] = _sign(side)
             ts = state.newest_signal_ts.get(fut)
             if ts is not None:
                 newest[col] = to_ns(ts)
@@ -360,7 +367,7 @@ class Backtest:
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
-            col, sign = self._col_of[p.symbol], p.side.sign
+            col, sign = self._col_of[p.symbol], _sign(p.side)
             if wake_is_bar and self._bar_sides.item(hi, col):
                 continue
             sides = self._bar_sides[lo:hi, col]
@@ -383,10 +390,15 @@ class Backtest:
         """Bounds (lo, hi) of the fresh lows (``below``) or highs of data column ``col`` over rows [r0, r1)
         (``r0 < r1``): every one that is not NaN lies in [lo, hi] (``RangeBounds``: perhaps wider than the rows' own
         extremes; +inf, -inf where none is). Each field's table is built when first asked (the candles never change)."""
+        key = (r0, r1, col, below)
+        if self._extremes_at[0] == key:  # the stop wake's question, asked again by the liquidation wake
+            return self._extremes_at[1]
         table = self._bounds.get(below)
         if table is None:
             table = self._bounds[below] = RangeBounds(self._lows if below else self._highs)
-        return table.bounds(r0, r1, col)
+        found = table.bounds(r0, r1, col)
+        self._extremes_at = (key, found)
+        return found
 
     def _stop_wake(self, r0: int, r1: int) -> int:
         """Index of the first candle in rows [r0, r1) whose low (high) reaches a resting sell (buy) stop, else
@@ -411,17 +423,19 @@ class Backtest:
         adverse extreme (a long's low, a short's high) comes near that. ``outflow`` (USD, funding the
         window may pay) is taken off the equity first."""
         account = self.paper.fetch_account()
-        exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate(p.notional_usd))
-                       for p in positions)
+        exposure: float = 0  # summed from 0 in position order, as ``sum`` would
+        for p in positions:
+            notional = p.notional_usd
+            exposure += notional * (1 + self.instruments[p.symbol].maintenance_margin_rate(notional))
         room = ((account.equity_usd - outflow - account.maintenance_margin_usd) / exposure if exposure > 0
                 else math.inf)
-        safe = max(room, 0.0) * LIQUIDATION_SAFETY
+        safe = (0.0 if room < 0.0 else room) * LIQUIDATION_SAFETY  # ``max(room, 0.0)``, NaN kept, at a tenth the cost
         wake = len(self.timeline.times)
         for p in positions:
             ref = self.paper.mark(p.symbol)
             if ref is None:
                 continue
-            col, below = self._column[p.symbol], p.side.sign > 0
+            col, below = self._column[p.symbol], p.side is _LONG
             values = self._lows if below else self._highs
             if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
                 # x / ref - 1 rounds monotonically in x, so its magnitude over the candles is at most its magnitude

@@ -44,4 +44,5 @@ class RangeBounds:
         level = (last - first + 1).bit_length() - 1  # two runs of 2**level blocks cover first..last
         other = last - (1 << level) + 1
         low, high = self._low[level], self._high[level]
-        return (min(low.item(first, col), low.item(other, col)), max(high.item(first, col), high.item(other, col)))
+        a, b, c, d = low.item(first, col), low.item(other, col), high.item(first, col), high.item(other, col)
+        return (a if a < b else b), (c if c > d else d)  # no NaN here; builtin min / max cost ten times as much
