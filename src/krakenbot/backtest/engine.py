@@ -46,6 +46,7 @@ from krakenbot.backtest.gc_scope import young_collections_only
 from krakenbot.backtest.instruments import perpetual_for, synthetic_perpetual
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.backtest.metrics import DETECTION_KINDS
+from krakenbot.backtest.range_bounds import RangeBounds
 from krakenbot.backtest.result import (
     EVENT_COLUMNS,
     BacktestResult,
@@ -57,7 +58,7 @@ from krakenbot.backtest.result import (
 )
 from krakenbot.backtest.trades import build_trades
 from krakenbot.config.models import AppConfig
-from krakenbot.domain import Fill, OrderSide, OrderType, Position, SimulatedClock
+from krakenbot.domain import Fill, OrderSide, OrderType, Position, Side, SimulatedClock
 from krakenbot.domain.errors import ConfigError
 from krakenbot.domain.timeconv import NS_PER_SECOND, NS_PER_US, duration_ns, from_ns, to_ns
 from krakenbot.domain.vocabulary import EventKind, OrderReason
@@ -74,6 +75,13 @@ log = logging.getLogger(__name__)
 HOUR_NS = duration_ns(timedelta(hours=1))
 BACKTEST_INSTANCE_ID = "bt"  # client order id prefix of backtest orders
 LIQUIDATION_SAFETY = 0.9  # wake when a move reaches 90 % of the provably safe distance
+_STOP, _SELL, _LONG = OrderType.STOP, OrderSide.SELL, Side.LONG  # read once: on Python 3.11 an Enum's class
+# attribute costs about a function call
+
+
+def _sign(side: Side) -> int:
+    """``side.sign`` (+1 long, -1 short) without the Enum class attribute it reads."""
+    return 1 if side is _LONG else -1
 
 
 @dataclass(slots=True)
@@ -174,7 +182,8 @@ class Backtest:
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
         self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
-        self._stretch_extremes: tuple[tuple[int, int], dict[tuple[int, bool], tuple[float, float]]] = ((-1, -1), {})
+        self._bounds: dict[bool, RangeBounds] = {}  # the fresh lows' (True) and highs' ``_extremes`` tables
+        self._extremes_at: tuple[tuple[int, int, int, bool], tuple[float, float]] = ((-1, -1, -1, False), (0.0, 0.0))
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
         self._idle_equity: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -318,7 +327,7 @@ class Backtest:
         newest: dict[int, int] = {}  # the held columns' newest signal times
         for fut, side in state.held.items():  # one pass over the held contracts (usually one or two)
             col = self._col_of[fut]
-            held[col] = side.sign
+            held[col] = _sign(side)
             ts = state.newest_signal_ts.get(fut)
             if ts is not None:
                 newest[col] = to_ns(ts)
@@ -370,7 +379,7 @@ class Backtest:
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
-            col, sign = self._col_of[p.symbol], p.side.sign
+            col, sign = self._col_of[p.symbol], _sign(p.side)
             if wake_is_bar and self._bar_sides.item(hi, col):
                 continue
             sides = self._bar_sides[lo:hi, col]
@@ -390,29 +399,27 @@ class Backtest:
         return int(self.timeline.times.searchsorted(close_ns, side="left"))
 
     def _extremes(self, r0: int, r1: int, col: int, below: bool) -> tuple[float, float]:
-        """The smallest and largest finite fresh low (``below``) or high of data column ``col`` over rows [r0, r1)
-        (NaN for both where none is finite). A stretch's stop and liquidation wakes ask about the same columns: kept
-        for the newest stretch (the candles never change)."""
-        if r1 <= r0:
-            return math.nan, math.nan
-        stretch, memo = self._stretch_extremes
-        if stretch != (r0, r1):
-            memo = {}
-            self._stretch_extremes = ((r0, r1), memo)
-        found = memo.get((col, below))
-        if found is None:
-            values = (self._lows if below else self._highs)[r0:r1, col]
-            found = memo[col, below] = (float(np.fmin.reduce(values)), float(np.fmax.reduce(values)))
+        """Bounds (lo, hi) of the fresh lows (``below``) or highs of data column ``col`` over rows [r0, r1)
+        (``r0 < r1``): every one that is not NaN lies in [lo, hi] (``RangeBounds``: perhaps wider than the rows' own
+        extremes; +inf, -inf where none is). Each field's table is built when first asked (the candles never change)."""
+        key = (r0, r1, col, below)
+        if self._extremes_at[0] == key:  # the stop wake's question, asked again by the liquidation wake
+            return self._extremes_at[1]
+        table = self._bounds.get(below)
+        if table is None:
+            table = self._bounds[below] = RangeBounds(self._lows if below else self._highs)
+        found = table.bounds(r0, r1, col)
+        self._extremes_at = (key, found)
         return found
 
     def _stop_wake(self, r0: int, r1: int) -> int:
         """Index of the first candle in rows [r0, r1) whose low (high) reaches a resting sell (buy) stop, else
-        the end; a stop beyond the stretch's extreme is not scanned for."""
+        the end; a stop beyond the bounds of the stretch's candles (``_extremes``) is not scanned for."""
         wake = len(self.timeline.times)
         for order in self.paper.fetch_open_orders():
-            if order.order_type is not OrderType.STOP or order.stop_price is None:
+            if order.order_type is not _STOP or order.stop_price is None:
                 continue
-            below = order.side is OrderSide.SELL  # a sell stop is reached by a candle's low, a buy stop by its high
+            below = order.side is _SELL  # a sell stop is reached by a candle's low, a buy stop by its high
             col, level = self._column[order.symbol], float(order.stop_price)
             low, high = self._extremes(r0, r1, col, below)
             if not (low <= level if below else high >= level):  # NaN compares False, as in ``first_crossing``
@@ -428,28 +435,30 @@ class Backtest:
         adverse extreme (a long's low, a short's high) comes near that. ``outflow`` (USD, funding the
         window may pay) is taken off the equity first."""
         account = self.paper.fetch_account()
-        exposure = sum(p.notional_usd * (1 + self.instruments[p.symbol].maintenance_margin_rate(p.notional_usd))
-                       for p in positions)
+        exposure: float = 0  # summed from 0 in position order, as ``sum`` would
+        for p in positions:
+            notional = p.notional_usd
+            exposure += notional * (1 + self.instruments[p.symbol].maintenance_margin_rate(notional))
         room = ((account.equity_usd - outflow - account.maintenance_margin_usd) / exposure if exposure > 0
                 else math.inf)
-        safe = max(room, 0.0) * LIQUIDATION_SAFETY
+        safe = (0.0 if room < 0.0 else room) * LIQUIDATION_SAFETY  # ``max(room, 0.0)``, NaN kept, at a tenth the cost
         wake = len(self.timeline.times)
         for p in positions:
             ref = self.paper.mark(p.symbol)
             if ref is None:
                 continue
-            col, below = self._column[p.symbol], p.side.sign > 0
-            window = (self._lows if below else self._highs)[r0:r1, col]
+            col, below = self._column[p.symbol], p.side is _LONG
+            values = self._lows if below else self._highs
             if 0 < ref < math.inf:  # NaN in the window divides and compares False without a warning
-                # x / ref - 1 rounds monotonically in x, so its largest magnitude over the candles is at their
-                # lowest or highest finite value: none moved far enough when neither of those did
+                # x / ref - 1 rounds monotonically in x, so its magnitude over the candles is at most its magnitude
+                # at their bounds (``_extremes``): none moved far enough when neither bound did
                 low, high = self._extremes(r0, r1, col, below)
                 if not (abs(low / ref - 1.0) >= safe or abs(high / ref - 1.0) >= safe):
                     continue
-                moved = np.abs(window / ref - 1.0) >= safe
+                moved = np.abs(values[r0:r1, col] / ref - 1.0) >= safe
             else:  # never expected (the paper exchange keeps positive marks): the same figures, quietly
                 with np.errstate(invalid="ignore"):
-                    moved = np.abs(window / ref - 1.0) >= safe
+                    moved = np.abs(values[r0:r1, col] / ref - 1.0) >= safe
             first = int(np.argmax(moved)) if moved.size else 0  # one pass: argmax, then is it a hit
             if moved.size and moved.item(first):
                 wake = min(wake, self._to_index(r0 + first))

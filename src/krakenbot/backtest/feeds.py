@@ -15,11 +15,13 @@ import numpy as np
 
 from krakenbot.backtest.market_data import MarketData, timeframe_ns
 from krakenbot.domain import Clock, Side, Signal, Ticker
+from krakenbot.domain.frozen import new
 from krakenbot.domain.timeconv import NS_PER_US, duration_ns, from_ns, from_us, to_ns, to_us
 from krakenbot.risk.shock_detect import ShockDetected, reaches, scan_magnitudes
 from krakenbot.risk.shock_guard import ShockGuard
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
 
+_LONG, _SHORT = Side.LONG, Side.SHORT  # read once: on Python 3.11 an Enum's class attribute costs about a call
 CHUNK_CELLS = 1_000_000  # rows x symbols of (T x S x 3) magnitudes computed at once: bounds the scan's memory (~150 MB)
 
 
@@ -101,9 +103,9 @@ class BacktestMarket:
                 ts = stamps.get(close_ns)
                 if ts is None:
                     ts = stamps[close_ns] = from_ns(close_ns)
-                self._tickers[fut] = Ticker(symbol=fut, ts=ts, last=mark, mark=mark,
-                                            index=index if index > 0 else None,
-                                            funding_rate=self.funding_rate(col, now_ns) * mark)
+                ticker = self._tickers[fut] = new(Ticker)  # ``domain.frozen``: the same ``__init__``, no keyword dict
+                Ticker.__init__(ticker, symbol=fut, ts=ts, last=mark, mark=mark, index=index if index > 0 else None,
+                                funding_rate=self.funding_rate(col, now_ns) * mark)
         return dict(self._tickers)
 
     def funding_rate(self, col: int, now_ns: int) -> float:
@@ -250,10 +252,12 @@ class PrecomputedSignals:
         if stamp is None or stamp[0] != close_ns:
             stamp = self._stamp = (close_ns, now if now is not None and close_ns == now_ns else from_ns(close_ns))
         ts = stamp[1]
-        return Signal(symbol=arrays.symbol, side=Side.LONG if side > 0 else Side.SHORT,
-                      score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
-                      take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,
-                      strategy=self.strategy.name)
+        signal = new(Signal)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
+        Signal.__init__(signal, symbol=arrays.symbol, side=_LONG if side > 0 else _SHORT,
+                        score=score, ref_price=close, stop_distance_pct=stop, ts=ts,
+                        take_profit=take_profit if math.isfinite(take_profit) and take_profit > 0 else None,
+                        strategy=self.strategy.name)
+        return signal
 
 
 def _has_signal(computed: SignalArrays, warmup_bars: int) -> np.ndarray:
