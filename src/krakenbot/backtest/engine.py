@@ -79,11 +79,6 @@ _STOP, _SELL, _LONG = OrderType.STOP, OrderSide.SELL, Side.LONG  # read once: on
 # attribute costs about a function call
 
 
-def _sign(side: Side) -> int:
-    """``side.sign`` (+1 long, -1 short) without the Enum class attribute it reads."""
-    return 1 if side is _LONG else -1
-
-
 @dataclass(slots=True)
 class _Timeline:
     """Wake-up candidates: every base candle close and every signal bar close, in order."""
@@ -327,7 +322,7 @@ class Backtest:
         newest: dict[int, int] = {}  # the held columns' newest signal times
         for fut, side in state.held.items():  # one pass over the held contracts (usually one or two)
             col = self._col_of[fut]
-            held[col] = _sign(side)
+            held[col] = side.sign
             ts = state.newest_signal_ts.get(fut)
             if ts is not None:
                 newest[col] = to_ns(ts)
@@ -379,7 +374,7 @@ class Backtest:
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []
         for p in positions:
-            col, sign = self._col_of[p.symbol], _sign(p.side)
+            col, sign = self._col_of[p.symbol], p.side.sign
             if wake_is_bar and self._bar_sides.item(hi, col):
                 continue
             sides = self._bar_sides[lo:hi, col]

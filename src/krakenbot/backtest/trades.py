@@ -81,12 +81,12 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
             trade.exit_size += size
             cid = fill.client_order_id
             trade.reason = reasons[cid] if cid in reasons else OrderReason.of_unasked_fill(cid)
-        held = trade.size = held + qty
-        held = abs(held)
-        trade.peak = max(trade.peak, held)
+        trade.size = held + qty
+        magnitude = abs(trade.size)
+        trade.peak = max(trade.peak, magnitude)
         trade.cost += qty * price * trade.contract_size
         trade.fees += float(fill.fee_usd)
-        if held < 1e-12:
+        if magnitude < 1e-12:
             paid = 0 if paid_between is None else paid_between(symbol, trade.ts_open, fill.ts)
             entry, base_size = trade.entry_value / trade.entry_size, trade.peak * trade.contract_size
             rows.append((symbol, trade.side, trade.ts_open, fill.ts, entry, trade.exit_value / trade.exit_size,
