@@ -50,7 +50,7 @@ RESULTS = REPO / "bench" / "results.json"
 FAST_TICK = REPO / "bench" / "fast_tick.py"
 SECTIONS = ("ema", "growth", "symbols", "realistic", "demo", "fast_tick")
 ONE_YEAR_MINUTES = 525_600
-FULL = {"ema_candles": 1_000_000, "ema_rounds": 3, "growth": GROWTH_SIZES, "symbols": (1, 10, 50),
+FULL = {"ema_candles": 1_000_000, "ema_rounds": 5, "growth": GROWTH_SIZES, "symbols": (1, 10, 50),
         "symbol_candles": ONE_YEAR_MINUTES, "fast_tick_repeat": 400}
 QUICK = {"ema_candles": 5_000, "ema_rounds": 1, "growth": QUICK_GROWTH_SIZES, "symbols": (1, 2, 3),
          "symbol_candles": 20_000, "fast_tick_repeat": 20}
