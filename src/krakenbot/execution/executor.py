@@ -91,8 +91,10 @@ class ExecutionResult:
     order: Order | None = None
     fills: tuple[Fill, ...] = ()
     refused: str | None = None
-    # ``filled_size`` and ``avg_price``, summed over the fills once (the loop asks each several times)
-    _summed: tuple[Decimal, float | None] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``filled_size`` and ``avg_price``, each summed over the fills once, when first asked (the loop asks each
+    # several times; a close's average price is never asked)
+    _filled: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+    _avg: tuple[float | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.reason) is not OrderReason:  # already one: no enum lookup
@@ -100,26 +102,32 @@ class ExecutionResult:
 
     @property
     def filled_size(self) -> Decimal:
-        summed = self._summed
-        return (summed if summed is not None else self._sum())[0]
+        filled = self._filled
+        if filled is None:
+            fills = self.fills
+            # the common case written out: Decimal(0) + x is x (exponent and all) as ``sum`` gives it
+            filled = DECIMAL_ZERO + fills[0].size if len(fills) == 1 else sum((f.size for f in fills), DECIMAL_ZERO)
+            _SET_FILLED(self, filled)
+        return filled
 
     @property
     def avg_price(self) -> float | None:
-        summed = self._summed
-        return (summed if summed is not None else self._sum())[1]
+        avg = self._avg
+        if avg is None:
+            fills, size = self.fills, self.filled_size
+            if size == DECIMAL_ZERO:
+                avg = (None,)
+            elif len(fills) == 1:  # as ``sum`` gives it, written out
+                avg = (float((DECIMAL_ZERO + fills[0].size * fills[0].price) / size),)
+            else:
+                avg = (float(sum((f.size * f.price for f in fills), DECIMAL_ZERO) / size),)
+            _SET_AVG(self, avg)
+        return avg[0]
 
-    def _sum(self) -> tuple[Decimal, float | None]:
-        fills = self.fills
-        if len(fills) == 1:  # the common case: Decimal(0) + x is x (exponent and all), the sums written out
-            fill = fills[0]
-            size = DECIMAL_ZERO + fill.size
-            avg = None if size == DECIMAL_ZERO else float((DECIMAL_ZERO + fill.size * fill.price) / size)
-        else:
-            size = sum((f.size for f in fills), DECIMAL_ZERO)
-            avg = None if not fills or size == 0 else float(sum((f.size * f.price for f in fills), DECIMAL_ZERO) / size)
-        summed = (size, avg)
-        object.__setattr__(self, "_summed", summed)
-        return summed
+
+# the caches' slots, written through their member descriptors (what ``object.__setattr__`` ends up calling)
+_SET_FILLED = ExecutionResult.__dict__["_filled"].__set__
+_SET_AVG = ExecutionResult.__dict__["_avg"].__set__
 
 
 class ClientOrderIds:
@@ -133,6 +141,7 @@ class ClientOrderIds:
         if not prefix or len(prefix) > 24 or not prefix.replace("-", "").isalnum():
             raise ValueError(f"client order id prefix must be 1-24 letters, digits or '-', got {prefix!r}")
         self._prefix = prefix
+        self._own = f"{prefix}-"  # what every id of ours starts with
         self._clock = clock
         self._run = secrets.token_hex(3)
         self._seq = itertools.count(1)
@@ -147,7 +156,7 @@ class ClientOrderIds:
 
     def is_ours(self, client_order_id: str) -> bool:
         """True for ids this instance (any run of it) made; others are someone else's orders."""
-        return client_order_id.startswith(self._prefix + "-") and client_order_id not in self._disowned
+        return client_order_id.startswith(self._own) and client_order_id not in self._disowned
 
     def disown(self, client_order_id: str, *, keep: int = 10_000) -> None:
         """``client_order_id`` carries our prefix but another live process sent it: from now on it is
