@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from krakenbot.config.models import RiskConfig
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 from krakenbot.domain.signals import CandidateSignal
 from krakenbot.domain.trading import AccountState
 
@@ -63,8 +63,8 @@ class OpenBudget:
                   taker_fee_pct: float = 0.0) -> OpenBudget:
         """The budget after the closes: available margin, within ``max_margin_utilization_pct`` of
         equity (as the auction counts it), and the slots ``max_positions`` leaves free."""
-        return cls(margin_usd=margin_budget_usd(account, cfg), slots=cfg.max_positions - positions_held,
-                   price_cap_pct=price_cap_pct, taker_fee_pct=taker_fee_pct)
+        return _budget(margin_budget_usd(account, cfg), cfg.max_positions - positions_held, price_cap_pct,
+                       taker_fee_pct)
 
     def cost_usd(self, notional_usd: float, leverage: float) -> float:
         """What an open of ``notional_usd`` at ``leverage`` takes from the budget at worst (USD)."""
@@ -77,12 +77,23 @@ class OpenBudget:
             return OpenFit(skip="no free slot: max_positions is still taken (a close did not fill in full)")
         if not self.margin_usd > 0:
             return OpenFit(skip=f"no margin left: refreshed budget {self.margin_usd:,.2f} USD")
+        fit = new(OpenFit)  # ``domain.frozen``: the same ``__init__`` and checks, no keyword dict
         if self.cost_usd(candidate.position_notional, candidate.leverage) <= self.margin_usd:
-            return OpenFit(notional_usd=candidate.position_notional)
-        notional = self.margin_usd / self.cost_usd(1.0, candidate.leverage) * (1 - SHRINK_HEADROOM)
-        return OpenFit(notional_usd=notional, shrunk=True)
+            OpenFit.__init__(fit, notional_usd=candidate.position_notional)
+        else:
+            notional = self.margin_usd / self.cost_usd(1.0, candidate.leverage) * (1 - SHRINK_HEADROOM)
+            OpenFit.__init__(fit, notional_usd=notional, shrunk=True)
+        return fit
 
     def spend(self, margin_usd: float) -> OpenBudget:
         """The budget after an open that took ``margin_usd`` (fees included) and a slot."""
-        return OpenBudget(margin_usd=self.margin_usd - margin_usd, slots=self.slots - 1,
-                          price_cap_pct=self.price_cap_pct, taker_fee_pct=self.taker_fee_pct)
+        return _budget(self.margin_usd - margin_usd, self.slots - 1, self.price_cap_pct, self.taker_fee_pct)
+
+
+def _budget(margin_usd: float, slots: int, price_cap_pct: float, taker_fee_pct: float) -> OpenBudget:
+    """``OpenBudget(...)`` built without ``type.__call__``'s keyword dict (``domain.frozen``): once or more per
+    auction with opens."""
+    budget = new(OpenBudget)
+    OpenBudget.__init__(budget, margin_usd=margin_usd, slots=slots, price_cap_pct=price_cap_pct,
+                        taker_fee_pct=taker_fee_pct)
+    return budget

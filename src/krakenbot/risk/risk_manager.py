@@ -179,10 +179,11 @@ class RiskManager:
                             capped_by=CapReason.TOTAL_EXPOSURE)
         wanted, wanted_by = notional, capped_by
         notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
-        tiered = self.leverage_cap(instrument, notional)
-        if tiered < leverage:  # the capped size reaches a higher margin tier: cap again at its leverage
-            leverage = tiered  # (a smaller size never reaches a higher tier, so this leverage holds)
-            notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
+        if instrument is not None and instrument.margin_tiers:  # one tier: the same cap at any notional
+            tiered = self.leverage_cap(instrument, notional)
+            if tiered < leverage:  # the capped size reaches a higher margin tier: cap again at its leverage
+                leverage = tiered  # (a smaller size never reaches a higher tier, so this leverage holds)
+                notional, capped_by = self._capped(wanted, wanted_by, leverage, equity, exposure_room)
 
         # 4. size in contracts, rounded down to the lot
         size: Decimal | None = None
