@@ -106,7 +106,10 @@ def test_new_then_init_builds_the_same_value_as_calling_the_class_and_checks_it_
 
 def test_new_hands_out_a_blank_that_becomes_the_class_only_through_its_init() -> None:
     blank = new(_Fast)
-    assert not isinstance(blank, _Fast)  # the fields twin: plain slots, filled by ``__init__``
+    twin = type(blank)
+    assert twin is not _Fast  # the fields twin: not frozen, its slots filled by plain assignment in ``__init__``
+    assert twin.__bases__ == (_Fast,) and twin.__slots__ == ()  # a subclass adding no slots: the cheap swap
+    blank.a = 1  # not frozen (``object.__setattr__``)
     _Fast.__init__(blank, a=4)
     assert type(blank) is _Fast and blank == _Fast(a=4) and hash(blank) == hash(_Fast(a=4))
     assert pickle.loads(pickle.dumps(blank)) == blank and copy.copy(blank) == blank

@@ -118,3 +118,36 @@ def test_round_price_rejects_non_positive():
 def test_order_problem_names_what_is_off(size, prices, problem):
     found = instrument().order_problem(Decimal(size), *prices)
     assert (found is None) if problem is None else (problem in found)
+
+
+@given(whole=st.integers(min_value=0, max_value=10**15), tick=st.sampled_from(TICKS) | st.decimals(
+           min_value=Decimal("1E-9"), max_value=Decimal("1000"), allow_nan=False, allow_infinity=False, places=9),
+       step=st.sampled_from([0, -1, 1]), mode=st.sampled_from(["nearest", "down", "up"]))
+def test_round_price_of_a_float_on_a_tick_is_the_exact_rounding_of_its_repr(whole, tick, step, mode):
+    """On a tick and next to one, where ``_whole_steps`` answers only for a price exactly on a tick: the exact
+    path's Decimal, value and exponent alike."""
+    price = float(whole * tick)
+    if step:
+        price = math.nextafter(price, math.inf * step)
+    exact = Decimal(repr(price))
+    if not (tick > 0 and exact > 0):
+        return
+    expected = (exact / tick).to_integral_value(_MODES[mode]) * tick
+    rounded = instrument(tick=tick).round_price(price, mode)
+    assert rounded == expected and str(rounded) == str(expected)
+
+
+def test_a_float_price_exactly_on_a_tick_is_rounded_without_its_repr(monkeypatch):
+    import krakenbot.domain.instrument as module
+
+    def no_repr(value):
+        raise AssertionError(f"{value!r} took the exact path")
+
+    inst = instrument(tick=Decimal("0.01"))
+    monkeypatch.setattr(module, "to_decimal", no_repr)
+    for price in (101.08, 0.07, 123456.79):
+        for mode in ("nearest", "down", "up"):
+            rounded = inst.round_price(price, mode)
+            assert rounded == Decimal(repr(price)) and str(rounded) == repr(price)
+    with pytest.raises(AssertionError, match="exact path"):
+        inst.round_price(101.1, "up")  # its repr has one digit fewer than the tick: the exact path decides

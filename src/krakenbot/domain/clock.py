@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from krakenbot.domain.frozen import fast_init
+from krakenbot.domain.frozen import fast_init, new
 
 _NO_SKEW = timedelta(0)
 
@@ -139,15 +139,23 @@ class TickTimes:
     def next(self, local: datetime, measured: ServerTime | None = None) -> TickTime:
         """The time of a tick that read the local clock at ``local``; ``measured`` is the newest
         server-time measurement, if any (None keeps the previous one)."""
-        ensure_utc(local, field="local")
+        if local.tzinfo is not UTC:  # ``ensure_utc``'s common case inline (one tick per wake)
+            ensure_utc(local, field="local")
         if measured is not None:
             self._measured = measured
+        else:
+            measured = self._measured
+        if measured is None:  # nothing measured (backtests, the paper exchange): no skew, nothing to check
+            skew, problem = _NO_SKEW, None
+        else:
+            skew, problem = measured.skew, clock_skew_problem(measured, self._max_skew)
         stepped = None
         if self._last_local is not None and local < self._last_local:
             stepped = self._last_local - local
         self._last_local = local
-        return TickTime(now=self.now(local), local=local, skew=self.skew, stepped_back=stepped,
-                        skew_problem=clock_skew_problem(self._measured, self._max_skew))
+        tick = new(TickTime)  # without ``type.__call__``'s keyword dict (``domain.frozen``)
+        TickTime.__init__(tick, now=self.now(local), local=local, skew=skew, stepped_back=stepped, skew_problem=problem)
+        return tick
 
     @property
     def skew(self) -> timedelta:

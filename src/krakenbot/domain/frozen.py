@@ -10,13 +10,15 @@ Built on the order path, once per order or position (``new``): on Python 3.11, c
 packs them into a dict and unpacks it again for ``__init__`` (``type.__call__``), about 4k instructions a value,
 a third of its cost. ``obj = new(Cls); Cls.__init__(obj, ...)`` is the same construction (the same ``__init__``,
 ``__post_init__`` and checks; mypy checks the keywords alike) without that dict, and without the per-field cost:
-``new`` hands out a blank of the class's *fields twin* (a plain class with the very same slots, not frozen),
-whose slots ``__init__`` fills by plain assignment before turning the blank into a ``Cls`` (``__class__``
-assignment, which CPython allows between classes of one slot layout; checked once per class, here) and running
-``__post_init__``. What ``Cls.__init__`` returns is a ``Cls`` like any other. A ``Cls(...)`` call hands
-``__init__`` a ``Cls``: with ``_SWAP_FROM`` fields or more it is turned into a blank first (one
-``object.__setattr__``, cheaper than that many descriptor calls), else its slots are written through their
-member descriptors (what ``object.__setattr__`` ends up calling).
+``new`` hands out a blank of the class's *fields twin* (a subclass of ``Cls`` that adds no slots and is not
+frozen: ``object``'s ``__setattr__`` and ``__delattr__``), whose slots ``__init__`` fills by plain assignment before
+turning the blank into a ``Cls`` (``__class__`` assignment, which CPython allows between classes of one slot
+layout; checked once per class, here) and running ``__post_init__``. What ``Cls.__init__`` returns is a ``Cls``
+like any other. The twin is a subclass, not a sibling with the same ``__slots__``, because CPython checks an
+assignment between a class and a subclass adding nothing without comparing their slot names (about 250
+instructions less, on every value). A ``Cls(...)`` call hands ``__init__`` a ``Cls``: with ``_SWAP_FROM`` fields
+or more it is turned into a blank first (one ``object.__setattr__``, cheaper than that many descriptor calls),
+else its slots are written through their member descriptors (what ``object.__setattr__`` ends up calling).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ _TWINS: dict[type, type] = {}  # a ``fast_init`` class -> its fields twin (see t
 
 def new(cls: type[T]) -> T:
     """A blank of the ``fast_init`` class ``cls``, whose ``cls.__init__(obj, ...)`` is called next (see the module
-    docstring); until then it is no ``cls``. Raises ``KeyError`` for any other class."""
+    docstring); until then it is of the twin (a subclass), not ``cls`` itself. Raises ``KeyError`` for any other
+    class."""
     return _object_new(_TWINS[cls])
 
 
@@ -44,8 +47,9 @@ def fast_init(cls: type[T]) -> type[T]:
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"fast_init: {cls.__name__} must be a @dataclass(frozen=True, slots=True, kw_only=True)")
-    twin = type(f"{cls.__name__}Fields", (), {"__slots__": cls.__dict__["__slots__"], "__module__": cls.__module__,
-                                              "__qualname__": f"{cls.__qualname__}Fields"})
+    twin = type(f"{cls.__name__}Fields", (cls,), {"__slots__": (), "__setattr__": object.__setattr__,
+                                                  "__delattr__": object.__delattr__, "__module__": cls.__module__,
+                                                  "__qualname__": f"{cls.__qualname__}Fields"})
     blank: Any = _object_new(twin)
     blank.__class__ = cls  # raises TypeError now, not per value, should the layouts ever differ
     namespace: dict[str, Any] = {"_twin": twin, "_cls": cls, "_object_setattr": object.__setattr__}

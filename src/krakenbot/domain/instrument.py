@@ -83,6 +83,9 @@ class Instrument:
     # ``tick_size`` as a float for ``_whole_steps``; infinite when that float is not a normal number (then every
     # price takes the exact path)
     _tick_f: float = field(default=math.inf, init=False, repr=False, compare=False)
+    # ``tick_size`` as (its coefficient, 10 ** -exponent) for ``_whole_steps``: None when its exponent is not negative
+    # (then a price on a tick takes the exact path)
+    _tick_ratio: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -98,6 +101,9 @@ class Instrument:
         tick_f = float(self.tick_size)
         if _MIN_NORMAL <= tick_f < math.inf:
             object.__setattr__(self, "_tick_f", tick_f)
+        _, digits, exponent = self.tick_size.as_tuple()
+        if isinstance(exponent, int) and exponent < 0:
+            object.__setattr__(self, "_tick_ratio", (int("".join(map(str, digits))), 10**-exponent))
         starts = [t.from_notional_usd for t in self.margin_tiers]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             raise ValueError(f"{self.symbol}: margin_tiers must ascend by from_notional_usd, got {starts}")
@@ -156,7 +162,7 @@ class Instrument:
         a sell limit up; ``nearest`` uses banker's rounding.
         """
         if type(price) is float:
-            whole = _whole_steps(price, self._tick_f, mode)
+            whole = _whole_steps(price, self._tick_f, mode, self._tick_ratio)
             if whole is not None:
                 return Decimal(whole) * self.tick_size
         value = to_decimal(price)
@@ -195,17 +201,25 @@ class Instrument:
         return abs(size) * float(self.contract_size) * price
 
 
-def _whole_steps(value: float, step: float, mode: PriceRounding) -> int | None:
+def _whole_steps(value: float, step: float, mode: PriceRounding, ratio: tuple[int, int] | None) -> int | None:
     """``Decimal(repr(value)) / step`` rounded to a whole number by ``mode`` (down, up, half-even), from float
-    arithmetic alone, when the float quotient decides it beyond doubt; None when the exact path must decide
-    (a quotient near a whole or half number, below 1, from 2**52 up, or not a number at all).
+    and integer arithmetic alone, when that decides it beyond doubt; None when the exact path must decide (a
+    quotient near a whole number but not exactly on it, near a half number, below 1, from 2**52 up, or not a
+    number at all). ``ratio``: the step as (its coefficient, 10 ** -exponent), or None (see below).
 
     Why it is exact: the repr's value is within half an ulp of ``value`` (relative 2**-53), ``step`` (the
     tick's float) within 2**-53 of the tick, and the division adds one more rounding: the float quotient is
     within 2**-51 (relative) of the exact one. Kept only when at least ``_STEP_MARGIN`` (2**-48, relative) away
     from every whole and half number, the exact quotient, and its 28-digit Decimal rounding, round alike. Near a
     whole number the exact path decides also the Decimal's exponent (an exact quotient keeps its ideal exponent);
-    everywhere else the exact path's ticks are a whole Decimal of exponent 0, as ``Decimal(int)`` is."""
+    everywhere else the exact path's ticks are a whole Decimal of exponent 0, as ``Decimal(int)`` is.
+
+    Near a whole number N the answer is N in every mode when ``Decimal(repr(value))`` is exactly N steps written
+    with the step's exponent (a stop or a price rounded before): then the exact quotient is N of exponent 0.
+    ``digits / scale`` (integers: a correctly rounded quotient) is the float nearest to N steps, ``digits`` of
+    them in units of the step's last digit. Equal to ``value`` with at most 15 digits, that decimal is what
+    ``repr(value)`` reads (two decimals of 15 digits or fewer never round to one float), and with its last digit
+    not 0 it has the step's exponent."""
     quotient = value / step
     if not 1.0 <= quotient < _TWO_52:
         return None
@@ -213,7 +227,11 @@ def _whole_steps(value: float, step: float, mode: PriceRounding) -> int | None:
     part = quotient - whole  # exact: a float below 2**52 minus its floor
     margin = quotient * _STEP_MARGIN
     if part <= margin or part >= 1.0 - margin:
-        return None
+        if ratio is None:
+            return None
+        whole = round(quotient)
+        digits = whole * ratio[0]
+        return whole if digits % 10 and digits < _FIFTEEN_DIGITS and digits / ratio[1] == value else None
     if mode == "down":
         return whole
     if mode == "up":
@@ -225,6 +243,7 @@ def _whole_steps(value: float, step: float, mode: PriceRounding) -> int | None:
 
 _MIN_NORMAL = sys.float_info.min  # the smallest normal float: below it a float's relative precision is lost
 _TWO_52 = 2.0**52  # from here on a float has no fraction left
+_FIFTEEN_DIGITS = 10**15  # decimals below it (15 significant digits) survive a round trip through a float
 _STEP_MARGIN = 2.0**-48  # see _whole_steps: eight times the float quotient's worst relative error
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -49,7 +49,8 @@ class Signal:
     strategy: str = ""
 
     def __post_init__(self) -> None:
-        ensure_utc(self.ts, field=f"Signal({self.symbol}).ts")
+        if self.ts.tzinfo is not UTC:  # the common case first: no field name built for a good value
+            ensure_utc(self.ts, field=f"Signal({self.symbol}).ts")
         if not math.isfinite(self.score):
             raise ValueError(f"Signal({self.symbol}).score must be finite, got {self.score!r}")
         if not is_good_price(self.ref_price):
