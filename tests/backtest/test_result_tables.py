@@ -11,7 +11,7 @@ import pytest
 
 from krakenbot.backtest.engine import _symbol_column
 from krakenbot.backtest.instruments import synthetic_perpetual
-from krakenbot.backtest.result import epoch_us, utc_column
+from krakenbot.backtest.result import empty_trades, epoch_us, utc_column
 from krakenbot.backtest.trades import build_trades
 from krakenbot.domain import Fill, OrderSide
 from krakenbot.domain.timeconv import to_us
@@ -50,4 +50,6 @@ def test_trades_table_keeps_its_column_dtypes_with_known_stamps():
     assert {c: str(t) for c, t in plain.dtypes.items()} == {
         "symbol": "str", "side": "str", "ts_open": "datetime64[us, UTC]", "ts_close": "datetime64[us, UTC]",
         "entry_price": "float64", "exit_price": "float64", "size": "float64", "notional_usd": "float64",
-        "pnl_usd": "float64", "fees_usd": "float64", "funding_usd": "int64", "close_reason": "str"}
+        "pnl_usd": "float64", "fees_usd": "float64", "funding_usd": "float64", "close_reason": "str"}
+    # money is float64 whether or not funding was paid, as in the empty table
+    assert plain["funding_usd"].dtype == empty_trades()["funding_usd"].dtype

@@ -157,7 +157,9 @@ class Backtest:
         self._view = data.mark_view()  # the recorded mark where the data has one, else the spot candles
         # Stop and liquidation wakes look at fresh candles only (views of the data when nothing is carried).
         self._lows, self._highs = self._view.fresh("low"), self._view.fresh("high")
-        self._carried_close = self._view.close
+        self._carried_close = self._view.close  # ``_listen``'s candle closes too: the same array
+        # every candle present (``fresh`` gave the arrays themselves): no row's carried flags need reading
+        self._never_stale = [False] * len(self.futures) if self._lows is self._view.low else None
         self._row = -1
         self._walked = -1  # the newest row whose candles the paper exchange walked
         self._order = sorted(self.futures.values())  # futures symbols, the columns of the bar sides
@@ -176,7 +178,7 @@ class Backtest:
         self._columns = np.fromiter(self._column.values(), dtype=np.int64, count=len(self._column))
         self._every_column = self._columns.tolist() == list(range(len(data.symbols)))  # every data column, in order
         self.wakes = 0
-        self._carried_at: tuple[int, dict[str, float]] = (-1, {})  # (row, its ``_carried``)
+        self._carried_at: tuple[int, dict[str, float], list[float]] = (-1, {}, [])  # (row, its ``_carried``, closes)
         self._bounds: dict[bool, RangeBounds] = {}  # the fresh lows' (True) and highs' ``_extremes`` tables
         self._extremes_at: tuple[tuple[int, int, int, bool], tuple[float, float]] = ((-1, -1, -1, False), (0.0, 0.0))
         # (ts ns, equity, exposure, initial margin) arrays of the idle bars' equity rows (the journal holds the wakes')
@@ -211,7 +213,7 @@ class Backtest:
         row = self._carried_close[self._row]
         closes = (row if self._every_column else row[self._columns]).tolist()  # one conversion for the row
         carried = {fut: close for fut, close in zip(self._column, closes, strict=True) if close > 0}
-        self._carried_at = (self._row, carried)  # read-only to its callers (the loop copies what it keeps)
+        self._carried_at = (self._row, carried, closes)  # read-only to its callers (the loop copies what it keeps)
         return carried
 
     def _listen(self, marks: Mapping[str, float], funding: Mapping[str, float]) -> list[Fill]:
@@ -222,12 +224,14 @@ class Backtest:
             return self.paper.update_market(carried, funding)
         self._walked, view, row = self._row, self._view, self._row
         cols = slice(None) if self._every_column else self._columns  # a view of the row, not a gather, when it can
-        # one conversion per field for the row (Python floats, as float() of each element gives); a fresh candle
-        # is one not carried with a close > 0 (NaN is not), tested in Python: a row is a few columns
+        # one conversion per field for the row (Python floats, as float() of each element gives; the closes are
+        # ``_carried``'s, the same array's); a fresh candle is one not carried with a close > 0 (NaN is not),
+        # tested in Python: a row is a few columns
         ohlc = zip(view.open[row, cols].tolist(), view.high[row, cols].tolist(), view.low[row, cols].tolist(),
-                   view.close[row, cols].tolist(), strict=True)
-        candles = {fut: candle for fut, candle, stale in zip(self._column, ohlc, view.carried[row, cols].tolist(),
-                                                              strict=True) if not stale and candle[3] > 0}
+                   self._carried_at[2], strict=True)
+        stale = self._never_stale if self._never_stale is not None else view.carried[row, cols].tolist()
+        candles = {fut: candle for fut, candle, old in zip(self._column, ohlc, stale, strict=True)
+                   if not old and candle[3] > 0}
         return self.paper.update_candles(candles, carried, funding)
 
     # -- event skipping -------------------------------------------------------------------------
@@ -326,15 +330,16 @@ class Backtest:
             ts = state.newest_signal_ts.get(fut)
             if ts is not None:
                 newest[col] = to_ns(ts)
-        return self.idle.next_busy(k0, held, newest, entries_from=self._entries_from(k0, bool(held)))
+        # the loss limits' refusals are known ahead only for a flat account: with a holding any bar may open
+        return self.idle.next_busy(k0, held, newest, entries_from=k0 if held else self._entries_from(k0))
 
-    def _entries_from(self, k0: int, holding: bool) -> int:
+    def _entries_from(self, k0: int) -> int:
         """The first signal bar index >= ``k0`` whose auction the loss limits let open anything (``IdleBars.bars``:
-        none). Known ahead only when nothing is held: equity is then the cash and stays it until a trade, so the
-        trading state at a later bar is the current marks' on the same UTC day (their peak and day start), and a
-        fresh day start's on any later day (the auction's ``EquityMarks.update`` then ``assess`` at that bar)."""
+        none), for a flat account: equity is then the cash and stays it until a trade, so the trading state at a
+        later bar is the current marks' on the same UTC day (their peak and day start), and a fresh day start's on
+        any later day (the auction's ``EquityMarks.update`` then ``assess`` at that bar)."""
         marks, bars = self.loop.auction_step.equity_marks, self.idle.bars
-        if holding or marks is None or k0 >= bars:
+        if marks is None or k0 >= bars:
             return k0
         equity = self.paper.fetch_account().equity_usd
         times = self.idle.times
@@ -368,8 +373,10 @@ class Backtest:
             steps = np.cumsum(np.array([self.paper.cash_usd, *(-p for *_, p in payments)], dtype=np.float64))
             idx = self.timeline.bar_index[lo:hi]
             cash = steps[np.searchsorted(np.array([j for j, *_ in payments]), idx, side="right")]
-        equity, initial, exposure = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
-                                     for f in self.paper.figures_at(marks, cash))
+        equity, initial, exposure = self.paper.figures_at(marks, cash)
+        if not isinstance(exposure, np.ndarray):  # nothing held: floats (the cash an array when it pays funding)
+            equity, initial, exposure = (f if isinstance(f, np.ndarray) else np.full(hi - lo, f, dtype=np.float64)
+                                         for f in (equity, initial, exposure))
         stamps = self._bar_times[lo:hi]  # int64 ns: datetimes only where a decision needs one
         self._idle_equity.append((stamps, equity, exposure, initial))
         signals = []

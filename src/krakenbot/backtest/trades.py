@@ -47,7 +47,7 @@ class _FundingIndex:
     def __call__(self, symbol: str, start: datetime, end: datetime) -> float:
         times = self._ts.get(symbol, [])
         lo, hi = bisect_right(times, start), bisect_right(times, end)
-        return sum(self._amounts[symbol][lo:hi]) if hi > lo else 0
+        return sum(self._amounts[symbol][lo:hi]) if hi > lo else 0.0
 
 
 def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments: Mapping[str, Instrument],
@@ -87,7 +87,7 @@ def build_trades(fills: Sequence[Fill], reasons: Mapping[str, str], instruments:
         trade.cost += qty * price * trade.contract_size
         trade.fees += float(fill.fee_usd)
         if magnitude < 1e-12:
-            paid = 0 if paid_between is None else paid_between(symbol, trade.ts_open, fill.ts)
+            paid = 0.0 if paid_between is None else paid_between(symbol, trade.ts_open, fill.ts)  # USD: a float column
             entry, base_size = trade.entry_value / trade.entry_size, trade.peak * trade.contract_size
             rows.append((symbol, trade.side, trade.ts_open, fill.ts, entry, trade.exit_value / trade.exit_size,
                          base_size, base_size * entry, -trade.cost - trade.fees - paid, trade.fees, paid, trade.reason))
