@@ -216,13 +216,13 @@ class PrecomputedSignals:
         if not self._series:
             return []
         now_ns = to_ns(now)
-        if self._shared:
-            last = self._last_closed[0](now_ns)
-            found = [self._signal(k, last, now, now_ns) for k in range(len(self._series))]
-        else:
-            found = [self._signal(k, last_closed(now_ns), now, now_ns)
-                     for k, last_closed in enumerate(self._last_closed)]
-        return [signal for signal in found if signal is not None]
+        shared = self._last_closed[0](now_ns) if self._shared else None  # the bar every series closed last
+        found = []  # a loop, not comprehensions: each would cost a function object and a frame per call
+        for k, last_closed in enumerate(self._last_closed):
+            signal = self._signal(k, last_closed(now_ns) if shared is None else shared, now, now_ns)
+            if signal is not None:
+                found.append(signal)
+        return found
 
     def _signal(self, k: int, last: int, now: datetime | None, now_ns: int) -> Signal | None:
         """Series ``k``'s signal of bar ``last`` (its newest closed at ``now``, ``now_ns`` UTC nanoseconds),
