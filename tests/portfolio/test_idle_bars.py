@@ -199,7 +199,7 @@ def test_next_hit_is_the_first_hit_at_or_after_each_index_sparse_or_dense(densit
     mask = np.random.default_rng(n).random(n) < density
     expected = [next((j for j in range(k, n) if mask[j]), n) for k in range(n)]
     got = _next_hit(np.flatnonzero(mask), n)
-    assert got.dtype == np.int64 and got.tolist() == expected
+    assert got.dtype == np.int32 and got.tolist() == expected
 
 
 @pytest.mark.parametrize("density", [0.001, 0.05, 0.5, 1.0])

@@ -78,7 +78,8 @@ def test_ema_cross_compute_on_recent_window_equals_whole_history_at_last_bar(end
     assert part.side[-1] == whole.side[end - 1]
     np.testing.assert_array_equal(part.score[-1], whole.score[end - 1])
     np.testing.assert_array_equal(part.stop_distance_pct[-1], whole.stop_distance_pct[end - 1])
-    np.testing.assert_array_equal(part.extras["ema_fast"][-1], whole.extras["ema_fast"][end - 1])
+    np.testing.assert_array_equal(part.take_profit[-1], whole.take_profit[end - 1])
+    np.testing.assert_array_equal(ema(window.close, 20)[-1], ema(candles.close, 20)[end - 1])
 
 
 def test_ema_cross_live_signals_equal_signal_at_of_whole_history() -> None:

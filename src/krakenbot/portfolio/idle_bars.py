@@ -31,11 +31,18 @@ import numpy as np
 OUTRANK_CHUNK = 64  # bars of the first outranking scan step (each further step is 4 x longer)
 
 
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    """The dtype of bar indexes up to ``n`` (inclusive): int32 while they fit (2**31 - 1 bars, four thousand years of
+    one-minute bars), else int64. Half the memory of int64, which a long history touches fresh at every run."""
+    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
+
+
 def _next_hit(hits: np.ndarray, n: int) -> np.ndarray:
-    """For each index k < ``n``: the first of ``hits`` (increasing indexes, int64) >= k, or ``n``. Each hit is
-    repeated over the indexes it answers (those after the previous hit up to itself): one pass over the output,
-    with no running minimum over a mask."""
-    answers = np.append(hits, n)
+    """For each index k < ``n``: the first of ``hits`` (increasing indexes) >= k, or ``n``, as ``_index_dtype(n)``.
+    Each hit is repeated over the indexes it answers (those after the previous hit up to itself): one pass over the
+    output, with no running minimum over a mask."""
+    answers = np.empty(hits.size + 1, dtype=_index_dtype(n))
+    answers[:-1], answers[-1] = hits, n
     counts = np.diff(answers, prepend=-1)
     counts[-1] -= 1  # ``n`` answers the indexes after the last hit
     return np.repeat(answers, counts)
@@ -58,8 +65,10 @@ class IdleBars:
                              f"for {len(times_ns)} times")
         if scores is not None and scores.shape != sides.shape:
             raise ValueError(f"scores must have the shape of sides {sides.shape}, got {scores.shape}")
-        # (bars x contracts) float64, NaN where no signal; with max_positions, the outranking rule applies
-        self._scores = None if scores is None or max_positions is None else np.asarray(scores, dtype=np.float64)
+        # (bars x contracts) float64, NaN where no signal; kept only when the outranking rule can apply: with
+        # max_positions and more contracts than slots (else a contract not held leaves a slot free)
+        outranks = scores is not None and max_positions is not None and sides.shape[1] > max_positions
+        self._scores = np.asarray(scores, dtype=np.float64) if outranks else None
         self.max_positions = max_positions
         self.replace_margin = float(replace_margin)
         self._held_score: list[dict[int, np.ndarray]] = []  # per column and side: newest same-side score so far
@@ -67,7 +76,7 @@ class IdleBars:
         self.stale_ns = int(stale_ns)
         self.bars = len(self.times)
         n = self.bars
-        self._next_signal = []  # per column: next bar with any signal (busy when the contract is not held)
+        # bar indexes as ``_index_dtype(n)``; a contract not held is busy at the first signal on either side
         self._next_side: list[dict[int, np.ndarray]] = []  # per column and side: next bar with that side
         self._next_stale: list[dict[int, np.ndarray]] = []  # per column and side: next bar whose gap is stale
         for col in range(sides.shape[1]):
@@ -78,13 +87,13 @@ class IdleBars:
                 by_side[sign] = _next_hit(hits, n)
                 first = int(hits[0]) if hits.size else n  # bars before it have no same-side signal yet: stale
                 aged = np.ones(n, dtype=bool)  # the bars whose newest same-side signal is older than stale_ns
-                np.greater(self.times[first:] - _from_each_hit(hits, self.times[hits], n), self.stale_ns,
-                           out=aged[first:])
+                gap = _from_each_hit(hits, self.times[hits], n)  # the newest same-side signal's time, then the gap
+                np.subtract(self.times[first:], gap, out=gap)
+                np.greater(gap, self.stale_ns, out=aged[first:])
                 stale[sign] = _next_hit(np.flatnonzero(aged), n)
                 if self._scores is not None:
                     held_score[sign] = np.full(n, np.nan)
                     held_score[sign][first:] = _from_each_hit(hits, self._scores[hits, col], n)
-            self._next_signal.append(np.minimum(by_side[1], by_side[-1]))  # the next signal on either side
             self._next_side.append(by_side)
             self._next_stale.append(stale)
             if self._scores is not None:
@@ -104,7 +113,7 @@ class IdleBars:
             return self.bars
         busy = self.bars
         unheld: list[int] = []
-        for col in range(len(self._next_signal)):
+        for col in range(len(self._next_side)):
             sign = held.get(col, 0)
             if sign == 0:
                 unheld.append(col)
@@ -116,7 +125,7 @@ class IdleBars:
         if opens_from >= busy or not unheld:
             return busy
         if self._scores is None or self.max_positions is None or len(held) < self.max_positions:
-            return min(busy, *(int(self._next_signal[col][opens_from]) for col in unheld))
+            return min(busy, *(self._next_signal(col, opens_from) for col in unheld))
         return self._next_outranking(opens_from, busy, held, unheld)  # the slots stay full until ``busy``
 
     def _next_outranking(self, start: int, limit: int, held: Mapping[int, int], unheld: list[int]) -> int:
@@ -136,6 +145,12 @@ class IdleBars:
                 return lo + int(np.argmax(beats))
             lo, step = hi, step * 4
         return limit
+
+    def _next_signal(self, col: int, first: int) -> int:
+        """The first bar >= ``first`` with a signal on either side on column ``col`` (``bars`` when none is)."""
+        by_side = self._next_side[col]
+        signal: int = min(by_side[1].item(first), by_side[-1].item(first))
+        return signal
 
     def _stale_at(self, col: int, sign: int, first: int, newest_ns: int) -> int:
         """First bar >= ``first`` at which the held position's newest same-side signal is stale."""

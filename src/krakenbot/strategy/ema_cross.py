@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from krakenbot.strategy.base import CandleArrays, SignalArrays, Strategy
-from krakenbot.strategy.indicators import EMA_TAIL_WEIGHT, ema, ema_window
+from krakenbot.strategy.indicators import EMA_TAIL_WEIGHT, FloatArray, ema, ema_window
 
 
 class EmaCrossParams(BaseModel):
@@ -62,15 +62,24 @@ class EmaCrossStrategy(Strategy[EmaCrossParams]):
         return max(ema_window(p.slow_span, EMA_TAIL_WEIGHT), ema_window(p.fast_span, EMA_TAIL_WEIGHT))
 
     def compute(self, candles: CandleArrays) -> SignalArrays:
-        """Per-bar side (+1 / -1; 0 during warm-up), score 1.0 and the constant stop (NaN during warm-up)."""
+        """Per-bar side (+1 / -1; 0 during warm-up), score 1.0 and the constant stop (NaN during warm-up); no
+        take-profit (NaN: one value seen at every bar, read-only). The EMAs decide the side and are not kept: their
+        arrays become the score and the stop, so a long history touches no fresh memory for those."""
         p = self.params
         fast = ema(candles.close, p.fast_span)
         slow = ema(candles.close, p.slow_span)
-        valid = np.isfinite(fast) & np.isfinite(slow)
+        valid = np.isfinite(fast)
+        valid &= np.isfinite(slow)
         side = np.where(fast > slow, np.int8(1), np.int8(-1))  # int8 throughout: no int64 temporaries
-        side[~valid] = 0
-        score = np.where(valid, 1.0, np.nan)
-        stop = np.where(valid, p.stop_distance_pct, np.nan)
-        return SignalArrays(side=side, score=score, stop_distance_pct=stop,
-                            take_profit=np.full(candles.close.size, np.nan),
-                            extras={"ema_fast": fast, "ema_slow": slow})
+        side *= valid  # 0 during warm-up
+        return SignalArrays(side=side, score=_fill_where(fast, valid, 1.0),
+                            stop_distance_pct=_fill_where(slow, valid, p.stop_distance_pct),
+                            take_profit=np.broadcast_to(np.float64(np.nan), candles.close.shape))
+
+
+def _fill_where(buffer: FloatArray, valid: np.ndarray, value: float) -> FloatArray:
+    """``buffer`` overwritten with ``value`` where ``valid`` and NaN elsewhere (``np.where(valid, value, nan)``'s
+    values), returned: an array no longer needed is reused rather than a new one allocated."""
+    buffer.fill(np.nan)
+    np.copyto(buffer, value, where=valid)
+    return buffer
