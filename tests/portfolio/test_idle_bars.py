@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from krakenbot.portfolio.idle_bars import IdleBars, _from_each_hit, _next_hit
+from krakenbot.portfolio.idle_bars import IdleBars, _from_each_hit, _index_dtype, _next_hit
 
 MIN = 60_000_000_000  # one minute in ns
 
@@ -211,3 +211,9 @@ def test_from_each_hit_carries_the_newest_hit_value_from_the_first_hit_on(densit
     values = np.arange(len(hits), dtype=np.float64) * 1.5
     expected = [values[np.flatnonzero(hits <= k)[-1]] for k in range(int(hits[0]), n)]
     assert _from_each_hit(hits, values, n).tolist() == expected
+
+
+def test_bar_indexes_are_int32_up_to_its_largest_value_and_int64_beyond() -> None:
+    # ``n`` itself is stored (the "no hit" answer), so the last int32 count is 2**31 - 1
+    assert _index_dtype(0) is np.int32 and _index_dtype(2**31 - 1) is np.int32
+    assert _index_dtype(2**31) is np.int64
