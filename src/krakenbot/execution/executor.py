@@ -92,7 +92,8 @@ class ExecutionResult:
     fills: tuple[Fill, ...] = ()
     refused: str | None = None
     # ``filled_size`` and ``avg_price``, each summed over the fills once, when first asked (the loop asks each
-    # several times; a close's average price is never asked)
+    # several times; a close's average price is never asked). ``_avg`` holds a 1-tuple: None is an answer too
+    # (nothing filled), so None alone means "not summed yet"
     _filled: Decimal | None = field(default=None, init=False, repr=False, compare=False)
     _avg: tuple[float | None] | None = field(default=None, init=False, repr=False, compare=False)
 
