@@ -296,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="candles of the ema section (default 1,000,000)")
     parser.add_argument("--rounds", type=_positive, default=None, metavar="N",
                         help="rounds of the ema section: each engine but NautilusTrader runs N times, interleaved, "
-                             "and reports its median round (default 3; --quick: 1)")
+                             f"and reports its median round (default {FULL['ema_rounds']}; "
+                             f"--quick: {QUICK['ema_rounds']})")
     parser.add_argument("--symbols", type=_sizes, default=None, metavar="N,N,...",
                         help="symbol counts of the symbols section (default 1,10,50); the largest runs the realistic "
                              "section")
